@@ -1,0 +1,117 @@
+"""职业培训券 — the vocational-training voucher system. `create_app` builds the Flask app."""
+from pathlib import Path
+
+from flask import Flask, render_template
+
+from . import config as config_module
+from .extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(config_module.from_environment())
+    if config:
+        app.config.update(config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .database import configure_engine
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    # 'basic', not 'strong': WeChat puts the network type in its user agent, and 'strong' would
+    # sign a worker out the moment Wi-Fi turns to 4G.
+    login_manager.session_protection = "basic"
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "warning"
+
+    from .auth.users import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .auth.routes import bp as auth_bp
+    from .bureau.routes import bp as bureau_bp
+    from .demo.routes import bp as demo_bp
+    from .institution.routes import bp as institution_bp
+    from .main import bp as main_bp
+    from .worker.routes import bp as worker_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(worker_bp, url_prefix="/worker")
+    app.register_blueprint(institution_bp, url_prefix="/institution")
+    app.register_blueprint(bureau_bp, url_prefix="/bureau")
+    if app.config["DEMO_MODE"]:
+        app.register_blueprint(demo_bp, url_prefix="/demo")
+
+
+ERROR_PAGES = {
+    400: "请求有误",
+    403: "没有权限",
+    404: "页面不存在",
+    405: "不支持的操作",
+    429: "操作太频繁",
+    500: "系统繁忙",
+}
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        if code not in ERROR_PAGES:
+            code = 500
+        return render_template("errors/error.html", code=code, title=ERROR_PAGES[code]), code
+
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return (
+            render_template(
+                "errors/error.html", code=400, title="页面已过期",
+                message="页面停留太久或已在别处登录，请返回上一页刷新后重试。",
+            ),
+            400,
+        )
+
+
+def register_template_helpers(app: Flask) -> None:
+    from . import presenters
+
+    app.jinja_env.filters.update(presenters.FILTERS)
+    app.jinja_env.globals.update(presenters.GLOBALS)
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

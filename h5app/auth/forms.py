@@ -1,0 +1,45 @@
+"""Sign-in forms; each validates its own fields with a message a person can act on."""
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from ..identity import id_number_error, is_valid_phone, normalize_phone
+
+
+class StaffLoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=128)])
+    submit = SubmitField("登录")
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField("手机号", validators=[DataRequired("请输入手机号")],
+                        render_kw={"inputmode": "tel", "autocomplete": "tel"})
+    submit = SubmitField("获取验证码")
+
+    def validate_phone(self, field):
+        if not is_valid_phone(field.data):
+            raise ValidationError("请输入11位手机号")
+        field.data = normalize_phone(field.data)
+
+
+class SmsCodeForm(FlaskForm):
+    code = StringField("短信验证码", validators=[DataRequired("请输入验证码"), Length(min=6, max=6, message="验证码为6位数字")],
+                       render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})
+    submit = SubmitField("登录")
+
+    def validate_code(self, field):
+        if not (field.data or "").strip().isdigit():
+            raise ValidationError("验证码为6位数字")
+
+
+class BindIdentityForm(FlaskForm):
+    name = StringField("真实姓名", validators=[DataRequired("请输入姓名"), Length(max=30, message="姓名过长")])
+    id_number = StringField("身份证号", validators=[DataRequired("请输入身份证号")])
+    submit = SubmitField("确认绑定")
+
+    def validate_id_number(self, field):
+        problem = id_number_error(field.data)
+        if problem:
+            raise ValidationError(problem)
+        field.data = field.data.strip().upper()

@@ -1,0 +1,198 @@
+"""Sign-in pages: staff password login, channel SSO, phone + SMS code with real-name binding."""
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from ..access import home_url
+from ..extensions import db, limiter
+from ..identity import mask_phone
+from ..models import Channel, Person, StaffUser
+from ..timeutil import utcnow
+from ..vouchers import audit
+from . import sms, sso
+from .forms import BindIdentityForm, PhoneForm, SmsCodeForm, StaffLoginForm
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger("h5app.auth")
+
+# A real scrypt hash to compare against when the username does not exist, so a wrong username
+# takes as long as a wrong password and does not reveal which accounts exist.
+_DUMMY_HASH = (
+    "scrypt:32768:8:1$KFoonpP5ArFhoVTQ$01669e3c364e6b6f7f92c71266fe5f06837750e70a65f6d50a1d204cb5c250c8"
+    "3123d745fbdb95d357ae8d488f37584ab646dfd99882ac52f8bcc0fe7446bd37"
+)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site: no scheme, no host, no '//' or backslash tricks."""
+    if not target:
+        return None
+    target = target.strip()
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _start_session(user) -> None:
+    # Rotate: nothing from before sign-in survives (a fixed session id or a planted value).
+    session.clear()
+    login_user(user)
+    session.permanent = True
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def login():
+    if current_user.is_authenticated and getattr(current_user, "role", None) != "worker":
+        return redirect(home_url(current_user))
+    form = StaffLoginForm()
+    error = None
+    if form.validate_on_submit():
+        now = utcnow()
+        user = db.session.scalar(select(StaffUser).where(StaffUser.username == form.username.data.strip()))
+        if user is None:
+            check_password_hash(_DUMMY_HASH, form.password.data)
+            error = "用户名或密码错误"
+        elif user.locked_until and user.locked_until > now:
+            minutes = int((user.locked_until - now).total_seconds() // 60) + 1
+            error = f"密码错误次数过多，账户已锁定，请{minutes}分钟后再试"
+        elif not user.active:
+            error = "该账户已停用，请联系机构专员或管理员"
+        elif not user.check_password(form.password.data):
+            user.failed_logins += 1
+            limit = current_app.config["STAFF_MAX_FAILED_LOGINS"]
+            if user.failed_logins >= limit:
+                user.locked_until = now + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
+                user.failed_logins = 0
+                audit.record(db.session, audit.Actor.system(), "staff.lockout", institution_id=user.institution_id,
+                             region_code=user.region_code, details={"username": user.username})
+                error = f"密码连续错误{limit}次，账户已锁定{current_app.config['STAFF_LOCKOUT_MINUTES']}分钟"
+            else:
+                error = f"用户名或密码错误，再错{limit - user.failed_logins}次账户将被锁定"
+            db.session.commit()
+        else:
+            user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+            audit.record(db.session, audit.Actor.for_staff(user), "staff.login", institution_id=user.institution_id,
+                         region_code=user.region_code)
+            db.session.commit()
+            _start_session(user)
+            return redirect(safe_next(request.args.get("next")) or home_url(user))
+    return render_template("auth/login.html", form=form, error=error), (200 if error is None else 400)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    session.clear()
+    flash("您已安全退出", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/sso/<channel_code>")
+@limiter.limit("60 per minute")
+def sso_login(channel_code):
+    channel = db.session.scalar(select(Channel).where(Channel.code == channel_code, Channel.active.is_(True)))
+    if channel is None:
+        abort(404)
+    try:
+        data = sso.parse_ticket(channel, request.args.get("ticket", ""))
+        sso.consume_nonce(db.session, channel, data["nonce"])
+    except sso.TicketError as error:
+        db.session.rollback()
+        return render_template("auth/sso_error.html", message=error.message, channel=channel), 400
+    person = db.session.scalar(select(Person).where(Person.id_number == data["id_number"]))
+    if person is None:
+        person = Person(name=data["name"], id_number=data["id_number"])
+        db.session.add(person)
+    elif person.name != data["name"]:
+        db.session.rollback()
+        return render_template("auth/sso_error.html", channel=channel,
+                               message="渠道提供的姓名与系统中的实名信息不一致，请联系当地人社部门核实"), 400
+    person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else f"sso:{channel.code}"
+    person.channel_code = channel.code
+    if data["phone"] and not person.phone and not db.session.scalar(select(Person.id).where(Person.phone == data["phone"])):
+        person.phone = data["phone"]
+    db.session.commit()
+    _start_session(person)
+    return redirect(safe_next(request.args.get("next")) or url_for("worker.home"))
+
+
+@bp.route("/sms", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def sms_start():
+    form = PhoneForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            sms.send_code(db.session, form.phone.data)
+        except sms.SmsError as exc:
+            error = exc.message
+        else:
+            session["sms_phone"] = form.phone.data
+            flash(f"验证码已发送至 {mask_phone(form.phone.data)}", "info")
+            return redirect(url_for("auth.sms_verify", next=safe_next(request.args.get("next"))))
+    return render_template("auth/sms_start.html", form=form, error=error), (200 if error is None else 400)
+
+
+@bp.route("/sms/verify", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def sms_verify():
+    phone = session.get("sms_phone")
+    if not phone:
+        flash("请先输入手机号获取验证码", "warning")
+        return redirect(url_for("auth.sms_start"))
+    form = SmsCodeForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            sms.check_code(db.session, phone, form.code.data)
+        except sms.SmsError as exc:
+            error = exc.message
+        else:
+            person = db.session.scalar(select(Person).where(Person.phone == phone))
+            next_url = safe_next(request.args.get("next"))
+            if person is not None and person.is_real_name:
+                _start_session(person)
+                return redirect(next_url or url_for("worker.home"))
+            session.pop("sms_phone", None)
+            session["bind_phone"] = phone
+            return redirect(url_for("auth.bind_identity", next=next_url))
+    return render_template("auth/sms_verify.html", form=form, error=error, phone=mask_phone(phone)), (
+        200 if error is None else 400)
+
+
+@bp.route("/bind", methods=["GET", "POST"])
+def bind_identity():
+    """One-time real-name binding of a verified phone to a name and resident ID."""
+    phone = session.get("bind_phone")
+    if not phone:
+        flash("请先用手机验证码登录", "warning")
+        return redirect(url_for("auth.sms_start"))
+    form = BindIdentityForm()
+    error = None
+    if form.validate_on_submit():
+        person = db.session.scalar(select(Person).where(Person.id_number == form.id_number.data))
+        if person is not None and person.name != form.name.data.strip():
+            error = "姓名与身份证号不一致，请核对后重新输入"
+        elif person is not None and person.phone and person.phone != phone:
+            error = "该身份证号已绑定其他手机号，请使用原手机号登录，或通过“智慧人社”等渠道进入"
+        else:
+            if person is None:
+                person = Person(name=form.name.data.strip(), id_number=form.id_number.data)
+                db.session.add(person)
+            person.phone = phone
+            person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else "sms"
+            db.session.commit()
+            audit.record(db.session, audit.Actor.for_person(person), "person.bind_phone", person_id=person.id)
+            db.session.commit()
+            _start_session(person)
+            flash("实名绑定成功", "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("worker.home"))
+    return render_template("auth/bind.html", form=form, error=error, phone=mask_phone(phone)), (
+        200 if error is None else 400)

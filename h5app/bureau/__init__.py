@@ -1,0 +1,1 @@
+"""Bureau (人社部门) console."""

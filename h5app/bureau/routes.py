@@ -1,0 +1,36 @@
+"""Bureau console. This area's home: the region's voucher figures and what waits for review."""
+from flask import Blueprint, render_template
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from ..access import BUREAU, roles_required
+from ..extensions import db
+from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, region_prefix
+from ..models.settlement import S_REVIEWED, S_SUBMITTED
+
+bp = Blueprint("bureau", __name__)
+
+
+@bp.route("/")
+@roles_required(BUREAU)
+def home():
+    prefix = region_prefix(current_user.region_code)
+    region = db.session.scalar(select(Region).where(Region.code == current_user.region_code))
+    by_status = dict(db.session.execute(
+        select(Voucher.status, func.count(Voucher.id))
+        .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
+        .where(VoucherTemplate.region_code.startswith(prefix))
+        .group_by(Voucher.status)
+    ).all())
+    templates = db.session.scalars(
+        select(VoucherTemplate).where(VoucherTemplate.region_code.startswith(prefix)).order_by(VoucherTemplate.id)
+    ).all()
+    waiting = db.session.scalar(
+        select(func.count(Settlement.id)).where(Settlement.region_code.startswith(prefix),
+                                                Settlement.status.in_((S_SUBMITTED, S_REVIEWED)))
+    )
+    institutions = db.session.scalars(
+        select(Institution).where(Institution.region_code.startswith(prefix)).order_by(Institution.id)
+    ).all()
+    return render_template("bureau/home.html", region=region, by_status=by_status, templates=templates,
+                           waiting=waiting, institutions=institutions)

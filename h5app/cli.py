@@ -1,0 +1,146 @@
+"""Flask commands, grouped by area: demo, users, apikeys, channels, vouchers."""
+import hashlib
+import secrets
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ApiKey, Channel, Institution, Region, StaffUser
+from .models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
+from .models.staff import BUREAU, OFFICER, STAFF_ROLES, VERIFIER
+from .timeutil import utcnow
+
+users = AppGroup("users", help="工作人员账户 / staff accounts")
+apikeys = AppGroup("apikeys", help="合作方 API 密钥 / partner API keys")
+channels = AppGroup("channels", help="登录渠道 / SSO channels")
+vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _password_problem(password: str) -> str | None:
+    if len(password) < 10:
+        return "密码至少10位"
+    if password.isdigit() or password.isalpha():
+        return "密码须同时包含字母和数字"
+    return None
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--name", required=True, help="姓名")
+@click.option("--role", type=click.Choice(sorted(STAFF_ROLES)), required=True)
+@click.option("--region", "region_code", help="人社部门账户的地区代码（6位）")
+@click.option("--institution", "institution_code", help="机构账户所属机构编码")
+@click.option("--supervisor", is_flag=True, help="人社部门主管（可添加经办人员）")
+@click.option("--password", help="不填则随机生成并显示一次")
+def create_user(username, name, role, region_code, institution_code, supervisor, password):
+    """创建工作人员账户。"""
+    if db.session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+        raise click.ClickException(f"用户名 {username} 已存在")
+    user = StaffUser(username=username, name=name, role=role, is_supervisor=supervisor)
+    if role == BUREAU:
+        if not region_code or not db.session.scalar(select(Region.id).where(Region.code == region_code)):
+            raise click.ClickException("人社部门账户需要 --region，且地区代码须已存在")
+        user.region_code = region_code
+    else:
+        institution = db.session.scalar(select(Institution).where(Institution.code == (institution_code or "")))
+        if institution is None:
+            raise click.ClickException("机构账户需要 --institution，且机构编码须已存在")
+        user.institution_id = institution.id
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    problem = _password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    user.set_password(password)
+    user.must_change_password = generated
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"已创建 {STAFF_ROLES[role]} 账户 {username}")
+    if generated:
+        click.echo(f"初始密码（只显示这一次）：{password}")
+
+
+@apikeys.command("create")
+@click.option("--name", required=True, help="用途说明，例如 省就业平台")
+@click.option("--scope", type=click.Choice([SCOPE_BUREAU, SCOPE_INSTITUTION, SCOPE_CHANNEL]), required=True)
+@click.option("--code", required=True, help="地区代码 / 机构编码 / 渠道代码")
+def create_apikey(name, scope, code):
+    """创建 API 密钥：只显示一次，库中只存哈希。"""
+    exists = {
+        SCOPE_BUREAU: lambda: db.session.scalar(select(Region.id).where(Region.code == code)),
+        SCOPE_INSTITUTION: lambda: db.session.scalar(select(Institution.id).where(Institution.code == code)),
+        SCOPE_CHANNEL: lambda: db.session.scalar(select(Channel.id).where(Channel.code == code)),
+    }[scope]()
+    if not exists:
+        raise click.ClickException(f"找不到 {scope} {code}")
+    prefix = "vk_" + secrets.token_hex(4)
+    key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    db.session.add(ApiKey(name=name, prefix=prefix, key_hash=hash_api_key(key), scope_type=scope, scope_code=code))
+    db.session.commit()
+    click.echo(f"API 密钥（只显示这一次，请妥善保存）：\n{key}")
+
+
+@apikeys.command("revoke")
+@click.argument("prefix")
+def revoke_apikey(prefix):
+    """按前缀吊销 API 密钥。"""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None:
+        raise click.ClickException("找不到该密钥")
+    key.revoked_at = utcnow()
+    db.session.commit()
+    click.echo(f"已吊销 {prefix}")
+
+
+@apikeys.command("list")
+def list_apikeys():
+    """列出 API 密钥（不含密钥本身）。"""
+    for key in db.session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        state = "已吊销" if key.revoked_at else "有效"
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "从未使用"
+        click.echo(f"{key.prefix}\t{key.scope_type}:{key.scope_code}\t{key.name}\t{state}\t{used}")
+
+
+@channels.command("create")
+@click.option("--code", required=True, help="渠道代码，用在 /sso/<代码>")
+@click.option("--name", required=True, help="渠道名称，例如 智慧人社")
+def create_channel(code, name):
+    """创建登录渠道并显示其签名密钥。"""
+    if db.session.scalar(select(Channel.id).where(Channel.code == code)):
+        raise click.ClickException(f"渠道 {code} 已存在")
+    secret = secrets.token_urlsafe(32)
+    db.session.add(Channel(code=code, name=name, secret=secret))
+    db.session.commit()
+    click.echo(f"已创建渠道 {name}（{code}）\n登录地址：/sso/{code}?ticket=...\n签名密钥（交给渠道方）：{secret}")
+
+
+@vouchers.command("expire")
+def expire_command():
+    """把已过期未使用的培训券记为“已失效”，并提醒7天内到期的持券人。"""
+    from .vouchers.lifecycle import expire_overdue, notify_expiring
+
+    expired = expire_overdue(db.session)
+    warned = notify_expiring(db.session)
+    click.echo(f"已失效 {expired} 张；发送到期提醒 {warned} 条")
+
+
+@click.command("demo")
+def demo_command():
+    """生成演示数据（地区、政策、机构、班期、券模板、劳动者、工作人员）并显示登录方式。"""
+    from .demo.seed import seed_demo
+
+    for line in seed_demo(db.session):
+        click.echo(line)
+
+
+def register(app: Flask) -> None:
+    for group in (users, apikeys, channels, vouchers):
+        app.cli.add_command(group)
+    app.cli.add_command(demo_command)

@@ -1,0 +1,40 @@
+"""The demo-only ticket page: plays the part of a channel app (智慧人社 …) so anyone can sign in
+as a demo worker. Registered only when DEMO_MODE is on; never in production."""
+import secrets
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, SubmitField
+
+from ..auth.sso import mint_ticket
+from ..extensions import db
+from ..models import Channel, Person
+
+bp = Blueprint("demo", __name__)
+
+
+class TicketForm(FlaskForm):
+    channel = SelectField("渠道")
+    person = SelectField("以哪位劳动者身份进入")
+    submit = SubmitField("生成登录凭证并进入")
+
+
+@bp.route("/tickets", methods=["GET", "POST"])
+def tickets():
+    channels = db.session.scalars(select(Channel).where(Channel.active.is_(True)).order_by(Channel.id)).all()
+    people = db.session.scalars(
+        select(Person).where(Person.verified_via.is_not(None)).order_by(Person.id).limit(50)
+    ).all()
+    form = TicketForm()
+    form.channel.choices = [(c.code, c.name) for c in channels]
+    form.person.choices = [(str(p.id), f"{p.name}（{'、'.join(p.group_labels) or '无重点群体'}）") for p in people]
+    if form.validate_on_submit():
+        channel = next((c for c in channels if c.code == form.channel.data), None)
+        person = next((p for p in people if str(p.id) == form.person.data), None)
+        if channel is None or person is None:
+            abort(400)
+        ticket = mint_ticket(channel.secret, id_number=person.id_number, name=person.name, phone=person.phone or "",
+                             nonce=secrets.token_hex(12))
+        return redirect(url_for("auth.sso_login", channel_code=channel.code, ticket=ticket))
+    return render_template("demo/tickets.html", form=form, has_data=bool(channels and people))

@@ -1,0 +1,98 @@
+"""Resident ID numbers (GB 11643-1999) and phone numbers: validation and masking."""
+import logging
+import re
+from datetime import date
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_PHONE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def normalize_id_number(value: str | None) -> str:
+    return (value or "").strip().replace(" ", "").upper()
+
+
+def id_check_char(first17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    return _CHECK_CHARS[total % 11]
+
+
+def id_number_error(value: str | None) -> str | None:
+    """None when `value` is a valid 18-digit resident ID number, else why not (in Chinese)."""
+    number = normalize_id_number(value)
+    if not number:
+        return "请填写身份证号码"
+    if not _ID_SHAPE.match(number):
+        return "身份证号码应为18位，最后一位可以是数字或X"
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return "身份证号码中的出生日期不存在"
+    if born.year < 1900 or born > date.today():
+        return "身份证号码中的出生日期不合理"
+    if id_check_char(number[:17]) != number[17]:
+        return "身份证号码校验位不正确，请核对后重新输入"
+    return None
+
+
+def is_valid_id_number(value: str | None) -> bool:
+    return id_number_error(value) is None
+
+
+def normalize_phone(value: str | None) -> str:
+    return re.sub(r"[\s-]", "", (value or "").strip()).removeprefix("+86")
+
+
+def is_valid_phone(value: str | None) -> bool:
+    return bool(_PHONE_SHAPE.match(normalize_phone(value)))
+
+
+def mask_id_number(value: str | None) -> str:
+    """3201********1234: the region prefix and the last four, as the e-SSC shows it."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_phone(value: str | None) -> str:
+    """138****0000"""
+    if not value:
+        return ""
+    if len(value) < 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(value: str | None) -> str:
+    """张*三 / 李*: keep the family name (and a last character of a long name)."""
+    if not value:
+        return ""
+    if len(value) == 1:
+        return value
+    if len(value) == 2:
+        return value[0] + "*"
+    return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+_ID_IN_TEXT = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    """Mask every ID number and mobile number inside free text (log lines)."""
+    text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
+    return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
+class MaskingFilter(logging.Filter):
+    """Installed on the app's log handlers so no full ID number or phone reaches a log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True

@@ -1,0 +1,1 @@
+"""Institution (培训机构) pages: officers and verifiers."""

@@ -1,0 +1,21 @@
+"""All models, imported here so Alembic and the app see the whole schema."""
+from .audit import AuditEvent
+from .classes import (
+    CheckIn, ClassRating, ClassSession, Enrolment, ExamResult, TraineeRating, TrainingClass, class_sites,
+)
+from .institutions import Institution, Site, Strike
+from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode, SsoNonce
+from .people import PRIORITY_GROUPS, Person
+from .records import Certificate, Job, Notification
+from .regions import Policy, Region, region_covers, region_prefix
+from .settlement import Settlement, SettlementLine
+from .staff import StaffUser
+from .vouchers import Issuance, Voucher, VoucherTemplate
+
+__all__ = [
+    "ApiKey", "AuditEvent", "Certificate", "Channel", "CheckIn", "ClassRating", "ClassSession",
+    "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "Notification",
+    "PRIORITY_GROUPS", "Person", "Policy", "Region", "ScanDevice", "Settlement", "SettlementLine",
+    "Site", "SmsCode", "SsoNonce", "StaffUser", "Strike", "TraineeRating", "TrainingClass", "Voucher",
+    "VoucherTemplate", "class_sites", "region_covers", "region_prefix",
+]

@@ -1,0 +1,65 @@
+"""Administrative regions (GB/T 2260 six-digit codes) and the region policies that govern them."""
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+
+
+def region_prefix(code: str) -> str:
+    """The significant prefix of a region code: 320200 → 3202, 500000 → 50, 320281 → 320281.
+    A region covers every code that starts with its prefix."""
+    prefix = code
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return prefix
+
+
+def region_covers(outer: str, inner: str | None) -> bool:
+    return bool(inner) and inner.startswith(region_prefix(outer))
+
+
+class Policy(db.Model):
+    """A region's voucher rules, as data. Every limit is optional: NULL means no such rule."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(200))
+    # Wuxi: a person may train with a voucher once per occupation per year.
+    uses_per_occupation_per_year: Mapped[int | None] = mapped_column(Integer)
+    # Chongqing: at most N uses per person per year. Shaoxing: one activation per year.
+    uses_per_year: Mapped[int | None] = mapped_column(Integer)
+    # Chongqing: one claim per voucher type per year.
+    claims_per_type_per_year: Mapped[int | None] = mapped_column(Integer)
+    # Shaoxing: verify within N days of claim ...
+    activation_days: Mapped[int | None] = mapped_column(Integer)
+    # ... then the training must be done within M days of activation.
+    valid_days_after_activation: Mapped[int | None] = mapped_column(Integer)
+    # Shaoxing: general vouchers need ≥ 36 months of local unemployment insurance.
+    min_insurance_months_general: Mapped[int | None] = mapped_column(Integer)
+    # Subsidy: attendance rate threshold (Shaoxing 60%) and whether an exam pass is needed.
+    attendance_threshold: Mapped[float] = mapped_column(Numeric(4, 3), default=0.6)
+    exam_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Wuxi: credential directed vouchers are settled with the class, no application per line.
+    auto_settle_directed_credential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Shaoxing: a general voucher used on certificate training pays the worker, found by matching.
+    pays_worker_for_general_certificate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Chongqing: face value is a reference; the district bureau approves the amount paid.
+    face_value_is_reference: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Region(db.Model):
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    parent_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"))
+
+    policy: Mapped[Policy | None] = relationship()
+
+    def covers(self, code: str | None) -> bool:
+        return region_covers(self.code, code)

@@ -1,0 +1,150 @@
+"""Voucher templates (券模板), issuances (发券批次) and vouchers (职业培训券)."""
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import created_at_column
+from .regions import Policy
+
+FACE_VALUE, CREDENTIAL = "face_value", "credential"
+GENERAL, DIRECTED = "general", "directed"
+FUNCTION_MODES = {FACE_VALUE: "面值券", CREDENTIAL: "抵用券"}
+DISTRIBUTION_MODES = {GENERAL: "通用券", DIRECTED: "定向券"}
+
+PROJECT_TYPES = {
+    "employment_skills": "就业技能培训",
+    "entrepreneurship": "创业培训",
+    "enterprise_staff": "企业职工培训",
+    "work_for_training": "以工代训",
+    "apprenticeship": "企业新型学徒制培训",
+    "pre_job": "岗前培训",
+    "project": "项目制培训",
+    "special_ability": "专项职业能力培训",
+    "certificate": "证书类培训",
+    "domestic_service": "家政服务人员培训",
+}
+
+# Voucher states (PRODUCT.md §4).
+OFFERED, CLAIMED, USED, SETTLED, EXPIRED, REVOKED = (
+    "offered", "claimed", "used", "settled", "expired", "revoked",
+)
+VOUCHER_STATUSES = {
+    OFFERED: "待领取", CLAIMED: "可使用", USED: "已使用", SETTLED: "已核销",
+    EXPIRED: "已失效", REVOKED: "已作废",
+}
+
+TEMPLATE_DRAFT, TEMPLATE_ACTIVE, TEMPLATE_CLOSED = "draft", "active", "closed"
+
+
+class VoucherTemplate(db.Model):
+    __tablename__ = "voucher_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # "同一类型职业培训券每人限领一次" (Chongqing): the type a yearly claim limit counts by.
+    voucher_type: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    function_mode: Mapped[str] = mapped_column(String(16))
+    distribution_mode: Mapped[str] = mapped_column(String(16))
+    face_value_fen: Mapped[int | None] = mapped_column(Integer)
+    # Catalogue standard (补贴标准): caps a face value, is the amount of a credential voucher.
+    standard_fen: Mapped[int | None] = mapped_column(Integer)
+    eligible_groups: Mapped[list] = mapped_column(JSON, default=list)
+    min_insurance_months: Mapped[int | None] = mapped_column(Integer)
+    occupation: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str | None] = mapped_column(String(16))
+    project_types: Mapped[list] = mapped_column(JSON, default=list)
+    claim_starts_on: Mapped[date] = mapped_column(Date)
+    claim_ends_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # fixed use deadline ...
+    valid_days: Mapped[int | None] = mapped_column(Integer)  # ... or N days after claim
+    # 'open': anyone eligible may claim from 卡券中心 until stock runs out;
+    # 'targeted': only the people a general issuance offered it to.
+    audience: Mapped[str] = mapped_column(String(16), default="open")
+    stock: Mapped[int | None] = mapped_column(Integer)  # NULL: no limit
+    claimed_count: Mapped[int] = mapped_column(Integer, default=0)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    status: Mapped[str] = mapped_column(String(16), default=TEMPLATE_DRAFT)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = created_at_column()
+
+    policy: Mapped[Policy] = relationship()
+
+    @property
+    def is_general(self) -> bool:
+        return self.distribution_mode == GENERAL
+
+    @property
+    def remaining_stock(self) -> int | None:
+        return None if self.stock is None else max(self.stock - self.claimed_count, 0)
+
+    @property
+    def function_label(self) -> str:
+        return FUNCTION_MODES[self.function_mode]
+
+    @property
+    def distribution_label(self) -> str:
+        return DISTRIBUTION_MODES[self.distribution_mode]
+
+
+class Issuance(db.Model):
+    """One act of 发券: a general offer to a population, or a directed batch for a class roster."""
+
+    __tablename__ = "issuances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("voucher_templates.id"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = created_at_column()
+
+    template: Mapped[VoucherTemplate] = relationship()
+
+
+class Voucher(db.Model):
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        # A person holds at most one voucher of a template: the database enforces "claimed once".
+        UniqueConstraint("template_id", "person_id"),
+        Index("ix_vouchers_person_status", "person_id", "status"),
+        Index("ix_vouchers_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # 唯一码
+    template_id: Mapped[int] = mapped_column(ForeignKey("voucher_templates.id"))
+    issuance_id: Mapped[int | None] = mapped_column(ForeignKey("issuances.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    status: Mapped[str] = mapped_column(String(16), default=OFFERED)
+    # Directed vouchers are bound to the class whose roster they were issued for.
+    bound_class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
+    offered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+    template: Mapped[VoucherTemplate] = relationship()
+    person: Mapped["Person"] = relationship()  # noqa: F821
+    training_class: Mapped["TrainingClass | None"] = relationship(foreign_keys=[class_id])  # noqa: F821
+    institution: Mapped["Institution | None"] = relationship()  # noqa: F821
+
+    def effective_status(self, now: datetime) -> str:
+        """The state as of `now`, right even when no expiry job has run."""
+        if self.status in (OFFERED, CLAIMED) and self.expires_at is not None and now > self.expires_at:
+            return EXPIRED
+        return self.status
+
+    @property
+    def status_label(self) -> str:
+        return VOUCHER_STATUSES[self.status]

@@ -1,0 +1,52 @@
+"""How values look on a page: masked identities, money in yuan, local times, labels."""
+from .identity import mask_id_number, mask_name, mask_phone
+from .models import PRIORITY_GROUPS
+from .models.institutions import INSTITUTION_TYPES
+from .models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES, VOUCHER_STATUSES
+from .timeutil import days_left, to_local, utcnow
+
+
+def yuan(fen: int | None) -> str:
+    if fen is None:
+        return "—"
+    return f"¥{fen / 100:,.2f}"
+
+
+def local_dt(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    local = to_local(value)
+    return local.strftime(fmt) if local else "—"
+
+
+def local_date(value) -> str:
+    if value is None:
+        return "—"
+    if hasattr(value, "hour"):
+        return to_local(value).strftime("%Y-%m-%d")
+    return value.strftime("%Y-%m-%d")
+
+
+def percent(value, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+FILTERS = {
+    "mask_id": mask_id_number,
+    "mask_phone": mask_phone,
+    "mask_name": mask_name,
+    "yuan": yuan,
+    "local_dt": local_dt,
+    "local_date": local_date,
+    "percent": percent,
+    "days_left": lambda deadline: days_left(deadline, utcnow()),
+}
+
+GLOBALS = {
+    "PRIORITY_GROUPS": PRIORITY_GROUPS,
+    "PROJECT_TYPES": PROJECT_TYPES,
+    "VOUCHER_STATUSES": VOUCHER_STATUSES,
+    "FUNCTION_MODES": FUNCTION_MODES,
+    "DISTRIBUTION_MODES": DISTRIBUTION_MODES,
+    "INSTITUTION_TYPES": INSTITUTION_TYPES,
+}

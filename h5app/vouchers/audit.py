@@ -1,0 +1,49 @@
+"""Who did it, and the audit record of what was done."""
+from dataclasses import dataclass
+
+from ..models import AuditEvent
+from ..timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # staff | person | api_key | device | system
+    id: int | None
+    label: str
+    region_code: str | None = None  # bureau staff and bureau API keys
+    institution_id: int | None = None  # officers, verifiers, institution keys, devices
+
+    @classmethod
+    def system(cls, label: str = "系统") -> "Actor":
+        return cls("system", None, label)
+
+    @classmethod
+    def for_staff(cls, user) -> "Actor":
+        return cls("staff", user.id, f"{user.role_label} {user.username}", user.region_code, user.institution_id)
+
+    @classmethod
+    def for_person(cls, person) -> "Actor":
+        from ..identity import mask_name
+
+        return cls("person", person.id, f"劳动者 {mask_name(person.name)}")
+
+
+def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
+           person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None):
+    event = AuditEvent(
+        at=at or utcnow(),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        voucher_id=voucher.id if voucher is not None else None,
+        from_status=from_status,
+        to_status=to_status,
+        person_id=person_id if person_id is not None else (voucher.person_id if voucher is not None else None),
+        institution_id=institution_id,
+        region_code=region_code or (voucher.template.region_code if voucher is not None else None),
+        reason=reason,
+        details=details or {},
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,119 @@
+"""领券: a worker takes a voucher into 我的卡券, after the eligibility and stock checks."""
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..codes import random_code
+from ..models import Person, Region, Voucher, VoucherTemplate
+from ..models.vouchers import CLAIMED, GENERAL, OFFERED, TEMPLATE_ACTIVE
+from ..timeutil import local_year_bounds, utcnow
+from . import audit, rules, states
+from .errors import AlreadyClaimed, ClaimClosed, NotEligible, OutOfStock, YearlyLimitReached
+
+
+def region_names(session) -> dict[str, str]:
+    return dict(session.execute(select(Region.code, Region.name)).all())
+
+
+def lock_person(session, person_id: int) -> None:
+    """Serialise the yearly-limit checks of one person (PostgreSQL row lock; SQLite's
+    BEGIN IMMEDIATE already serialises all writers)."""
+    session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
+
+
+def take_stock(session, template_id: int) -> None:
+    """Guarded increment: never more claims than stock, whatever the concurrency."""
+    result = session.execute(
+        update(VoucherTemplate)
+        .where(
+            VoucherTemplate.id == template_id,
+            or_(VoucherTemplate.stock.is_(None), VoucherTemplate.claimed_count < VoucherTemplate.stock),
+        )
+        .values(claimed_count=VoucherTemplate.claimed_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise OutOfStock("该培训券已被领完，请关注其他培训券")
+
+
+def claim_problems(session, person, template, now) -> list[tuple[type, str]]:
+    """Everything that stands between `person` and a voucher of `template`, for display in
+    卡券中心 and for `claim`. Each item is (error class, message)."""
+    problems = []
+    if template.status != TEMPLATE_ACTIVE:
+        problems.append((ClaimClosed, "该券已停止发放"))
+    if template.distribution_mode != GENERAL:
+        problems.append((NotEligible, "定向券由培训机构报名后直接发放到人，无需领取"))
+    window = rules.claim_window_problem(template, now)
+    if window:
+        problems.append((ClaimClosed, window))
+    for message in rules.eligibility_problems(person, template, region_names(session)):
+        problems.append((NotEligible, message))
+    limit = template.policy.claims_per_type_per_year
+    if limit:
+        start, end = local_year_bounds(rules.local_year(now))
+        held = session.scalar(
+            select(func.count(Voucher.id))
+            .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
+            .where(
+                Voucher.person_id == person.id,
+                Voucher.template_id != template.id,
+                VoucherTemplate.voucher_type == template.voucher_type,
+                VoucherTemplate.policy_id == template.policy_id,
+                Voucher.claimed_at >= start,
+                Voucher.claimed_at < end,
+            )
+        )
+        if held >= limit:
+            problems.append((
+                YearlyLimitReached,
+                f"本年度同类型培训券（{template.voucher_type}）每人限领{limit}次，您已领取",
+            ))
+    if template.remaining_stock == 0:
+        problems.append((OutOfStock, "该培训券已领完"))
+    return problems
+
+
+def claim(session, person: Person, template: VoucherTemplate, *, now=None, actor=None) -> Voucher:
+    """Claim a voucher of `template` for `person`; commit on success, roll back and raise the
+    first problem's DomainError otherwise."""
+    now = now or utcnow()
+    actor = actor or audit.Actor.for_person(person)
+    try:
+        lock_person(session, person.id)
+        existing = session.scalar(
+            select(Voucher).where(Voucher.template_id == template.id, Voucher.person_id == person.id)
+        )
+        if existing is not None and existing.status != OFFERED:
+            raise AlreadyClaimed("您已领取过该培训券，请在“我的卡券”中查看")
+        if template.audience == "targeted" and existing is None:
+            raise NotEligible("该券仅向人社部门选定的人员发放，您不在本次发放范围内")
+        problems = claim_problems(session, person, template, now)
+        if problems:
+            error_class, message = problems[0]
+            raise error_class(message, reasons=[m for _, m in problems])
+        take_stock(session, template.id)
+        deadline = rules.claim_deadline(template, now)
+        if existing is not None:
+            states.move(session, existing, CLAIMED, actor, at=now, claimed_at=now, expires_at=deadline)
+            voucher = existing
+        else:
+            voucher = Voucher(
+                code=random_code(), template=template, person_id=person.id, status=CLAIMED,
+                claimed_at=now, expires_at=deadline,
+            )
+            session.add(voucher)
+            session.flush()
+            audit.record(session, actor, "voucher.claim", voucher=voucher, from_status=None,
+                         to_status=CLAIMED, at=now)
+        session.commit()
+        return voucher
+    except IntegrityError:
+        # The unique (template, person) index caught a concurrent claim by the same person.
+        session.rollback()
+        raise AlreadyClaimed("您已领取过该培训券，请在“我的卡券”中查看") from None
+    except states.StaleState:
+        session.rollback()
+        raise AlreadyClaimed("您已领取过该培训券，请在“我的卡券”中查看") from None
+    except Exception:
+        session.rollback()
+        raise

@@ -1,0 +1,47 @@
+"""Named domain errors. Each carries the API error code, the HTTP status and a Chinese message
+a worker or a front-desk clerk can act on. Views and the API only translate them."""
+
+
+class DomainError(Exception):
+    code = "DOMAIN_ERROR"
+    status = 409
+    default_message = "操作未能完成"
+
+    def __init__(self, message: str | None = None, **details):
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+def _error(name: str, code: str, message: str, status: int = 409) -> type[DomainError]:
+    return type(name, (DomainError,), {"code": code, "default_message": message, "status": status})
+
+
+QrInvalid = _error("QrInvalid", "QR_INVALID", "二维码无效，请让学员打开“我的卡券”重新出示")
+QrExpired = _error("QrExpired", "QR_EXPIRED", "二维码已过期（超过60秒），请让学员刷新后重新出示")
+VoucherNotFound = _error("VoucherNotFound", "VOUCHER_NOT_FOUND", "未找到该培训券", 404)
+PersonMismatch = _error("PersonMismatch", "PERSON_MISMATCH", "该培训券不属于出示人，培训券限本人使用")
+VoucherNotClaimed = _error("VoucherNotClaimed", "VOUCHER_NOT_CLAIMED", "该培训券尚未领取，请先在“卡券中心”领取")
+VoucherAlreadyUsed = _error("VoucherAlreadyUsed", "VOUCHER_ALREADY_USED", "该培训券已使用")
+VoucherExpired = _error("VoucherExpired", "VOUCHER_EXPIRED", "该培训券已过有效期")
+VoucherRevoked = _error("VoucherRevoked", "VOUCHER_REVOKED", "该培训券已作废")
+VoucherSettled = _error("VoucherSettled", "VOUCHER_SETTLED", "该培训券已核销")
+NotApplicable = _error("NotApplicable", "NOT_APPLICABLE", "该培训券不适用于本班期")
+InstitutionSuspended = _error("InstitutionSuspended", "INSTITUTION_SUSPENDED", "本机构已被暂停验券资格")
+YearlyLimitReached = _error("YearlyLimitReached", "YEARLY_LIMIT_REACHED", "已达到本年度使用次数上限")
+NotEligible = _error("NotEligible", "NOT_ELIGIBLE", "不符合领取条件")
+ClaimClosed = _error("ClaimClosed", "CLAIM_CLOSED", "不在领取时间内")
+OutOfStock = _error("OutOfStock", "OUT_OF_STOCK", "该培训券已领完")
+AlreadyClaimed = _error("AlreadyClaimed", "ALREADY_CLAIMED", "您已领取过该培训券")
+ClassNotOpen = _error("ClassNotOpen", "CLASS_NOT_OPEN", "该班期未开放")
+NotEnrolled = _error("NotEnrolled", "NOT_ENROLLED", "未报名该班期")
+OutsideSite = _error("OutsideSite", "OUTSIDE_SITE", "不在培训地点范围内")
+OutsideSessionTime = _error("OutsideSessionTime", "OUTSIDE_SESSION_TIME", "不在课次签到时间内")
+InvalidTransition = _error("InvalidTransition", "INVALID_STATE", "培训券当前状态不允许此操作")
+SettlementError = _error("SettlementError", "SETTLEMENT_INVALID", "结算申请无法处理")
+DutySegregation = _error("DutySegregation", "SEGREGATION_OF_DUTIES", "审核人不能同时办理拨付", 403)
+OutOfScope = _error("OutOfScope", "FORBIDDEN", "无权操作该对象", 403)
+ValidationFailed = _error("ValidationFailed", "VALIDATION_FAILED", "提交的数据有误", 422)

@@ -1,0 +1,166 @@
+"""发券: general offers to a target population, and directed vouchers for a class roster."""
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from ..codes import random_code
+from ..models import (
+    Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, region_covers, region_prefix,
+)
+from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
+from ..timeutil import utcnow
+from . import audit, rules
+from .errors import ClaimClosed, NotApplicable, NotEligible, OutOfScope, OutOfStock
+from .claim import region_names
+
+
+@dataclass
+class IssueReport:
+    issuance: Issuance
+    done: list = field(default_factory=list)  # vouchers
+    rejected: list = field(default_factory=list)  # (person, code, message)
+
+
+def _check_bureau_scope(actor: audit.Actor, template: VoucherTemplate) -> None:
+    if actor.type != "system" and not (actor.region_code and region_covers(actor.region_code, template.region_code)):
+        raise OutOfScope("只能为本地区的券模板发券")
+
+
+def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
+    """The people a general issuance would reach: eligible for the template and inside the filters."""
+    query = select(Person).where(Person.region_code.startswith(region_prefix(region_code or template.region_code)))
+    required = max(rules.required_insurance_months(template), min_insurance_months or 0)
+    if required:
+        query = query.where(Person.insurance_months >= required)
+    return query, list(groups or template.eligible_groups or [])
+
+
+def _in_groups(person, groups) -> bool:
+    return not groups or bool(set(groups) & set(person.groups or []))
+
+
+def count_population(session, template, groups=None, region_code=None, min_insurance_months=None) -> int:
+    query, wanted = population_query(template, groups, region_code, min_insurance_months)
+    return sum(1 for p in session.scalars(query) if _in_groups(p, wanted) and p.is_real_name)
+
+
+def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, groups=None, region_code=None,
+                  min_insurance_months=None, people=None, now=None) -> IssueReport:
+    """Offer `template` to a population (the filters) or to listed people; each gets an `offered`
+    voucher in 卡券中心. Stock is taken at claim, not at offer."""
+    now = now or utcnow()
+    _check_bureau_scope(actor, template)
+    if template.distribution_mode != GENERAL:
+        raise NotApplicable("定向券请按班期花名册发放")
+    if template.status == TEMPLATE_CLOSED:
+        raise ClaimClosed("该券模板已关闭")
+    filters = {"groups": groups or [], "region_code": region_code, "min_insurance_months": min_insurance_months}
+    issuance = Issuance(template=template, filters=filters, created_by_id=actor.id if actor.type == "staff" else None)
+    session.add(issuance)
+    session.flush()
+    if template.status != TEMPLATE_ACTIVE:
+        template.status = TEMPLATE_ACTIVE
+    if people is None:
+        query, wanted = population_query(template, groups, region_code, min_insurance_months)
+        people = [p for p in session.scalars(query) if _in_groups(p, wanted)]
+    report = IssueReport(issuance)
+    held = set(session.scalars(select(Voucher.person_id).where(Voucher.template_id == template.id)))
+    names = region_names(session)
+    deadline = rules.offer_deadline(template)
+    for person in people:
+        if person.id in held:
+            report.rejected.append((person, "ALREADY_CLAIMED", "已持有该券"))
+            continue
+        problems = rules.eligibility_problems(person, template, names)
+        if problems:
+            report.rejected.append((person, "NOT_ELIGIBLE", problems[0]))
+            continue
+        report.done.append(Voucher(code=random_code(), template=template, issuance_id=issuance.id,
+                                   person_id=person.id, status=OFFERED, offered_at=now, expires_at=deadline))
+        held.add(person.id)
+    session.add_all(report.done)
+    session.flush()
+    for voucher in report.done:
+        audit.record(session, actor, "voucher.offer", voucher=voucher, to_status=OFFERED, at=now)
+    issuance.count = len(report.done)
+    audit.record(session, actor, "issuance.general", region_code=template.region_code,
+                 details={"template_id": template.id, "issuance_id": issuance.id, "count": issuance.count})
+    session.commit()
+    return report
+
+
+def issue_directed(session, template: VoucherTemplate, training_class: TrainingClass, actor: audit.Actor,
+                   *, now=None) -> IssueReport:
+    """Issue directed vouchers to everyone on the class roster: auto-claimed, bound to the class,
+    and each worker notified. Stock is all-or-nothing for the batch."""
+    now = now or utcnow()
+    _check_bureau_scope(actor, template)
+    if template.distribution_mode != DIRECTED:
+        raise NotApplicable("通用券请向人群发放，不能按花名册发放")
+    if template.status == TEMPLATE_CLOSED:
+        raise ClaimClosed("该券模板已关闭")
+    problem = rules.applicability_problem(template, training_class, training_class.institution)
+    if problem:
+        raise NotApplicable(problem)
+    roster = list(session.scalars(
+        select(Person).join(Enrolment, Enrolment.person_id == Person.id)
+        .where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
+        .order_by(Enrolment.id)
+    ))
+    held = set(session.scalars(select(Voucher.person_id).where(Voucher.template_id == template.id)))
+    issuance = Issuance(template=template, class_id=training_class.id,
+                        created_by_id=actor.id if actor.type == "staff" else None)
+    session.add(issuance)
+    report = IssueReport(issuance)
+    chosen = []
+    for person in roster:
+        if person.id in held:
+            report.rejected.append((person, "ALREADY_CLAIMED", "已持有该券"))
+            continue
+        problems = rules.eligibility_problems(person, template, check_region=False)
+        if problems:
+            report.rejected.append((person, "NOT_ELIGIBLE", problems[0]))
+            continue
+        chosen.append(person)
+    if chosen:
+        result = session.execute(
+            update(VoucherTemplate)
+            .where(VoucherTemplate.id == template.id,
+                   (VoucherTemplate.stock.is_(None))
+                   | (VoucherTemplate.claimed_count + len(chosen) <= VoucherTemplate.stock))
+            .values(claimed_count=VoucherTemplate.claimed_count + len(chosen))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            session.rollback()
+            raise OutOfStock(f"券模板剩余库存不足以为{len(chosen)}人发券")
+    if template.status != TEMPLATE_ACTIVE:
+        template.status = TEMPLATE_ACTIVE
+    session.flush()
+    deadline = rules.claim_deadline(template, now)
+    for person in chosen:
+        voucher = Voucher(code=random_code(), template_id=template.id, issuance_id=issuance.id, person_id=person.id,
+                          status=CLAIMED, bound_class_id=training_class.id, offered_at=now, claimed_at=now,
+                          expires_at=deadline)
+        report.done.append(voucher)
+    session.add_all(report.done)
+    session.flush()
+    system = audit.Actor.system("系统自动领取")
+    for voucher in report.done:
+        voucher.template = template
+        audit.record(session, system, "voucher.claim", voucher=voucher, to_status=CLAIMED, at=now,
+                     reason="定向券自动领取", institution_id=training_class.institution_id,
+                     details={"issued_by": actor.label})
+        # New vouchers cannot have a notice yet, so no look-up first (100,000 at a time must be fast).
+        session.add(Notification(
+            person_id=voucher.person_id, kind="directed_issued", title="您有一张定向培训券已到账",
+            body=f"人社部门已为您发放“{template.name}”，用于{training_class.institution.name}的"
+                 f"“{training_class.course_name}”班期，已自动领取，可在“我的卡券”中查看。",
+            voucher_id=voucher.id,
+        ))
+    issuance.count = len(report.done)
+    audit.record(session, actor, "issuance.directed", region_code=template.region_code,
+                 institution_id=training_class.institution_id,
+                 details={"template_id": template.id, "class_id": training_class.id, "count": issuance.count})
+    session.commit()
+    return report

@@ -1,0 +1,96 @@
+"""作废 and 失效: revoking claimed vouchers, and sweeping expired ones into their recorded state.
+
+Expiry is already right without the sweep (Voucher.effective_status); the sweep writes it down
+so lists, statistics and the audit log agree, and warns workers a week before."""
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ..codes import normalize_code
+from ..models import Voucher, region_covers
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED
+from ..timeutil import days_left, utcnow
+from . import audit, states
+from .errors import ValidationFailed
+from .notify import notify
+
+
+@dataclass
+class BatchReport:
+    done: list = field(default_factory=list)  # codes
+    rejected: list = field(default_factory=list)  # {"code", "error", "message"}
+
+
+def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=None) -> BatchReport:
+    """Revoke claimed (or still offered) vouchers of the actor's region, each reported."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("请填写作废原因", fields={"reason": "请填写作废原因"})
+    report = BatchReport()
+    seen = set()
+    for raw in codes:
+        code = normalize_code(raw)
+        if not code or code in seen:
+            continue
+        seen.add(code)
+        voucher = session.scalar(select(Voucher).where(Voucher.code == code))
+        if voucher is None or not (actor.type == "system" or region_covers(actor.region_code or "", voucher.template.region_code)):
+            report.rejected.append({"code": code, "error": "VOUCHER_NOT_FOUND", "message": "未找到该培训券"})
+            continue
+        status = voucher.effective_status(now)
+        if status not in (CLAIMED, OFFERED):
+            label = {EXPIRED: "已失效"}.get(status, voucher.status_label)
+            report.rejected.append({"code": code, "error": "INVALID_STATE",
+                                    "message": f"培训券状态为“{label}”，只能作废已领取或待领取的培训券"})
+            continue
+        try:
+            states.move(session, voucher, REVOKED, actor, reason=reason, at=now, revoked_at=now, revoke_reason=reason)
+        except states.StaleState:
+            report.rejected.append({"code": code, "error": "INVALID_STATE", "message": "培训券状态已变化，请刷新后重试"})
+            continue
+        notify(session, voucher.person_id, "revoked", "您的一张培训券已作废",
+               f"“{voucher.template.name}”已被人社部门作废，原因：{reason}", voucher_id=voucher.id)
+        report.done.append(code)
+    session.commit()
+    return report
+
+
+def expire_overdue(session, *, now=None, batch_size: int = 500) -> int:
+    """Record `expired` for every offered or claimed voucher past its deadline. Idempotent."""
+    now = now or utcnow()
+    actor = audit.Actor.system("系统到期失效")
+    total = 0
+    while True:
+        overdue = list(session.scalars(
+            select(Voucher).where(Voucher.status.in_((OFFERED, CLAIMED)), Voucher.expires_at < now)
+            .order_by(Voucher.id).limit(batch_size)
+        ))
+        if not overdue:
+            return total
+        for voucher in overdue:
+            try:
+                states.move(session, voucher, EXPIRED, actor, reason="超过有效期未使用", at=now)
+                total += 1
+            except states.StaleState:
+                continue
+        session.commit()
+
+
+def notify_expiring(session, *, now=None, within_days: int = 7) -> int:
+    """A notice to each worker whose claimed voucher lapses within `within_days`, once per voucher."""
+    now = now or utcnow()
+    soon = list(session.scalars(
+        select(Voucher).where(Voucher.status == CLAIMED, Voucher.expires_at >= now,
+                              Voucher.expires_at < now + timedelta(days=within_days))
+    ))
+    sent = 0
+    for voucher in soon:
+        left = days_left(voucher.expires_at, now)
+        if notify(session, voucher.person_id, "expiring", "培训券即将过期",
+                  f"您的“{voucher.template.name}”还有{left}天到期，请尽快报名培训并使用。",
+                  voucher_id=voucher.id):
+            sent += 1
+    session.commit()
+    return sent

@@ -1,0 +1,69 @@
+"""The voucher state machine: the only moves that exist, each a guarded UPDATE plus an audit row.
+
+A guarded UPDATE (… WHERE id = :id AND status = :from) with a row-count check is what makes the
+engine safe under concurrency: of two requests racing for the same move, exactly one matches.
+"""
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..models import Voucher
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from . import audit
+from .errors import InvalidTransition
+
+ALLOWED_MOVES = {
+    OFFERED: frozenset({CLAIMED, EXPIRED, REVOKED}),
+    CLAIMED: frozenset({USED, EXPIRED, REVOKED}),
+    USED: frozenset({SETTLED}),
+    SETTLED: frozenset(),
+    EXPIRED: frozenset(),
+    REVOKED: frozenset(),
+}
+
+ACTIONS = {
+    CLAIMED: "voucher.claim",
+    USED: "voucher.verify",
+    SETTLED: "voucher.settle",
+    EXPIRED: "voucher.expire",
+    REVOKED: "voucher.revoke",
+}
+
+
+class StaleState(Exception):
+    """The guarded UPDATE matched no row: someone else moved the voucher first."""
+
+
+def can_move(from_status: str, to_status: str) -> bool:
+    return to_status in ALLOWED_MOVES.get(from_status, ())
+
+
+def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reason=None,
+         details=None, at=None, **values) -> None:
+    """Move `voucher` from its current (loaded) state to `to_status`, or raise.
+
+    Raises InvalidTransition for a move the state machine does not have, StaleState when another
+    transaction changed the row since it was read.
+    """
+    from_status = voucher.status
+    if not can_move(from_status, to_status):
+        raise InvalidTransition(
+            f"培训券状态为“{Voucher.status_label.fget(voucher)}”，不能变更为该状态",
+            from_status=from_status, to_status=to_status,
+        )
+    result = session.execute(
+        update(Voucher)
+        .where(Voucher.id == voucher.id, Voucher.status == from_status)
+        .values(status=to_status, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.expire(voucher)
+        raise StaleState
+    # Mirror the UPDATE onto the loaded object without another SELECT or a second UPDATE.
+    for name, value in {"status": to_status, **values}.items():
+        set_committed_value(voucher, name, value)
+    audit.record(
+        session, actor, ACTIONS[to_status], voucher=voucher, from_status=from_status,
+        to_status=to_status, reason=reason, details=details, at=at,
+        institution_id=voucher.institution_id,
+    )

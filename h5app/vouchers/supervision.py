@@ -1,0 +1,68 @@
+"""Institution strikes and suspension: ≥ 3 strikes in a calendar year (lax eligibility checks or
+quality problems, seed 003 §四(四)) suspend an institution from verifying until reinstated."""
+from sqlalchemy import func, select
+
+from ..models import Institution, Strike, region_covers
+from ..models.institutions import ACTIVE, SUSPENDED
+from ..timeutil import local_year_bounds, utcnow
+from . import audit, rules
+from .errors import OutOfScope, ValidationFailed
+
+STRIKE_KINDS = {"eligibility": "资格审核把关不严", "quality": "培训质量问题"}
+STRIKES_TO_SUSPEND = 3
+
+
+def _check_scope(actor: audit.Actor, institution: Institution) -> None:
+    if actor.type != "system" and not region_covers(actor.region_code or "", institution.region_code):
+        raise OutOfScope("只能管理本地区的培训机构")
+
+
+def strikes_this_year(session, institution: Institution, now) -> int:
+    start, end = local_year_bounds(rules.local_year(now))
+    return session.scalar(
+        select(func.count(Strike.id)).where(
+            Strike.institution_id == institution.id, Strike.created_at >= start, Strike.created_at < end
+        )
+    )
+
+
+def record_strike(session, institution: Institution, kind: str, reason: str, actor: audit.Actor, *, now=None) -> Strike:
+    now = now or utcnow()
+    _check_scope(actor, institution)
+    reason = (reason or "").strip()
+    errors = {}
+    if kind not in STRIKE_KINDS:
+        errors["kind"] = "请选择问题类型"
+    if not reason:
+        errors["reason"] = "请填写具体原因"
+    if errors:
+        raise ValidationFailed("记录失败：" + "；".join(errors.values()), fields=errors)
+    strike = Strike(institution_id=institution.id, kind=kind, reason=reason, created_at=now,
+                    recorded_by_id=actor.id if actor.type == "staff" else None)
+    session.add(strike)
+    session.flush()
+    audit.record(session, actor, "institution.strike", institution_id=institution.id,
+                 region_code=institution.region_code, reason=reason, at=now, details={"kind": kind})
+    count = strikes_this_year(session, institution, now)
+    if count >= STRIKES_TO_SUSPEND and institution.status != SUSPENDED:
+        institution.status, institution.suspended_at = SUSPENDED, now
+        institution.suspended_reason = f"本年度累计{count}次{'、'.join(sorted({STRIKE_KINDS[s.kind] for s in institution.strikes}))}，暂停验券资格，整改到位后由人社部门恢复"
+        audit.record(session, audit.Actor.system("系统自动暂停"), "institution.suspend",
+                     institution_id=institution.id, region_code=institution.region_code,
+                     reason=institution.suspended_reason, at=now)
+    session.commit()
+    return strike
+
+
+def reinstate(session, institution: Institution, reason: str, actor: audit.Actor, *, now=None) -> None:
+    now = now or utcnow()
+    _check_scope(actor, institution)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("请填写恢复原因", fields={"reason": "请填写恢复原因"})
+    if institution.status != SUSPENDED:
+        raise ValidationFailed("该机构未被暂停", fields={})
+    institution.status, institution.suspended_reason, institution.suspended_at = ACTIVE, None, None
+    audit.record(session, actor, "institution.reinstate", institution_id=institution.id,
+                 region_code=institution.region_code, reason=reason, at=now)
+    session.commit()

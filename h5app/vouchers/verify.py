@@ -1,0 +1,148 @@
+"""验券: an institution verifies a worker's dynamic QR for one class; the voucher is now used.
+
+The checks run in the order of PRODUCT.md §4, each failing with its own error. The final move is
+a guarded UPDATE, so under any concurrency a voucher is used at most once.
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from ..codes import normalize_code
+from ..identity import normalize_id_number
+from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
+from ..models.classes import CLASS_OPEN
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from ..timeutil import local_year_bounds, utcnow
+from . import audit, qrtoken, rules, states
+from .claim import lock_person
+from .errors import (
+    ClassNotOpen, InstitutionSuspended, NotApplicable, PersonMismatch, QrExpired, QrInvalid,
+    VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
+    VoucherSettled, YearlyLimitReached,
+)
+
+VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
+
+
+@dataclass
+class VerifyResult:
+    result: str  # 'verified' | 'already_verified'
+    voucher: Voucher
+
+
+def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) -> str:
+    try:
+        kind, code = qrtoken.verify(secret, qr, now_ts)
+    except qrtoken.QrExpired:
+        raise QrExpired() from None
+    except qrtoken.QrInvalid:
+        raise QrInvalid() from None
+    if kind != qrtoken.KIND_VOUCHER:
+        raise QrInvalid("这不是培训券二维码，请让学员打开“我的卡券”中的培训券")
+    return code
+
+
+def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str | None:
+    """None when the voucher may be used; ALREADY_VERIFIED for a repeat at the same class."""
+    status = voucher.effective_status(now)
+    if status == USED:
+        if voucher.class_id == training_class.id:
+            return ALREADY_VERIFIED
+        raise VoucherAlreadyUsed("该培训券已在其他班期使用，一张券只能使用一次")
+    if status == SETTLED:
+        raise VoucherSettled("该培训券已结算核销，唯一码已失效")
+    if status == REVOKED:
+        raise VoucherRevoked("该培训券已被人社部门作废")
+    if status == OFFERED:
+        raise VoucherNotClaimed()
+    if status == EXPIRED:
+        raise VoucherExpired("该培训券已过有效期，不能使用")
+    assert status == CLAIMED
+    return None
+
+
+def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass, now) -> None:
+    policy = voucher.template.policy
+    if not (policy.uses_per_year or policy.uses_per_occupation_per_year):
+        return
+    start, end = local_year_bounds(rules.local_year(now))
+    uses = (
+        select(func.count(Voucher.id))
+        .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
+        .where(
+            Voucher.person_id == voucher.person_id,
+            Voucher.id != voucher.id,
+            Voucher.status.in_((USED, SETTLED)),
+            VoucherTemplate.policy_id == policy.id,
+            Voucher.used_at >= start,
+            Voucher.used_at < end,
+        )
+    )
+    if policy.uses_per_year and session.scalar(uses) >= policy.uses_per_year:
+        raise YearlyLimitReached(f"按本地政策，每人每年最多使用{policy.uses_per_year}次培训券，本年度次数已用完")
+    if policy.uses_per_occupation_per_year:
+        same_occupation = uses.join(TrainingClass, Voucher.class_id == TrainingClass.id).where(
+            TrainingClass.occupation == training_class.occupation
+        )
+        if session.scalar(same_occupation) >= policy.uses_per_occupation_per_year:
+            raise YearlyLimitReached(
+                f"按本地政策，每人每年同一职业（工种）只能持券参加一次培训，"
+                f"您本年度已持券参加过{training_class.occupation}培训"
+            )
+
+
+def verify(session, *, qr: str, training_class: TrainingClass, actor: audit.Actor, qr_secret: bytes,
+           id_number: str | None = None, now=None, now_ts: float | None = None) -> VerifyResult:
+    """Verify the voucher behind `qr` for `training_class`; commit and return the result, or roll
+    back and raise the DomainError of the first failed check."""
+    now = now or utcnow()
+    try:
+        code = voucher_code_from_qr(qr, qr_secret, now_ts)  # 1. signature and freshness
+        return _verify_code(session, code, training_class, actor, id_number, now)
+    except Exception:
+        session.rollback()
+        raise
+
+
+def _verify_code(session, code, training_class, actor, id_number, now) -> VerifyResult:
+    voucher = session.scalar(select(Voucher).where(Voucher.code == normalize_code(code)))
+    if voucher is None:  # 2. exists
+        raise VoucherNotFound()
+    if id_number is not None and normalize_id_number(id_number) != voucher.person.id_number:
+        raise PersonMismatch()  # 3. belongs to the presented person
+    lock_person(session, voucher.person_id)
+    session.refresh(voucher)  # re-read under the lock
+    if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
+        session.commit()
+        return VerifyResult(ALREADY_VERIFIED, voucher)
+    template = voucher.template
+    institution = training_class.institution
+    problem = rules.applicability_problem(template, training_class, institution)
+    if problem is None and voucher.bound_class_id not in (None, training_class.id):
+        problem = "该定向券只能在发券时指定的班期使用"
+    if problem:  # 6. template applies to this class
+        raise NotApplicable(problem)
+    if training_class.status != CLASS_OPEN:
+        raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
+    if institution.is_suspended:  # 7. institution not suspended
+        raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
+    check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
+    try:
+        states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
+                    institution_id=institution.id)
+    except states.StaleState:
+        session.rollback()
+        voucher = session.scalar(select(Voucher).where(Voucher.code == voucher.code))
+        if voucher.status == USED and voucher.class_id == training_class.id:
+            return VerifyResult(ALREADY_VERIFIED, voucher)
+        raise VoucherAlreadyUsed() from None
+    enrolment = session.scalar(
+        select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.person_id == voucher.person_id)
+    )
+    if enrolment is None:
+        session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
+                              source="verify"))
+    elif enrolment.voucher_id is None:
+        enrolment.voucher_id = voucher.id
+    session.commit()
+    return VerifyResult(VERIFIED, voucher)

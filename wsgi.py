@@ -1,0 +1,3 @@
+from h5app import create_app
+
+app = create_app()
