@@ -1,0 +1,133 @@
+"""Small builders for test data: each makes one valid object, any field overridable."""
+import itertools
+from datetime import date, time, timedelta
+
+from h5app.extensions import db
+from h5app.identity import id_check_char
+from h5app.models import (
+    Channel, ClassSession, Institution, Person, Region, Site, StaffUser, TrainingClass, VoucherTemplate,
+)
+from h5app.models.classes import CLASS_OPEN
+from h5app.models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
+from h5app.policies import ensure_policies
+from h5app.timeutil import local_at, local_today
+from h5app.vouchers import app_qr_secret, audit, qrtoken
+
+_seq = itertools.count(1)
+PASSWORD = "Correct-horse-42"
+
+
+def valid_id_number(region: str = "330602", born: str = "19850101", serial: int | None = None) -> str:
+    serial = next(_seq) % 1000 if serial is None else serial
+    first17 = f"{region}{born}{serial:03d}"
+    return first17 + id_check_char(first17)
+
+
+def policy(code: str = "default"):
+    return ensure_policies(db.session)[code]
+
+
+def region(code: str = "330600", name: str = "绍兴市", policy_code: str = "default", parent: str | None = None):
+    existing = db.session.query(Region).filter_by(code=code).one_or_none()
+    if existing:
+        return existing
+    row = Region(code=code, name=name, parent_code=parent, policy_id=policy(policy_code).id)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def person(**values) -> Person:
+    n = next(_seq)
+    defaults = dict(name="王建国", id_number=valid_id_number(), phone=f"139{n:08d}", groups=["unemployed"],
+                    region_code="330602", insurance_months=48, verified_via="sso:test")
+    row = Person(**{**defaults, **values})
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def institution(**values) -> Institution:
+    n = next(_seq)
+    defaults = dict(code=f"I{n:06d}", name=f"测试培训学校{n}", region_code="330602", type="private_school",
+                    address="越城区测试路1号", phone="0575-88000000")
+    row = Institution(**{**defaults, **values})
+    row.sites.append(Site(name="本部", lat=30.0, lng=120.58, radius_m=300))
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def training_class(inst: Institution | None = None, sessions: int = 2, **values) -> TrainingClass:
+    inst = inst or institution()
+    today = local_today()
+    defaults = dict(institution_id=inst.id, course_name="电工培训", occupation="电工", level="四级",
+                    project_type="employment_skills", price_fen=100000, hours=sessions * 4,
+                    starts_on=today, ends_on=today + timedelta(days=10), status=CLASS_OPEN)
+    row = TrainingClass(**{**defaults, **values})
+    row.institution = inst
+    row.sites = list(inst.sites)
+    for n in range(sessions):
+        day = row.starts_on + timedelta(days=n)
+        row.sessions.append(ClassSession(title=f"第{n + 1}次课", starts_at=local_at(day, time(8)),
+                                         ends_at=local_at(day, time(12)), hours=4, site_id=inst.sites[0].id))
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def template(policy_code: str = "default", **values) -> VoucherTemplate:
+    today = local_today()
+    region("330600", "绍兴市", policy_code)
+    defaults = dict(name="就业技能培训券", voucher_type="就业技能培训券", region_code="330600",
+                    function_mode=FACE_VALUE, distribution_mode=GENERAL, face_value_fen=150000,
+                    standard_fen=None, project_types=[], claim_starts_on=today - timedelta(days=10),
+                    claim_ends_on=today + timedelta(days=30), valid_days=90, stock=100,
+                    policy_id=policy(policy_code).id, status=TEMPLATE_ACTIVE)
+    row = VoucherTemplate(**{**defaults, **values})
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def directed_template(**values) -> VoucherTemplate:
+    return template(**{"distribution_mode": DIRECTED, "function_mode": CREDENTIAL, "face_value_fen": None,
+                       "standard_fen": 80000, "name": "定向抵用券", **values})
+
+
+def staff(role: str = "bureau", password: str = PASSWORD, **values) -> StaffUser:
+    n = next(_seq)
+    defaults = dict(username=f"{role}{n}", name=f"{role}{n}", role=role)
+    if role == "bureau":
+        defaults["region_code"] = "330600"
+        region("330600")
+    row = StaffUser(**{**defaults, **values})
+    if role != "bureau" and row.institution_id is None:
+        row.institution_id = institution().id
+    row.set_password(password)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def channel(code: str = "zhrs", secret: str = "channel-secret-for-tests") -> Channel:
+    row = Channel(code=code, name="智慧人社", secret=secret)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def bureau_actor(region_code: str = "330600") -> audit.Actor:
+    return audit.Actor("staff", None, "测试经办", region_code=region_code)
+
+
+def institution_actor(inst: Institution) -> audit.Actor:
+    return audit.Actor("staff", None, "测试核券", institution_id=inst.id)
+
+
+def qr_for(voucher, now_ts: float | None = None) -> str:
+    return qrtoken.sign(app_qr_secret(), qrtoken.KIND_VOUCHER, voucher.code, now_ts)
+
+
+def days_ago(n: int) -> date:
+    return local_today() - timedelta(days=n)
