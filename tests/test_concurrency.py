@@ -1,0 +1,121 @@
+"""Never double-spent: many threads verify one voucher and claim the last units of stock at the
+same instant; exactly one verification and exactly `stock` claims succeed. Runs on whichever
+database the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_URL)."""
+import threading
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from h5app.extensions import db
+from h5app.models import AuditEvent, Person, TrainingClass, Voucher, VoucherTemplate
+from h5app.vouchers import app_qr_secret
+from h5app.vouchers import claim as claim_service
+from h5app.vouchers import verify as verify_service
+from h5app.vouchers.errors import DomainError
+
+from . import factories
+
+THREADS = 16
+
+
+def race(app, work, count=THREADS):
+    """Run `work(i)` in `count` threads released together; return each outcome (result or error code)."""
+    # The main thread lets go of its transaction first: on SQLite every transaction holds the
+    # write lock (BEGIN IMMEDIATE), and the racers must only wait for each other.
+    db.session.commit()
+    barrier = threading.Barrier(count)
+    outcomes = [None] * count
+
+    def run(i):
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes[i] = work(i)
+            except DomainError as error:
+                outcomes[i] = error.code
+            except Exception as error:  # surfaced in the assertion message, never swallowed
+                outcomes[i] = f"UNEXPECTED {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_concurrent_verifications_of_one_voucher_for_different_classes_use_it_once(app):
+    template = factories.template()
+    worker = factories.person()
+    institution = factories.institution()
+    classes = [factories.training_class(institution) for _ in range(THREADS)]
+    voucher = claim_service.claim(db.session, worker, template)
+    class_ids, qr = [c.id for c in classes], factories.qr_for(voucher)
+    actor = factories.institution_actor(institution)
+    secret = app_qr_secret()
+
+    def work(i):
+        training_class = db.session.get(TrainingClass, class_ids[i])
+        return verify_service.verify(db.session, qr=qr, training_class=training_class, actor=actor,
+                                     qr_secret=secret).result
+
+    outcomes = race(app, work)
+    assert Counter(outcomes) == Counter({"verified": 1, "VOUCHER_ALREADY_USED": THREADS - 1}), outcomes
+    db.session.expire_all()
+    stored = db.session.get(Voucher, voucher.id)
+    assert stored.status == "used" and stored.class_id in class_ids
+    uses = db.session.scalar(select(func.count(AuditEvent.id)).where(
+        AuditEvent.voucher_id == voucher.id, AuditEvent.to_status == "used"))
+    assert uses == 1
+
+
+def test_concurrent_verifications_for_the_same_class_give_one_verified_rest_already_verified(app):
+    template = factories.template()
+    worker = factories.person()
+    training_class = factories.training_class()
+    voucher = claim_service.claim(db.session, worker, template)
+    class_id, qr = training_class.id, factories.qr_for(voucher)
+    actor = factories.institution_actor(training_class.institution)
+    secret = app_qr_secret()
+
+    def work(_i):
+        return verify_service.verify(db.session, qr=qr, training_class=db.session.get(TrainingClass, class_id),
+                                     actor=actor, qr_secret=secret).result
+
+    outcomes = race(app, work)
+    assert Counter(outcomes) == Counter({"verified": 1, "already_verified": THREADS - 1}), outcomes
+
+
+def test_concurrent_claims_never_exceed_stock(app):
+    stock = 5
+    template = factories.template(stock=stock)
+    people_ids = [factories.person().id for _ in range(THREADS)]
+    template_id = template.id
+    db.session.commit()
+
+    def work(i):
+        person = db.session.get(Person, people_ids[i])
+        return claim_service.claim(db.session, person, db.session.get(VoucherTemplate, template_id)).status
+
+    outcomes = race(app, work)
+    assert Counter(outcomes) == Counter({"claimed": stock, "OUT_OF_STOCK": THREADS - stock}), outcomes
+    db.session.expire_all()
+    assert db.session.get(VoucherTemplate, template_id).claimed_count == stock
+    assert db.session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template_id)) == stock
+
+
+def test_one_person_claiming_from_many_devices_at_once_gets_one_voucher(app):
+    template = factories.template(stock=100)
+    person_id, template_id = factories.person().id, template.id
+    db.session.commit()
+
+    def work(_i):
+        return claim_service.claim(db.session, db.session.get(Person, person_id),
+                                   db.session.get(VoucherTemplate, template_id)).status
+
+    outcomes = race(app, work)
+    assert Counter(outcomes) == Counter({"claimed": 1, "ALREADY_CLAIMED": THREADS - 1}), outcomes
+    db.session.expire_all()
+    assert db.session.get(VoucherTemplate, template_id).claimed_count == 1
