@@ -29,8 +29,13 @@ class Actor:
 
 
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
-           person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None):
-    event = AuditEvent(
+           person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None) -> None:
+    """Append one audit row, written at once in the caller's transaction (it commits or rolls
+    back with the change it records). A plain INSERT: the log is never read back as objects
+    here, and verification is hot."""
+    if session.new:
+        session.flush()  # the row may point at a voucher or person added in this transaction
+    session.connection().execute(AuditEvent.__table__.insert(), dict(
         at=at or utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -44,6 +49,4 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
         region_code=region_code or (voucher.template.region_code if voucher is not None else None),
         reason=reason,
         details=details or {},
-    )
-    session.add(event)
-    return event
+    ))

@@ -1,6 +1,7 @@
 """领券: a worker takes a voucher into 我的卡券, after the eligibility and stock checks."""
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..codes import random_code
 from ..models import Person, Region, Voucher, VoucherTemplate
@@ -10,8 +11,21 @@ from . import audit, rules, states
 from .errors import AlreadyClaimed, ClaimClosed, NotEligible, OutOfStock, YearlyLimitReached
 
 
-def region_names(session) -> dict[str, str]:
-    return dict(session.execute(select(Region.code, Region.name)).all())
+class RegionNames:
+    """Region names for messages, looked up only when a message needs one (the happy path of a
+    claim formats no message and so costs no query)."""
+
+    def __init__(self, session):
+        self.session, self.cache = session, {}
+
+    def get(self, code, default=None):
+        if code not in self.cache:
+            self.cache[code] = self.session.scalar(select(Region.name).where(Region.code == code))
+        return self.cache[code] or default
+
+
+def region_names(session) -> RegionNames:
+    return RegionNames(session)
 
 
 def lock_person(session, person_id: int) -> None:
@@ -20,18 +34,24 @@ def lock_person(session, person_id: int) -> None:
     session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
 
 
+# Built once: on the claim path, building statements would cost more than running them.
+_TAKE_STOCK = (
+    update(VoucherTemplate.__table__)
+    .where(
+        VoucherTemplate.id == bindparam("template_id"),
+        or_(VoucherTemplate.stock.is_(None), VoucherTemplate.claimed_count < VoucherTemplate.stock),
+    )
+    .values(claimed_count=VoucherTemplate.claimed_count + 1)
+)
+_HELD = select(Voucher.id, Voucher.status).where(
+    Voucher.template_id == bindparam("template_id"), Voucher.person_id == bindparam("person_id")
+)
+_NEW_VOUCHER = insert(Voucher.__table__).returning(Voucher.id)
+
+
 def take_stock(session, template_id: int) -> None:
     """Guarded increment: never more claims than stock, whatever the concurrency."""
-    result = session.execute(
-        update(VoucherTemplate)
-        .where(
-            VoucherTemplate.id == template_id,
-            or_(VoucherTemplate.stock.is_(None), VoucherTemplate.claimed_count < VoucherTemplate.stock),
-        )
-        .values(claimed_count=VoucherTemplate.claimed_count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if session.connection().execute(_TAKE_STOCK, {"template_id": template_id}).rowcount != 1:
         raise OutOfStock("该培训券已被领完，请关注其他培训券")
 
 
@@ -79,11 +99,11 @@ def claim(session, person: Person, template: VoucherTemplate, *, now=None, actor
     now = now or utcnow()
     actor = actor or audit.Actor.for_person(person)
     try:
-        lock_person(session, person.id)
-        existing = session.scalar(
-            select(Voucher).where(Voucher.template_id == template.id, Voucher.person_id == person.id)
-        )
-        if existing is not None and existing.status != OFFERED:
+        if template.policy.claims_per_type_per_year:
+            lock_person(session, person.id)  # the yearly count below must not race
+        held = session.connection().execute(_HELD, {"template_id": template.id, "person_id": person.id}).first()
+        existing = session.get(Voucher, held.id) if held is not None and held.status == OFFERED else None
+        if held is not None and held.status != OFFERED:
             raise AlreadyClaimed("您已领取过该培训券，请在“我的卡券”中查看")
         if template.audience == "targeted" and existing is None:
             raise NotEligible("该券仅向人社部门选定的人员发放，您不在本次发放范围内")
@@ -97,12 +117,13 @@ def claim(session, person: Person, template: VoucherTemplate, *, now=None, actor
             states.move(session, existing, CLAIMED, actor, at=now, claimed_at=now, expires_at=deadline)
             voucher = existing
         else:
-            voucher = Voucher(
-                code=random_code(), template=template, person_id=person.id, status=CLAIMED,
-                claimed_at=now, expires_at=deadline,
-            )
+            values = dict(code=random_code(), template_id=template.id, person_id=person.id, status=CLAIMED,
+                          claimed_at=now, expires_at=deadline, created_at=now)
+            # A plain INSERT … RETURNING, then the object attached as already persistent: the
+            # unit-of-work flush would double the cost of a claim.
+            voucher = Voucher(id=session.connection().execute(_NEW_VOUCHER, values).scalar_one(), **values)
+            make_transient_to_detached(voucher)
             session.add(voucher)
-            session.flush()
             audit.record(session, actor, "voucher.claim", voucher=voucher, from_status=None,
                          to_status=CLAIMED, at=now)
         session.commit()

@@ -28,9 +28,9 @@ def required_insurance_months(template) -> int:
     return required
 
 
-def eligibility_problems(person, template, region_names: dict[str, str] | None = None,
-                         check_region: bool = True) -> list[str]:
-    """Every reason `person` may not hold a voucher of `template`, each saying what would qualify."""
+def eligibility_problems(person, template, region_names=None, check_region: bool = True) -> list[str]:
+    """Every reason `person` may not hold a voucher of `template`, each saying what would qualify.
+    `region_names` is any mapping-like object with .get(code, default)."""
     names = region_names or {}
     problems = []
     if not person.is_real_name:

@@ -4,8 +4,12 @@ The checks run in the order of PRODUCT.md §4, each failing with its own error. 
 a guarded UPDATE, so under any concurrency a voucher is used at most once.
 """
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
@@ -104,14 +108,38 @@ def verify(session, *, qr: str, training_class: TrainingClass, actor: audit.Acto
         raise
 
 
+@cache
+def _voucher_query(lock: bool):
+    query = (
+        select(Voucher)
+        .options(joinedload(Voucher.template).joinedload(VoucherTemplate.policy))
+        .where(Voucher.code == bindparam("code"))
+    )
+    # PostgreSQL: concurrent verifications of one voucher queue here and each sees the winner's
+    # commit. (SQLite's BEGIN IMMEDIATE has already serialised them.)
+    return query.with_for_update(of=Voucher) if lock else query
+
+
+@cache
+def _enrolment_upsert(dialect: str):
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    statement = insert(Enrolment).values(
+        class_id=bindparam("class_id"), person_id=bindparam("person_id"), voucher_id=bindparam("voucher_id"),
+        source="verify", status="enrolled", created_at=bindparam("created_at"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["class_id", "person_id"],
+        set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id)},
+    )
+
+
 def _verify_code(session, code, training_class, actor, id_number, now) -> VerifyResult:
-    voucher = session.scalar(select(Voucher).where(Voucher.code == normalize_code(code)))
+    dialect = session.get_bind().dialect.name
+    voucher = session.scalar(_voucher_query(dialect == "postgresql"), {"code": normalize_code(code)})
     if voucher is None:  # 2. exists
         raise VoucherNotFound()
     if id_number is not None and normalize_id_number(id_number) != voucher.person.id_number:
         raise PersonMismatch()  # 3. belongs to the presented person
-    lock_person(session, voucher.person_id)
-    session.refresh(voucher)  # re-read under the lock
     if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
         session.commit()
         return VerifyResult(ALREADY_VERIFIED, voucher)
@@ -126,7 +154,9 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
+    if template.policy.uses_per_year or template.policy.uses_per_occupation_per_year:
+        lock_person(session, voucher.person_id)  # two vouchers of one person must not both pass
+        check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
     try:
         states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
                     institution_id=institution.id)
@@ -136,13 +166,13 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         if voucher.status == USED and voucher.class_id == training_class.id:
             return VerifyResult(ALREADY_VERIFIED, voucher)
         raise VoucherAlreadyUsed() from None
-    enrolment = session.scalar(
-        select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.person_id == voucher.person_id)
-    )
-    if enrolment is None:
-        session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
-                              source="verify"))
-    elif enrolment.voucher_id is None:
-        enrolment.voucher_id = voucher.id
+    record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
     session.commit()
     return VerifyResult(VERIFIED, voucher)
+
+
+def record_enrolment(session, dialect: str, class_id: int, person_id: int, voucher_id: int) -> None:
+    """The verified voucher pays for the person's place in the class: enrol them if they were not
+    (a walk-in at the front desk), or attach the voucher to their enrolment. One statement."""
+    session.connection().execute(_enrolment_upsert(dialect), {"class_id": class_id, "person_id": person_id,
+                                                 "voucher_id": voucher_id, "created_at": utcnow()})
