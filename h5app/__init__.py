@@ -20,12 +20,23 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_cli(app)
     return app
+
+
+def register_logging(app: Flask) -> None:
+    """No full ID number or phone reaches a log line written through Flask's handler."""
+    from flask.logging import default_handler
+
+    from .identity import MaskingFilter
+
+    if not any(isinstance(f, MaskingFilter) for f in default_handler.filters):
+        default_handler.addFilter(MaskingFilter())
 
 
 def register_extensions(app: Flask) -> None:
@@ -46,6 +57,8 @@ def register_extensions(app: Flask) -> None:
     # sign a worker out the moment Wi-Fi turns to 4G.
     login_manager.session_protection = "basic"
     login_manager.login_view = "auth.login"
+    # A worker whose session ran out has no staff password: send them to the phone sign-in.
+    login_manager.blueprint_login_views = {"worker": "auth.sms_start"}
     login_manager.login_message = "请先登录"
     login_manager.login_message_category = "warning"
 
@@ -84,6 +97,8 @@ ERROR_PAGES = {
 def register_errorhandlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
+    from .vouchers.errors import DomainError
+
     def render_error(error):
         code = getattr(error, "code", 500) or 500
         if code not in ERROR_PAGES:
@@ -92,6 +107,14 @@ def register_errorhandlers(app: Flask) -> None:
 
     for code in ERROR_PAGES:
         app.register_error_handler(code, render_error)
+
+    @app.errorhandler(DomainError)
+    def domain_error(error):
+        # A view that let a rule's refusal through still shows the rule's own words, not a 500.
+        return (
+            render_template("errors/error.html", code=error.status, title="无法完成操作", message=error.message),
+            error.status,
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

@@ -121,6 +121,16 @@ def create_channel(code, name):
     click.echo(f"已创建渠道 {name}（{code}）\n登录地址：/sso/{code}?ticket=...\n签名密钥（交给渠道方）：{secret}")
 
 
+@channels.command("secret")
+@click.argument("code")
+def channel_secret(code):
+    """显示渠道的签名密钥（交给渠道方配置）。"""
+    channel = db.session.scalar(select(Channel).where(Channel.code == code))
+    if channel is None:
+        raise click.ClickException(f"找不到渠道 {code}")
+    click.echo(channel.secret)
+
+
 @vouchers.command("expire")
 def expire_command():
     """把已过期未使用的培训券记为“已失效”，并提醒7天内到期的持券人。"""

@@ -179,5 +179,5 @@ def sign_in_help(session) -> list[str]:
         lines.append(f"  {person.name:<6}手机 {person.phone or '—'} · {'、'.join(person.group_labels) or '—'}"
                      f" · 失业保险{person.insurance_months}个月")
     for channel in session.scalars(select(Channel).order_by(Channel.id)):
-        lines.append(f"渠道 {channel.name}：/sso/{channel.code}?ticket=…（签名密钥见 flask channels 或数据库）")
+        lines.append(f"渠道 {channel.name}：/sso/{channel.code}?ticket=…（签名密钥：flask channels secret {channel.code}）")
     return lines
