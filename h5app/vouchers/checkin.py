@@ -1,0 +1,123 @@
+"""打卡签到: a trainee's attendance of one session, by location (browser geolocation inside a
+site's radius) or by scan (the institution scans the trainee's QR). Attendance feeds the
+subsidy (打卡率), so each refusal says exactly what was wrong."""
+import math
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..models import CheckIn, ClassSession, Enrolment, Person, Voucher
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..timeutil import to_local, utcnow
+from . import audit, qrtoken
+from .errors import ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrExpired, QrInvalid
+
+EARLY = timedelta(minutes=30)  # the door opens half an hour before the lesson
+EARTH_RADIUS_M = 6_371_000
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle (haversine) distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+def _check_session_open(class_session: ClassSession, now) -> None:
+    training_class = class_session.training_class
+    if training_class.status not in (CLASS_OPEN, CLASS_CLOSED):
+        raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能签到")
+    if not class_session.starts_at - EARLY <= now <= class_session.ends_at:
+        start, end = to_local(class_session.starts_at), to_local(class_session.ends_at)
+        raise OutsideSessionTime(
+            f"本次课签到时间为{start:%m月%d日 %H:%M}（可提前30分钟）至{end:%H:%M}，现在不在签到时间内"
+        )
+
+
+def _enrolment(session, class_session: ClassSession, person_id: int) -> Enrolment:
+    enrolment = session.scalar(select(Enrolment).where(
+        Enrolment.class_id == class_session.class_id, Enrolment.person_id == person_id,
+        Enrolment.status == "enrolled",
+    ))
+    if enrolment is None:
+        raise NotEnrolled("未报名该班期，不能签到")
+    return enrolment
+
+
+def _save(session, check_in: CheckIn) -> CheckIn:
+    existing = session.scalar(select(CheckIn).where(
+        CheckIn.session_id == check_in.session_id, CheckIn.person_id == check_in.person_id))
+    if existing is not None:
+        session.rollback()
+        return existing  # checking in twice is not an error: the first record stands
+    session.add(check_in)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent check-in of the same person won
+        session.rollback()
+        return session.scalar(select(CheckIn).where(
+            CheckIn.session_id == check_in.session_id, CheckIn.person_id == check_in.person_id))
+    return check_in
+
+
+def location_check_in(session, person: Person, class_session: ClassSession, lat: float, lng: float,
+                      *, accuracy_m: float | None = None, now=None) -> CheckIn:
+    now = now or utcnow()
+    try:
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise OutsideSite("定位数据无效，请打开手机定位后重试")
+        _enrolment(session, class_session, person.id)
+        _check_session_open(class_session, now)
+        sites = [class_session.site] if class_session.site else list(class_session.training_class.sites)
+        if not sites:
+            raise OutsideSite("本班期未设置签到地点，请让培训机构扫码签到")
+        nearest = min(sites, key=lambda s: distance_m(lat, lng, s.lat, s.lng))
+        distance = distance_m(lat, lng, nearest.lat, nearest.lng)
+        if distance > nearest.radius_m:
+            raise OutsideSite(
+                f"您距离培训地点“{nearest.name}”约{distance:,.0f}米，需在{nearest.radius_m}米范围内签到；"
+                f"定位失败时可请培训机构扫码签到"
+            )
+    except Exception:
+        session.rollback()
+        raise
+    return _save(session, CheckIn(session_id=class_session.id, person_id=person.id, method="location",
+                                  lat=lat, lng=lng, distance_m=round(distance, 1), created_at=now))
+
+
+def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None) -> Person:
+    """The trainee behind a scanned QR: their voucher QR or their own person QR."""
+    try:
+        kind, code = qrtoken.verify(secret, qr, now_ts)
+    except qrtoken.QrExpired:
+        raise QrExpired() from None
+    except qrtoken.QrInvalid:
+        raise QrInvalid("二维码无效，请让学员打开培训券或“我的二维码”重新出示") from None
+    if kind == qrtoken.KIND_VOUCHER:
+        person = session.scalar(select(Person).join(Voucher, Voucher.person_id == Person.id).where(Voucher.code == code))
+    elif kind == qrtoken.KIND_PERSON:
+        person = session.scalar(select(Person).where(Person.qr_code == code))
+    else:
+        person = None
+    if person is None:
+        raise QrInvalid("二维码无效，请让学员打开培训券或“我的二维码”重新出示")
+    return person
+
+
+def scan_check_in(session, class_session: ClassSession, qr: str, actor: audit.Actor, secret: bytes,
+                  *, now=None, now_ts: float | None = None) -> tuple[CheckIn, Person]:
+    now = now or utcnow()
+    try:
+        if actor.institution_id is not None and actor.institution_id != class_session.training_class.institution_id:
+            raise OutOfScope("只能为本机构的班期签到")
+        person = person_from_qr(session, qr, secret, now_ts)
+        _enrolment(session, class_session, person.id)
+        _check_session_open(class_session, now)
+    except Exception:
+        session.rollback()
+        raise
+    record = CheckIn(session_id=class_session.id, person_id=person.id, method="scan", created_at=now,
+                     recorded_by_id=actor.id if actor.type == "staff" else None)
+    return _save(session, record), person
