@@ -4,8 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-
 from h5app import create_app
 from h5app.extensions import db as _db
 
@@ -52,13 +50,9 @@ def app(make_app):
 
 
 def _empty_all_tables():
-    tables = list(reversed(_db.metadata.sorted_tables))
-    if _db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            _db.session.execute(table.delete())
+    # DELETE, children first: on a few rows it is far cheaper than TRUNCATE on PostgreSQL.
+    for table in reversed(_db.metadata.sorted_tables):
+        _db.session.execute(table.delete())
     _db.session.commit()
 
 
