@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
+
 from h5app import create_app
 from h5app.extensions import db as _db
 
@@ -27,12 +30,24 @@ def database_url(tmp_path_factory) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
 
+class FreshGlobalsClient(FlaskClient):
+    """Each test holds one app context open, and Flask reuses it for every request the test
+    client makes, so `g` (where Flask-Login caches current_user) would carry one request's user
+    into the next. A real server gives every request a fresh `g`; so does this client."""
+
+    def open(self, *args, **kwargs):
+        vars(g._get_current_object()).clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def make_app(database_url):
     """Build another app on the same test database, with config overrides."""
 
     def build(**overrides):
-        return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        app.test_client_class = FreshGlobalsClient
+        return app
 
     return build
 

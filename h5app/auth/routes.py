@@ -56,9 +56,12 @@ def login():
     if form.validate_on_submit():
         now = utcnow()
         user = db.session.scalar(select(StaffUser).where(StaffUser.username == form.username.data.strip()))
+        limit = current_app.config["STAFF_MAX_FAILED_LOGINS"]
+        # One message for an unknown user and a wrong password, or the page tells who has an account.
+        bad_credentials = f"用户名或密码错误（连续错误{limit}次将锁定{current_app.config['STAFF_LOCKOUT_MINUTES']}分钟）"
         if user is None:
             check_password_hash(_DUMMY_HASH, form.password.data)
-            error = "用户名或密码错误"
+            error = bad_credentials
         elif user.locked_until and user.locked_until > now:
             minutes = int((user.locked_until - now).total_seconds() // 60) + 1
             error = f"密码错误次数过多，账户已锁定，请{minutes}分钟后再试"
@@ -66,7 +69,6 @@ def login():
             error = "该账户已停用，请联系机构专员或管理员"
         elif not user.check_password(form.password.data):
             user.failed_logins += 1
-            limit = current_app.config["STAFF_MAX_FAILED_LOGINS"]
             if user.failed_logins >= limit:
                 user.locked_until = now + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
                 user.failed_logins = 0
@@ -74,7 +76,7 @@ def login():
                              region_code=user.region_code, details={"username": user.username})
                 error = f"密码连续错误{limit}次，账户已锁定{current_app.config['STAFF_LOCKOUT_MINUTES']}分钟"
             else:
-                error = f"用户名或密码错误，再错{limit - user.failed_logins}次账户将被锁定"
+                error = bad_credentials
             db.session.commit()
         else:
             user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
@@ -157,7 +159,9 @@ def sms_verify():
         else:
             person = db.session.scalar(select(Person).where(Person.phone == phone))
             next_url = safe_next(request.args.get("next"))
-            if person is not None and person.is_real_name:
+            # A roster row's phone was typed in by an institution, never proven by its owner: it
+            # still needs the one-time real-name binding.
+            if person is not None and person.is_real_name and person.verified_via != "roster":
                 _start_session(person)
                 return redirect(next_url or url_for("worker.home"))
             session.pop("sms_phone", None)
@@ -183,6 +187,11 @@ def bind_identity():
         elif person is not None and person.phone and person.phone != phone:
             error = "该身份证号已绑定其他手机号，请使用原手机号登录，或通过“智慧人社”等渠道进入"
         else:
+            holder = db.session.scalar(select(Person).where(Person.phone == phone))
+            if holder is not None and holder is not person:
+                # Only an unproven (roster) phone can be here; the SMS code just proved who holds it.
+                holder.phone = None
+                db.session.flush()
             if person is None:
                 person = Person(name=form.name.data.strip(), id_number=form.id_number.data)
                 db.session.add(person)
