@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .auth.forms import password_problem
 from .extensions import db
 from .models import ApiKey, Channel, Institution, Region, StaffUser
 from .models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
@@ -21,14 +22,6 @@ vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _password_problem(password: str) -> str | None:
-    if len(password) < 10:
-        return "密码至少10位"
-    if password.isdigit() or password.isalpha():
-        return "密码须同时包含字母和数字"
-    return None
 
 
 @users.command("create")
@@ -55,7 +48,7 @@ def create_user(username, name, role, region_code, institution_code, supervisor,
         user.institution_id = institution.id
     generated = password is None
     password = password or secrets.token_urlsafe(12)
-    problem = _password_problem(password)
+    problem = password_problem(password)
     if problem:
         raise click.ClickException(problem)
     user.set_password(password)

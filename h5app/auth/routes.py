@@ -4,7 +4,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
@@ -15,7 +15,7 @@ from ..models import Channel, Person, StaffUser
 from ..timeutil import utcnow
 from ..vouchers import audit
 from . import sms, sso
-from .forms import BindIdentityForm, PhoneForm, SmsCodeForm, StaffLoginForm
+from .forms import BindIdentityForm, ChangePasswordForm, PhoneForm, SmsCodeForm, StaffLoginForm
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("h5app.auth")
@@ -86,6 +86,37 @@ def login():
             _start_session(user)
             return redirect(safe_next(request.args.get("next")) or home_url(user))
     return render_template("auth/login.html", form=form, error=error), (200 if error is None else 400)
+
+
+@bp.before_app_request
+def require_new_password():
+    """A staff account with a handed-over first password must choose its own before anything else."""
+    if (getattr(current_user, "must_change_password", False)
+            and request.endpoint not in {"auth.change_password", "auth.logout", "static"}):
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    if getattr(current_user, "role", "worker") == "worker":
+        abort(404)
+    form = ChangePasswordForm()
+    error = None
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current_password.data):
+            error = "当前密码不正确"
+        else:
+            current_user.set_password(form.new_password.data)
+            current_user.must_change_password = False
+            audit.record(db.session, audit.Actor.for_staff(current_user), "staff.password",
+                         institution_id=current_user.institution_id, region_code=current_user.region_code)
+            db.session.commit()
+            flash("密码已修改", "success")
+            return redirect(home_url(current_user))
+    return render_template("auth/password.html", form=form, error=error,
+                           first=current_user.must_change_password), (400 if request.method == "POST" else 200)
 
 
 @bp.route("/logout", methods=["POST"])
