@@ -1,14 +1,16 @@
 """Small builders for test data: each makes one valid object, any field overridable."""
 import itertools
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from h5app.codes import random_code
 from h5app.extensions import db
 from h5app.identity import id_check_char
 from h5app.models import (
-    Channel, ClassSession, Institution, Person, Region, Site, StaffUser, TrainingClass, VoucherTemplate,
+    AuditEvent, Certificate, Channel, CheckIn, ClassSession, Enrolment, ExamResult, Institution, Person, Region,
+    Site, StaffUser, TrainingClass, Voucher, VoucherTemplate,
 )
 from h5app.models.classes import CLASS_OPEN
-from h5app.models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
+from h5app.models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from h5app.policies import ensure_policies
 from h5app.timeutil import local_at, local_today
 from h5app.vouchers import app_qr_secret, audit, qrtoken
@@ -131,3 +133,53 @@ def qr_for(voucher, now_ts: float | None = None) -> str:
 
 def days_ago(n: int) -> date:
     return local_today() - timedelta(days=n)
+
+
+def voucher(tmpl: VoucherTemplate, owner: Person, status: str = CLAIMED, **values) -> Voucher:
+    """A voucher row put straight into any state (for tests of what the engine does with it)."""
+    row = Voucher(**{"code": random_code(), "template_id": tmpl.id, "person_id": owner.id, "status": status,
+                     **values})
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def enrol(cls: TrainingClass, who: Person, **values) -> Enrolment:
+    row = Enrolment(**{"class_id": cls.id, "person_id": who.id, "source": "roster", **values})
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def check_in(class_session: ClassSession, who: Person) -> CheckIn:
+    row = CheckIn(session_id=class_session.id, person_id=who.id, method="scan")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def exam_result(cls: TrainingClass, who: Person, passed: bool = True) -> ExamResult:
+    row = ExamResult(class_id=cls.id, person_id=who.id, passed=passed)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def certificate(who: Person, **values) -> Certificate:
+    n = next(_seq)
+    defaults = dict(person_id=who.id, number=f"CERT{n:08d}", name="电工四级证书", occupation="电工", level="四级",
+                    issued_on=local_today(), issuer="绍兴市职业技能鉴定中心")
+    row = Certificate(**{**defaults, **values})
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def epoch(moment: datetime) -> float:
+    """Unix seconds of a naive-UTC datetime: the now_ts that matches a `now=`."""
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def audit_events(**where) -> list[AuditEvent]:
+    """Audit rows matching column=value filters, oldest first."""
+    return db.session.query(AuditEvent).filter_by(**where).order_by(AuditEvent.id).all()
