@@ -2,7 +2,7 @@
 
 "谁发券、谁审核、谁补贴": a settlement belongs to the region of the templates it settles, and
 only that bureau's staff review it. The clerk who reviewed cannot also mark it paid."""
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from ..models.settlement import (
     LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REVIEWED, S_SUBMITTED,
 )
 from ..models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, GENERAL, SETTLED, USED
-from ..timeutil import utcnow
+from ..timeutil import end_of_local_day, to_local, utcnow
 from . import audit, rules, states, subsidy
 from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed
 from .notify import notify
@@ -24,6 +24,14 @@ def _open_line_exists(session, voucher_id: int) -> bool:
         select(SettlementLine.id).join(Settlement)
         .where(SettlementLine.voucher_id == voucher_id, SettlementLine.decision != LINE_REJECTED)
     ) is not None
+
+
+def _pays_worker(voucher: Voucher, training_class: TrainingClass) -> bool:
+    """Seed 003 §三(五): the worker paid the fee, so the subsidy goes to the worker (see
+    match_worker_subsidies) and never to the institution."""
+    template = voucher.template
+    return bool(template.policy.pays_worker_for_general_certificate and template.distribution_mode == GENERAL
+                and training_class.project_type == "certificate")
 
 
 def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: list[str] | None = None,
@@ -38,7 +46,8 @@ def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: 
         select(Voucher).where(Voucher.class_id == training_class.id)
     )}
     if codes is None:
-        chosen = [v for v in used_here.values() if v.status == USED and not _open_line_exists(session, v.id)]
+        chosen = [v for v in used_here.values() if v.status == USED and not _open_line_exists(session, v.id)
+                  and not _pays_worker(v, training_class)]
     else:
         chosen, bad = [], []
         for index, raw in enumerate(codes, start=1):
@@ -50,6 +59,9 @@ def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: 
                 bad.append({"index": index, "code": code, "message": "该券已在其他结算申请中"})
             elif voucher in chosen:
                 bad.append({"index": index, "code": code, "message": "券码重复"})
+            elif _pays_worker(voucher, training_class):
+                bad.append({"index": index, "code": code,
+                            "message": "通用券参加证书类培训，补贴由人社部门直接发放给劳动者本人，机构不能申请结算"})
             else:
                 chosen.append(voucher)
         if bad:
@@ -86,6 +98,10 @@ def _check_bureau(actor: audit.Actor, settlement: Settlement) -> None:
         raise OutOfScope("只能审核本地区发放的培训券的结算")
 
 
+def _is_fen(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), reject=(), amounts=None,
            now=None) -> Settlement:
     """Decide lines: `approve` codes, `reject` (code, reason) pairs. When every line is decided the
@@ -109,6 +125,8 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
             bad.append({"index": index, "code": code, "message": f"不符合补贴条件：{line.reason}"})
         elif decision == LINE_REJECTED and not reason:
             bad.append({"index": index, "code": code, "message": "请填写驳回原因"})
+        elif decision == LINE_APPROVED and amounts and code in amounts and not _is_fen(amounts[code]):
+            bad.append({"index": index, "code": code, "message": "审核金额应为不小于0的整数（单位：分）"})
     if bad:
         session.rollback()
         raise ValidationFailed("审核意见有误，未做任何更改", rows=bad)
@@ -209,10 +227,14 @@ def match_worker_subsidies(session, region_code: str, actor: audit.Actor, *, now
         if _open_line_exists(session, voucher.id):
             continue
         training_class = voucher.training_class
+        days = template.policy.valid_days_after_activation
+        if days and voucher.used_at and end_of_local_day(training_class.ends_on) > voucher.used_at + timedelta(days):
+            continue  # as in subsidy.assess: the training must end within N days of activation
         certificate = session.scalar(
             select(Certificate).where(Certificate.person_id == voucher.person_id,
                                       Certificate.occupation == training_class.occupation,
-                                      Certificate.issued_on >= (voucher.used_at.date() if voucher.used_at else date.min))
+                                      Certificate.issued_on >= (to_local(voucher.used_at).date() if voucher.used_at
+                                                                else date.min))
         )
         if certificate is None:
             continue
