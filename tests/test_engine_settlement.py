@@ -671,3 +671,66 @@ def test_amount_cannot_be_adjusted_where_the_face_value_is_paid(session, submitt
     assert lines_state(session, app) == before
     assert session.get(Settlement, app.id).status == S_SUBMITTED
     assert count(session, AuditEvent, AuditEvent.action == "settlement.review") == 0
+
+
+# --- segregation of duties across partial reviews, and API keys -----------------------------------
+
+def test_a_clerk_who_reviewed_part_of_an_application_cannot_pay_it(session, submitted):
+    first, second = bureau_pair()
+    session.commit()
+    app = submitted["app"]
+    settlement.review(session, app, first, approve=[submitted["good"].code], now=NOW)
+    settlement.review(session, app, second, reject=[(submitted["weak"].code, "打卡率不足")], now=NOW)
+    assert app.status == S_REVIEWED
+
+    with pytest.raises(DutySegregation):
+        settlement.pay(session, app, first, now=NOW)
+    with pytest.raises(DutySegregation):
+        settlement.pay(session, app, second, now=NOW)
+
+
+def test_one_api_key_cannot_review_and_pay(session, submitted):
+    key = audit.Actor("api_key", 7, "省平台", region_code="330600")
+    app = submitted["app"]
+    settlement.review(session, app, key, approve=[submitted["good"].code],
+                      reject=[(submitted["weak"].code, "打卡率不足")], now=NOW)
+
+    with pytest.raises(DutySegregation):
+        settlement.pay(session, app, key, now=NOW)
+    settlement.pay(session, app, audit.Actor("api_key", 8, "财务平台", region_code="330600"), now=NOW)
+    assert app.status == S_PAID
+
+
+def test_adjusted_amount_keyed_by_a_lower_case_code_applies(session):
+    voucher, app = chongqing_application(session)
+    reviewer, _ = bureau_pair("500000")
+    session.commit()
+
+    settlement.review(session, app, reviewer, approve=[voucher.code], amounts={voucher.code.lower(): 70000}, now=NOW)
+
+    assert app.lines[0].amount_fen == 70000
+
+
+# --- Wuxi automatic use keeps the verify rules -----------------------------------------------------
+
+def test_wuxi_automatic_use_does_not_happen_for_a_suspended_institution(session):
+    _template, cls, _workers = wuxi_directed_class(session)
+    cls.institution.status = "suspended"
+    session.commit()
+
+    assert settlement.complete_class(session, cls, officer(cls), now=NOW + timedelta(days=10)) is None
+    assert count(session, Voucher, Voucher.status == USED) == 0
+
+
+def test_wuxi_automatic_use_respects_once_per_occupation_per_year(session):
+    template, cls, workers = wuxi_directed_class(session, attended=(5,))
+    earlier = make_class(cls.institution, occupation=cls.occupation)
+    f.voucher(make_template("wuxi", region_code="320200"), workers[0], USED, used_at=NOW - timedelta(days=30),
+              class_id=earlier.id, institution_id=cls.institution_id)
+    session.commit()
+
+    assert settlement.complete_class(session, cls, officer(cls), now=NOW + timedelta(days=10)) is None
+    [held] = session.scalars(select(Voucher).where(Voucher.template_id == template.id)).all()
+    assert held.status == CLAIMED
+    [refusal] = f.audit_events(voucher_id=held.id, action="voucher.auto_use_refused")
+    assert "同一职业" in refusal.reason

@@ -57,6 +57,8 @@ class SettlementLine(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     decision: Mapped[str] = mapped_column(String(16), default=LINE_PENDING)
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # Who decided this line ('staff:3', 'api_key:5'): whoever decided any line may not pay.
+    decided_by: Mapped[str | None] = mapped_column(String(40))
 
     settlement: Mapped[Settlement] = relationship(back_populates="lines")
     voucher: Mapped[Voucher] = relationship()

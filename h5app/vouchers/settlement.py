@@ -15,8 +15,9 @@ from ..models.settlement import (
 from ..models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
 from . import audit, rules, states, subsidy
-from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed
+from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed, YearlyLimitReached
 from .notify import notify
+from .verify import check_yearly_limits
 
 
 def _open_line_exists(session, voucher_id: int) -> bool:
@@ -98,6 +99,10 @@ def _check_bureau(actor: audit.Actor, settlement: Settlement) -> None:
         raise OutOfScope("只能审核本地区发放的培训券的结算")
 
 
+def _who(actor: audit.Actor) -> str:
+    return f"{actor.type}:{actor.id}"
+
+
 def _is_fen(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -109,6 +114,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     region's face value is only a reference (Chongqing)."""
     now = now or utcnow()
     _check_bureau(actor, settlement)
+    amounts = {normalize_code(code): value for code, value in (amounts or {}).items()}
     if settlement.status != S_SUBMITTED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，不能审核")
     lines = {line.voucher.code: line for line in settlement.lines}
@@ -132,7 +138,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
         raise ValidationFailed("审核意见有误，未做任何更改", rows=bad)
     for code, decision, reason in decisions:
         line = lines[code]
-        line.decision, line.decision_reason = decision, reason
+        line.decision, line.decision_reason, line.decided_by = decision, reason, _who(actor)
         if decision == LINE_APPROVED and amounts and code in amounts:
             if not line.voucher.template.policy.face_value_is_reference:
                 session.rollback()
@@ -158,8 +164,8 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, now=None) -> Set
     _check_bureau(actor, settlement)
     if settlement.status != S_REVIEWED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，审核完成后才能拨付")
-    if actor.type == "staff" and settlement.reviewed_by_id == actor.id:
-        raise DutySegregation("审核与拨付须由不同人员办理")
+    if any(line.decided_by == _who(actor) for line in settlement.lines):
+        raise DutySegregation("审核与拨付须由不同人员办理：您审核过本申请，请由其他人员办理拨付")
     for line in settlement.lines:
         if line.decision != LINE_APPROVED:
             continue
@@ -196,11 +202,20 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
                VoucherTemplate.function_mode == CREDENTIAL)
     ))
     automatic = [v for v in automatic if v.template.policy.auto_settle_directed_credential]
+    if training_class.institution.is_suspended:
+        automatic = []  # a suspended institution's vouchers are not used for it, automatically or not
     system = audit.Actor.system("系统自动核销")
     for voucher in automatic:
-        if voucher.effective_status(now) == CLAIMED:
-            states.move(session, voucher, USED, system, at=now, used_at=now, class_id=training_class.id,
-                        institution_id=training_class.institution_id, reason="定向抵用券随班期结业自动使用")
+        if voucher.effective_status(now) != CLAIMED:
+            continue
+        try:
+            check_yearly_limits(session, voucher, training_class, now)
+        except YearlyLimitReached as refusal:
+            audit.record(session, system, "voucher.auto_use_refused", voucher=voucher, reason=refusal.message,
+                         institution_id=training_class.institution_id, at=now)
+            continue
+        states.move(session, voucher, USED, system, at=now, used_at=now, class_id=training_class.id,
+                    institution_id=training_class.institution_id, reason="定向抵用券随班期结业自动使用")
     session.commit()
     pending = [v for v in automatic if v.status == USED and not _open_line_exists(session, v.id)]
     if not pending:

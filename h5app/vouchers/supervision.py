@@ -45,8 +45,10 @@ def record_strike(session, institution: Institution, kind: str, reason: str, act
                  region_code=institution.region_code, reason=reason, at=now, details={"kind": kind})
     count = strikes_this_year(session, institution, now)
     if count >= STRIKES_TO_SUSPEND and institution.status != SUSPENDED:
+        start, end = local_year_bounds(rules.local_year(now))
+        kinds = sorted({STRIKE_KINDS[s.kind] for s in institution.strikes if start <= s.created_at < end})
         institution.status, institution.suspended_at = SUSPENDED, now
-        institution.suspended_reason = f"本年度累计{count}次{'、'.join(sorted({STRIKE_KINDS[s.kind] for s in institution.strikes}))}，暂停验券资格，整改到位后由人社部门恢复"
+        institution.suspended_reason = f"本年度累计{count}次{'、'.join(kinds)}，暂停验券资格，整改到位后由人社部门恢复"
         audit.record(session, audit.Actor.system("系统自动暂停"), "institution.suspend",
                      institution_id=institution.id, region_code=institution.region_code,
                      reason=institution.suspended_reason, at=now)

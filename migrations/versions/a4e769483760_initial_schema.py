@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3b56261fd92a
+Revision ID: a4e769483760
 Revises: 
-Create Date: 2026-11-22 06:22:43.287299
+Create Date: 2026-11-22 06:45:04.443034
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '3b56261fd92a'
+revision = 'a4e769483760'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -558,6 +558,7 @@ def upgrade():
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('decision', sa.String(length=16), nullable=False),
     sa.Column('decision_reason', sa.Text(), nullable=True),
+    sa.Column('decided_by', sa.String(length=40), nullable=True),
     sa.ForeignKeyConstraint(['settlement_id'], ['settlements.id'], name=op.f('fk_settlement_lines_settlement_id_settlements')),
     sa.ForeignKeyConstraint(['voucher_id'], ['vouchers.id'], name=op.f('fk_settlement_lines_voucher_id_vouchers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_settlement_lines'))
