@@ -5,7 +5,7 @@ from sqlalchemy import (
     Boolean, Column, Date, DateTime, Float, ForeignKey, Integer, Numeric, SmallInteger, String, Table, Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ..extensions import db
 from .base import created_at_column
@@ -114,30 +114,30 @@ class ExamResult(db.Model):
     created_at: Mapped[datetime] = created_at_column()
 
 
-class ClassRating(db.Model):
+class RatingColumns:
+    """What a rating is, in either direction: one per person and class, 1–5 stars and a comment."""
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (UniqueConstraint("class_id", "person_id"),)  # a fresh constraint for each table
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    stars: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class ClassRating(RatingColumns, db.Model):
     """培训评价: a worker rates a class once, after it completes."""
 
     __tablename__ = "class_ratings"
-    __table_args__ = (UniqueConstraint("class_id", "person_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    stars: Mapped[int] = mapped_column(SmallInteger)
-    comment: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = created_at_column()
 
 
-class TraineeRating(db.Model):
+class TraineeRating(RatingColumns, db.Model):
     """The other direction: the institution rates a trainee of a class."""
 
     __tablename__ = "trainee_ratings"
-    __table_args__ = (UniqueConstraint("class_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    stars: Mapped[int] = mapped_column(SmallInteger)
-    comment: Mapped[str | None] = mapped_column(Text)
     rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    created_at: Mapped[datetime] = created_at_column()

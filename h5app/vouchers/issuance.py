@@ -21,9 +21,13 @@ class IssueReport:
     rejected: list = field(default_factory=list)  # (person, code, message)
 
 
-def _check_bureau_scope(actor: audit.Actor, template: VoucherTemplate) -> None:
+def _check_issuable(actor: audit.Actor, template: VoucherTemplate, mode: str) -> None:
     if actor.type != "system" and not (actor.region_code and region_covers(actor.region_code, template.region_code)):
         raise OutOfScope("只能为本地区的券模板发券")
+    if template.distribution_mode != mode:
+        raise NotApplicable("通用券请向人群发放，不能按花名册发放" if mode == DIRECTED else "定向券请按班期花名册发放")
+    if template.status == TEMPLATE_CLOSED:
+        raise ClaimClosed("该券模板已关闭")
 
 
 def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
@@ -49,11 +53,7 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
     """Offer `template` to a population (the filters) or to listed people; each gets an `offered`
     voucher in 卡券中心. Stock is taken at claim, not at offer."""
     now = now or utcnow()
-    _check_bureau_scope(actor, template)
-    if template.distribution_mode != GENERAL:
-        raise NotApplicable("定向券请按班期花名册发放")
-    if template.status == TEMPLATE_CLOSED:
-        raise ClaimClosed("该券模板已关闭")
+    _check_issuable(actor, template, GENERAL)
     filters = {"groups": groups or [], "region_code": region_code, "min_insurance_months": min_insurance_months}
     issuance = Issuance(template=template, filters=filters, created_by_id=actor.id if actor.type == "staff" else None)
     session.add(issuance)
@@ -94,11 +94,7 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
     """Issue directed vouchers to everyone on the class roster: auto-claimed, bound to the class,
     and each worker notified. Stock is all-or-nothing for the batch."""
     now = now or utcnow()
-    _check_bureau_scope(actor, template)
-    if template.distribution_mode != DIRECTED:
-        raise NotApplicable("通用券请向人群发放，不能按花名册发放")
-    if template.status == TEMPLATE_CLOSED:
-        raise ClaimClosed("该券模板已关闭")
+    _check_issuable(actor, template, DIRECTED)
     problem = rules.applicability_problem(template, training_class, training_class.institution)
     if problem:
         raise NotApplicable(problem)
