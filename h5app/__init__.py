@@ -1,7 +1,7 @@
 """职业培训券 — the vocational-training voucher system. `create_app` builds the Flask app."""
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, abort, render_template, request
 
 from . import config as config_module
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -19,8 +19,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config_module.from_environment())
     if config:
         app.config.update(config)
+    config_module.check(app.config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     register_logging(app)
+    register_request_guards(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -37,6 +39,18 @@ def register_logging(app: Flask) -> None:
 
     if not any(isinstance(f, MaskingFilter) for f in default_handler.filters):
         default_handler.addFilter(MaskingFilter())
+
+
+def register_request_guards(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        # A NUL byte is never meaningful input, and PostgreSQL's driver refuses it with an error
+        # that would otherwise surface as a 500.
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [*request.form.keys(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            abort(400)
 
 
 def register_extensions(app: Flask) -> None:

@@ -3,11 +3,11 @@ import hashlib
 import secrets
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .auth.forms import password_problem
+from .auth.forms import generate_password, password_problem
 from .extensions import db
 from .models import ApiKey, Channel, Institution, Region, StaffUser
 from .models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
@@ -47,7 +47,7 @@ def create_user(username, name, role, region_code, institution_code, supervisor,
             raise click.ClickException("机构账户需要 --institution，且机构编码须已存在")
         user.institution_id = institution.id
     generated = password is None
-    password = password or secrets.token_urlsafe(12)
+    password = password or generate_password()
     problem = password_problem(password)
     if problem:
         raise click.ClickException(problem)
@@ -139,6 +139,8 @@ def demo_command():
     """生成演示数据（地区、政策、机构、班期、券模板、劳动者、工作人员）并显示登录方式。"""
     from .demo.seed import seed_demo
 
+    if not current_app.config["DEMO_MODE"]:
+        raise click.ClickException("演示数据只能在演示模式下生成（H5APP_ENV=development 或 DEMO_MODE=1）：它带有公开的演示密码")
     for line in seed_demo(db.session):
         click.echo(line)
 

@@ -1,5 +1,6 @@
 """Settings, read from the environment. Production refuses to start without its secrets."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,42 +31,54 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
-def from_environment():
-    """Build the config mapping for the current environment.
+DEVELOPMENT, PRODUCTION = "development", "production"
 
-    H5APP_ENV=production (the default under gunicorn when not told otherwise is still
-    'development' so the README demo works) demands SECRET_KEY and DATABASE_URL.
-    """
-    env = os.environ.get("H5APP_ENV", "development")
-    secret = os.environ.get("SECRET_KEY")
-    database_url = os.environ.get("DATABASE_URL")
-    if env == "production":
-        missing = [n for n, v in (("SECRET_KEY", secret), ("DATABASE_URL", database_url)) if not v]
-        if missing:
-            raise ConfigError(
-                "生产环境缺少必需的环境变量 / production start refused, missing: " + ", ".join(missing)
-            )
-        if len(secret) < 32:
-            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
-    if not secret:
-        secret = _development_secret()
-    if not database_url:
-        database_url = "sqlite:///" + str(BASE_DIR / "instance" / "h5app.sqlite3")
-    return {
+
+def from_environment() -> dict:
+    """The settings the environment gives. Nothing is refused here: `check` does that once the
+    caller's own config (tests, benchmarks) has been applied on top."""
+    env = os.environ.get("H5APP_ENV", PRODUCTION)  # fail closed: development must be asked for
+    development = env == DEVELOPMENT
+    values = {
         "ENV_NAME": env,
-        "SECRET_KEY": secret,
-        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
         "QR_SECRET": os.environ.get("QR_SECRET") or None,
-        "DEMO_MODE": _bool("DEMO_MODE", env != "production"),
+        # The ticket-minting page signs anyone in: only where someone asked for it.
+        "DEMO_MODE": _bool("DEMO_MODE", development),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == PRODUCTION),
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=int(os.environ.get("WORKER_SESSION_DAYS", "7"))),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session; a worker may keep a page open for long
-        "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console"),
+        # The console backend writes codes to the log: development only. Production has no SMS
+        # sign-in until a gateway backend is configured.
+        "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console" if development else "none"),
         "STAFF_MAX_FAILED_LOGINS": int(os.environ.get("STAFF_MAX_FAILED_LOGINS", "5")),
         "STAFF_LOCKOUT_MINUTES": int(os.environ.get("STAFF_LOCKOUT_MINUTES", "15")),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000")),
     }
+    return values
+
+
+def check(config) -> None:
+    """Refuse to run production without its secrets; fill development's gaps with safe local values."""
+    if config["ENV_NAME"] == PRODUCTION:
+        missing = [name for name, key in (("SECRET_KEY", "SECRET_KEY"), ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"))
+                   if not config.get(key)]
+        if missing:
+            raise ConfigError(
+                "生产环境缺少必需的环境变量 / production start refused, missing: " + ", ".join(missing)
+                + "（本地演示请用 scripts/demo，或设置 H5APP_ENV=development）"
+            )
+        if len(config["SECRET_KEY"]) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+        if config["SMS_BACKEND"] == "console":
+            raise ConfigError("SMS_BACKEND=console writes login codes to the log; not in production")
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _development_secret()
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(BASE_DIR / "instance" / "h5app.sqlite3")

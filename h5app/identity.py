@@ -1,16 +1,24 @@
 """Resident ID numbers (GB 11643-1999) and phone numbers: validation and masking."""
 import logging
 import re
+import unicodedata
 from datetime import date
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
-_PHONE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only: \d would also match full-width or Arabic-Indic digits, letting one ID
+# number be written two ways and so belong to two people.
+_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
+_PHONE_SHAPE = re.compile(r"^1[3-9][0-9]{9}$")
+
+
+def _fold(value: str | None) -> str:
+    """Full-width characters typed on a Chinese keyboard become their ASCII forms (NFKC)."""
+    return unicodedata.normalize("NFKC", value or "")
 
 
 def normalize_id_number(value: str | None) -> str:
-    return (value or "").strip().replace(" ", "").upper()
+    return _fold(value).strip().replace(" ", "").upper()
 
 
 def id_check_char(first17: str) -> str:
@@ -41,7 +49,7 @@ def is_valid_id_number(value: str | None) -> bool:
 
 
 def normalize_phone(value: str | None) -> str:
-    return re.sub(r"[\s-]", "", (value or "").strip()).removeprefix("+86")
+    return re.sub(r"[\s-]", "", _fold(value).strip()).removeprefix("+86")
 
 
 def is_valid_phone(value: str | None) -> bool:
@@ -88,11 +96,20 @@ def mask_text(text: str) -> str:
 
 
 class MaskingFilter(logging.Filter):
-    """Installed on the app's log handlers so no full ID number or phone reaches a log file."""
+    """Installed on the app's log handlers so no full ID number or phone reaches a log file —
+    neither in the message nor in a traceback (SQL parameters of a failed INSERT, say)."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True

@@ -11,6 +11,8 @@ from h5app import create_app
 from h5app.extensions import db as _db
 
 TEST_CONFIG = {
+    "ENV_NAME": "testing",
+    "SMS_BACKEND": "console",
     "TESTING": True,
     "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
     "WTF_CSRF_ENABLED": False,

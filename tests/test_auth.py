@@ -419,7 +419,7 @@ def test_five_wrong_attempts_kill_the_code(app, client, session):
     assert "输错次数过多" in text_of(response)
     assert_nobody_signed_in(client)
     with client.session_transaction() as sess:
-        assert "bind_phone" not in sess
+        assert "bind_code_id" not in sess
 
 
 def test_expired_code_is_refused(app, client, session):
@@ -440,8 +440,8 @@ def test_used_code_cannot_be_used_twice(app, client, session):
     code = sms_code(app, PHONE)
     assert enter_code(client, code).headers["Location"] == "/worker/"
     client.post("/logout")
-    with client.session_transaction() as sess:
-        sess["sms_phone"] = PHONE
+    with client.session_transaction() as sess:  # replay: the browser presents the spent code again
+        sess["sms_code_id"] = latest_sms_row(session, PHONE).id
     response = enter_code(client, code)
     assert response.status_code == 400
     assert signed_in_user_id(client) is None
@@ -509,7 +509,7 @@ def test_bind_refuses_a_name_that_does_not_match_the_id(app, client, session):
     _verify_new_phone(app, client)
     response = bind(client, "王建华", person.id_number)
     assert response.status_code == 400
-    assert "姓名与身份证号不一致" in text_of(response)
+    assert "姓名与身份证号不匹配" in text_of(response)
     session.refresh(person)
     assert person.phone is None
     assert signed_in_user_id(client) is None
@@ -527,15 +527,39 @@ def test_bind_refuses_an_id_bound_to_another_phone(app, client, session):
     assert signed_in_user_id(client) is None
 
 
-def test_bind_attaches_the_phone_to_an_existing_person_without_a_phone(app, client, session):
-    person = f.person(name="王建国", phone=None, verified_via="sso:zhrs")
+def test_bind_attaches_the_phone_to_a_roster_person_without_a_phone(app, client, session):
+    person = f.person(name="王建国", phone=None, verified_via="roster")
     session.commit()
     _verify_new_phone(app, client)
     assert bind(client, "王建国", person.id_number).status_code == 302
     session.refresh(person)
-    assert (person.phone, person.verified_via) == (PHONE, "sso:zhrs")
+    assert (person.phone, person.verified_via) == (PHONE, "sms")
     assert signed_in_user_id(client) == f"p:{person.id}"
     assert session.scalar(select(func.count(Person.id))) == 1
+
+
+def test_bind_cannot_take_over_an_identity_a_channel_verified(app, client, session):
+    person = f.person(name="王建国", phone=None, verified_via="sso:zhrs")
+    session.commit()
+    _verify_new_phone(app, client)
+    response = bind(client, "王建国", person.id_number)
+    assert response.status_code == 400 and "姓名与身份证号不匹配" in text_of(response)
+    session.refresh(person)
+    assert person.phone is None
+    assert signed_in_user_id(client) is None
+
+
+def test_five_failed_bindings_end_the_binding_step(app, client, session):
+    person = f.person(name="王建国", phone=None, verified_via="roster")
+    session.commit()
+    _verify_new_phone(app, client)
+    for _ in range(4):
+        assert bind(client, "李四", person.id_number).status_code == 400
+    response = bind(client, "李四", person.id_number)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/sms")
+    assert bind(client, "王建国", person.id_number).status_code == 302  # back to the start, not bound
+    session.refresh(person)
+    assert person.phone is None
 
 
 def test_second_login_of_the_same_phone_signs_straight_in(app, client, session):
@@ -754,7 +778,7 @@ def test_session_is_rotated_at_login(client, session):
     with client.session_transaction() as sess:
         assert "planted" not in sess
         assert sess["_user_id"] == f"s:{user.id}"
-        assert sess.permanent
+        assert not sess.permanent  # staff sessions end with the browser (shared front-desk devices)
 
 
 def test_session_is_rotated_at_sso_login(client, channel):
@@ -1096,3 +1120,52 @@ def test_channels_create_prints_the_secret(app, client, session):
     assert response.status_code == 302 and response.headers["Location"] == "/worker/"
     again = app.test_cli_runner().invoke(args=["channels", "create", "--code", "ykb", "--name", "渝快办"])
     assert again.exit_code != 0 and "已存在" in again.output
+
+
+# --- eligibility data from the channel, NUL bytes, sign-out ends copied cookies ----------------------
+
+def test_channel_may_send_the_persons_region_groups_and_insurance_months(client, session, channel):
+    id_number = f.valid_id_number()
+    ticket = mint_ticket(SECRET, id_number=id_number, name="李秀英", phone="", nonce="extra-fields-1",
+                         region_code="330603", groups=["unemployed", "graduate"], insurance_months=40)
+    assert client.get("/sso/zhrs", query_string={"ticket": ticket}).status_code == 302
+    person = session.scalar(select(Person).where(Person.id_number == id_number))
+    assert (person.region_code, person.groups, person.insurance_months) == ("330603", ["unemployed", "graduate"], 40)
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "person.sso_login")).all()
+    assert event.person_id == person.id and event.details == {"channel": "zhrs", "created": True}
+
+
+@pytest.mark.parametrize("extra", [
+    {"region_code": "33060"}, {"region_code": "３３０６０３"}, {"groups": ["no_such_group"]},
+    {"groups": "unemployed"}, {"insurance_months": -1}, {"insurance_months": "40"}, {"insurance_months": True},
+])
+def test_malformed_optional_fields_are_ignored_not_trusted(client, session, channel, extra):
+    id_number = f.valid_id_number()
+    ticket = mint_ticket(SECRET, id_number=id_number, name="李秀英", phone="", nonce=f"n-{time.monotonic_ns()}",
+                         **extra)
+    assert client.get("/sso/zhrs", query_string={"ticket": ticket}).status_code == 302
+    person = session.scalar(select(Person).where(Person.id_number == id_number))
+    assert (person.region_code, person.groups, person.insurance_months) == (None, [], 0)
+
+
+@pytest.mark.parametrize("method,url,data", [
+    ("get", "/sso/zh%00rs", None),
+    ("get", "/login?next=%00", None),
+    ("post", "/login", {"username": "admin\x00", "password": "x"}),
+    ("post", "/sms", {"phone": "138\x0000000000"}),
+])
+def test_nul_bytes_are_refused_with_400(client, method, url, data):
+    response = getattr(client, method)(url, data=data)
+    assert response.status_code == 400 and "请求有误" in text_of(response)
+
+
+def test_signing_out_ends_a_copied_session_cookie(client, new_client, session):
+    user = f.staff("bureau")
+    session.commit()
+    staff_login(client, user.username)
+    copied = client.get_cookie("session").value
+    client.post("/logout")
+
+    thief = new_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/bureau/").status_code == 302  # sent to sign in: the cookie no longer counts

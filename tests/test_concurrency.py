@@ -3,13 +3,16 @@ same instant; exactly one verification and exactly `stock` claims succeed. Runs 
 database the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_URL)."""
 import threading
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Person, TrainingClass, Voucher, VoucherTemplate
+from h5app.models import AuditEvent, Person, SettlementLine, TrainingClass, Voucher, VoucherTemplate
+from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret
 from h5app.vouchers import claim as claim_service
+from h5app.vouchers import settlement
 from h5app.vouchers import verify as verify_service
 from h5app.vouchers.errors import DomainError
 
@@ -119,3 +122,41 @@ def test_one_person_claiming_from_many_devices_at_once_gets_one_voucher(app):
     assert Counter(outcomes) == Counter({"claimed": 1, "ALREADY_CLAIMED": THREADS - 1}), outcomes
     db.session.expire_all()
     assert db.session.get(VoucherTemplate, template_id).claimed_count == 1
+
+
+def test_two_vouchers_of_one_person_racing_past_a_one_use_a_year_policy_use_one(app):
+    """Shaoxing: one activation per person per year. Two different vouchers of the same person,
+    verified at two classes at the same instant: the person lock lets exactly one through."""
+    worker = factories.person()
+    institution = factories.institution()
+    templates = [factories.template("shaoxing", name=f"券{n}") for n in range(2)]
+    vouchers = [factories.voucher(t, worker, claimed_at=utcnow(), expires_at=utcnow() + timedelta(days=30))
+                for t in templates]
+    classes = [factories.training_class(institution) for _ in range(2)]
+    actor, secret = factories.institution_actor(institution), app_qr_secret()
+    jobs = [(factories.qr_for(v), c.id) for v, c in zip(vouchers, classes, strict=True)]
+
+    def work(i):
+        qr, class_id = jobs[i]
+        return verify_service.verify(db.session, qr=qr, training_class=db.session.get(TrainingClass, class_id),
+                                     actor=actor, qr_secret=secret).result
+
+    outcomes = race(app, work, count=2)
+    assert Counter(outcomes) == Counter({"verified": 1, "YEARLY_LIMIT_REACHED": 1}), outcomes
+
+
+def test_two_settlement_applications_at_once_never_share_a_voucher(app):
+    template = factories.template()
+    training_class = factories.training_class()
+    for _ in range(3):
+        factories.voucher(template, factories.person(), "used", used_at=utcnow(), class_id=training_class.id,
+                          institution_id=training_class.institution_id)
+    class_id, actor = training_class.id, factories.institution_actor(training_class.institution)
+
+    def work(_i):
+        return len(settlement.apply(db.session, db.session.get(TrainingClass, class_id), actor).lines)
+
+    outcomes = race(app, work, count=4)
+    assert sorted(outcomes, key=str) == sorted([3, "SETTLEMENT_INVALID", "SETTLEMENT_INVALID", "SETTLEMENT_INVALID"],
+                                               key=str), outcomes
+    assert db.session.scalar(select(func.count(SettlementLine.id))) == 3

@@ -352,3 +352,36 @@ def test_general_issue_is_refused_and_writes_nothing(session, make_template, act
 
     session.rollback()
     assert count(session, Voucher) == 0 and count(session, Issuance) == 0
+
+
+@pytest.mark.parametrize("window", [
+    dict(claim_starts_on=date(2022, 5, 11), claim_ends_on=date(2022, 6, 30)),  # not open yet
+    dict(claim_starts_on=date(2022, 4, 1), claim_ends_on=date(2022, 5, 9)),  # closed
+    dict(claim_starts_on=date(2022, 4, 1), claim_ends_on=date(2022, 6, 30), valid_until=date(2022, 5, 9)),
+])
+def test_directed_issue_outside_the_templates_window_is_refused(session, window):
+    template = f.directed_template(**window)
+    cls = class_with_roster(session, 2)
+
+    with pytest.raises(ClaimClosed):
+        issuance.issue_directed(session, template, cls, f.bureau_actor(), now=NOW)
+
+    assert count(session, Voucher) == 0 and count(session, Issuance) == 0
+
+
+def test_chongqing_directed_auto_claim_keeps_one_claim_per_type_per_year(session):
+    f.region("500000", "重庆市", "chongqing")
+    values = dict(region_code="500000", voucher_type="家政培训券", **WINDOW)
+    earlier = f.template("chongqing", name="上半年家政券", **values)
+    template = f.directed_template(policy_code="chongqing", **values)
+    cls = f.training_class(f.institution(region_code="500103"))
+    holder, newcomer = f.person(region_code="500103"), f.person(region_code="500103")
+    f.voucher(earlier, holder, CLAIMED, claimed_at=NOW - timedelta(days=30))
+    f.enrol(cls, holder)
+    f.enrol(cls, newcomer)
+    session.commit()
+
+    report = issuance.issue_directed(session, template, cls, f.bureau_actor("500000"), now=NOW)
+
+    assert [v.person_id for v in report.done] == [newcomer.id]
+    assert [(p.id, code) for p, code, _ in report.rejected] == [(holder.id, "YEARLY_LIMIT_REACHED")]

@@ -560,3 +560,43 @@ def test_already_verified_is_answered_before_later_checks(session):
     session.commit()
 
     assert run_verify(session, session.get(Voucher, voucher.id), cls).result == verify.ALREADY_VERIFIED
+
+
+# --- scope, one voucher per class, a withdrawn trainee ----------------------------------------------
+
+def test_an_institution_cannot_verify_for_another_institutions_class(session):
+    voucher = claimed_voucher()
+    theirs = f.training_class()
+    mine = f.institution()
+    session.commit()
+    before = snapshot(session, voucher.id)
+
+    with pytest.raises(errors.OutOfScope):
+        verify.verify(session, qr=f.qr_for(voucher, TS), training_class=theirs, actor=f.institution_actor(mine),
+                      qr_secret=app_qr_secret(), now=NOW, now_ts=TS)
+
+    assert snapshot(session, voucher.id) == before
+
+
+def test_a_second_voucher_of_the_same_person_for_the_same_class_is_refused(session):
+    owner = f.person()
+    training_class = f.training_class()
+    first = claimed_voucher(owner=owner)
+    second = claimed_voucher(make_template(name="另一张券"), owner=owner)
+    session.commit()
+    assert run_verify(session, first, training_class).result == verify.VERIFIED
+
+    error = assert_refused(session, "ALREADY_IN_CLASS", second, training_class)
+    assert first.code[-4:] in error.message
+
+
+def test_verifying_a_withdrawn_trainee_enrols_them_again(session):
+    voucher = claimed_voucher()
+    training_class = f.training_class()
+    f.enrol(training_class, voucher.person, status="withdrawn")
+    session.commit()
+
+    run_verify(session, voucher, training_class)
+
+    enrolment = session.scalar(select(Enrolment))
+    assert (enrolment.status, enrolment.voucher_id) == ("enrolled", voucher.id)

@@ -56,3 +56,16 @@ def test_workers_have_no_password_page(client):
         session["_user_id"] = worker.get_id()
         session["_fresh"] = True
     assert client.get("/password").status_code == 404
+
+
+def test_generated_first_passwords_always_meet_the_rule():
+    from h5app.auth.forms import generate_password, password_problem
+
+    assert all(password_problem(generate_password()) is None for _ in range(300))
+
+
+@pytest.mark.parametrize("password", ["abcdefghij-_", "1234567890--", "密码密码密码密码12345"])
+def test_a_password_needs_an_ascii_letter_and_a_digit(password):
+    from h5app.auth.forms import password_problem
+
+    assert password_problem(password) == "密码须同时包含字母和数字"

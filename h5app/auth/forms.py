@@ -1,4 +1,6 @@
 """Sign-in forms; each validates its own fields with a message a person can act on."""
+import secrets
+
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -49,9 +51,17 @@ def password_problem(password: str) -> str | None:
     """The one password rule for staff, used by this form and by `flask users create`."""
     if len(password or "") < 10:
         return "密码至少10位"
-    if password.isdigit() or password.isalpha():
+    if not (any(c.isascii() and c.isalpha() for c in password) and any(c.isascii() and c.isdigit() for c in password)):
         return "密码须同时包含字母和数字"
     return None
+
+
+def generate_password() -> str:
+    """A first password to hand over: random, and always within the rule above."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password_problem(password) is None:
+            return password
 
 
 class ChangePasswordForm(FlaskForm):

@@ -6,12 +6,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
 from ..access import home_url
 from ..extensions import db, limiter
 from ..identity import mask_phone
-from ..models import Channel, Person, StaffUser
+from ..models import Channel, Person, SmsCode, StaffUser
 from ..timeutil import utcnow
 from ..vouchers import audit
 from . import sms, sso
@@ -42,8 +43,16 @@ def safe_next(target: str | None) -> str | None:
 def _start_session(user) -> None:
     # Rotate: nothing from before sign-in survives (a fixed session id or a planted value).
     session.clear()
+    session["epoch"] = user.session_epoch or 0
     login_user(user)
-    session.permanent = True
+    # Workers stay signed in on their own phone (PERMANENT_SESSION_LIFETIME); staff sessions end
+    # with the browser, since front-desk devices are shared.
+    session.permanent = user.role == "worker"
+
+
+def _end_sessions(user) -> None:
+    """Bump the user's session epoch: every cookie issued so far stops working."""
+    user.session_epoch = type(user).session_epoch + 1  # in SQL: two sign-outs at once both count
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -68,7 +77,10 @@ def login():
         elif not user.active:
             error = "该账户已停用，请联系机构专员或管理员"
         elif not user.check_password(form.password.data):
-            user.failed_logins += 1
+            # Counted in SQL: parallel guesses cannot all write the same count.
+            user.failed_logins = StaffUser.failed_logins + 1
+            db.session.flush()
+            db.session.refresh(user, ["failed_logins"])
             if user.failed_logins >= limit:
                 user.locked_until = now + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
                 user.failed_logins = 0
@@ -108,11 +120,15 @@ def change_password():
         if not current_user.check_password(form.current_password.data):
             error = "当前密码不正确"
         else:
-            current_user.set_password(form.new_password.data)
-            current_user.must_change_password = False
-            audit.record(db.session, audit.Actor.for_staff(current_user), "staff.password",
-                         institution_id=current_user.institution_id, region_code=current_user.region_code)
+            user = current_user._get_current_object()
+            user.set_password(form.new_password.data)
+            user.must_change_password = False
+            _end_sessions(user)  # a cookie copied before the change no longer works
+            audit.record(db.session, audit.Actor.for_staff(user), "staff.password",
+                         institution_id=user.institution_id, region_code=user.region_code)
             db.session.commit()
+            db.session.refresh(user)
+            _start_session(user)
             flash("密码已修改", "success")
             return redirect(home_url(current_user))
     return render_template("auth/password.html", form=form, error=error,
@@ -121,6 +137,9 @@ def change_password():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        _end_sessions(current_user._get_current_object())
+        db.session.commit()
     logout_user()
     session.clear()
     flash("您已安全退出", "info")
@@ -140,7 +159,8 @@ def sso_login(channel_code):
         db.session.rollback()
         return render_template("auth/sso_error.html", message=error.message, channel=channel), 400
     person = db.session.scalar(select(Person).where(Person.id_number == data["id_number"]))
-    if person is None:
+    created = person is None
+    if created:
         person = Person(name=data["name"], id_number=data["id_number"])
         db.session.add(person)
     elif person.name != data["name"]:
@@ -149,8 +169,19 @@ def sso_login(channel_code):
                                message="渠道提供的姓名与系统中的实名信息不一致，请联系当地人社部门核实"), 400
     person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else f"sso:{channel.code}"
     person.channel_code = channel.code
+    # What the channel knows of the insured person (optional ticket fields) keeps our record current.
+    for field in ("region_code", "groups", "insurance_months"):
+        if data.get(field) is not None:
+            setattr(person, field, data[field])
     if data["phone"] and not person.phone and not db.session.scalar(select(Person.id).where(Person.phone == data["phone"])):
         person.phone = data["phone"]
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same person's first sign-in, twice at once: the other one won
+        db.session.rollback()
+        return redirect(request.full_path)
+    audit.record(db.session, audit.Actor.for_person(person), "person.sso_login", person_id=person.id,
+                 details={"channel": channel.code, "created": created})
     db.session.commit()
     _start_session(person)
     return redirect(safe_next(request.args.get("next")) or url_for("worker.home"))
@@ -163,11 +194,10 @@ def sms_start():
     error = None
     if form.validate_on_submit():
         try:
-            sms.send_code(db.session, form.phone.data)
+            session["sms_code_id"] = sms.send_code(db.session, form.phone.data)
         except sms.SmsError as exc:
             error = exc.message
         else:
-            session["sms_phone"] = form.phone.data
             flash(f"验证码已发送至 {mask_phone(form.phone.data)}", "info")
             return redirect(url_for("auth.sms_verify", next=safe_next(request.args.get("next"))))
     return render_template("auth/sms_start.html", form=form, error=error), (200 if error is None else 400)
@@ -176,47 +206,68 @@ def sms_start():
 @bp.route("/sms/verify", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def sms_verify():
-    phone = session.get("sms_phone")
-    if not phone:
+    code_id = session.get("sms_code_id")
+    pending = db.session.get(SmsCode, code_id) if isinstance(code_id, int) else None
+    if pending is None:
         flash("请先输入手机号获取验证码", "warning")
         return redirect(url_for("auth.sms_start"))
     form = SmsCodeForm()
     error = None
     if form.validate_on_submit():
         try:
-            sms.check_code(db.session, phone, form.code.data)
+            phone = sms.check_code(db.session, code_id, form.code.data)
         except sms.SmsError as exc:
             error = exc.message
         else:
+            session.pop("sms_code_id", None)
             person = db.session.scalar(select(Person).where(Person.phone == phone))
             next_url = safe_next(request.args.get("next"))
             # A roster row's phone was typed in by an institution, never proven by its owner: it
             # still needs the one-time real-name binding.
             if person is not None and person.is_real_name and person.verified_via != "roster":
+                audit.record(db.session, audit.Actor.for_person(person), "person.sms_login", person_id=person.id)
+                db.session.commit()
                 _start_session(person)
                 return redirect(next_url or url_for("worker.home"))
-            session.pop("sms_phone", None)
-            session["bind_phone"] = phone
+            session["bind_code_id"] = code_id
             return redirect(url_for("auth.bind_identity", next=next_url))
-    return render_template("auth/sms_verify.html", form=form, error=error, phone=mask_phone(phone)), (
+    return render_template("auth/sms_verify.html", form=form, error=error, phone=mask_phone(pending.phone)), (
         200 if error is None else 400)
 
 
+MAX_BIND_FAILURES = 5
+BIND_REFUSED = "姓名与身份证号不匹配，或该身份已绑定其他手机号。如需帮助请联系当地人社部门"
+
+
 @bp.route("/bind", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
 def bind_identity():
     """One-time real-name binding of a verified phone to a name and resident ID."""
-    phone = session.get("bind_phone")
+    phone = sms.proven_phone(db.session, session.get("bind_code_id"))
     if not phone:
+        session.pop("bind_code_id", None)
         flash("请先用手机验证码登录", "warning")
         return redirect(url_for("auth.sms_start"))
     form = BindIdentityForm()
     error = None
     if form.validate_on_submit():
         person = db.session.scalar(select(Person).where(Person.id_number == form.id_number.data))
-        if person is not None and person.name != form.name.data.strip():
-            error = "姓名与身份证号不一致，请核对后重新输入"
-        elif person is not None and person.phone and person.phone != phone:
-            error = "该身份证号已绑定其他手机号，请使用原手机号登录，或通过“智慧人社”等渠道进入"
+        # One message for every refusal, so the form cannot be used to learn whose ID exists.
+        if person is not None and (
+            person.name != form.name.data.strip()
+            or (person.phone and person.phone != phone)
+            # An identity a channel verified is reached through the channel, not by knowing a name
+            # and an ID number.
+            or (person.verified_via or "").startswith("sso:")
+        ):
+            failures = session.get("bind_failures", 0) + 1
+            session["bind_failures"] = failures
+            if failures >= MAX_BIND_FAILURES:
+                session.pop("bind_code_id", None)
+                session.pop("bind_failures", None)
+                flash("核对失败次数过多，请重新获取验证码", "warning")
+                return redirect(url_for("auth.sms_start"))
+            error = BIND_REFUSED
         else:
             holder = db.session.scalar(select(Person).where(Person.phone == phone))
             if holder is not None and holder is not person:
@@ -228,7 +279,11 @@ def bind_identity():
                 db.session.add(person)
             person.phone = phone
             person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else "sms"
-            db.session.commit()
+            try:
+                db.session.flush()
+            except IntegrityError:  # a double submit: the first one bound it
+                db.session.rollback()
+                return redirect(url_for("auth.bind_identity", next=safe_next(request.args.get("next"))))
             audit.record(db.session, audit.Actor.for_person(person), "person.bind_phone", person_id=person.id)
             db.session.commit()
             _start_session(person)

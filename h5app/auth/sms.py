@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..identity import mask_phone
 from ..models import SmsCode
@@ -38,37 +38,61 @@ def console_backend(phone: str, text: str) -> None:
     current_app.extensions.setdefault("sms_outbox", []).append((phone, text))
 
 
-BACKENDS = {"console": console_backend}
+def disabled_backend(phone: str, text: str) -> None:
+    raise SmsError("短信验证码登录暂未开通，请从“智慧人社”等渠道进入")
 
 
-def send_code(session, phone: str, now=None) -> None:
+BACKENDS = {"console": console_backend, "none": disabled_backend}
+
+
+def send_code(session, phone: str, now=None) -> int:
+    """Send a new code to `phone`; return its row id (kept in the browser session instead of the
+    phone number itself)."""
     now = now or utcnow()
     latest = session.scalar(select(SmsCode).where(SmsCode.phone == phone).order_by(SmsCode.id.desc()).limit(1))
     if latest is not None and now - latest.created_at < RESEND_AFTER:
         wait = int((RESEND_AFTER - (now - latest.created_at)).total_seconds()) + 1
         raise SmsError(f"验证码已发送，请{wait}秒后再试")
     code = f"{secrets.randbelow(10**6):06d}"
-    session.add(SmsCode(phone=phone, code_hash=_hash(phone, code), expires_at=now + CODE_TTL, created_at=now))
+    row = SmsCode(phone=phone, code_hash=_hash(phone, code), expires_at=now + CODE_TTL, created_at=now)
+    BACKENDS[current_app.config["SMS_BACKEND"]](phone, f"您的职业培训券登录验证码为{code}，5分钟内有效。请勿告诉他人。")
+    session.add(row)
     session.commit()
-    backend = BACKENDS[current_app.config["SMS_BACKEND"]]
-    backend(phone, f"您的职业培训券登录验证码为{code}，5分钟内有效。请勿告诉他人。")
+    return row.id
 
 
-def check_code(session, phone: str, code: str, now=None) -> None:
-    """Consume a correct code or raise SmsError; a wrong code counts an attempt."""
+def check_code(session, code_id: int, code: str, now=None) -> str:
+    """Consume a correct code and return the phone it proves; a wrong code counts an attempt."""
     now = now or utcnow()
-    latest = session.scalar(
-        select(SmsCode).where(SmsCode.phone == phone, SmsCode.used_at.is_(None))
-        .order_by(SmsCode.id.desc()).limit(1)
-    )
-    if latest is None or latest.expires_at < now:
+    row = session.get(SmsCode, code_id) if isinstance(code_id, int) else None
+    if row is None or row.used_at is not None or row.expires_at < now:
         raise SmsError("验证码已过期，请重新获取")
-    if latest.attempts >= MAX_ATTEMPTS:
+    if row.attempts >= MAX_ATTEMPTS:
         raise SmsError("验证码输错次数过多，请重新获取")
-    if not hmac.compare_digest(latest.code_hash, _hash(phone, (code or "").strip())):
-        latest.attempts += 1
+    if not hmac.compare_digest(row.code_hash, _hash(row.phone, (code or "").strip())):
+        # Counted in SQL: parallel guesses cannot all write the same count.
+        attempts = session.execute(
+            update(SmsCode).where(SmsCode.id == row.id).values(attempts=SmsCode.attempts + 1)
+            .returning(SmsCode.attempts)
+        ).scalar_one()
         session.commit()
-        left = MAX_ATTEMPTS - latest.attempts
-        raise SmsError(f"验证码不正确，还可尝试{left}次" if left else "验证码输错次数过多，请重新获取")
-    latest.used_at = now
+        left = MAX_ATTEMPTS - attempts
+        raise SmsError(f"验证码不正确，还可尝试{left}次" if left > 0 else "验证码输错次数过多，请重新获取")
+    # Guarded: of two requests with the right code, one consumes it.
+    consumed = session.execute(
+        update(SmsCode).where(SmsCode.id == row.id, SmsCode.used_at.is_(None), SmsCode.attempts < MAX_ATTEMPTS)
+        .values(used_at=now).execution_options(synchronize_session=False)
+    ).rowcount
     session.commit()
+    if consumed != 1:
+        raise SmsError("验证码已过期，请重新获取")
+    return row.phone
+
+
+def proven_phone(session, code_id, now=None, within=timedelta(minutes=15)) -> str | None:
+    """The phone a recently consumed code proved (for the real-name binding step), or None."""
+    now = now or utcnow()
+    row = session.get(SmsCode, code_id) if isinstance(code_id, int) else None
+    if row is None or row.used_at is None or now - row.used_at > within:
+        return None
+    return row.phone

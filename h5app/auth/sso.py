@@ -1,5 +1,6 @@
 """Channel SSO tickets (PRODUCT.md §6): base64url(json).base64url(hmac_sha256(secret, json)),
-json = {id_number, name, phone, ts, nonce}; accepted within 300 s, each nonce once."""
+json = {id_number, name, phone, ts, nonce}; accepted within 300 s, each nonce once. A channel may
+add region_code, groups and insurance_months, which keep the person's eligibility data current."""
 import base64
 import binascii
 import hashlib
@@ -10,7 +11,7 @@ import time
 from sqlalchemy.exc import IntegrityError
 
 from ..identity import id_number_error, is_valid_phone, normalize_id_number, normalize_phone
-from ..models import Channel, SsoNonce
+from ..models import PRIORITY_GROUPS, Channel, SsoNonce
 
 TICKET_MAX_AGE = 300
 CLOCK_SKEW = 30  # a channel's clock may run a little ahead of ours
@@ -30,11 +31,13 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint_ticket(secret: str, *, id_number: str, name: str, phone: str, nonce: str, ts: int | None = None) -> str:
-    """What a channel does; used by the demo ticket page and the tests."""
+def mint_ticket(secret: str, *, id_number: str, name: str, phone: str, nonce: str, ts: int | None = None,
+                **extra) -> str:
+    """What a channel does; used by the demo ticket page and the tests. `extra` carries the
+    optional fields (region_code, groups, insurance_months)."""
     payload = json.dumps(
         {"id_number": id_number, "name": name, "phone": phone, "ts": int(time.time() if ts is None else ts),
-         "nonce": nonce},
+         "nonce": nonce, **extra},
         ensure_ascii=False, separators=(",", ":"),
     ).encode()
     signature = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
@@ -78,7 +81,24 @@ def parse_ticket(channel: Channel, ticket: str, now: float | None = None) -> dic
     phone = normalize_phone(str(data.get("phone") or ""))
     if phone and not is_valid_phone(phone):
         phone = ""
-    return {"id_number": id_number, "name": name, "phone": phone or None, "ts": ts, "nonce": nonce}
+    return {"id_number": id_number, "name": name, "phone": phone or None, "ts": ts, "nonce": nonce,
+            **_optional_fields(data)}
+
+
+def _optional_fields(data: dict) -> dict:
+    """What a channel may add about the insured person: region (GB/T 2260 code), priority groups,
+    months of local unemployment insurance. A malformed value is left out, never trusted."""
+    fields = {}
+    region = data.get("region_code")
+    if isinstance(region, str) and len(region) == 6 and region.isascii() and region.isdigit():
+        fields["region_code"] = region
+    groups = data.get("groups")
+    if isinstance(groups, list) and all(g in PRIORITY_GROUPS for g in groups):
+        fields["groups"] = list(dict.fromkeys(groups))
+    months = data.get("insurance_months")
+    if isinstance(months, int) and not isinstance(months, bool) and 0 <= months <= 600:
+        fields["insurance_months"] = months
+    return fields
 
 
 def consume_nonce(session, channel: Channel, nonce: str) -> None:

@@ -1,4 +1,8 @@
-"""Flask-Login's user loader: one session key space for workers ("p:ID") and staff ("s:ID")."""
+"""Flask-Login's user loader: one session key space for workers ("p:ID") and staff ("s:ID").
+A session cookie counts only while its epoch matches the user's: signing out (or a password
+change) bumps the epoch and so ends every copy of the cookie, wherever it was taken."""
+from flask import session
+
 from ..extensions import db
 from ..models import Person, StaffUser
 
@@ -8,8 +12,12 @@ def load_user(user_id: str):
     if not raw.isdigit():
         return None
     if kind == "p":
-        return db.session.get(Person, int(raw))
-    if kind == "s":
+        user = db.session.get(Person, int(raw))
+    elif kind == "s":
         user = db.session.get(StaffUser, int(raw))
-        return user if user is not None and user.active else None
-    return None
+        user = user if user is not None and user.active else None
+    else:
+        return None
+    if user is None or session.get("epoch", 0) != (user.session_epoch or 0):
+        return None
+    return user

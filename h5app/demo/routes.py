@@ -35,6 +35,7 @@ def tickets():
         if channel is None or person is None:
             abort(400)
         ticket = mint_ticket(channel.secret, id_number=person.id_number, name=person.name, phone=person.phone or "",
-                             nonce=secrets.token_hex(12))
+                             nonce=secrets.token_hex(12), region_code=person.region_code, groups=person.groups,
+                             insurance_months=person.insurance_months)
         return redirect(url_for("auth.sso_login", channel_code=channel.code, ticket=ticket))
     return render_template("demo/tickets.html", form=form, has_data=bool(channels and people))

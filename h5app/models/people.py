@@ -45,6 +45,8 @@ class Person(UserMixin, db.Model):
     # How the identity was established: 'sso:<channel>', 'sms', 'roster', 'import', 'api'.
     verified_via: Mapped[str | None] = mapped_column(String(40))
     channel_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Bumped at sign-out: every session cookie issued before then stops working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
 
     role = "worker"

@@ -111,6 +111,8 @@ class Voucher(db.Model):
     __table_args__ = (
         # A person holds at most one voucher of a template: the database enforces "claimed once".
         UniqueConstraint("template_id", "person_id"),
+        # One voucher per person per class (NULL until used, and NULLs never collide).
+        UniqueConstraint("class_id", "person_id"),
         Index("ix_vouchers_person_status", "person_id", "status"),
         Index("ix_vouchers_status_expires", "status", "expires_at"),
     )

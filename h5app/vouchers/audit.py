@@ -13,6 +13,16 @@ class Actor:
     region_code: str | None = None  # bureau staff and bureau API keys
     institution_id: int | None = None  # officers, verifiers, institution keys, devices
 
+    def in_region(self, region_code: str | None) -> bool:
+        """May act on what belongs to `region_code`: the system, or a bureau whose region covers it."""
+        from ..models import region_covers
+
+        return self.type == "system" or (bool(self.region_code) and region_covers(self.region_code, region_code))
+
+    def for_institution(self, institution_id: int | None) -> bool:
+        """False for an institution's staff, key or device acting on another institution's object."""
+        return self.institution_id is None or self.institution_id == institution_id
+
     @classmethod
     def system(cls, label: str = "系统") -> "Actor":
         return cls("system", None, label)

@@ -11,7 +11,9 @@ from ..models import CheckIn, ClassSession, Enrolment, Person, Voucher
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN
 from ..timeutil import to_local, utcnow
 from . import audit, qrtoken
-from .errors import ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrExpired, QrInvalid
+from .errors import ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrInvalid
+from .unit import service
+from .verify import read_qr
 
 EARLY = timedelta(minutes=30)  # the door opens half an hour before the lesson
 EARTH_RADIUS_M = 6_371_000
@@ -46,7 +48,7 @@ def _enrolment(session, class_session: ClassSession, person_id: int) -> Enrolmen
     return enrolment
 
 
-def _save(session, check_in: CheckIn) -> CheckIn:
+def _save(session, check_in: CheckIn, actor: audit.Actor) -> CheckIn:
     existing = session.scalar(select(CheckIn).where(
         CheckIn.session_id == check_in.session_id, CheckIn.person_id == check_in.person_id))
     if existing is not None:
@@ -54,6 +56,11 @@ def _save(session, check_in: CheckIn) -> CheckIn:
         return existing  # checking in twice is not an error: the first record stands
     session.add(check_in)
     try:
+        session.flush()
+        training_class = session.get(ClassSession, check_in.session_id).training_class
+        audit.record(session, actor, f"checkin.{check_in.method}", person_id=check_in.person_id,
+                     institution_id=training_class.institution_id, at=check_in.created_at,
+                     details={"class_id": training_class.id, "session_id": check_in.session_id})
         session.commit()
     except IntegrityError:  # a concurrent check-in of the same person won
         session.rollback()
@@ -62,39 +69,32 @@ def _save(session, check_in: CheckIn) -> CheckIn:
     return check_in
 
 
+@service
 def location_check_in(session, person: Person, class_session: ClassSession, lat: float, lng: float,
-                      *, accuracy_m: float | None = None, now=None) -> CheckIn:
+                      *, now=None) -> CheckIn:
     now = now or utcnow()
-    try:
-        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-            raise OutsideSite("定位数据无效，请打开手机定位后重试")
-        _enrolment(session, class_session, person.id)
-        _check_session_open(class_session, now)
-        sites = [class_session.site] if class_session.site else list(class_session.training_class.sites)
-        if not sites:
-            raise OutsideSite("本班期未设置签到地点，请让培训机构扫码签到")
-        nearest = min(sites, key=lambda s: distance_m(lat, lng, s.lat, s.lng))
-        distance = distance_m(lat, lng, nearest.lat, nearest.lng)
-        if distance > nearest.radius_m:
-            raise OutsideSite(
-                f"您距离培训地点“{nearest.name}”约{distance:,.0f}米，需在{nearest.radius_m}米范围内签到；"
-                f"定位失败时可请培训机构扫码签到"
-            )
-    except Exception:
-        session.rollback()
-        raise
-    return _save(session, CheckIn(session_id=class_session.id, person_id=person.id, method="location",
-                                  lat=lat, lng=lng, distance_m=round(distance, 1), created_at=now))
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise OutsideSite("定位数据无效，请打开手机定位后重试")
+    _enrolment(session, class_session, person.id)
+    _check_session_open(class_session, now)
+    sites = [class_session.site] if class_session.site else list(class_session.training_class.sites)
+    if not sites:
+        raise OutsideSite("本班期未设置签到地点，请让培训机构扫码签到")
+    nearest = min(sites, key=lambda s: distance_m(lat, lng, s.lat, s.lng))
+    distance = distance_m(lat, lng, nearest.lat, nearest.lng)
+    if distance > nearest.radius_m:
+        raise OutsideSite(
+            f"您距离培训地点“{nearest.name}”约{distance:,.0f}米，需在{nearest.radius_m}米范围内签到；"
+            f"定位失败时可请培训机构扫码签到"
+        )
+    record = CheckIn(session_id=class_session.id, person_id=person.id, method="location", lat=lat, lng=lng,
+                     distance_m=round(distance, 1), created_at=now)
+    return _save(session, record, audit.Actor.for_person(person))
 
 
 def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None) -> Person:
     """The trainee behind a scanned QR: their voucher QR or their own person QR."""
-    try:
-        kind, code = qrtoken.verify(secret, qr, now_ts)
-    except qrtoken.QrExpired:
-        raise QrExpired() from None
-    except qrtoken.QrInvalid:
-        raise QrInvalid("二维码无效，请让学员打开培训券或“我的二维码”重新出示") from None
+    kind, code = read_qr(qr, secret, now_ts)
     if kind == qrtoken.KIND_VOUCHER:
         person = session.scalar(select(Person).join(Voucher, Voucher.person_id == Person.id).where(Voucher.code == code))
     elif kind == qrtoken.KIND_PERSON:
@@ -106,18 +106,15 @@ def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None)
     return person
 
 
+@service
 def scan_check_in(session, class_session: ClassSession, qr: str, actor: audit.Actor, secret: bytes,
                   *, now=None, now_ts: float | None = None) -> tuple[CheckIn, Person]:
     now = now or utcnow()
-    try:
-        if actor.institution_id is not None and actor.institution_id != class_session.training_class.institution_id:
-            raise OutOfScope("只能为本机构的班期签到")
-        person = person_from_qr(session, qr, secret, now_ts)
-        _enrolment(session, class_session, person.id)
-        _check_session_open(class_session, now)
-    except Exception:
-        session.rollback()
-        raise
+    if not actor.for_institution(class_session.training_class.institution_id):
+        raise OutOfScope("只能为本机构的班期签到")
+    person = person_from_qr(session, qr, secret, now_ts)
+    _enrolment(session, class_session, person.id)
+    _check_session_open(class_session, now)
     record = CheckIn(session_id=class_session.id, person_id=person.id, method="scan", created_at=now,
                      recorded_by_id=actor.id if actor.type == "staff" else None)
-    return _save(session, record), person
+    return _save(session, record, actor), person

@@ -8,6 +8,7 @@ from ..models import Person, Region, Voucher, VoucherTemplate
 from ..models.vouchers import CLAIMED, GENERAL, OFFERED, TEMPLATE_ACTIVE
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, rules, states
+from .unit import lock_person, service
 from .errors import AlreadyClaimed, ClaimClosed, NotEligible, OutOfStock, YearlyLimitReached
 
 
@@ -26,12 +27,6 @@ class RegionNames:
 
 def region_names(session) -> RegionNames:
     return RegionNames(session)
-
-
-def lock_person(session, person_id: int) -> None:
-    """Serialise the yearly-limit checks of one person (PostgreSQL row lock; SQLite's
-    BEGIN IMMEDIATE already serialises all writers)."""
-    session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
 
 
 # Built once: on the claim path, building statements would cost more than running them.
@@ -55,6 +50,23 @@ def take_stock(session, template_id: int) -> None:
         raise OutOfStock("该培训券已被领完，请关注其他培训券")
 
 
+def claims_of_type_this_year(session, person_id: int, template, now) -> int:
+    """Vouchers of the same type (and region policy) the person took this local year (Chongqing)."""
+    start, end = local_year_bounds(rules.local_year(now))
+    return session.scalar(
+        select(func.count(Voucher.id))
+        .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
+        .where(
+            Voucher.person_id == person_id,
+            Voucher.template_id != template.id,
+            VoucherTemplate.voucher_type == template.voucher_type,
+            VoucherTemplate.policy_id == template.policy_id,
+            Voucher.claimed_at >= start,
+            Voucher.claimed_at < end,
+        )
+    )
+
+
 def claim_problems(session, person, template, now) -> list[tuple[type, str]]:
     """Everything that stands between `person` and a voucher of `template`, for display in
     卡券中心 and for `claim`. Each item is (error class, message)."""
@@ -69,30 +81,16 @@ def claim_problems(session, person, template, now) -> list[tuple[type, str]]:
     for message in rules.eligibility_problems(person, template, region_names(session)):
         problems.append((NotEligible, message))
     limit = template.policy.claims_per_type_per_year
-    if limit:
-        start, end = local_year_bounds(rules.local_year(now))
-        held = session.scalar(
-            select(func.count(Voucher.id))
-            .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
-            .where(
-                Voucher.person_id == person.id,
-                Voucher.template_id != template.id,
-                VoucherTemplate.voucher_type == template.voucher_type,
-                VoucherTemplate.policy_id == template.policy_id,
-                Voucher.claimed_at >= start,
-                Voucher.claimed_at < end,
-            )
-        )
-        if held >= limit:
-            problems.append((
-                YearlyLimitReached,
-                f"本年度同类型培训券（{template.voucher_type}）每人限领{limit}次，您已领取",
-            ))
+    if limit and claims_of_type_this_year(session, person.id, template, now) >= limit:
+        problems.append((
+            YearlyLimitReached, f"本年度同类型培训券（{template.voucher_type}）每人限领{limit}次，您已领取",
+        ))
     if template.remaining_stock == 0:
         problems.append((OutOfStock, "该培训券已领完"))
     return problems
 
 
+@service
 def claim(session, person: Person, template: VoucherTemplate, *, now=None, actor=None) -> Voucher:
     """Claim a voucher of `template` for `person`; commit on success, roll back and raise the
     first problem's DomainError otherwise."""
@@ -135,6 +133,3 @@ def claim(session, person: Person, template: VoucherTemplate, *, now=None, actor
     except states.StaleState:
         session.rollback()
         raise AlreadyClaimed("您已领取过该培训券，请在“我的卡券”中查看") from None
-    except Exception:
-        session.rollback()
-        raise

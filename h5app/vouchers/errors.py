@@ -26,6 +26,7 @@ VoucherNotFound = _error("VoucherNotFound", "VOUCHER_NOT_FOUND", "未找到该�
 PersonMismatch = _error("PersonMismatch", "PERSON_MISMATCH", "该培训券不属于出示人，培训券限本人使用")
 VoucherNotClaimed = _error("VoucherNotClaimed", "VOUCHER_NOT_CLAIMED", "该培训券尚未领取，请先在“卡券中心”领取")
 VoucherAlreadyUsed = _error("VoucherAlreadyUsed", "VOUCHER_ALREADY_USED", "该培训券已使用")
+AlreadyInClass = _error("AlreadyInClass", "ALREADY_IN_CLASS", "该学员已用另一张培训券参加本班期")
 VoucherExpired = _error("VoucherExpired", "VOUCHER_EXPIRED", "该培训券已过有效期")
 VoucherRevoked = _error("VoucherRevoked", "VOUCHER_REVOKED", "该培训券已作废")
 VoucherSettled = _error("VoucherSettled", "VOUCHER_SETTLED", "该培训券已核销")

@@ -5,13 +5,14 @@ from sqlalchemy import select, update
 
 from ..codes import random_code
 from ..models import (
-    Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, region_covers, region_prefix,
+    Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, region_prefix,
 )
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
 from ..timeutil import utcnow
 from . import audit, rules
 from .errors import ClaimClosed, NotApplicable, NotEligible, OutOfScope, OutOfStock
-from .claim import region_names
+from .claim import claims_of_type_this_year, region_names
+from .unit import service
 
 
 @dataclass
@@ -22,7 +23,7 @@ class IssueReport:
 
 
 def _check_issuable(actor: audit.Actor, template: VoucherTemplate, mode: str) -> None:
-    if actor.type != "system" and not (actor.region_code and region_covers(actor.region_code, template.region_code)):
+    if not actor.in_region(template.region_code):
         raise OutOfScope("只能为本地区的券模板发券")
     if template.distribution_mode != mode:
         raise NotApplicable("通用券请向人群发放，不能按花名册发放" if mode == DIRECTED else "定向券请按班期花名册发放")
@@ -48,6 +49,7 @@ def count_population(session, template, groups=None, region_code=None, min_insur
     return sum(1 for p in session.scalars(query) if _in_groups(p, wanted) and p.is_real_name)
 
 
+@service
 def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, groups=None, region_code=None,
                   min_insurance_months=None, people=None, now=None) -> IssueReport:
     """Offer `template` to a population (the filters) or to listed people; each gets an `offered`
@@ -89,12 +91,16 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
     return report
 
 
+@service
 def issue_directed(session, template: VoucherTemplate, training_class: TrainingClass, actor: audit.Actor,
                    *, now=None) -> IssueReport:
     """Issue directed vouchers to everyone on the class roster: auto-claimed, bound to the class,
     and each worker notified. Stock is all-or-nothing for the batch."""
     now = now or utcnow()
     _check_issuable(actor, template, DIRECTED)
+    window = rules.claim_window_problem(template, now)
+    if window:  # directed vouchers are claimed at once, so the claim window applies to issuing them
+        raise ClaimClosed(window)
     problem = rules.applicability_problem(template, training_class, training_class.institution)
     if problem:
         raise NotApplicable(problem)
@@ -117,6 +123,11 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
         if problems:
             report.rejected.append((person, "NOT_ELIGIBLE", problems[0]))
             continue
+        limit = template.policy.claims_per_type_per_year
+        if limit and claims_of_type_this_year(session, person.id, template, now) >= limit:
+            report.rejected.append((person, "YEARLY_LIMIT_REACHED",
+                                    f"本年度已领取过同类型培训券（{template.voucher_type}）"))
+            continue
         chosen.append(person)
     if chosen:
         result = session.execute(
@@ -128,7 +139,6 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
-            session.rollback()
             raise OutOfStock(f"券模板剩余库存不足以为{len(chosen)}人发券")
     if template.status != TEMPLATE_ACTIVE:
         template.status = TEMPLATE_ACTIVE

@@ -8,12 +8,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ..codes import normalize_code
-from ..models import Voucher, region_covers
+from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED
 from ..timeutil import days_left, utcnow
 from . import audit, states
 from .errors import ValidationFailed
 from .notify import notify
+from .unit import service
 
 
 @dataclass
@@ -22,6 +23,7 @@ class BatchReport:
     rejected: list = field(default_factory=list)  # {"code", "error", "message"}
 
 
+@service
 def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=None) -> BatchReport:
     """Revoke claimed (or still offered) vouchers of the actor's region, each reported."""
     now = now or utcnow()
@@ -36,7 +38,7 @@ def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=No
             continue
         seen.add(code)
         voucher = session.scalar(select(Voucher).where(Voucher.code == code))
-        if voucher is None or not (actor.type == "system" or region_covers(actor.region_code or "", voucher.template.region_code)):
+        if voucher is None or not actor.in_region(voucher.template.region_code):
             report.rejected.append({"code": code, "error": "VOUCHER_NOT_FOUND", "message": "未找到该培训券"})
             continue
         status = voucher.effective_status(now)
@@ -57,6 +59,7 @@ def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=No
     return report
 
 
+@service
 def expire_overdue(session, *, now=None, batch_size: int = 500) -> int:
     """Record `expired` for every offered or claimed voucher past its deadline. Idempotent."""
     now = now or utcnow()
@@ -78,6 +81,7 @@ def expire_overdue(session, *, now=None, batch_size: int = 500) -> int:
         session.commit()
 
 
+@service
 def notify_expiring(session, *, now=None, within_days: int = 7) -> int:
     """A notice to each worker whose claimed voucher lapses within `within_days`, once per voucher."""
     now = now or utcnow()

@@ -8,7 +8,8 @@ from ..identity import id_number_error, is_valid_phone, normalize_id_number, nor
 from ..models import Enrolment, Person, TrainingClass
 from ..models.classes import CLASS_COMPLETED
 from . import audit
-from .errors import ClassNotOpen, ValidationFailed
+from .errors import ClassNotOpen, OutOfScope, ValidationFailed
+from .unit import service
 
 
 @dataclass
@@ -41,9 +42,12 @@ def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
     return clean, errors
 
 
+@service
 def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> list[Enrolment]:
     """Enrol every row on the class roster, creating people not yet known. Raises ValidationFailed
     with `rows` (every bad row) and writes nothing when any row is bad."""
+    if not actor.for_institution(training_class.institution_id):
+        raise OutOfScope("只能为本机构的班期添加学员")
     if training_class.status == CLASS_COMPLETED:
         raise ClassNotOpen("班期已结业，不能再添加学员")
     clean, errors = validate_rows(rows)
@@ -58,7 +62,6 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
             if known is not None and known.name != row["name"]:
                 errors.append(RowError(index, "name", "姓名与该身份证号的实名信息不一致"))
     if errors:
-        session.rollback()
         raise ValidationFailed(f"花名册有{len(errors)}处错误，未导入任何学员", rows=errors)
     enrolled = set(session.scalars(
         select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)

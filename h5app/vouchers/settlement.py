@@ -17,6 +17,7 @@ from ..timeutil import end_of_local_day, to_local, utcnow
 from . import audit, rules, states, subsidy
 from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed, YearlyLimitReached
 from .notify import notify
+from .unit import service
 from .verify import check_yearly_limits
 
 
@@ -35,16 +36,23 @@ def _pays_worker(voucher: Voucher, training_class: TrainingClass) -> bool:
                 and training_class.project_type == "certificate")
 
 
+@service
 def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: list[str] | None = None,
           submit: bool = True, now=None) -> Settlement:
     """Build (and by default submit) a settlement application for a class, one line per voucher:
     the vouchers used there, or the listed codes. Codes that are not this class's used vouchers
     are refused all together (422 with every bad code)."""
-    now = now or utcnow()
-    if actor.institution_id is not None and actor.institution_id != training_class.institution_id:
+    settlement = _application(session, training_class, actor, codes=codes, submit=submit, now=now or utcnow())
+    session.commit()
+    return settlement
+
+
+def _application(session, training_class, actor, *, codes, submit, now) -> Settlement:
+    if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能为本机构的班期申请结算")
+    # Locked (PostgreSQL) so two applications made at the same moment cannot both take a voucher.
     used_here = {v.code: v for v in session.scalars(
-        select(Voucher).where(Voucher.class_id == training_class.id)
+        select(Voucher).where(Voucher.class_id == training_class.id).with_for_update(of=Voucher)
     )}
     if codes is None:
         chosen = [v for v in used_here.values() if v.status == USED and not _open_line_exists(session, v.id)
@@ -66,14 +74,11 @@ def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: 
             else:
                 chosen.append(voucher)
         if bad:
-            session.rollback()
             raise ValidationFailed(f"有{len(bad)}个券码不能申请结算", rows=bad)
     if not chosen:
-        session.rollback()
         raise SettlementError("本班期没有可申请结算的已使用培训券")
     regions = {v.template.region_code for v in chosen}
     if len(regions) > 1:
-        session.rollback()
         raise SettlementError("不同地区发放的培训券请分别申请结算（谁发券、谁审核、谁补贴）")
     settlement = Settlement(institution_id=training_class.institution_id, class_id=training_class.id,
                             region_code=regions.pop(), status=S_DRAFT)
@@ -90,12 +95,11 @@ def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: 
     audit.record(session, actor, "settlement.submit" if submit else "settlement.draft",
                  institution_id=training_class.institution_id, region_code=settlement.region_code,
                  details={"settlement_id": settlement.id, "lines": len(settlement.lines)})
-    session.commit()
     return settlement
 
 
 def _check_bureau(actor: audit.Actor, settlement: Settlement) -> None:
-    if actor.type != "system" and not region_covers(actor.region_code or "", settlement.region_code):
+    if not actor.in_region(settlement.region_code):
         raise OutOfScope("只能审核本地区发放的培训券的结算")
 
 
@@ -107,6 +111,7 @@ def _is_fen(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+@service
 def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), reject=(), amounts=None,
            now=None) -> Settlement:
     """Decide lines: `approve` codes, `reject` (code, reason) pairs. When every line is decided the
@@ -121,8 +126,12 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     bad = []
     decisions = [(normalize_code(c), LINE_APPROVED, None) for c in approve]
     decisions += [(normalize_code(c), LINE_REJECTED, (r or "").strip()) for c, r in reject]
+    seen = set()
     for index, (code, decision, reason) in enumerate(decisions, start=1):
         line = lines.get(code)
+        if code in seen:
+            bad.append({"index": index, "code": code, "message": "同一张券只能给出一个审核意见"})
+        seen.add(code)
         if line is None:
             bad.append({"index": index, "code": code, "message": "该券不在本结算申请中"})
         elif line.decision != LINE_PENDING:
@@ -134,14 +143,12 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
         elif decision == LINE_APPROVED and amounts and code in amounts and not _is_fen(amounts[code]):
             bad.append({"index": index, "code": code, "message": "审核金额应为不小于0的整数（单位：分）"})
     if bad:
-        session.rollback()
         raise ValidationFailed("审核意见有误，未做任何更改", rows=bad)
     for code, decision, reason in decisions:
         line = lines[code]
         line.decision, line.decision_reason, line.decided_by = decision, reason, _who(actor)
         if decision == LINE_APPROVED and amounts and code in amounts:
             if not line.voucher.template.policy.face_value_is_reference:
-                session.rollback()
                 raise SettlementError("本地区按券面值补贴，不能调整金额")
             line.amount_fen = int(amounts[code])
         if decision == LINE_REJECTED:
@@ -158,6 +165,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     return settlement
 
 
+@service
 def pay(session, settlement: Settlement, actor: audit.Actor, *, now=None) -> Settlement:
     """Mark paid: every approved voucher becomes settled and its code dead."""
     now = now or utcnow()
@@ -173,7 +181,6 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, now=None) -> Set
             states.move(session, line.voucher, SETTLED, actor, at=now, settled_at=now,
                         details={"settlement_id": settlement.id, "amount_fen": line.amount_fen})
         except states.StaleState:
-            session.rollback()
             raise SettlementError("有培训券状态已变化，请刷新后重试") from None
         notify(session, line.voucher.person_id, "settled", "培训补贴已拨付",
                f"您使用的“{line.voucher.template.name}”已完成结算核销，补贴金额¥{line.amount_fen / 100:.2f}。",
@@ -187,12 +194,16 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, now=None) -> Set
     return settlement
 
 
+@service
 def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *, now=None) -> Settlement | None:
     """结业. Where the region's policy settles credential directed vouchers with the class (Wuxi),
-    the roster's vouchers are used and an application is made without the institution."""
+    the roster's vouchers are used and an application is made without the institution — all in
+    one transaction with the completion."""
     now = now or utcnow()
-    if actor.institution_id is not None and actor.institution_id != training_class.institution_id:
+    if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能操作本机构的班期")
+    if training_class.status == CLASS_COMPLETED:
+        raise SettlementError("该班期已结业")
     training_class.status, training_class.completed_at = CLASS_COMPLETED, now
     audit.record(session, actor, "class.complete", institution_id=training_class.institution_id,
                  region_code=training_class.institution.region_code, details={"class_id": training_class.id})
@@ -216,13 +227,16 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
             continue
         states.move(session, voucher, USED, system, at=now, used_at=now, class_id=training_class.id,
                     institution_id=training_class.institution_id, reason="定向抵用券随班期结业自动使用")
-    session.commit()
     pending = [v for v in automatic if v.status == USED and not _open_line_exists(session, v.id)]
-    if not pending:
-        return None
-    return apply(session, training_class, system, codes=[v.code for v in pending], now=now)
+    application = None
+    if pending:
+        application = _application(session, training_class, system, codes=[v.code for v in pending],
+                                   submit=True, now=now)
+    session.commit()
+    return application
 
 
+@service
 def match_worker_subsidies(session, region_code: str, actor: audit.Actor, *, now=None) -> list[Settlement]:
     """Shaoxing §三(五): a general voucher used on certificate training — the worker paid the fee;
     the bureau pays the worker once the certificate and the used voucher are both on record.

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Voucher
-from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VOUCHER_STATUSES
 from . import audit
 from .errors import InvalidTransition
 
@@ -60,7 +60,7 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
     from_status = voucher.status
     if not can_move(from_status, to_status):
         raise InvalidTransition(
-            f"培训券状态为“{Voucher.status_label.fget(voucher)}”，不能变更为该状态",
+            f"培训券状态为“{VOUCHER_STATUSES[from_status]}”，不能变更为该状态",
             from_status=from_status, to_status=to_status,
         )
     result = session.connection().execute(

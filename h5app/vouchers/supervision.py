@@ -2,18 +2,19 @@
 quality problems, seed 003 §四(四)) suspend an institution from verifying until reinstated."""
 from sqlalchemy import func, select
 
-from ..models import Institution, Strike, region_covers
+from ..models import Institution, Strike
 from ..models.institutions import ACTIVE, SUSPENDED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, rules
 from .errors import OutOfScope, ValidationFailed
+from .unit import service
 
 STRIKE_KINDS = {"eligibility": "资格审核把关不严", "quality": "培训质量问题"}
 STRIKES_TO_SUSPEND = 3
 
 
 def _check_scope(actor: audit.Actor, institution: Institution) -> None:
-    if actor.type != "system" and not region_covers(actor.region_code or "", institution.region_code):
+    if not actor.in_region(institution.region_code):
         raise OutOfScope("只能管理本地区的培训机构")
 
 
@@ -26,6 +27,7 @@ def strikes_this_year(session, institution: Institution, now) -> int:
     )
 
 
+@service
 def record_strike(session, institution: Institution, kind: str, reason: str, actor: audit.Actor, *, now=None) -> Strike:
     now = now or utcnow()
     _check_scope(actor, institution)
@@ -56,6 +58,7 @@ def record_strike(session, institution: Institution, kind: str, reason: str, act
     return strike
 
 
+@service
 def reinstate(session, institution: Institution, reason: str, actor: audit.Actor, *, now=None) -> None:
     now = now or utcnow()
     _check_scope(actor, institution)

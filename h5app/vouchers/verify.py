@@ -9,6 +9,7 @@ from functools import cache
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from ..codes import normalize_code
@@ -18,9 +19,10 @@ from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
-from .claim import lock_person
+from .unit import lock_person, service
 from .errors import (
-    ClassNotOpen, InstitutionSuspended, NotApplicable, PersonMismatch, QrExpired, QrInvalid,
+    AlreadyInClass, ClassNotOpen, InstitutionSuspended, NotApplicable, OutOfScope, PersonMismatch, QrExpired,
+    QrInvalid,
     VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
     VoucherSettled, YearlyLimitReached,
 )
@@ -34,13 +36,18 @@ class VerifyResult:
     voucher: Voucher
 
 
-def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) -> str:
+def read_qr(qr: str, secret: bytes, now_ts: float | None = None) -> tuple[str, str]:
+    """(kind, code) of a genuine, fresh QR token, or the domain error for a forged or old one."""
     try:
-        kind, code = qrtoken.verify(secret, qr, now_ts)
+        return qrtoken.verify(secret, qr, now_ts)
     except qrtoken.QrExpired:
         raise QrExpired() from None
     except qrtoken.QrInvalid:
         raise QrInvalid() from None
+
+
+def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) -> str:
+    kind, code = read_qr(qr, secret, now_ts)
     if kind != qrtoken.KIND_VOUCHER:
         raise QrInvalid("这不是培训券二维码，请让学员打开“我的卡券”中的培训券")
     return code
@@ -63,6 +70,14 @@ def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str |
         raise VoucherExpired("该培训券已过有效期，不能使用")
     assert status == CLAIMED
     return None
+
+
+def check_one_voucher_per_class(session, voucher: Voucher, training_class: TrainingClass) -> None:
+    """A person joins a class with one voucher: a second one would be paid for twice."""
+    other = session.scalar(select(Voucher.code).where(
+        Voucher.class_id == training_class.id, Voucher.person_id == voucher.person_id, Voucher.id != voucher.id))
+    if other is not None:
+        raise AlreadyInClass(f"该学员已用另一张培训券（尾号{other[-4:]}）参加本班期，无需再验券")
 
 
 def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass, now) -> None:
@@ -95,17 +110,16 @@ def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass
             )
 
 
+@service
 def verify(session, *, qr: str, training_class: TrainingClass, actor: audit.Actor, qr_secret: bytes,
            id_number: str | None = None, now=None, now_ts: float | None = None) -> VerifyResult:
     """Verify the voucher behind `qr` for `training_class`; commit and return the result, or roll
     back and raise the DomainError of the first failed check."""
     now = now or utcnow()
-    try:
-        code = voucher_code_from_qr(qr, qr_secret, now_ts)  # 1. signature and freshness
-        return _verify_code(session, code, training_class, actor, id_number, now)
-    except Exception:
-        session.rollback()
-        raise
+    if not actor.for_institution(training_class.institution_id):
+        raise OutOfScope("只能为本机构的班期验券")
+    code = voucher_code_from_qr(qr, qr_secret, now_ts)  # 1. signature and freshness
+    return _verify_code(session, code, training_class, actor, id_number, now)
 
 
 @cache
@@ -114,6 +128,7 @@ def _voucher_query(lock: bool):
         select(Voucher)
         .options(joinedload(Voucher.template).joinedload(VoucherTemplate.policy))
         .where(Voucher.code == bindparam("code"))
+        .execution_options(populate_existing=True)  # never decide on a stale copy in the session
     )
     # PostgreSQL: concurrent verifications of one voucher queue here and each sees the winner's
     # commit. (SQLite's BEGIN IMMEDIATE has already serialised them.)
@@ -129,7 +144,9 @@ def _enrolment_upsert(dialect: str):
     )
     return statement.on_conflict_do_update(
         index_elements=["class_id", "person_id"],
-        set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id)},
+        # A trainee who had withdrawn and now pays with a voucher is enrolled again.
+        set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id),
+              "status": "enrolled"},
     )
 
 
@@ -154,18 +171,22 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    if template.policy.uses_per_year or template.policy.uses_per_occupation_per_year:
-        lock_person(session, voucher.person_id)  # two vouchers of one person must not both pass
-        check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
+    lock_person(session, voucher.person_id)  # two vouchers of one person must not both pass
+    check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
+    check_one_voucher_per_class(session, voucher, training_class)
     try:
         states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
                     institution_id=institution.id)
     except states.StaleState:
+        # Another transaction moved it between our read and our write: answer as if we had read
+        # after it (already verified here, used elsewhere, revoked …).
         session.rollback()
-        voucher = session.scalar(select(Voucher).where(Voucher.code == voucher.code))
-        if voucher.status == USED and voucher.class_id == training_class.id:
+        voucher = session.scalar(_voucher_query(False), {"code": voucher.code})
+        if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:
             return VerifyResult(ALREADY_VERIFIED, voucher)
         raise VoucherAlreadyUsed() from None
+    except IntegrityError:  # the (class, person) index: a concurrent verification of another voucher
+        raise AlreadyInClass() from None
     record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
     session.commit()
     return VerifyResult(VERIFIED, voucher)

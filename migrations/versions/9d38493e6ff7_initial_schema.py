@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a4e769483760
+Revision ID: 9d38493e6ff7
 Revises: 
-Create Date: 2026-11-22 06:45:04.443034
+Create Date: 2026-11-22 06:56:52.721210
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a4e769483760'
+revision = '9d38493e6ff7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -105,6 +105,7 @@ def upgrade():
     sa.Column('qr_code', sa.String(length=16), nullable=False),
     sa.Column('verified_via', sa.String(length=40), nullable=True),
     sa.Column('channel_code', sa.String(length=32), nullable=True),
+    sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('id_number', name=op.f('uq_people_id_number')),
@@ -221,6 +222,7 @@ def upgrade():
     sa.Column('failed_logins', sa.Integer(), nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.Column('last_login_at', sa.DateTime(), nullable=True),
+    sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_staff_users_institution_id_institutions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_users')),
@@ -344,12 +346,12 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_strikes_institution_id'), ['institution_id'], unique=False)
 
     op.create_table('trainee_ratings',
+    sa.Column('rated_by_id', sa.Integer(), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('class_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('stars', sa.SmallInteger(), nullable=False),
     sa.Column('comment', sa.Text(), nullable=True),
-    sa.Column('rated_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['class_id'], ['classes.id'], name=op.f('fk_trainee_ratings_class_id_classes')),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_trainee_ratings_person_id_people')),
@@ -474,6 +476,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_vouchers_person_id_people')),
     sa.ForeignKeyConstraint(['template_id'], ['voucher_templates.id'], name=op.f('fk_vouchers_template_id_voucher_templates')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vouchers')),
+    sa.UniqueConstraint('class_id', 'person_id', name=op.f('uq_vouchers_class_id_person_id')),
     sa.UniqueConstraint('code', name=op.f('uq_vouchers_code')),
     sa.UniqueConstraint('template_id', 'person_id', name=op.f('uq_vouchers_template_id_person_id'))
     )

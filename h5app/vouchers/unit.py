@@ -1,0 +1,25 @@
+"""One transaction rule for every engine service: a service commits its own work when it
+succeeds; on any error it rolls back, so a refusal leaves nothing half-written and no lock held."""
+from functools import wraps
+
+from sqlalchemy import select
+
+from ..models import Person
+
+
+def service(function):
+    @wraps(function)
+    def run(session, *args, **kwargs):
+        try:
+            return function(session, *args, **kwargs)
+        except BaseException:
+            session.rollback()
+            raise
+
+    return run
+
+
+def lock_person(session, person_id: int) -> None:
+    """Serialise the yearly-limit checks of one person (PostgreSQL row lock; SQLite's
+    BEGIN IMMEDIATE already serialises all writers)."""
+    session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
