@@ -75,10 +75,6 @@ def load(n_vouchers: int, n_claimers: int):
     return training_class.id, open_.id, ids[n_vouchers:]
 
 
-def rate(n: int, seconds: float) -> float:
-    return n / seconds if seconds else float("inf")
-
-
 def bench_verify(class_id: int, codes: list[str]) -> float:
     """Only the service call is timed: the class is loaded first, as a request handler does."""
     secret = app_qr_secret()
@@ -93,7 +89,7 @@ def bench_verify(class_id: int, codes: list[str]) -> float:
                                        qr_secret=secret)
         spent += time.perf_counter() - started
         assert result.result == "verified"
-    return rate(len(tokens), spent)
+    return spent
 
 
 def bench_bare_verify(class_id: int, codes: list[str]) -> float:
@@ -107,7 +103,7 @@ def bench_bare_verify(class_id: int, codes: list[str]) -> float:
         )
         assert result.rowcount == 1
         db.session.commit()
-    return rate(len(codes), time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
 def bench_claim(template_id: int, person_ids: list[int]) -> float:
@@ -121,12 +117,12 @@ def bench_claim(template_id: int, person_ids: list[int]) -> float:
         started = time.perf_counter()
         claim_service.claim(db.session, person, template)
         spent += time.perf_counter() - started
-    return rate(len(person_ids), spent)
+    return spent
 
 
-def bench_bare_claim(template_id: int, n: int) -> float:
+def bench_bare_claim(template_id: int, person_ids: list[int]) -> float:
     started = time.perf_counter()
-    for _ in range(n):
+    for _ in person_ids:
         result = db.session.execute(
             update(VoucherTemplate)
             .where(VoucherTemplate.id == template_id,
@@ -136,7 +132,19 @@ def bench_bare_claim(template_id: int, n: int) -> float:
         )
         assert result.rowcount == 1
         db.session.commit()
-    return rate(n, time.perf_counter() - started)
+    return time.perf_counter() - started
+
+
+def interleaved(rounds: int, service, bare, service_items: list, bare_items: list) -> tuple[float, float]:
+    """Rates of `service` and `bare`, measured in alternating rounds so that drift in the
+    machine's speed (other load, PostgreSQL checkpoints) falls on both alike."""
+    spent = {"service": 0.0, "bare": 0.0}
+    size = len(service_items) // rounds
+    for r in range(rounds):
+        spent["service"] += service(service_items[r * size:(r + 1) * size])
+        spent["bare"] += bare(bare_items[r * size:(r + 1) * size])
+    n = size * rounds
+    return n / spent["service"], n / spent["bare"]
 
 
 def main() -> None:
@@ -144,6 +152,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--vouchers", type=int, default=100_000)
     parser.add_argument("--ops", type=int, default=2_000, help="operations timed per measurement")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating service/bare rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -156,8 +165,11 @@ def main() -> None:
             codes = db.session.execute(text("SELECT code FROM vouchers ORDER BY id")).scalars().all()
             service_codes, bare_codes = codes[: args.ops], codes[args.ops: args.ops * 2]
             rows = [
-                ("verify", bench_verify(class_id, service_codes), bench_bare_verify(class_id, bare_codes)),
-                ("claim", bench_claim(open_id, claimers[: args.ops]), bench_bare_claim(open_id, args.ops)),
+                ("verify", *interleaved(args.rounds, lambda items: bench_verify(class_id, items),
+                                        lambda items: bench_bare_verify(class_id, items), service_codes, bare_codes)),
+                ("claim", *interleaved(args.rounds, lambda items: bench_claim(open_id, items),
+                                       lambda items: bench_bare_claim(open_id, items), claimers[: args.ops],
+                                       claimers[args.ops: args.ops * 2])),
             ]
             print(f"{'operation':<10}{'service/s':>12}{'bare UPDATE/s':>16}{'ratio':>8}   (target ratio ≥ 0.5)")
             for name, service, bare in rows:

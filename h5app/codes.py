@@ -7,8 +7,10 @@ CODE_LENGTH = 16
 
 
 def random_code(prefix: str = "") -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH - len(prefix)))
-    return prefix + body
+    """5 random bits per symbol, from one call to the OS's CSPRNG."""
+    length = CODE_LENGTH - len(prefix)
+    value = secrets.randbits(5 * length)
+    return prefix + "".join(ALPHABET[(value >> (5 * i)) & 31] for i in range(length))
 
 
 def normalize_code(value: str | None) -> str:

@@ -72,12 +72,13 @@ def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str |
     return None
 
 
-def check_one_voucher_per_class(session, voucher: Voucher, training_class: TrainingClass) -> None:
-    """A person joins a class with one voucher: a second one would be paid for twice."""
+def _already_in_class(session, voucher: Voucher, training_class: TrainingClass) -> AlreadyInClass:
+    """A person joins a class with one voucher (a second one would be paid for twice). The
+    (class, person) unique index enforces it; this only words the refusal."""
     other = session.scalar(select(Voucher.code).where(
         Voucher.class_id == training_class.id, Voucher.person_id == voucher.person_id, Voucher.id != voucher.id))
-    if other is not None:
-        raise AlreadyInClass(f"该学员已用另一张培训券（尾号{other[-4:]}）参加本班期，无需再验券")
+    tail = f"（尾号{other[-4:]}）" if other else ""
+    return AlreadyInClass(f"该学员已用另一张培训券{tail}参加本班期，无需再验券")
 
 
 def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass, now) -> None:
@@ -171,9 +172,11 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    lock_person(session, voucher.person_id)  # two vouchers of one person must not both pass
+    if dialect == "postgresql":
+        # Two vouchers of one person must not both pass the yearly limits or the one-per-class
+        # rule. (SQLite's BEGIN IMMEDIATE has already serialised every writer.)
+        lock_person(session, voucher.person_id)
     check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
-    check_one_voucher_per_class(session, voucher, training_class)
     try:
         states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
                     institution_id=institution.id)
@@ -185,8 +188,9 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:
             return VerifyResult(ALREADY_VERIFIED, voucher)
         raise VoucherAlreadyUsed() from None
-    except IntegrityError:  # the (class, person) index: a concurrent verification of another voucher
-        raise AlreadyInClass() from None
+    except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
+        session.rollback()
+        raise _already_in_class(session, voucher, training_class) from None
     record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
     session.commit()
     return VerifyResult(VERIFIED, voucher)
