@@ -14,12 +14,12 @@ from sqlalchemy.orm import joinedload
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
-from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
+from ..models import Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
-from .unit import lock_person, service
+from .unit import service
 from .errors import (
     AlreadyInClass, ClassNotOpen, InstitutionSuspended, NotApplicable, OutOfScope, PersonMismatch, QrExpired,
     QrInvalid,
@@ -131,9 +131,12 @@ def _voucher_query(lock: bool):
         .where(Voucher.code == bindparam("code"))
         .execution_options(populate_existing=True)  # never decide on a stale copy in the session
     )
-    # PostgreSQL: concurrent verifications of one voucher queue here and each sees the winner's
-    # commit. (SQLite's BEGIN IMMEDIATE has already serialised them.)
-    return query.with_for_update(of=Voucher) if lock else query
+    if not lock:
+        return query
+    # PostgreSQL: lock the voucher and its owner in one round trip. Concurrent verifications of
+    # the voucher queue here and each sees the winner's commit; two vouchers of one person cannot
+    # both pass the yearly limits. (SQLite's BEGIN IMMEDIATE has already serialised every writer.)
+    return query.join(Person, Voucher.person_id == Person.id).with_for_update(of=(Voucher, Person))
 
 
 @cache
@@ -172,10 +175,6 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    if dialect == "postgresql":
-        # Two vouchers of one person must not both pass the yearly limits or the one-per-class
-        # rule. (SQLite's BEGIN IMMEDIATE has already serialised every writer.)
-        lock_person(session, voucher.person_id)
     check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
     try:
         states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
