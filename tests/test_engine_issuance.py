@@ -385,3 +385,14 @@ def test_chongqing_directed_auto_claim_keeps_one_claim_per_type_per_year(session
 
     assert [v.person_id for v in report.done] == [newcomer.id]
     assert [(p.id, code) for p, code, _ in report.rejected] == [(holder.id, "YEARLY_LIMIT_REACHED")]
+
+
+def test_first_issuance_puts_a_draft_template_into_force_and_audits_it(session):
+    template = f.directed_template(**WINDOW, status="draft")
+    cls = class_with_roster(session, 1)
+
+    issuance.issue_directed(session, template, cls, f.bureau_actor(), now=NOW)
+
+    assert session.get(VoucherTemplate, template.id).status == "active"
+    [event] = f.audit_events(action="template.activate")
+    assert event.details == {"template_id": template.id, "from": "draft"}

@@ -31,6 +31,14 @@ def _check_issuable(actor: audit.Actor, template: VoucherTemplate, mode: str) ->
         raise ClaimClosed("该券模板已关闭")
 
 
+def activate(session, template: VoucherTemplate, actor: audit.Actor) -> None:
+    """The first issuance puts a draft template into force (it can no longer be edited)."""
+    if template.status != TEMPLATE_ACTIVE:
+        audit.record(session, actor, "template.activate", region_code=template.region_code,
+                     details={"template_id": template.id, "from": template.status})
+        template.status = TEMPLATE_ACTIVE
+
+
 def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
     """The people a general issuance would reach: eligible for the template and inside the filters."""
     query = select(Person).where(Person.region_code.startswith(region_prefix(region_code or template.region_code)))
@@ -60,8 +68,7 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
     issuance = Issuance(template=template, filters=filters, created_by_id=actor.id if actor.type == "staff" else None)
     session.add(issuance)
     session.flush()
-    if template.status != TEMPLATE_ACTIVE:
-        template.status = TEMPLATE_ACTIVE
+    activate(session, template, actor)
     if people is None:
         query, wanted = population_query(template, groups, region_code, min_insurance_months)
         people = [p for p in session.scalars(query) if _in_groups(p, wanted)]
@@ -140,8 +147,7 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
         )
         if result.rowcount != 1:
             raise OutOfStock(f"券模板剩余库存不足以为{len(chosen)}人发券")
-    if template.status != TEMPLATE_ACTIVE:
-        template.status = TEMPLATE_ACTIVE
+    activate(session, template, actor)
     session.flush()
     deadline = rules.claim_deadline(template, now)
     for person in chosen:
