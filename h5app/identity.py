@@ -26,6 +26,31 @@ def id_check_char(first17: str) -> str:
     return _CHECK_CHARS[total % 11]
 
 
+# Province-level prefixes of GB/T 2260 (11 北京 … 65 新疆, 71 台湾, 81 香港, 82 澳门, 83 台湾居民居住证,
+# 91 港澳居民居住证的旧码不再发放): an ID number outside them was never issued.
+_PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+    "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83",
+})
+
+
+def normalize_name(value: str | None) -> str:
+    return _fold(value).strip()
+
+
+def name_error(value: str | None) -> str | None:
+    """None for a plausible real name: letters (汉字, or Latin for foreign names) and the middle
+    dot of minority names; no digits, spaces, punctuation or markup."""
+    name = normalize_name(value)
+    if not name:
+        return "请填写姓名"
+    if len(name) > 30:
+        return "姓名过长"
+    if len(name) < 2 or not all(unicodedata.category(c) in ("Lo", "Lu", "Ll") or c in "·•" for c in name):
+        return "姓名格式不正确：请填写身份证上的姓名（少数民族姓名中间用“·”）"
+    return None
+
+
 def id_number_error(value: str | None) -> str | None:
     """None when `value` is a valid 18-digit resident ID number, else why not (in Chinese)."""
     number = normalize_id_number(value)
@@ -33,6 +58,8 @@ def id_number_error(value: str | None) -> str | None:
         return "请填写身份证号码"
     if not _ID_SHAPE.match(number):
         return "身份证号码应为18位，最后一位可以是数字或X"
+    if number[:2] not in _PROVINCES:
+        return "身份证号码的地区码不存在，请核对前6位"
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:

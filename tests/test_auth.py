@@ -367,19 +367,37 @@ def test_phone_is_normalised_before_sending(app, client):
 @pytest.mark.parametrize("phone", ["", "12345", "23805750099", "1380575009", "138057500999", "abcdefghijk"])
 def test_invalid_phone_is_refused_and_nothing_sent(app, client, session, phone):
     response = request_code(client, phone)
-    assert response.status_code == 200  # the form page again, with the field's error
+    assert response.status_code == 400  # the form page again, with the field's error
     assert "手机号" in text_of(response)
     assert app.extensions["sms_outbox"] == []
     assert session.scalar(select(func.count(SmsCode.id))) == 0
 
 
-def test_resend_within_60_seconds_is_refused(app, client, session):
+def test_resend_within_60_seconds_is_refused(app, client, new_client, session):
     request_code(client)
-    response = request_code(client)
+    response = request_code(new_client())
     assert response.status_code == 400
     assert "秒后再试" in text_of(response)
     assert len(app.extensions["sms_outbox"]) == 1
     assert session.scalar(select(func.count(SmsCode.id))) == 1
+
+
+def test_asking_again_too_soon_goes_back_to_the_code_already_sent(app, client, session):
+    request_code(client)
+    response = request_code(client)
+    assert response.status_code == 302 and "/sms/verify" in response.headers["Location"]
+    assert "请输入短信中的6位验证码" in text_of(client.get(response.headers["Location"]))
+    assert len(app.extensions["sms_outbox"]) == 1
+
+
+def test_a_dead_code_shows_only_the_way_to_a_new_one(app, client, session):
+    request_code(client)
+    good = sms_code(app, PHONE)
+    wrong = f"{(int(good) + 1) % 10**6:06d}"
+    for _ in range(5):
+        response = enter_code(client, wrong)
+    page = text_of(response)
+    assert "重新获取验证码" in page and "5分钟内有效" not in page and 'name="code"' not in page
 
 
 def test_resend_after_60_seconds_is_allowed(app, client, session):
@@ -451,7 +469,7 @@ def test_used_code_cannot_be_used_twice(app, client, session):
 def test_malformed_code_is_refused_without_counting(app, client, session, code):
     request_code(client)
     response = enter_code(client, code)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "验证码" in text_of(response)
     assert latest_sms_row(session, PHONE).attempts == 0
 
@@ -497,7 +515,7 @@ def test_bind_without_a_verified_phone_goes_to_the_phone_page(client, session):
 def test_bind_refuses_an_invalid_id_check_digit(app, client, session):
     _verify_new_phone(app, client)
     response = bind(client, "陈小燕", _bad_check_digit_id())
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "校验位不正确" in text_of(response)
     assert session.scalar(select(func.count(Person.id))) == 0
     assert signed_in_user_id(client) is None
@@ -685,7 +703,7 @@ def test_wrong_password_and_unknown_user_get_the_same_message(client, session):
 @pytest.mark.parametrize("data", [{}, {"username": "someone"}, {"password": "x"}])
 def test_empty_login_fields_are_refused_with_a_message(client, data):
     response = client.post("/login", data=data)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "请输入" in text_of(response)
     assert signed_in_user_id(client) is None
 
@@ -922,7 +940,7 @@ def test_too_many_code_requests_get_the_chinese_429_page(make_app):
     client = make_app(RATELIMIT_ENABLED=True).test_client()
     try:
         for _ in range(10):
-            assert request_code(client, "12345").status_code == 200
+            assert request_code(client, "12345").status_code == 400
         response = request_code(client, "12345")
         assert response.status_code == 429
         assert "操作太频繁" in text_of(response)
@@ -1169,3 +1187,44 @@ def test_signing_out_ends_a_copied_session_cookie(client, new_client, session):
     thief = new_client()
     thief.set_cookie("session", copied)
     assert thief.get("/bureau/").status_code == 302  # sent to sign in: the cookie no longer counts
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+@pytest.mark.parametrize("typed", [
+    lambda n: n.translate(FULL_WIDTH),
+    lambda n: f"{n[:6]} {n[6:14]} {n[14:]}",
+    lambda n: n.lower(),
+])
+def test_an_id_number_typed_another_way_finds_the_same_person(app, client, session, typed):
+    person = f.person(name="王建国", phone=None, verified_via="roster", id_number=f.valid_id_number(born="19800101"))
+    session.commit()
+    _verify_new_phone(app, client)
+    assert bind(client, "王建国", typed(person.id_number)).status_code == 302
+    assert session.scalar(select(func.count(Person.id))) == 1
+    session.refresh(person)
+    assert person.phone == PHONE
+
+
+@pytest.mark.parametrize("name", ["<b>x</b>", "张 三", "张3", "王"])
+def test_binding_refuses_what_is_not_a_name(app, client, session, name):
+    _verify_new_phone(app, client)
+    response = bind(client, name, f.valid_id_number())
+    assert response.status_code == 400 and "姓名格式不正确" in text_of(response)
+    assert session.scalar(select(func.count(Person.id))) == 0
+
+
+@pytest.mark.parametrize("url", ["/sms", "/sms/verify", "/bind", "/login"])
+def test_a_signed_in_worker_is_sent_home_from_sign_in_pages(client, session, channel, url):
+    client.get("/sso/zhrs", query_string={"ticket": ticket_for(f.valid_id_number())})
+    response = client.get(url)
+    assert response.status_code == 302 and response.headers["Location"] == "/worker/"
+
+
+def test_pages_carry_security_headers(client):
+    headers = client.get("/").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Content-Type-Options"] == "nosniff"

@@ -94,7 +94,9 @@ def test_roster_reports_every_bad_row_and_imports_nothing(session):
     (dict(id_number=""), "id_number", "请填写身份证号码"),
     (dict(name=""), "name", "请填写姓名"),
     (dict(name="   "), "name", "请填写姓名"),
-    (dict(name="张3"), "name", "姓名格式不正确"),
+    (dict(name="张3"), "name", "姓名格式不正确：请填写身份证上的姓名（少数民族姓名中间用“·”）"),
+    (dict(name="<b>x</b>"), "name", "姓名格式不正确：请填写身份证上的姓名（少数民族姓名中间用“·”）"),
+    (dict(id_number="990602198501010011"), "id_number", "身份证号码的地区码不存在，请核对前6位"),
     (dict(phone="1380000"), "phone", "手机号应为11位数字"),
 ])
 def test_roster_row_validation(session, bad, field, message):

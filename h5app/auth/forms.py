@@ -5,7 +5,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from ..identity import id_number_error, is_valid_phone, normalize_phone
+from ..identity import (
+    id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone,
+)
 
 
 class StaffLoginForm(FlaskForm):
@@ -36,15 +38,22 @@ class SmsCodeForm(FlaskForm):
 
 
 class BindIdentityForm(FlaskForm):
-    name = StringField("真实姓名", validators=[DataRequired("请输入姓名"), Length(max=30, message="姓名过长")])
+    name = StringField("真实姓名", validators=[DataRequired("请输入姓名")])
     id_number = StringField("身份证号", validators=[DataRequired("请输入身份证号")])
     submit = SubmitField("确认绑定")
+
+    def validate_name(self, field):
+        problem = name_error(field.data)
+        if problem:
+            raise ValidationError(problem)
+        field.data = normalize_name(field.data)
 
     def validate_id_number(self, field):
         problem = id_number_error(field.data)
         if problem:
             raise ValidationError(problem)
-        field.data = field.data.strip().upper()
+        # Stored in one form only (ASCII, no spaces, upper-case X): one person, one record.
+        field.data = normalize_id_number(field.data)
 
 
 def password_problem(password: str) -> str | None:

@@ -40,6 +40,11 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _status() -> int:
+    """A form page shown again after a POST is a refusal (every success redirects): 400."""
+    return 400 if request.method == "POST" else 200
+
+
 def _start_session(user) -> None:
     # Rotate: nothing from before sign-in survives (a fixed session id or a planted value).
     session.clear()
@@ -58,7 +63,7 @@ def _end_sessions(user) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def login():
-    if current_user.is_authenticated and getattr(current_user, "role", None) != "worker":
+    if current_user.is_authenticated:
         return redirect(home_url(current_user))
     form = StaffLoginForm()
     error = None
@@ -97,7 +102,7 @@ def login():
             db.session.commit()
             _start_session(user)
             return redirect(safe_next(request.args.get("next")) or home_url(user))
-    return render_template("auth/login.html", form=form, error=error), (200 if error is None else 400)
+    return render_template("auth/login.html", form=form, error=error), _status()
 
 
 @bp.before_app_request
@@ -132,7 +137,7 @@ def change_password():
             flash("密码已修改", "success")
             return redirect(home_url(current_user))
     return render_template("auth/password.html", form=form, error=error,
-                           first=current_user.must_change_password), (400 if request.method == "POST" else 200)
+                           first=current_user.must_change_password), _status()
 
 
 @bp.route("/logout", methods=["POST"])
@@ -190,34 +195,43 @@ def sso_login(channel_code):
 @bp.route("/sms", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def sms_start():
+    if current_user.is_authenticated:
+        return redirect(home_url(current_user))
     form = PhoneForm()
     error = None
     if form.validate_on_submit():
+        next_url = safe_next(request.args.get("next"))
         try:
             session["sms_code_id"] = sms.send_code(db.session, form.phone.data)
         except sms.SmsError as exc:
+            pending = db.session.get(SmsCode, session.get("sms_code_id") or 0)
+            if sms.usable(pending) and pending.phone == form.phone.data:
+                # Asked again too soon, but the code already sent still works: back to its box.
+                flash("验证码已发送，请输入短信中的6位验证码", "info")
+                return redirect(url_for("auth.sms_verify", next=next_url))
             error = exc.message
         else:
-            flash(f"验证码已发送至 {mask_phone(form.phone.data)}", "info")
-            return redirect(url_for("auth.sms_verify", next=safe_next(request.args.get("next"))))
-    return render_template("auth/sms_start.html", form=form, error=error), (200 if error is None else 400)
+            return redirect(url_for("auth.sms_verify", next=next_url))
+    return render_template("auth/sms_start.html", form=form, error=error), _status()
 
 
 @bp.route("/sms/verify", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def sms_verify():
+    if current_user.is_authenticated:
+        return redirect(home_url(current_user))
     code_id = session.get("sms_code_id")
     pending = db.session.get(SmsCode, code_id) if isinstance(code_id, int) else None
     if pending is None:
         flash("请先输入手机号获取验证码", "warning")
         return redirect(url_for("auth.sms_start"))
     form = SmsCodeForm()
-    error = None
+    error, dead = None, False
     if form.validate_on_submit():
         try:
             phone = sms.check_code(db.session, code_id, form.code.data)
         except sms.SmsError as exc:
-            error = exc.message
+            error, dead = exc.message, exc.final
         else:
             session.pop("sms_code_id", None)
             person = db.session.scalar(select(Person).where(Person.phone == phone))
@@ -231,8 +245,8 @@ def sms_verify():
                 return redirect(next_url or url_for("worker.home"))
             session["bind_code_id"] = code_id
             return redirect(url_for("auth.bind_identity", next=next_url))
-    return render_template("auth/sms_verify.html", form=form, error=error, phone=mask_phone(pending.phone)), (
-        200 if error is None else 400)
+    return render_template("auth/sms_verify.html", form=form, error=error, dead=dead or not sms.usable(pending),
+                           phone=mask_phone(pending.phone)), _status()
 
 
 MAX_BIND_FAILURES = 5
@@ -243,6 +257,8 @@ BIND_REFUSED = "姓名与身份证号不匹配，或该身份已绑定其他手�
 @limiter.limit("10 per minute", methods=["POST"])
 def bind_identity():
     """One-time real-name binding of a verified phone to a name and resident ID."""
+    if current_user.is_authenticated:
+        return redirect(home_url(current_user))
     phone = sms.proven_phone(db.session, session.get("bind_code_id"))
     if not phone:
         session.pop("bind_code_id", None)
@@ -289,5 +305,4 @@ def bind_identity():
             _start_session(person)
             flash("实名绑定成功", "success")
             return redirect(safe_next(request.args.get("next")) or url_for("worker.home"))
-    return render_template("auth/bind.html", form=form, error=error, phone=mask_phone(phone)), (
-        200 if error is None else 400)
+    return render_template("auth/bind.html", form=form, error=error, phone=mask_phone(phone)), _status()

@@ -21,8 +21,9 @@ log = logging.getLogger("h5app.sms")
 
 
 class SmsError(Exception):
-    def __init__(self, message: str):
+    def __init__(self, message: str, final: bool = False):
         self.message = message
+        self.final = final  # the code cannot be used any more: only a new one helps
         super().__init__(message)
 
 
@@ -66,9 +67,9 @@ def check_code(session, code_id: int, code: str, now=None) -> str:
     now = now or utcnow()
     row = session.get(SmsCode, code_id) if isinstance(code_id, int) else None
     if row is None or row.used_at is not None or row.expires_at < now:
-        raise SmsError("验证码已过期，请重新获取")
+        raise SmsError("验证码已过期，请重新获取", final=True)
     if row.attempts >= MAX_ATTEMPTS:
-        raise SmsError("验证码输错次数过多，请重新获取")
+        raise SmsError("验证码输错次数过多，请重新获取", final=True)
     if not hmac.compare_digest(row.code_hash, _hash(row.phone, (code or "").strip())):
         # Counted in SQL: parallel guesses cannot all write the same count.
         attempts = session.execute(
@@ -77,7 +78,9 @@ def check_code(session, code_id: int, code: str, now=None) -> str:
         ).scalar_one()
         session.commit()
         left = MAX_ATTEMPTS - attempts
-        raise SmsError(f"验证码不正确，还可尝试{left}次" if left > 0 else "验证码输错次数过多，请重新获取")
+        if left > 0:
+            raise SmsError(f"验证码不正确，还可尝试{left}次")
+        raise SmsError("验证码输错次数过多，请重新获取", final=True)
     # Guarded: of two requests with the right code, one consumes it.
     consumed = session.execute(
         update(SmsCode).where(SmsCode.id == row.id, SmsCode.used_at.is_(None), SmsCode.attempts < MAX_ATTEMPTS)
@@ -85,8 +88,13 @@ def check_code(session, code_id: int, code: str, now=None) -> str:
     ).rowcount
     session.commit()
     if consumed != 1:
-        raise SmsError("验证码已过期，请重新获取")
+        raise SmsError("验证码已过期，请重新获取", final=True)
     return row.phone
+
+
+def usable(row: SmsCode | None, now=None) -> bool:
+    now = now or utcnow()
+    return row is not None and row.used_at is None and row.expires_at >= now and row.attempts < MAX_ATTEMPTS
 
 
 def proven_phone(session, code_id, now=None, within=timedelta(minutes=15)) -> str | None:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..identity import id_number_error, is_valid_phone, normalize_id_number, normalize_phone
+from ..identity import id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone
 from ..models import Enrolment, Person, TrainingClass
 from ..models.classes import CLASS_COMPLETED
 from . import audit
@@ -22,7 +22,7 @@ class RowError:
 def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
     clean, errors, seen = [], [], {}
     for index, row in enumerate(rows, start=1):
-        name = str(row.get("name") or "").strip()
+        name = normalize_name(str(row.get("name") or ""))
         id_number = normalize_id_number(str(row.get("id_number") or ""))
         phone = normalize_phone(str(row.get("phone") or ""))
         problem = id_number_error(id_number)
@@ -32,10 +32,9 @@ def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
             errors.append(RowError(index, "id_number", f"身份证号与第{seen[id_number]}行重复"))
         else:
             seen[id_number] = index
-        if not name:
-            errors.append(RowError(index, "name", "请填写姓名"))
-        elif len(name) > 30 or any(ch.isdigit() for ch in name):
-            errors.append(RowError(index, "name", "姓名格式不正确"))
+        name_problem = name_error(name)
+        if name_problem:
+            errors.append(RowError(index, "name", name_problem))
         if phone and not is_valid_phone(phone):
             errors.append(RowError(index, "phone", "手机号应为11位数字"))
         clean.append({"name": name, "id_number": id_number, "phone": phone or None})

@@ -227,7 +227,7 @@ def test_phone_sign_in_with_real_name_binding(page, server, shots):
     page.get_by_label("手机号").fill(PHONE)
     page.get_by_role("button", name="获取验证码").click()
     page.wait_for_url("**/sms/verify*")
-    expect(page.get_by_role("status")).to_contain_text("138****9876")
+    expect(page.get_by_text("验证码已发送至")).to_contain_text("138****9876")
     shots.check_and_save(page, "sms-code")
 
     sent = [text for to, text in server.app.extensions.get("sms_outbox", []) if to == PHONE]
