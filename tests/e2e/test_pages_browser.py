@@ -61,6 +61,8 @@ class Shots:
         self.folder, self.count, self.notes = folder, 0, []
 
     def check_and_save(self, page, name: str) -> dict:
+        # An element can match before the stylesheet has loaded; measure the page as a person sees it.
+        page.wait_for_load_state("load")
         m = page.evaluate(MEASURE)
         self.count += 1
         page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
