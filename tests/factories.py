@@ -175,6 +175,12 @@ def certificate(who: Person, **values) -> Certificate:
     return row
 
 
+def utcnow_plus(**delta) -> datetime:
+    from h5app.timeutil import utcnow
+
+    return utcnow() + timedelta(**delta)
+
+
 def epoch(moment: datetime) -> float:
     """Unix seconds of a naive-UTC datetime: the now_ts that matches a `now=`."""
     return moment.replace(tzinfo=UTC).timestamp()

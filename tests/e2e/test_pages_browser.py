@@ -3,143 +3,22 @@ Debian's chromium at 375×667 with a WeChat user agent, against the app served b
 Each page is checked for fit (no sideways scroll), Chinese text, readable type and tap-sized
 controls, and screenshotted into <artifacts>/screens-auth/ for a reviewer."""
 import re
-import threading
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from h5app.extensions import db
 from h5app.identity import mask_id_number
 from h5app.models import Person
 
 from .. import factories as f
+from .conftest import CHROMIUM, HEIGHT, WECHAT_UA, WIDTH, commit, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
+SCREENS = "screens-auth"
+PHONE = "13805759876"
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="browser tests need Debian's chromium at /usr/bin/chromium "
                                   "(apt-get install -y chromium); it is not installed")
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-WIDTH, HEIGHT = 375, 667
-WECHAT_UA = ("Mozilla/5.0 (Linux; Android 10; HMA-AL00 Build/HUAWEIHMA-AL00; wv) AppleWebKit/537.36 "
-             "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 "
-             "MMWEBSDK/20230701 MicroMessenger/8.0.40.2420(0x28002851) NetType/WIFI Language/zh_CN")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
-MIN_TAP = 44
-PHONE = "13805759876"
-
-# What a phone page must satisfy, measured in the page itself.
-MEASURE = """() => {
-  const visible = el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
-    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
-  const label = el => (el.innerText || el.value || el.name || el.id || el.tagName).trim().slice(0, 20);
-  const controls = [...document.querySelectorAll(
-      'button, input:not([type=hidden]), select, textarea, a.button')].filter(visible);
-  const links = [...document.querySelectorAll('a:not(.button):not(.skip)')].filter(visible);
-  return {
-    scrollWidth: document.documentElement.scrollWidth,
-    bodyFontPx: parseFloat(getComputedStyle(document.body).fontSize),
-    lang: document.documentElement.lang,
-    text: document.body.innerText,
-    controls: controls.map(el => ({label: label(el), height: el.getBoundingClientRect().height})),
-    smallLinks: links.filter(el => el.getBoundingClientRect().height < 44)
-                     .map(el => ({label: label(el), height: Math.round(el.getBoundingClientRect().height)})),
-  };
-}"""
-
-
-class Shots:
-    """Screenshots in walk order, plus what a reviewer should know that is not a failure."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.count, self.notes = folder, 0, []
-
-    def check_and_save(self, page, name: str) -> dict:
-        # An element can match before the stylesheet has loaded; measure the page as a person sees it.
-        page.wait_for_load_state("load")
-        m = page.evaluate(MEASURE)
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
-        assert m["scrollWidth"] <= WIDTH, f"{name}: page is {m['scrollWidth']}px wide, scrolls sideways"
-        assert m["bodyFontPx"] >= 16, f"{name}: body text is {m['bodyFontPx']}px"
-        assert m["lang"] == "zh-CN"
-        cjk = len(re.findall(r"[\u4e00-\u9fff]", m["text"]))
-        latin = len(re.findall(r"[A-Za-z]", m["text"]))
-        assert cjk >= 10 and cjk >= 4 * latin, f"{name}: visible text is not mostly Chinese: {m['text'][:200]!r}"
-        small = [c for c in m["controls"] if c["height"] < MIN_TAP]
-        assert not small, f"{name}: controls under {MIN_TAP}px tall: {small}"
-        if m["smallLinks"]:
-            self.notes.append(f"{name}: text links under {MIN_TAP}px tall: {m['smallLinks']}")
-        return m
-
-
-@pytest.fixture(scope="module")
-def shot_log(request):
-    """One numbering and one list of notes for the module; the folder is printed at the end."""
-    log = Shots(None)
-    yield log
-    if log.folder is None:
-        return
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nsign-in screenshots ({log.count}): {log.folder}")
-        for note in log.notes:
-            print(f"  note: {note}")
-
-
-@pytest.fixture
-def shots(artifacts_dir, shot_log):
-    if shot_log.folder is None:
-        shot_log.folder = artifacts_dir / "screens-auth"
-        shot_log.folder.mkdir(parents=True, exist_ok=True)
-        for old in shot_log.folder.glob("*.png"):
-            old.unlink()
-    return shot_log
-
-
-@pytest.fixture(scope="module")
-def server(make_app):
-    """The app behind a real HTTP server on a free port, CSRF on, as in production."""
-    app = make_app(WTF_CSRF_ENABLED=True)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="e2e-server", daemon=True)
-    thread.start()
-    yield SimpleNamespace(app=app, url=f"http://127.0.0.1:{httpd.server_port}")
-    httpd.shutdown()
-    thread.join(timeout=10)
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=server.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def commit():
-    """Seeded rows become visible to the server; the test holds no transaction while it browses."""
-    db.session.commit()
-    db.session.close()
 
 
 def test_staff_sign_in_with_a_wrong_then_right_password(page, shots):

@@ -1,0 +1,85 @@
+"""A worker's first visit on a phone, as a new user would make it: in from the channel app,
+卡券中心 with a refusal explained and a voucher to claim, the one-step claim, the voucher's live QR
+refreshing itself, the masked identity toggle, and 我的卡券. Screenshots in <artifacts>/screens-worker/."""
+import pytest
+
+from h5app.auth.sso import mint_ticket
+
+from .. import factories as f
+from .conftest import CHROMIUM, commit, expect
+
+SCREENS = "screens-worker"
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="browser tests need Debian's chromium at /usr/bin/chromium "
+                                  "(apt-get install -y chromium); it is not installed")
+
+
+def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
+    channel = f.channel(secret="worker-e2e-secret")
+    f.template(name="2026年就业技能培训券", face_value_fen=150000, stock=50)
+    f.template(name="失业保险技能提升券", min_insurance_months=36)
+    worker = f.person(name="李秀英", insurance_months=20, region_code="330602")
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone,
+                         nonce="worker-e2e-nonce")
+    id_number = worker.id_number
+    commit()
+
+    page.clock.install()
+    page.goto(f"/sso/zhrs?ticket={ticket}")
+    page.wait_for_url("**/worker/")
+    expect(page.get_by_text("您还没有培训券")).to_be_visible()
+    shots.check_and_save(page, "worker-home")
+
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="卡券中心").click()
+    page.wait_for_url("**/worker/cards")
+    expect(page.get_by_text("需在本地缴纳失业保险满36个月，您目前为20个月")).to_be_visible()
+    shots.check_and_save(page, "card-center")
+
+    page.get_by_role("link", name="领取", exact=True).click()
+    expect(page.get_by_text("培训券将领取到以下实名身份")).to_be_visible()
+    expect(page.get_by_text(id_number)).to_have_count(0)  # only the masked form on the page
+    shots.check_and_save(page, "claim-confirm")
+
+    page.get_by_role("button", name="确认领取").click()
+    page.wait_for_url("**/worker/vouchers/*")
+    expect(page.get_by_role("status")).to_contain_text("领取成功")
+    expect(page.locator("#voucher-qr svg")).to_be_visible()
+    shots.check_and_save(page, "voucher-qr")
+
+    with page.expect_response(lambda r: r.url.endswith("/qr.json") and r.ok) as refreshed:
+        page.clock.run_for(31_000)  # past the end of the 30-second step
+    assert refreshed.value.json()["svg"].startswith("<svg")
+    expect(page.locator("#qr-countdown")).to_contain_text("秒后自动更新二维码")
+    expect(page.locator("#voucher-qr svg")).to_be_visible()
+
+    page.locator("details.identity summary").click()
+    expect(page.get_by_text(id_number)).to_be_visible()
+    shots.check_and_save(page, "voucher-identity-shown")
+
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
+    page.wait_for_url("**/worker/vouchers")
+    expect(page.get_by_text("2026年就业技能培训券")).to_be_visible()
+    expect(page.get_by_text("天到期")).to_be_visible()
+    shots.check_and_save(page, "my-vouchers")
+
+
+def test_voucher_qr_works_without_javascript(browser, server, shots):
+    from .conftest import HEIGHT, WECHAT_UA, WIDTH
+
+    worker = f.person(name="周杰")
+    voucher = f.voucher(f.template(), worker, "claimed", expires_at=f.utcnow_plus(days=10))
+    code = voucher.code
+    channel = f.channel(secret="nojs-secret")
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone="", nonce="nojs-n-1")
+    commit()
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, user_agent=WECHAT_UA,
+                                  java_script_enabled=False, base_url=server.url, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(f"/sso/zhrs?ticket={ticket}")
+        page.goto(f"/worker/vouchers/{code}")
+        expect(page.locator("#voucher-qr svg")).to_be_visible()
+        expect(page.get_by_role("link", name="刷新二维码")).to_be_visible()
+        shots.check_and_save(page, "voucher-qr-no-js")
+    finally:
+        context.close()
