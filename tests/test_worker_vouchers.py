@@ -117,7 +117,7 @@ def test_voucher_page_shows_a_valid_qr_the_code_and_a_refresh_link(client, worke
     db.session.commit()
     page = text_of(client.get(f"/worker/vouchers/{voucher.code}"))
     assert "<svg" in page and "刷新二维码" in page and voucher.code[:4] in page
-    assert "voucher-qr.js" in page
+    assert "live-qr.js" in page
 
 
 def test_qr_json_gives_a_fresh_token_for_this_voucher(client, worker):

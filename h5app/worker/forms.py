@@ -1,7 +1,43 @@
 """Worker forms: most worker actions are one confirm button, still a POST with CSRF."""
 from flask_wtf import FlaskForm
-from wtforms import SubmitField
+from wtforms import DateField, FloatField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 
 class ConfirmForm(FlaskForm):
     submit = SubmitField("确认")
+
+
+class ClassSearchForm(FlaskForm):
+    q = StringField("职业或课程", validators=[Optional(), Length(max=40)],
+                    render_kw={"placeholder": "例如：电工、育婴员", "enterkeyhint": "search"})
+    district = SelectField("地区", validators=[Optional()], validate_choice=False)
+    starts_after = DateField("开班不早于", validators=[Optional()])
+    min_rating = SelectField("评分", choices=[SelectChoice("", "不限"), SelectChoice("4", "4星以上"),
+                                           SelectChoice("3", "3星以上")], validators=[Optional()])
+    submit = SubmitField("搜索")
+
+
+class CheckInForm(FlaskForm):
+    # Filled in by the page's geolocation script; missing or impossible values are refused.
+    lat = FloatField(widget=HiddenInput(), validators=[InputRequired(), NumberRange(-90, 90)])
+    lng = FloatField(widget=HiddenInput(), validators=[InputRequired(), NumberRange(-180, 180)])
+    submit = SubmitField("定位签到")
+
+
+class RatingForm(FlaskForm):
+    stars = RadioField("评分", choices=[SelectChoice(str(n), f"{n}星") for n in range(5, 0, -1)],
+                       validators=[InputRequired("请选择评分")], validate_choice=False)
+    comment = TextAreaField("说说您的感受（选填）", validators=[Optional(), Length(max=500, message="请在500字以内")])
+    submit = SubmitField("提交评价")
+
+    def validate_stars(self, field):
+        if field.data not in {"1", "2", "3", "4", "5"}:
+            raise ValidationError("请选择1到5星")
+
+
+class JobSearchForm(FlaskForm):
+    q = StringField("岗位、职业或单位", validators=[Optional(), Length(max=40)], render_kw={"enterkeyhint": "search"})
+    submit = SubmitField("搜索")

@@ -43,14 +43,14 @@ def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
     page.get_by_role("button", name="确认领取").click()
     page.wait_for_url("**/worker/vouchers/*")
     expect(page.get_by_role("status")).to_contain_text("领取成功")
-    expect(page.locator("#voucher-qr svg")).to_be_visible()
+    expect(page.locator("#live-qr svg")).to_be_visible()
     shots.check_and_save(page, "voucher-qr")
 
     with page.expect_response(lambda r: r.url.endswith("/qr.json") and r.ok) as refreshed:
         page.clock.run_for(31_000)  # past the end of the 30-second step
     assert refreshed.value.json()["svg"].startswith("<svg")
     expect(page.locator("#qr-countdown")).to_contain_text("秒后自动更新二维码")
-    expect(page.locator("#voucher-qr svg")).to_be_visible()
+    expect(page.locator("#live-qr svg")).to_be_visible()
 
     page.locator("details.identity summary").click()
     expect(page.get_by_text(id_number)).to_be_visible()
@@ -78,7 +78,7 @@ def test_voucher_qr_works_without_javascript(browser, server, shots):
     try:
         page.goto(f"/sso/zhrs?ticket={ticket}")
         page.goto(f"/worker/vouchers/{code}")
-        expect(page.locator("#voucher-qr svg")).to_be_visible()
+        expect(page.locator("#live-qr svg")).to_be_visible()
         expect(page.get_by_role("link", name="刷新二维码")).to_be_visible()
         shots.check_and_save(page, "voucher-qr-no-js")
     finally:

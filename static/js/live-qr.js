@@ -1,8 +1,8 @@
-// Keeps a voucher's QR fresh: fetches a new one when its 30-second step ends, and counts down.
+// Keeps a live QR (a voucher's, or my own for check-in) fresh: fetches a new one when its 30-second step ends, and counts down.
 // Progressive: without this script the page still shows a valid QR and a refresh link.
 (function () {
   'use strict';
-  var box = document.getElementById('voucher-qr');
+  var box = document.getElementById('live-qr');
   var label = document.getElementById('qr-countdown');
   if (!box || !window.fetch) { return; }
   var left = parseInt(box.getAttribute('data-refresh-in'), 10) || 30;

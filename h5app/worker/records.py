@@ -1,0 +1,92 @@
+"""证书查询, 就业岗位 (search; recommendations only with consent), 消息, and 我的 (profile, consent)."""
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from ..access import WORKER, roles_required
+from ..extensions import db
+from ..models import Certificate, Enrolment, Job, Notification, TrainingClass, region_prefix
+from ..models.classes import CLASS_COMPLETED
+from ..timeutil import utcnow
+from ..vouchers import audit
+from .forms import ConfirmForm, JobSearchForm
+from .routes import bp, region_names
+
+
+@bp.route("/certificates")
+@roles_required(WORKER)
+def certificates():
+    rows = db.session.scalars(
+        select(Certificate).where(Certificate.person_id == current_user.id).order_by(Certificate.issued_on.desc())
+    ).all()
+    return render_template("worker/certificates.html", certificates=rows)
+
+
+def my_occupations(person_id: int) -> set[str]:
+    """What I am qualified in: my certificates' occupations and my completed classes'."""
+    certified = db.session.scalars(select(Certificate.occupation).where(Certificate.person_id == person_id))
+    trained = db.session.scalars(
+        select(TrainingClass.occupation).join(Enrolment, Enrolment.class_id == TrainingClass.id)
+        .where(Enrolment.person_id == person_id, Enrolment.status == "enrolled",
+               TrainingClass.status == CLASS_COMPLETED)
+    )
+    return set(certified) | set(trained)
+
+
+@bp.route("/jobs")
+@roles_required(WORKER)
+def jobs():
+    form = JobSearchForm(request.args, meta={"csrf": False})
+    query = select(Job).where(Job.active.is_(True)).order_by(Job.posted_on.desc(), Job.id.desc())
+    if form.validate() and form.q.data:
+        like = f"%{form.q.data.strip()}%"
+        query = query.where(Job.title.like(like) | Job.occupation.like(like) | Job.employer.like(like))
+    found = db.session.scalars(query.limit(50)).all()
+    recommended = []
+    occupations = my_occupations(current_user.id) if current_user.job_consent else set()
+    if occupations:
+        recommended = db.session.scalars(
+            select(Job).where(Job.active.is_(True), Job.occupation.in_(occupations))
+            .order_by(Job.posted_on.desc()).limit(10)
+        ).all()
+        if current_user.region_code:  # nearby first
+            near = region_prefix(current_user.region_code)[:4]
+            recommended.sort(key=lambda job: not job.region_code.startswith(near))
+    return render_template("worker/jobs.html", form=form, jobs=found, recommended=recommended,
+                           occupations=sorted(occupations), regions=region_names(), consent_form=ConfirmForm())
+
+
+@bp.route("/messages")
+@roles_required(WORKER)
+def messages():
+    rows = db.session.scalars(
+        select(Notification).where(Notification.person_id == current_user.id).order_by(Notification.id.desc())
+    ).all()
+    unread = [n.id for n in rows if n.read_at is None]
+    page = render_template("worker/messages.html", messages=rows, unread=set(unread))
+    if unread:  # shown once as new, then read
+        db.session.execute(update(Notification).where(Notification.id.in_(unread)).values(read_at=utcnow()))
+        db.session.commit()
+    return page
+
+
+@bp.route("/me")
+@roles_required(WORKER)
+def me():
+    return render_template("worker/me.html", form=ConfirmForm(), regions=region_names())
+
+
+@bp.route("/me/consent", methods=["POST"])
+@roles_required(WORKER)
+def consent():
+    """就业推荐授权: given or withdrawn by the worker, recorded with its time and in the audit log."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        person = current_user._get_current_object()
+        give = request.form.get("give") == "1"
+        person.job_consent, person.job_consent_at = give, utcnow()
+        audit.record(db.session, audit.Actor.for_person(person), "person.job_consent", person_id=person.id,
+                     details={"consent": give})
+        db.session.commit()
+        flash("已开启岗位推荐" if give else "已关闭岗位推荐，我们不再根据您的培训和证书推荐岗位", "success")
+    return redirect(request.form.get("back") == "jobs" and url_for("worker.jobs") or url_for("worker.me"))

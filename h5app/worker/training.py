@@ -1,0 +1,167 @@
+"""培训报名 (find a class, enrol with a voucher), 打卡签到 (today's sessions, location check-in,
+my QR for the institution to scan) and 培训评价 (rate a completed class once)."""
+from datetime import timedelta
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
+
+from ..access import WORKER, roles_required
+from ..extensions import db
+from ..models import CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, region_prefix
+from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
+from ..timeutil import local_today, start_of_local_day, utcnow
+from ..vouchers import checkin as checkin_service
+from ..vouchers import enrolment as enrolment_service
+from ..vouchers import qrtoken, subsidy
+from ..vouchers.errors import DomainError
+from .forms import CheckInForm, ClassSearchForm, ConfirmForm, RatingForm
+from .routes import bp, region_names
+from .vouchers import qr_state
+
+
+def rating_summary(class_ids) -> dict[int, tuple[float, int]]:
+    rows = db.session.execute(
+        select(ClassRating.class_id, func.avg(ClassRating.stars), func.count(ClassRating.id))
+        .where(ClassRating.class_id.in_(list(class_ids) or [0])).group_by(ClassRating.class_id)
+    ).all()
+    return {class_id: (round(float(avg), 1), count) for class_id, avg, count in rows}
+
+
+@bp.route("/classes")
+@roles_required(WORKER)
+def classes():
+    form = ClassSearchForm(request.args, meta={"csrf": False})
+    form.district.choices = [SelectChoice("", "全部地区")] + [
+        SelectChoice(code, name) for code, name in sorted(region_names().items()) if len(region_prefix(code)) == 6]
+    query = (select(TrainingClass).join(Institution, TrainingClass.institution_id == Institution.id)
+             .where(TrainingClass.status == CLASS_OPEN).order_by(TrainingClass.starts_on, TrainingClass.id))
+    if form.validate():
+        if form.q.data:
+            like = f"%{form.q.data.strip()}%"
+            query = query.where(TrainingClass.occupation.like(like) | TrainingClass.course_name.like(like)
+                                | Institution.name.like(like))
+        if form.district.data:
+            query = query.where(Institution.region_code == form.district.data)
+        if form.starts_after.data:
+            query = query.where(TrainingClass.starts_on >= form.starts_after.data)
+    found = db.session.scalars(query.limit(100)).all()
+    ratings = rating_summary(c.id for c in found)
+    if form.min_rating.data:
+        found = [c for c in found if ratings.get(c.id, (0, 0))[0] >= int(form.min_rating.data)]
+    return render_template("worker/classes.html", form=form, classes=found, ratings=ratings)
+
+
+def _class_or_404(class_id: int) -> TrainingClass:
+    training_class = db.session.get(TrainingClass, class_id)
+    if training_class is None or training_class.status not in (CLASS_OPEN, CLASS_CLOSED, CLASS_COMPLETED):
+        abort(404)
+    return training_class
+
+
+@bp.route("/classes/<int:class_id>", methods=["GET", "POST"])
+@roles_required(WORKER)
+def class_detail(class_id):
+    now = utcnow()
+    training_class = _class_or_404(class_id)
+    person = current_user._get_current_object()
+    form = ConfirmForm()
+    error = None
+    usable = enrolment_service.usable_vouchers(db.session, person.id, training_class, now)
+    if form.validate_on_submit():
+        try:
+            enrolment_service.enrol(db.session, person, training_class, voucher_code=request.form.get("voucher"))
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            flash("报名成功，请按时参加培训", "success")
+            return redirect(url_for("worker.class_detail", class_id=class_id))
+    enrolment = db.session.scalar(select(Enrolment).where(
+        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
+    rated = db.session.scalar(select(ClassRating).where(
+        ClassRating.class_id == class_id, ClassRating.person_id == person.id))
+    return render_template(
+        "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=usable,
+        enrolment=enrolment, rating=rating_summary([class_id]).get(class_id), rated=rated,
+        rating_form=RatingForm(),
+        attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
+    ), (400 if error else 200)
+
+
+@bp.route("/classes/<int:class_id>/rating", methods=["POST"])
+@roles_required(WORKER)
+def rate(class_id):
+    training_class = _class_or_404(class_id)
+    form = RatingForm()
+    if not form.validate_on_submit():
+        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("worker.class_detail", class_id=class_id))
+    try:
+        enrolment_service.rate_class(db.session, current_user._get_current_object(), training_class,
+                                     int(form.stars.data), form.comment.data)
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash("感谢您的评价", "success")
+    return redirect(url_for("worker.class_detail", class_id=class_id))
+
+
+@bp.route("/checkin")
+@roles_required(WORKER)
+def checkin():
+    """Today's sessions of my classes, each with its check-in state."""
+    today = local_today()
+    start, end = start_of_local_day(today), start_of_local_day(today + timedelta(days=1))
+    sessions = db.session.scalars(
+        select(ClassSession).join(Enrolment, Enrolment.class_id == ClassSession.class_id)
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled",
+               ClassSession.starts_at >= start, ClassSession.starts_at < end)
+        .order_by(ClassSession.starts_at)
+    ).all()
+    done = set(db.session.scalars(
+        select(CheckIn.session_id).where(CheckIn.person_id == current_user.id)))
+    my_classes = db.session.scalars(
+        select(TrainingClass).join(Enrolment, Enrolment.class_id == TrainingClass.id)
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled")
+        .order_by(TrainingClass.starts_on.desc())
+    ).all()
+    rates = {c.id: subsidy.attendance_rate(db.session, c, current_user.id) for c in my_classes}
+    return render_template("worker/checkin.html", sessions=sessions, done=done, form=CheckInForm(),
+                           my_classes=my_classes, rates=rates, today=today)
+
+
+@bp.route("/checkin/<int:session_id>", methods=["POST"])
+@roles_required(WORKER)
+def checkin_location(session_id):
+    class_session = db.session.get(ClassSession, session_id)
+    if class_session is None:
+        abort(404)
+    form = CheckInForm()
+    if not form.validate_on_submit():
+        flash("没有拿到您的位置：请允许浏览器使用定位后重试，或请培训机构扫码签到", "error")
+        return redirect(url_for("worker.checkin"))
+    try:
+        checkin_service.location_check_in(db.session, current_user._get_current_object(), class_session,
+                                          form.lat.data, form.lng.data)
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash("签到成功", "success")
+    return redirect(url_for("worker.checkin"))
+
+
+@bp.route("/qr")
+@roles_required(WORKER)
+def my_qr():
+    """我的二维码: for the institution to scan at check-in when location does not work."""
+    return render_template("worker/my_qr.html", qr=qr_state(qrtoken.KIND_PERSON, current_user.qr_code, "我的签到二维码"))
+
+
+@bp.route("/qr.json")
+@roles_required(WORKER)
+def my_qr_json():
+    response = jsonify(qr_state(qrtoken.KIND_PERSON, current_user.qr_code, "我的签到二维码"))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
