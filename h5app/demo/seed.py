@@ -8,13 +8,14 @@ from sqlalchemy import select
 
 from ..identity import id_check_char
 from ..models import (
-    Channel, ClassSession, Institution, Person, Region, Site, StaffUser, TrainingClass, VoucherTemplate,
+    Certificate, Channel, ClassSession, Institution, Job, Person, Region, Site, StaffUser, TrainingClass, Voucher,
+    VoucherTemplate,
 )
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from ..policies import SHAOXING, ensure_policies
 from ..timeutil import local_at, local_today
-from ..vouchers import audit, claim, issuance, roster
+from ..vouchers import audit, claim, enrolment, issuance, roster
 
 DEMO_PASSWORD = "Demo-2026-pass"  # demo accounts only; printed by `flask demo`
 REGION = ("330600", "绍兴市")
@@ -27,6 +28,15 @@ def demo_id_number(region: str, born: str, seq: int, sex_odd: bool = True) -> st
     first17 = f"{region}{born}{serial:03d}"
     return first17 + id_check_char(first17)
 
+
+JOBS = [
+    # title, employer, district, occupation, monthly salary range (yuan)
+    ("配电运维电工", "越城供电服务有限公司", "330602", "电工", 6000, 8500),
+    ("物业水电维修工", "柯桥物业管理有限公司", "330603", "电工", 5000, 6500),
+    ("育婴师", "上虞家政服务中心", "330604", "育婴员", 5500, 8000),
+    ("中餐厨师", "诸暨大酒店", "330681", "中式烹调师", 6000, 9000),
+    ("电商运营专员", "柯桥纺织电商园", "330603", "电子商务师", 5000, 7000),
+]
 
 WORKERS = [
     # name, district, born, groups, insurance months, phone
@@ -108,6 +118,18 @@ def seed_demo(session) -> list[str]:
         {"name": p.name, "id_number": p.id_number, "phone": p.phone} for p in (people[3], people[6])
     ], officer)
     issuance.issue_directed(session, templates["directed_face"], housekeeping, bureau)
+    # 王建国 enrols in the electrician class with the voucher he claimed, and holds a certificate;
+    # jobs to search and to be recommended.
+    voucher = session.scalar(select(Voucher).where(Voucher.person_id == people[0].id))
+    enrolment.enrol(session, people[0], classes[0], voucher_code=voucher.code)
+    session.add(Certificate(person_id=people[0].id, number="330600202500123", name="电工职业技能等级证书",
+                            occupation="电工", level="五级", issued_on=today - timedelta(days=200),
+                            issuer="绍兴市职业技能鉴定指导中心"))
+    for title, employer, district, occupation, low, high in JOBS:
+        session.add(Job(title=title, employer=employer, region_code=district, occupation=occupation,
+                        salary_min_fen=low * 100, salary_max_fen=high * 100, posted_on=today - timedelta(days=3),
+                        description=f"{employer}招聘{title}，持相关职业技能等级证书者优先。"))
+    session.commit()
     return ["演示数据已生成。"] + sign_in_help(session)
 
 
