@@ -115,7 +115,9 @@ def checkin():
     start, end = start_of_local_day(today), start_of_local_day(today + timedelta(days=1))
     sessions = db.session.scalars(
         select(ClassSession).join(Enrolment, Enrolment.class_id == ClassSession.class_id)
+        .join(TrainingClass, TrainingClass.id == ClassSession.class_id)
         .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled",
+               TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)),
                ClassSession.starts_at >= start, ClassSession.starts_at < end)
         .order_by(ClassSession.starts_at)
     ).all()
@@ -127,7 +129,7 @@ def checkin():
         .order_by(TrainingClass.starts_on.desc())
     ).all()
     rates = {c.id: subsidy.attendance_rate(db.session, c, current_user.id) for c in my_classes}
-    return render_template("worker/checkin.html", sessions=sessions, done=done, form=CheckInForm(),
+    return render_template("worker/checkin.html", sessions=sessions, done=done,
                            my_classes=my_classes, rates=rates, today=today)
 
 

@@ -13,7 +13,7 @@
         return;
       }
       button.disabled = true;
-      button.value = '正在定位…';
+      button.textContent = '正在定位…';
       navigator.geolocation.getCurrentPosition(function (position) {
         form.querySelector('[name=lat]').value = position.coords.latitude;
         form.querySelector('[name=lng]').value = position.coords.longitude;
@@ -21,7 +21,7 @@
         form.submit();
       }, function () {
         button.disabled = false;
-        button.value = '定位签到';
+        button.textContent = '定位签到';
         window.alert('没有拿到您的位置：请在手机设置中允许定位后重试，或请培训机构扫码签到');
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
     });

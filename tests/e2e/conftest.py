@@ -35,7 +35,9 @@ MEASURE = """() => {
     bodyFontPx: parseFloat(getComputedStyle(document.body).fontSize),
     lang: document.documentElement.lang,
     text: document.body.innerText,
-    controls: controls.map(el => ({label: label(el), height: el.getBoundingClientRect().height})),
+    // A radio or checkbox inside its <label> is tapped through the label: measure that.
+    controls: controls.map(el => ({label: label(el),
+                                   height: (el.closest('label') || el).getBoundingClientRect().height})),
     smallLinks: links.filter(el => el.getBoundingClientRect().height < 44)
                      .map(el => ({label: label(el), height: Math.round(el.getBoundingClientRect().height)})),
   };
@@ -114,14 +116,27 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2, user_agent=WECHAT_UA, locale="zh-CN",
-                                  base_url=server.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
+def make_page(browser, server):
+    """A phone-sized WeChat tab; extra context options (geolocation, permissions, no JS) allowed."""
+    contexts = []
+
+    def open_page(**options):
+        context = browser.new_context(**{
+            "viewport": {"width": WIDTH, "height": HEIGHT}, "is_mobile": True, "has_touch": True,
+            "device_scale_factor": 2, "user_agent": WECHAT_UA, "locale": "zh-CN", "base_url": server.url,
+            **options})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(make_page):
+    return make_page()
 
 
 def commit():

@@ -83,3 +83,76 @@ def test_voucher_qr_works_without_javascript(browser, server, shots):
         shots.check_and_save(page, "voucher-qr-no-js")
     finally:
         context.close()
+
+
+SITE = {"latitude": 30.0, "longitude": 120.58}  # factories.institution's site, radius 300 m
+
+
+def test_worker_enrols_checks_in_rates_and_finds_jobs(make_page, shots):
+    from datetime import timedelta
+
+    from h5app.extensions import db
+    from h5app.models import ClassSession, Job
+    from h5app.timeutil import local_today, utcnow
+
+    channel = f.channel(secret="journey-secret")
+    worker = f.person(name="王建国", region_code="330602")
+    voucher = f.voucher(f.template(name="就业技能培训券"), worker, "claimed", expires_at=utcnow() + timedelta(days=30))
+    running = f.training_class(course_name="低压电工作业培训", occupation="电工", starts_on=local_today(), sessions=0)
+    db.session.add(ClassSession(class_id=running.id, title="第1次课", starts_at=utcnow() - timedelta(minutes=5),
+                                ends_at=utcnow() + timedelta(hours=3), hours=4, site_id=running.sites[0].id))
+    finished = f.training_class(course_name="电工基础班", occupation="电工", status="completed")
+    f.enrol(finished, worker)
+    f.certificate(worker, number="330600202500123", occupation="电工")
+    db.session.add(Job(title="配电运维电工", employer="越城供电", region_code="330602", occupation="电工",
+                       posted_on=local_today()))
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone="", nonce="journey-1")
+    running_id, finished_id, code = running.id, finished.id, voucher.code
+    commit()
+
+    page = make_page(geolocation={"latitude": 30.05, "longitude": 120.58}, permissions=["geolocation"])
+    page.goto(f"/sso/zhrs?ticket={ticket}")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="培训报名").click()
+    page.get_by_label("职业或课程").fill("电工")
+    page.get_by_role("button", name="搜索").click()
+    shots.check_and_save(page, "class-search")
+
+    page.get_by_role("link", name="低压电工作业培训").click()
+    expect(page.get_by_text("使用培训券报名")).to_be_visible()
+    expect(page.locator(f"input[value='{code}']")).to_be_checked()
+    shots.check_and_save(page, "class-page")
+    page.get_by_role("button", name="报名").click()
+    expect(page.get_by_role("status")).to_contain_text("报名成功")
+    expect(page.get_by_text("已选用培训券")).to_be_visible()
+    shots.check_and_save(page, "enrolled")
+
+    page.get_by_role("link", name="打卡签到").click()
+    page.wait_for_url("**/worker/checkin")
+    page.get_by_role("button", name="定位签到：低压电工作业培训").click()  # 5.5 km away
+    expect(page.locator(".notice-error")).to_contain_text("需在300米范围内签到")
+    shots.check_and_save(page, "checkin-outside")
+    page.context.set_geolocation({"latitude": 30.0005, "longitude": 120.58})
+    page.get_by_role("button", name="定位签到：低压电工作业培训").click()
+    expect(page.get_by_role("status")).to_contain_text("签到成功")
+    expect(page.get_by_text("已签到", exact=True)).to_be_visible()
+    shots.check_and_save(page, "checkin-done")
+
+    page.goto(f"/worker/classes/{finished_id}")
+    page.get_by_label("5星").check()
+    page.get_by_label("说说您的感受（选填）").fill("老师讲得很清楚，实操多")
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_role("status")).to_contain_text("感谢您的评价")
+    shots.check_and_save(page, "rated")
+
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的", exact=True).click()
+    page.get_by_role("link", name="证书查询").click()
+    expect(page.get_by_text("330600202500123")).to_be_visible()
+    shots.check_and_save(page, "certificates")
+
+    page.goto("/worker/jobs")
+    expect(page.get_by_role("button", name="同意并开启岗位推荐")).to_be_visible()
+    shots.check_and_save(page, "jobs-without-consent")
+    page.get_by_role("button", name="同意并开启岗位推荐").click()
+    expect(page.get_by_text("根据：电工")).to_be_visible()
+    shots.check_and_save(page, "jobs-recommended")
+    assert running_id
