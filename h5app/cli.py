@@ -18,6 +18,7 @@ users = AppGroup("users", help="工作人员账户 / staff accounts")
 apikeys = AppGroup("apikeys", help="合作方 API 密钥 / partner API keys")
 channels = AppGroup("channels", help="登录渠道 / SSO channels")
 vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
+jobs = AppGroup("jobs", help="就业岗位 / job postings")
 
 
 def hash_api_key(key: str) -> str:
@@ -134,6 +135,14 @@ def expire_command():
     click.echo(f"已失效 {expired} 张；发送到期提醒 {warned} 条")
 
 
+@jobs.command("recommend")
+def recommend_command():
+    """向已授权的劳动者推送与其培训、证书匹配的新岗位（每个岗位只推一次）。"""
+    from .recommendations import notify_recommendations
+
+    click.echo(f"发送岗位推荐 {notify_recommendations(db.session)} 条")
+
+
 @click.command("demo")
 def demo_command():
     """生成演示数据（地区、政策、机构、班期、券模板、劳动者、工作人员）并显示登录方式。"""
@@ -146,6 +155,6 @@ def demo_command():
 
 
 def register(app: Flask) -> None:
-    for group in (users, apikeys, channels, vouchers):
+    for group in (users, apikeys, channels, vouchers, jobs):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -207,3 +207,22 @@ def test_messages_are_shown_new_once_then_read(client, worker):
 def test_me_shows_the_masked_identity(client, worker):
     page = text_of(client.get("/worker/me"))
     assert worker.id_number not in page and worker.id_number[-4:] in page and "退出登录" in page
+
+
+def test_new_matching_jobs_are_announced_once_to_consenting_workers(app, worker):
+    from h5app.recommendations import notify_recommendations
+
+    other = f.person(job_consent=False)
+    f.certificate(worker, occupation="电工")
+    f.certificate(other, occupation="电工")
+    worker.job_consent = True
+    _job(title="配电运维电工", posted_on=local_today())
+    _job(title="育婴师", occupation="育婴员", posted_on=local_today())
+    db.session.commit()
+
+    assert notify_recommendations(db.session) == 1
+    assert notify_recommendations(db.session) == 0
+    [notice] = db.session.scalars(select(Notification)).all()
+    assert (notice.person_id, notice.kind) == (worker.id, "recommendation") and "配电运维电工" in notice.body
+    result = app.test_cli_runner().invoke(args=["jobs", "recommend"])
+    assert "发送岗位推荐 0 条" in result.output

@@ -5,8 +5,8 @@ from sqlalchemy import select, update
 
 from ..access import WORKER, roles_required
 from ..extensions import db
-from ..models import Certificate, Enrolment, Job, Notification, TrainingClass, region_prefix
-from ..models.classes import CLASS_COMPLETED
+from ..models import Certificate, Job, Notification, region_prefix
+from ..recommendations import occupations_of
 from ..timeutil import utcnow
 from ..vouchers import audit
 from .forms import ConfirmForm, JobSearchForm
@@ -22,17 +22,6 @@ def certificates():
     return render_template("worker/certificates.html", certificates=rows)
 
 
-def my_occupations(person_id: int) -> set[str]:
-    """What I am qualified in: my certificates' occupations and my completed classes'."""
-    certified = db.session.scalars(select(Certificate.occupation).where(Certificate.person_id == person_id))
-    trained = db.session.scalars(
-        select(TrainingClass.occupation).join(Enrolment, Enrolment.class_id == TrainingClass.id)
-        .where(Enrolment.person_id == person_id, Enrolment.status == "enrolled",
-               TrainingClass.status == CLASS_COMPLETED)
-    )
-    return set(certified) | set(trained)
-
-
 @bp.route("/jobs")
 @roles_required(WORKER)
 def jobs():
@@ -43,7 +32,7 @@ def jobs():
         query = query.where(Job.title.like(like) | Job.occupation.like(like) | Job.employer.like(like))
     found = db.session.scalars(query.limit(50)).all()
     recommended = []
-    occupations = my_occupations(current_user.id) if current_user.job_consent else set()
+    occupations = occupations_of(db.session, current_user.id) if current_user.job_consent else set()
     if occupations:
         recommended = db.session.scalars(
             select(Job).where(Job.active.is_(True), Job.occupation.in_(occupations))
