@@ -57,8 +57,10 @@ def test_enrolling_twice_is_refused_with_a_message(client, worker):
     training_class = f.training_class()
     f.enrol(training_class, worker, source="self")
     db.session.commit()
+    page = text_of(client.get(f"/worker/classes/{training_class.id}"))
+    assert "您已报名本班期" in page and 'value="报名"' not in page  # no second enrol button
     response = client.post(f"/worker/classes/{training_class.id}", data={})
-    assert response.status_code in (200, 400)
+    assert response.status_code == 400 and "您已报名该班期" in text_of(response)
     assert db.session.scalar(select(func.count(Enrolment.id))) == 1
 
 
@@ -226,3 +228,17 @@ def test_new_matching_jobs_are_announced_once_to_consenting_workers(app, worker)
     assert (notice.person_id, notice.kind) == (worker.id, "recommendation") and "配电运维电工" in notice.body
     result = app.test_cli_runner().invoke(args=["jobs", "recommend"])
     assert "发送岗位推荐 0 条" in result.output
+
+
+def test_check_in_outside_the_session_time_is_explained(client, worker):
+    training_class = f.training_class(starts_on=local_today(), sessions=0)
+    from h5app.models import ClassSession
+
+    later = ClassSession(class_id=training_class.id, starts_at=utcnow() + timedelta(hours=3),
+                         ends_at=utcnow() + timedelta(hours=5), hours=2, site_id=training_class.sites[0].id)
+    db.session.add(later)
+    f.enrol(training_class, worker)
+    db.session.commit()
+    client.post(f"/worker/checkin/{later.id}", data={"lat": "30.0", "lng": "120.58"})
+    assert "现在不在签到时间内" in text_of(client.get("/worker/checkin"))
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 0

@@ -156,3 +156,26 @@ def test_worker_enrols_checks_in_rates_and_finds_jobs(make_page, shots):
     expect(page.get_by_text("根据：电工")).to_be_visible()
     shots.check_and_save(page, "jobs-recommended")
     assert running_id
+
+
+@pytest.mark.parametrize("width", [360, 414])
+def test_worker_pages_fit_small_and_large_phones(make_page, width):
+    from datetime import timedelta
+
+    from h5app.timeutil import utcnow
+
+    channel = f.channel(secret=f"width-{width}")
+    worker = f.person(name="赵敏")
+    voucher = f.voucher(f.template(), worker, "claimed", expires_at=utcnow() + timedelta(days=9))
+    training_class = f.training_class()
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone="", nonce=f"w-{width}")
+    urls = ["/worker/", "/worker/cards", "/worker/vouchers", f"/worker/vouchers/{voucher.code}", "/worker/classes",
+            f"/worker/classes/{training_class.id}", "/worker/checkin", "/worker/qr", "/worker/jobs", "/worker/me"]
+    commit()
+    page = make_page(viewport={"width": width, "height": 740})
+    page.goto(f"/sso/zhrs?ticket={ticket}")
+    for url in urls:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, f"{url} scrolls sideways at {width}px ({scroll_width}px)"
