@@ -242,3 +242,20 @@ def test_check_in_outside_the_session_time_is_explained(client, worker):
     client.post(f"/worker/checkin/{later.id}", data={"lat": "30.0", "lng": "120.58"})
     assert "现在不在签到时间内" in text_of(client.get("/worker/checkin"))
     assert db.session.scalar(select(func.count(CheckIn.id))) == 0
+
+
+def test_class_search_finds_an_institution_by_name(client, worker):
+    f.training_class(f.institution(name="绍兴市技师学院"), course_name="电工班")
+    f.training_class(f.institution(name="柯桥新星学校"), course_name="厨师班")
+    db.session.commit()
+    page = text_of(client.get("/worker/classes?q=技师学院"))
+    assert "电工班" in page and "厨师班" not in page
+
+
+def test_class_search_by_minimum_rating(client, worker):
+    good = f.training_class(course_name="好评班")
+    f.training_class(course_name="无评价班")
+    db.session.add(ClassRating(class_id=good.id, person_id=f.person().id, stars=5))
+    db.session.commit()
+    page = text_of(client.get("/worker/classes?min_rating=4"))
+    assert "好评班" in page and "无评价班" not in page

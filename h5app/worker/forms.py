@@ -11,7 +11,7 @@ class ConfirmForm(FlaskForm):
 
 
 class ClassSearchForm(FlaskForm):
-    q = StringField("职业或课程", validators=[Optional(), Length(max=40)],
+    q = StringField("职业、课程或机构", validators=[Optional(), Length(max=40)],
                     render_kw={"placeholder": "例如：电工、育婴员", "enterkeyhint": "search"})
     district = SelectField("地区", validators=[Optional()], validate_choice=False)
     starts_after = DateField("开班不早于", validators=[Optional()])

@@ -113,7 +113,7 @@ def test_worker_enrols_checks_in_rates_and_finds_jobs(make_page, shots):
     page = make_page(geolocation={"latitude": 30.05, "longitude": 120.58}, permissions=["geolocation"])
     page.goto(f"/sso/zhrs?ticket={ticket}")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="培训报名").click()
-    page.get_by_label("职业或课程").fill("电工")
+    page.get_by_label("职业、课程或机构").fill("电工")
     page.get_by_role("button", name="搜索").click()
     shots.check_and_save(page, "class-search")
 
