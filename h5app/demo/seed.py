@@ -120,7 +120,8 @@ def seed_demo(session) -> list[str]:
     issuance.issue_directed(session, templates["directed_face"], housekeeping, bureau)
     # 王建国 enrols in the electrician class with the voucher he claimed, and holds a certificate;
     # jobs to search and to be recommended.
-    voucher = session.scalar(select(Voucher).where(Voucher.person_id == people[0].id))
+    voucher = session.scalar(select(Voucher).where(Voucher.person_id == people[0].id,
+                                                   Voucher.template_id == templates["general_face"].id))
     enrolment.enrol(session, people[0], classes[0], voucher_code=voucher.code)
     session.add(Certificate(person_id=people[0].id, number="330600202500123", name="电工职业技能等级证书",
                             occupation="电工", level="五级", issued_on=today - timedelta(days=200),
