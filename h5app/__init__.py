@@ -58,7 +58,8 @@ def register_request_guards(app: Flask) -> None:
         # in a URL does not leak to another site through the Referer header.
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
+            "object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'; form-action 'self'",
         )
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -32,3 +32,6 @@ def home():
     ).all())
     return render_template("institution/home.html", institution=institution, classes=classes,
                            enrolled=enrolled, verified=verified)
+
+
+from . import verify  # noqa: E402,F401  (扫码验券 joins the blueprint)

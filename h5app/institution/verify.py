@@ -1,0 +1,76 @@
+"""扫码验券: the front desk picks a class, then scans the worker's QR with the phone camera (or a
+scan gun typing into the box). The verdict is unmistakable: green 验券成功, amber 已在本班验过, red
+refusal with the engine's reason, and the trainee's masked name and ID to compare with the person."""
+from flask import abort, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..extensions import db
+from ..identity import mask_id_number, mask_name
+from ..models import TrainingClass
+from ..models.classes import CLASS_OPEN
+from ..vouchers import app_qr_secret, audit
+from ..vouchers import verify as verify_service
+from ..vouchers.errors import DomainError
+from .routes import bp
+
+VERDICTS = {
+    verify_service.VERIFIED: ("ok", "验券成功"),
+    verify_service.ALREADY_VERIFIED: ("again", "已在本班验过"),
+}
+
+
+def _open_classes():
+    return db.session.scalars(
+        select(TrainingClass).where(TrainingClass.institution_id == current_user.institution_id,
+                                    TrainingClass.status == CLASS_OPEN)
+        .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc())
+    ).all()
+
+
+def _class_from(value) -> TrainingClass | None:
+    if value in (None, ""):
+        return None
+    if not str(value).isdigit():
+        abort(404)
+    return require_institution_owns(db.session.get(TrainingClass, int(value)))
+
+
+def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
+    """Run the engine's verification and describe the outcome for the desk."""
+    try:
+        outcome = verify_service.verify(db.session, qr=qr, training_class=training_class,
+                                        actor=audit.Actor.for_staff(current_user), qr_secret=app_qr_secret())
+    except DomainError as refusal:
+        return {"result": "refused", "tone": "no", "title": "不能验券", "code": refusal.code,
+                "message": refusal.message}, refusal.status
+    voucher = outcome.voucher
+    tone, title = VERDICTS[outcome.result]
+    return {
+        "result": outcome.result, "tone": tone, "title": title,
+        "message": f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）",
+        "trainee": {"name": mask_name(voucher.person.name), "id_number": mask_id_number(voucher.person.id_number)},
+    }, 200
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@roles_required(OFFICER, VERIFIER)
+def verify():
+    institution = current_user.institution
+    source = request.form if request.method == "POST" else request.args
+    training_class = _class_from(source.get("class_id"))
+    verdict, status = None, 200
+    if request.method == "POST":
+        if training_class is None:
+            abort(400)
+        qr = (request.form.get("qr") or "").strip()
+        if not qr:
+            verdict, status = {"result": "refused", "tone": "no", "title": "没有读到二维码",
+                               "code": "QR_INVALID", "message": "请对准学员的培训券二维码，或用扫码枪扫描"}, 400
+        else:
+            verdict, status = verdict_for(training_class, qr)
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(verdict), status
+    return render_template("institution/verify.html", institution=institution, classes=_open_classes(),
+                           training_class=training_class, verdict=verdict), status

@@ -1,0 +1,85 @@
+// 扫码验券 on the phone: camera scanning (vendored qr-scanner, MIT) or a scan gun typing into the
+// box; the verdict comes back as JSON and is shown big, with a vibration and a beep where allowed.
+// Without JavaScript the same form posts and the server renders the verdict page.
+(function () {
+  'use strict';
+  var scanner = document.getElementById('scanner');
+  var form = document.getElementById('typed-verify');
+  var verdict = document.getElementById('verdict');
+  if (!scanner || !form || !window.fetch) { return; }
+  var video = document.getElementById('scan-video');
+  var startButton = document.getElementById('start-camera');
+  var camera = null;
+  var busy = false;
+
+  function beep(ok) {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      var ctx = new Ctx();
+      var osc = ctx.createOscillator();
+      osc.frequency.value = ok ? 1200 : 300;
+      osc.connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + (ok ? 0.15 : 0.4));
+    } catch (e) { /* sound is a courtesy */ }
+  }
+
+  function show(data) {
+    verdict.className = 'verdict verdict-' + data.tone;
+    verdict.querySelector('.verdict-title').textContent = data.title;
+    verdict.querySelector('.verdict-message').textContent = data.message || '';
+    verdict.querySelector('.verdict-trainee').textContent = data.trainee
+      ? '学员 ' + data.trainee.name + ' ' + data.trainee.id_number + '，请核对本人' : '';
+    verdict.hidden = false;
+    scanner.hidden = true;
+    if (navigator.vibrate) { navigator.vibrate(data.tone === 'ok' ? 120 : [80, 60, 80, 60, 200]); }
+    beep(data.tone === 'ok');
+    verdict.querySelector('.next-scan').focus();
+  }
+
+  function submit(text) {
+    if (busy) { return; }
+    busy = true;
+    if (camera) { camera.stop(); }
+    var body = new FormData(form);
+    body.set('qr', text);
+    fetch(form.action || window.location.href, {
+      method: 'POST', body: body, credentials: 'same-origin', headers: { Accept: 'application/json' }
+    }).then(function (response) {
+      return response.json();
+    }).then(show).catch(function () {
+      show({ tone: 'no', title: '网络不通', message: '没有连上服务器，请检查网络后扫下一张重试' });
+    });
+  }
+
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    submit(form.querySelector('[name=qr]').value.trim());
+  });
+
+  verdict.querySelector('.next-scan').addEventListener('click', function (event) {
+    event.preventDefault();
+    busy = false;
+    verdict.hidden = true;
+    scanner.hidden = false;
+    form.querySelector('[name=qr]').value = '';
+    if (camera) { camera.start(); } else { form.querySelector('[name=qr]').focus(); }
+  });
+
+  if (window.QrScanner && navigator.mediaDevices) {
+    startButton.hidden = false;
+    startButton.addEventListener('click', function () {
+      video.parentNode.hidden = false;
+      startButton.hidden = true;
+      camera = new window.QrScanner(video, function (result) { submit(result.data || result); },
+        { returnDetailedScanResult: true, preferredCamera: 'environment', highlightScanRegion: true });
+      camera.start().catch(function () {
+        video.parentNode.hidden = true;
+        startButton.hidden = false;
+        camera = null;
+        window.alert('无法打开摄像头：请允许使用摄像头，或用扫码枪/输入框验券');
+      });
+    });
+  }
+}());
