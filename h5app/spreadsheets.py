@@ -1,0 +1,97 @@
+"""Reading uploaded rosters (CSV in UTF-8 or GBK, XLSX) and writing exports (CSV, XLSX) that a
+spreadsheet cannot mistake for formulas."""
+import csv
+import io
+import zipfile
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_ROWS = 5000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class SheetError(Exception):
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def safe_cell(value):
+    """A text cell starting like a formula gets a leading apostrophe, so Excel and WPS show it as
+    text instead of running it (CSV/formula injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SheetError("文件编码无法识别，请另存为 UTF-8 编码的 CSV 或 Excel（.xlsx）文件")
+
+
+def read_table(filename: str, data: bytes) -> list[list[str]]:
+    """All rows of the first sheet as text, header row included."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise SheetError("文件超过2MB，请分批上传")
+    if not data.strip():
+        raise SheetError("文件是空的")
+    name = (filename or "").lower()
+    if name.endswith(".xlsx") or data[:2] == b"PK":
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+            raise SheetError("无法读取该Excel文件，请确认是 .xlsx 格式（不支持旧版 .xls）") from None
+        sheet = book.worksheets[0]
+        rows = [["" if cell is None else str(cell).strip() for cell in row] for row in sheet.iter_rows(values_only=True)]
+        book.close()
+    elif name.endswith(".csv") or name.endswith(".txt") or not name:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(_decode(data)))]
+    else:
+        raise SheetError("只支持 CSV 或 Excel（.xlsx）文件")
+    rows = [row for row in rows if any(row)]
+    if len(rows) > MAX_ROWS + 1:
+        raise SheetError(f"一次最多上传{MAX_ROWS}行，请分批上传")
+    return rows
+
+
+def records(rows: list[list[str]], columns: dict[str, tuple[str, ...]], required: set[str]) -> list[dict]:
+    """Rows as dicts keyed by field, finding each field's column by any of its header names."""
+    if not rows:
+        raise SheetError("文件中没有数据")
+    header = [cell.strip().lower() for cell in rows[0]]
+    positions = {}
+    for field, names in columns.items():
+        for name in names:
+            if name.lower() in header:
+                positions[field] = header.index(name.lower())
+                break
+    missing = [columns[field][0] for field in columns if field in required and field not in positions]
+    if missing:
+        raise SheetError("表头缺少列：" + "、".join(missing) + "（第一行应为表头）")
+    return [{field: (row[i] if i < len(row) else "") for field, i in positions.items()} for row in rows[1:]]
+
+
+def csv_bytes(header: list[str], rows: list[list]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([[safe_cell(v) for v in row] for row in rows])
+    return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+
+
+def xlsx_bytes(title: str, header: list[str], rows: list[list]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31]
+    sheet.append(header)
+    for row in rows:
+        sheet.append([safe_cell(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
