@@ -34,4 +34,4 @@ def home():
                            enrolled=enrolled, verified=verified)
 
 
-from . import classes, staff, verify  # noqa: E402,F401  (their routes join the blueprint)
+from . import attendance, classes, staff, verify  # noqa: E402,F401  (their routes join the blueprint)

@@ -7,6 +7,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from ..codes import random_code
 from ..extensions import db
 from .base import created_at_column
 from .institutions import Institution, Site
@@ -63,6 +64,8 @@ class ClassSession(db.Model):
     ends_at: Mapped[datetime] = mapped_column(DateTime)
     hours: Mapped[float] = mapped_column(Numeric(5, 1))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    # Signed into the rotating QR shown in the classroom for trainees to scan.
+    qr_code: Mapped[str] = mapped_column(String(16), unique=True, default=lambda: random_code("S"))
 
     training_class: Mapped[TrainingClass] = relationship(back_populates="sessions")
     site: Mapped[Site | None] = relationship()

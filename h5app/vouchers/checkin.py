@@ -107,6 +107,22 @@ def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None)
 
 
 @service
+def session_qr_check_in(session, person: Person, token: str, secret: bytes, *, now=None,
+                        now_ts: float | None = None) -> tuple[CheckIn, ClassSession]:
+    """The trainee scanned the rotating QR shown in the classroom: presence proved by the QR."""
+    now = now or utcnow()
+    kind, code = read_qr(token, secret, now_ts)
+    class_session = session.scalar(select(ClassSession).where(ClassSession.qr_code == code)) \
+        if kind == qrtoken.KIND_SESSION else None
+    if class_session is None:
+        raise QrInvalid("这不是签到二维码，请扫描教室里屏幕上的签到码")
+    _enrolment(session, class_session, person.id)
+    _check_session_open(class_session, now)
+    record = CheckIn(session_id=class_session.id, person_id=person.id, method="session_qr", created_at=now)
+    return _save(session, record, audit.Actor.for_person(person)), class_session
+
+
+@service
 def scan_check_in(session, class_session: ClassSession, qr: str, actor: audit.Actor, secret: bytes,
                   *, now=None, now_ts: float | None = None) -> tuple[CheckIn, Person]:
     now = now or utcnow()

@@ -14,7 +14,7 @@ from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
 from ..timeutil import local_today, start_of_local_day, utcnow
 from ..vouchers import checkin as checkin_service
 from ..vouchers import enrolment as enrolment_service
-from ..vouchers import qrtoken, subsidy
+from ..vouchers import app_qr_secret, qrtoken, subsidy
 from ..vouchers.errors import DomainError
 from .forms import CheckInForm, ClassSearchForm, ConfirmForm, RatingForm
 from .routes import bp, region_names
@@ -167,3 +167,20 @@ def my_qr_json():
     response.headers["Cache-Control"] = "no-store"
     return response
 
+
+
+@bp.route("/checkin/scan/<token>", methods=["GET", "POST"])
+@roles_required(WORKER)
+def session_checkin(token):
+    """The trainee scanned the classroom's rotating check-in QR: one tap to confirm."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            _record, class_session = checkin_service.session_qr_check_in(
+                db.session, current_user._get_current_object(), token, app_qr_secret())
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash(f"签到成功：{class_session.training_class.course_name}", "success")
+        return redirect(url_for("worker.checkin"))
+    return render_template("worker/session_checkin.html", form=form)

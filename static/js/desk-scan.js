@@ -1,4 +1,4 @@
-// 扫码验券 on the phone: camera scanning (vendored qr-scanner, MIT) or a scan gun typing into the
+// The front desk's scanner (扫码验券, scan check-in): camera scanning (vendored qr-scanner, MIT) or a scan gun typing into the
 // box; the verdict comes back as JSON and is shown big, with a vibration and a beep where allowed.
 // Without JavaScript the same form posts and the server renders the verdict page.
 (function () {

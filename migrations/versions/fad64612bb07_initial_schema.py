@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9d38493e6ff7
+Revision ID: fad64612bb07
 Revises: 
-Create Date: 2026-11-22 06:56:52.721210
+Create Date: 2026-11-22 07:48:13.775481
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '9d38493e6ff7'
+revision = 'fad64612bb07'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -274,9 +274,11 @@ def upgrade():
     sa.Column('ends_at', sa.DateTime(), nullable=False),
     sa.Column('hours', sa.Numeric(precision=5, scale=1), nullable=False),
     sa.Column('site_id', sa.Integer(), nullable=True),
+    sa.Column('qr_code', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['class_id'], ['classes.id'], name=op.f('fk_class_sessions_class_id_classes')),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_class_sessions_site_id_sites')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_class_sessions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_class_sessions')),
+    sa.UniqueConstraint('qr_code', name=op.f('uq_class_sessions_qr_code'))
     )
     with op.batch_alter_table('class_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_class_sessions_class_id'), ['class_id'], unique=False)

@@ -1,0 +1,79 @@
+"""Check-in at the institution: scan a trainee's QR for a session (camera or scan gun), show the
+rotating session QR for trainees to scan from their phones, and the session's attendance sheet."""
+from flask import abort, jsonify, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..extensions import db
+from ..identity import mask_id_number, mask_name
+from ..models import CheckIn, ClassSession, Enrolment
+from ..qr import qr_svg
+from ..vouchers import app_qr_secret, audit, qrtoken
+from ..vouchers import checkin as checkin_service
+from ..vouchers.errors import DomainError
+from .routes import bp
+
+METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码"}
+
+
+def _my_session(session_id: int) -> ClassSession:
+    class_session = db.session.get(ClassSession, session_id)
+    if class_session is None:
+        abort(404)
+    require_institution_owns(class_session.training_class)
+    return class_session
+
+
+def attendance_sheet(class_session: ClassSession) -> list[dict]:
+    enrolled = db.session.scalars(select(Enrolment).where(
+        Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
+    done = {c.person_id: c for c in db.session.scalars(select(CheckIn).where(CheckIn.session_id == class_session.id))}
+    return [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
+             "check_in": done.get(e.person_id), "method": METHODS.get(getattr(done.get(e.person_id), "method", ""), "")}
+            for e in enrolled]
+
+
+@bp.route("/sessions/<int:session_id>/checkin", methods=["GET", "POST"])
+@roles_required(OFFICER, VERIFIER)
+def session_checkin(session_id):
+    class_session = _my_session(session_id)
+    verdict, status = None, 200
+    if request.method == "POST":
+        try:
+            _record, person = checkin_service.scan_check_in(
+                db.session, class_session, (request.form.get("qr") or "").strip(),
+                audit.Actor.for_staff(current_user), app_qr_secret())
+        except DomainError as refusal:
+            verdict, status = {"result": "refused", "tone": "no", "title": "不能签到", "code": refusal.code,
+                               "message": refusal.message}, refusal.status
+        else:
+            verdict = {"result": "checked_in", "tone": "ok", "title": "签到成功",
+                       "message": class_session.title or class_session.training_class.course_name,
+                       "trainee": {"name": mask_name(person.name), "id_number": mask_id_number(person.id_number)}}
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(verdict), status
+    return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,
+                           sheet=attendance_sheet(class_session)), status
+
+
+def _session_qr(class_session: ClassSession) -> dict:
+    token = qrtoken.sign(app_qr_secret(), qrtoken.KIND_SESSION, class_session.qr_code)
+    link = url_for("worker.session_checkin", token=token, _external=True)
+    return {"svg": qr_svg(link, title="课堂签到码"), "refresh_in": qrtoken.seconds_to_refresh()}
+
+
+@bp.route("/sessions/<int:session_id>/qr")
+@roles_required(OFFICER, VERIFIER)
+def session_qr(session_id):
+    """The rotating session QR, for a screen in the classroom."""
+    class_session = _my_session(session_id)
+    return render_template("institution/session_qr.html", class_session=class_session, qr=_session_qr(class_session))
+
+
+@bp.route("/sessions/<int:session_id>/qr.json")
+@roles_required(OFFICER, VERIFIER)
+def session_qr_json(session_id):
+    response = jsonify(_session_qr(_my_session(session_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response

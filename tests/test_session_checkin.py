@@ -1,0 +1,87 @@
+"""Check-in with the institution: the desk scans a trainee's QR for a session; or the classroom shows
+a rotating session QR that trainees scan from their phones. The attendance sheet shows both."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from h5app.extensions import db
+from h5app.models import CheckIn, ClassSession
+from h5app.timeutil import utcnow
+from h5app.vouchers import app_qr_secret, qrtoken
+
+from . import factories as f
+from .test_institution_verify import JSON, staff_sign_in
+
+
+@pytest.fixture
+def lesson():
+    training_class = f.training_class(sessions=0)
+    class_session = ClassSession(class_id=training_class.id, title="第1次课", starts_at=utcnow() - timedelta(minutes=5),
+                                 ends_at=utcnow() + timedelta(hours=2), hours=4)
+    db.session.add(class_session)
+    worker = f.person(name="陈小燕")
+    f.enrol(training_class, worker)
+    verifier = f.staff("verifier", institution_id=training_class.institution_id)
+    db.session.commit()
+    return class_session, worker, verifier
+
+
+def test_the_desk_scans_a_trainee_qr_and_the_sheet_shows_it(client, lesson):
+    class_session, worker, verifier = lesson
+    staff_sign_in(client, verifier)
+    qr = qrtoken.sign(app_qr_secret(), "P", worker.qr_code)
+    data = client.post(f"/institution/sessions/{class_session.id}/checkin", headers=JSON, data={"qr": qr}).get_json()
+    assert (data["title"], data["trainee"]["name"]) == ("签到成功", "陈*燕")
+    sheet = client.get(f"/institution/sessions/{class_session.id}/checkin").get_data(as_text=True)
+    assert "签到表（1/1）" in sheet and "机构扫码" in sheet
+
+
+def test_the_desk_refuses_someone_not_enrolled(client, lesson):
+    class_session, _, verifier = lesson
+    stranger = f.person()
+    db.session.commit()
+    staff_sign_in(client, verifier)
+    qr = qrtoken.sign(app_qr_secret(), "P", stranger.qr_code)
+    response = client.post(f"/institution/sessions/{class_session.id}/checkin", headers=JSON, data={"qr": qr})
+    assert response.status_code == 409 and response.get_json()["code"] == "NOT_ENROLLED"
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 0
+
+
+def test_the_session_qr_links_to_a_one_tap_check_in(app, client, lesson):
+    class_session, worker, verifier = lesson
+    staff_sign_in(client, verifier)
+    assert client.get(f"/institution/sessions/{class_session.id}/qr").status_code == 200
+    assert client.get(f"/institution/sessions/{class_session.id}/qr.json").get_json()["svg"].startswith("<svg")
+
+    phone = app.test_client()
+    staff_sign_in(phone, worker)
+    token = qrtoken.sign(app_qr_secret(), "S", class_session.qr_code)
+    assert "确认签到" in phone.get(f"/worker/checkin/scan/{token}").get_data(as_text=True)
+    phone.post(f"/worker/checkin/scan/{token}")
+    assert "签到成功" in phone.get("/worker/checkin").get_data(as_text=True)
+    [record] = db.session.scalars(select(CheckIn)).all()
+    assert (record.person_id, record.method) == (worker.id, "session_qr")
+
+
+@pytest.mark.parametrize("make_token,message", [
+    (lambda s: qrtoken.sign(app_qr_secret(), "S", s.qr_code, f.epoch(utcnow()) - 61), "已过期"),
+    (lambda s: "GARBAGE", "二维码无效"),
+    (lambda s: qrtoken.sign(app_qr_secret(), "P", "P" + "2" * 15), "不是签到二维码"),
+])
+def test_a_stale_or_wrong_session_qr_is_explained(app, lesson, make_token, message):
+    class_session, worker, _ = lesson
+    phone = app.test_client()
+    staff_sign_in(phone, worker)
+    phone.post(f"/worker/checkin/scan/{make_token(class_session)}")
+    assert message in phone.get("/worker/checkin").get_data(as_text=True)
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 0
+
+
+def test_another_institutions_session_is_404(client, lesson):
+    class_session, _, _ = lesson
+    outsider = f.staff("verifier")
+    db.session.commit()
+    staff_sign_in(client, outsider)
+    assert client.get(f"/institution/sessions/{class_session.id}/checkin").status_code == 404
+    assert client.get(f"/institution/sessions/{class_session.id}/qr.json").status_code == 404
