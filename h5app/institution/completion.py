@@ -1,0 +1,111 @@
+"""After the training: exam results and trainee ratings, 结业, and 结算申请 (from the class's
+verified vouchers or imported codes, each line with its eligibility and amount) with its status."""
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..extensions import db
+from ..identity import mask_id_number, mask_name
+from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
+from ..models.vouchers import USED
+from ..vouchers import audit, results, settlement, subsidy
+from ..vouchers.errors import DomainError, ValidationFailed
+from ..worker.forms import ConfirmForm
+from .routes import bp
+
+
+def _my_class(class_id: int) -> TrainingClass:
+    return require_institution_owns(db.session.get(TrainingClass, class_id))
+
+
+@bp.route("/classes/<int:class_id>/results", methods=["GET", "POST"])
+@roles_required(OFFICER)
+def class_results(class_id):
+    training_class = _my_class(class_id)
+    form = ConfirmForm()
+    enrolments = db.session.scalars(select(Enrolment).where(
+        Enrolment.class_id == class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
+    error = None
+    if form.validate_on_submit():
+        choice = {"pass": True, "fail": False, "": None}
+        try:
+            outcome = {e.person_id: choice[request.form.get(f"result-{e.person_id}", "")] for e in enrolments}
+            stars = {e.person_id: request.form.get(f"stars-{e.person_id}", "") for e in enrolments}
+            if any(value not in ("", "1", "2", "3", "4", "5") for value in stars.values()):
+                raise KeyError
+        except KeyError:
+            error = "提交的内容有误，请重新选择"
+        else:
+            actor = audit.Actor.for_staff(current_user)
+            try:
+                results.record_results(db.session, training_class, outcome, actor)
+                for person_id, value in stars.items():
+                    if value:
+                        results.rate_trainee(db.session, training_class, person_id, int(value), None, actor)
+            except DomainError as refusal:
+                error = refusal.message
+            else:
+                flash("考核结果和学员评价已保存", "success")
+                return redirect(url_for("institution.class_results", class_id=class_id))
+    recorded = {r.person_id: r.passed for r in db.session.scalars(select(ExamResult).where(ExamResult.class_id == class_id))}
+    rated = {r.person_id: r.stars for r in db.session.scalars(select(TraineeRating).where(TraineeRating.class_id == class_id))}
+    rows = [{"id": e.person_id, "name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
+             "passed": recorded.get(e.person_id), "stars": rated.get(e.person_id)} for e in enrolments]
+    return render_template("institution/results.html", training_class=training_class, rows=rows, form=form,
+                           error=error), (400 if error else 200)
+
+
+@bp.route("/classes/<int:class_id>/complete", methods=["POST"])
+@roles_required(OFFICER)
+def complete_class(class_id):
+    training_class = _my_class(class_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        made = settlement.complete_class(db.session, training_class, audit.Actor.for_staff(current_user))
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash("班期已结业" + ("，定向抵用券已自动提交结算" if made else ""), "success")
+    return redirect(url_for("institution.class_trainees", class_id=class_id))
+
+
+@bp.route("/classes/<int:class_id>/settlement", methods=["GET", "POST"])
+@roles_required(OFFICER)
+def apply_settlement(class_id):
+    """Preview every verified voucher of the class with its eligibility, then submit."""
+    training_class = _my_class(class_id)
+    form = ConfirmForm()
+    error, bad_rows = None, []
+    if form.validate_on_submit():
+        codes_text = (request.form.get("codes") or "").strip()
+        codes = [c for c in codes_text.replace("，", ",").replace(",", "\n").split() if c] or None
+        try:
+            made = settlement.apply(db.session, training_class, audit.Actor.for_staff(current_user), codes=codes)
+        except ValidationFailed as refusal:
+            error, bad_rows = refusal.message, refusal.details.get("rows", [])
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            flash(f"结算申请已提交（{len(made.lines)}张券）", "success")
+            return redirect(url_for("institution.settlement_detail", settlement_id=made.id))
+    used = db.session.scalars(select(Voucher).where(Voucher.class_id == class_id, Voucher.status == USED)).all()
+    preview = [(v, subsidy.assess(db.session, v, training_class)) for v in used]
+    return render_template("institution/settlement_apply.html", training_class=training_class, form=form,
+                           preview=preview, error=error, bad_rows=bad_rows), (400 if error else 200)
+
+
+@bp.route("/settlements")
+@roles_required(OFFICER, VERIFIER)
+def settlements():
+    rows = db.session.scalars(select(Settlement).where(Settlement.institution_id == current_user.institution_id)
+                              .order_by(Settlement.id.desc())).all()
+    return render_template("institution/settlements.html", settlements=rows)
+
+
+@bp.route("/settlements/<int:settlement_id>")
+@roles_required(OFFICER, VERIFIER)
+def settlement_detail(settlement_id):
+    row = require_institution_owns(db.session.get(Settlement, settlement_id))
+    return render_template("institution/settlement.html", settlement=row)

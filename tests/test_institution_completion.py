@@ -1,0 +1,91 @@
+"""After the training: results and trainee ratings, 结业, and the settlement application with each
+line's eligibility; all within the institution's own classes."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from h5app.extensions import db
+from h5app.models import ExamResult, Settlement, TraineeRating
+from h5app.timeutil import utcnow
+
+from . import factories as f
+from .test_institution_verify import staff_sign_in
+
+
+@pytest.fixture
+def finished(client):
+    training_class = f.training_class(sessions=2, course_name="育婴员培训")
+    officer = f.staff("officer", institution_id=training_class.institution_id)
+    good, weak = f.person(name="陈小燕"), f.person(name="孙丽")
+    template = f.template()
+    vouchers = []
+    for person, attended in ((good, 2), (weak, 0)):
+        f.enrol(training_class, person)
+        vouchers.append(f.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,
+                                  institution_id=training_class.institution_id))
+        for lesson in training_class.sessions[:attended]:
+            f.check_in(lesson, person)
+    db.session.commit()
+    staff_sign_in(client, officer)
+    return training_class, good, weak, vouchers
+
+
+def test_results_and_trainee_ratings_are_saved(client, finished):
+    training_class, good, weak, _ = finished
+    response = client.post(f"/institution/classes/{training_class.id}/results",
+                           data={f"result-{good.id}": "pass", f"result-{weak.id}": "fail", f"stars-{good.id}": "5"})
+    assert response.status_code == 302
+    assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(good.id, True), (weak.id, False)}
+    [rating] = db.session.scalars(select(TraineeRating)).all()
+    assert (rating.person_id, rating.stars) == (good.id, 5)
+
+
+def test_tampered_results_are_refused_and_nothing_saved(client, finished):
+    training_class, good, _, _ = finished
+    response = client.post(f"/institution/classes/{training_class.id}/results",
+                           data={f"result-{good.id}": "maybe", f"stars-{good.id}": "9"})
+    assert response.status_code == 400 and "有误" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(ExamResult.id))) == 0
+
+
+def test_settlement_preview_shows_each_lines_eligibility_then_submits(client, finished):
+    training_class, good, weak, vouchers = finished
+    client.post(f"/institution/classes/{training_class.id}/results",
+                data={f"result-{good.id}": "pass", f"result-{weak.id}": "pass"})
+    page = client.get(f"/institution/classes/{training_class.id}/settlement").get_data(as_text=True)
+    assert "100%" in page and "不符合：打卡率0.0%，低于60%" in page
+    response = client.post(f"/institution/classes/{training_class.id}/settlement", data={"codes": ""})
+    settlement = db.session.scalar(select(Settlement))
+    assert response.headers["Location"].endswith(f"/institution/settlements/{settlement.id}")
+    assert (settlement.status, len(settlement.lines)) == ("submitted", 2)
+    detail = client.get(f"/institution/settlements/{settlement.id}").get_data(as_text=True)
+    assert "待审核" in detail
+
+
+def test_settlement_with_bad_codes_lists_each_and_makes_nothing(client, finished):
+    training_class, *_ = finished
+    response = client.post(f"/institution/classes/{training_class.id}/settlement", data={"codes": "NOPE1\nNOPE2"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "第1个 NOPE1" in page and "第2个 NOPE2" in page
+    assert db.session.scalar(select(func.count(Settlement.id))) == 0
+
+
+def test_completing_a_class_once(client, finished):
+    training_class, *_ = finished
+    client.post(f"/institution/classes/{training_class.id}/complete")
+    db.session.refresh(training_class)
+    assert training_class.status == "completed"
+    client.post(f"/institution/classes/{training_class.id}/complete")
+    assert "该班期已结业" in client.get(f"/institution/classes/{training_class.id}").get_data(as_text=True)
+
+
+def test_another_institutions_class_and_settlement_are_404(client, finished):
+    other_class = f.training_class()
+    other = Settlement(institution_id=other_class.institution_id, region_code="330600", status="submitted")
+    db.session.add(other)
+    db.session.commit()
+    assert client.get(f"/institution/classes/{other_class.id}/results").status_code == 404
+    assert client.get(f"/institution/classes/{other_class.id}/settlement").status_code == 404
+    assert client.post(f"/institution/classes/{other_class.id}/complete").status_code == 404
+    assert client.get(f"/institution/settlements/{other.id}").status_code == 404
