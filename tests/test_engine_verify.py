@@ -600,3 +600,11 @@ def test_verifying_a_withdrawn_trainee_enrols_them_again(session):
 
     enrolment = session.scalar(select(Enrolment))
     assert (enrolment.status, enrolment.voucher_id) == ("enrolled", voucher.id)
+
+
+def test_after_enrolment_closes_an_enrolled_trainee_is_still_verified(session):
+    voucher = claimed_voucher()
+    training_class = f.training_class(status=CLASS_CLOSED)
+    f.enrol(training_class, voucher.person)
+    session.commit()
+    assert run_verify(session, voucher, training_class).result == verify.VERIFIED

@@ -3,8 +3,11 @@ import re
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import (
+    DateField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..identity import is_valid_phone, normalize_phone
 
@@ -32,3 +35,76 @@ class VerifierForm(FlaskForm):
         if field.data and not is_valid_phone(field.data):
             raise ValidationError("请输入11位手机号")
         field.data = normalize_phone(field.data) if field.data else None
+
+
+SESSION_LINE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})\s+(\d{1,2}:\d{2})\s*[-–~至]\s*(\d{1,2}:\d{2})(?:\s+(\d+(?:\.\d)?))?$")
+
+
+def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
+    """One lesson per line: "2026-12-01 09:00-12:00 3" (hours optional: the clock time). Returns
+    ([(date, start, end, hours)], [errors with their line numbers])."""
+    from datetime import date as date_type, datetime as dt
+
+    sessions, errors = [], []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        match = SESSION_LINE.match(line)
+        if not match:
+            errors.append(f"第{number}行格式应为“2026-12-01 09:00-12:00 3”")
+            continue
+        try:
+            day = date_type.fromisoformat("-".join(f"{int(p):02d}" for p in match.group(1).split("-")))
+            start = dt.strptime(match.group(2), "%H:%M").time()
+            end = dt.strptime(match.group(3), "%H:%M").time()
+        except ValueError:
+            errors.append(f"第{number}行的日期或时间不存在")
+            continue
+        if end <= start:
+            errors.append(f"第{number}行的结束时间应晚于开始时间")
+            continue
+        hours = float(match.group(4)) if match.group(4) else round(
+            (dt.combine(day, end) - dt.combine(day, start)).seconds / 3600, 1)
+        if not 0 < hours <= 12:
+            errors.append(f"第{number}行的课时应在0到12之间")
+            continue
+        sessions.append((day, start, end, hours))
+    return sessions, errors
+
+
+class ClassForm(FlaskForm):
+    course_name = StringField("课程名称", validators=[DataRequired("请填写课程名称"), Length(max=120)])
+    occupation = StringField("职业（工种）", validators=[DataRequired("请填写职业"), Length(max=64)])
+    level = StringField("等级（选填）", validators=[Optional(), Length(max=16)])
+    project_type = SelectField("培训项目", validate_choice=True)
+    price = DecimalField("培训费（元）", places=2, validators=[InputRequired("请填写培训费"), NumberRange(0, 100000)])
+    capacity = IntegerField("名额（选填）", validators=[Optional(), NumberRange(1, 10000)])
+    starts_on = DateField("开班日期", validators=[InputRequired("请选择开班日期")])
+    ends_on = DateField("结业日期", validators=[InputRequired("请选择结业日期")])
+    sites = SelectMultipleField("培训地点", coerce=int, widget=ListWidget(prefix_label=False),
+                                option_widget=CheckboxInput())
+    sessions = TextAreaField("课次（每行一次课）", validators=[DataRequired("请至少填写一次课")],
+                             render_kw={"rows": 5, "placeholder": "2026-12-01 09:00-12:00 3"})
+    description = TextAreaField("课程介绍（选填）", validators=[Optional(), Length(max=2000)])
+    submit = SubmitField("保存")
+
+    def validate_ends_on(self, field):
+        if self.starts_on.data and field.data and field.data < self.starts_on.data:
+            raise ValidationError("结业日期不能早于开班日期")
+
+    def validate_sites(self, field):
+        if not field.data:
+            raise ValidationError("请至少选择一个培训地点（用于定位签到）")
+
+    def validate_sessions(self, field):
+        parsed, errors = parse_sessions(field.data)
+        if errors:
+            raise ValidationError("；".join(errors))
+        if not parsed:
+            raise ValidationError("请至少填写一次课")
+        outside = [d for d, *_ in parsed if self.starts_on.data and self.ends_on.data
+                   and not self.starts_on.data <= d <= self.ends_on.data]
+        if outside:
+            raise ValidationError(f"课次日期 {outside[0]} 不在开班至结业日期之内")
+        self.parsed_sessions = parsed

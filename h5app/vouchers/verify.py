@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 from ..codes import normalize_code
 from ..identity import normalize_id_number
 from ..models import Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_OPEN
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
@@ -171,7 +171,11 @@ def _verify_code(session, code, training_class, actor, id_number, now) -> Verify
         problem = "该定向券只能在发券时指定的班期使用"
     if problem:  # 6. template applies to this class
         raise NotApplicable(problem)
-    if training_class.status != CLASS_OPEN:
+    if training_class.status != CLASS_OPEN and not (
+            # Enrolment closed: those already enrolled are still verified at their first lesson.
+            training_class.status == CLASS_CLOSED and session.scalar(select(Enrolment.id).where(
+                Enrolment.class_id == training_class.id, Enrolment.person_id == voucher.person_id,
+                Enrolment.status == "enrolled"))):
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")

@@ -1,0 +1,114 @@
+"""Creating and editing classes (sessions typed one per line, sites chosen from the institution's),
+and opening or closing enrolment."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from ..access import OFFICER, require_institution_owns, roles_required
+from ..extensions import db
+from ..models import CheckIn, ClassSession, Site, TrainingClass
+from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT, CLASS_OPEN
+from ..models.vouchers import PROJECT_TYPES
+from ..timeutil import local_at, to_local
+from ..vouchers import audit
+from ..worker.forms import ConfirmForm
+from .forms import ClassForm
+from .routes import bp
+
+
+def _form(training_class=None) -> ClassForm:
+    form = ClassForm(obj=training_class)
+    form.project_type.choices = [SelectChoice(code, label) for code, label in PROJECT_TYPES.items()]
+    form.sites.choices = [SelectChoice(site.id, site.name) for site in current_user.institution.sites]
+    if request.method == "GET" and training_class is not None:
+        form.price.data = training_class.price_fen / 100
+        form.sites.data = [site.id for site in training_class.sites]
+        form.sessions.data = "\n".join(
+            f"{to_local(s.starts_at):%Y-%m-%d %H:%M}-{to_local(s.ends_at):%H:%M} {s.hours}" for s in training_class.sessions)
+    return form
+
+
+def _apply(form: ClassForm, training_class: TrainingClass) -> None:
+    # No flush of a half-filled class while its sites are looked up.
+    with db.session.no_autoflush:
+        _copy(form, training_class)
+
+
+def _copy(form: ClassForm, training_class: TrainingClass) -> None:
+    for name in ("course_name", "occupation", "project_type", "starts_on", "ends_on", "capacity"):
+        setattr(training_class, name, getattr(form, name).data)
+    training_class.level = form.level.data or None
+    training_class.description = form.description.data or None
+    training_class.price_fen = int(form.price.data * 100)
+    training_class.sites = list(db.session.scalars(select(Site).where(
+        Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
+    for old in list(training_class.sessions):
+        db.session.delete(old)
+    training_class.sessions = [
+        ClassSession(title=f"第{n}次课", starts_at=local_at(day, start), ends_at=local_at(day, end), hours=hours,
+                     site_id=training_class.sites[0].id)
+        for n, (day, start, end, hours) in enumerate(form.parsed_sessions, start=1)
+    ]
+    training_class.hours = sum(h for *_, h in form.parsed_sessions)
+
+
+@bp.route("/classes/new", methods=["GET", "POST"])
+@roles_required(OFFICER)
+def new_class():
+    form = _form()
+    if form.validate_on_submit():
+        training_class = TrainingClass(institution_id=current_user.institution_id, status=CLASS_DRAFT)
+        db.session.add(training_class)
+        _apply(form, training_class)
+        db.session.flush()
+        audit.record(db.session, audit.Actor.for_staff(current_user), "class.create",
+                     institution_id=training_class.institution_id, details={"class_id": training_class.id})
+        db.session.commit()
+        flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
+        return redirect(url_for("institution.class_trainees", class_id=training_class.id))
+    return render_template("institution/class_form.html", form=form, training_class=None), (
+        400 if form.errors else 200)
+
+
+@bp.route("/classes/<int:class_id>/edit", methods=["GET", "POST"])
+@roles_required(OFFICER)
+def edit_class(class_id):
+    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
+    if training_class.status == CLASS_COMPLETED:
+        abort(409)
+    form = _form(training_class)
+    error = None
+    if form.validate_on_submit():
+        attended = db.session.scalar(select(CheckIn.id).join(ClassSession, CheckIn.session_id == ClassSession.id)
+                                     .where(ClassSession.class_id == class_id).limit(1))
+        if attended is not None:
+            error = "已有学员签到，不能再修改课次；如需调整请联系人社部门"
+        else:
+            _apply(form, training_class)
+            audit.record(db.session, audit.Actor.for_staff(current_user), "class.edit",
+                         institution_id=training_class.institution_id, details={"class_id": class_id})
+            db.session.commit()
+            flash("班期已保存", "success")
+            return redirect(url_for("institution.class_trainees", class_id=class_id))
+    return render_template("institution/class_form.html", form=form, training_class=training_class, error=error), (
+        400 if form.errors or error else 200)
+
+
+@bp.route("/classes/<int:class_id>/status", methods=["POST"])
+@roles_required(OFFICER)
+def class_status(class_id):
+    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
+    wanted = request.form.get("status")
+    if not ConfirmForm().validate_on_submit() or wanted not in (CLASS_OPEN, CLASS_CLOSED) \
+            or training_class.status == CLASS_COMPLETED:
+        abort(400)
+    training_class.status = wanted
+    audit.record(db.session, audit.Actor.for_staff(current_user), f"class.{wanted}",
+                 institution_id=training_class.institution_id, details={"class_id": class_id})
+    db.session.commit()
+    flash("已开放报名" if wanted == CLASS_OPEN else "已截止报名（已报名学员仍可验券、签到）", "success")
+    return redirect(url_for("institution.class_trainees", class_id=class_id))
+
+
