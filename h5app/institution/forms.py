@@ -108,3 +108,23 @@ class ClassForm(FlaskForm):
         if outside:
             raise ValidationError(f"课次日期 {outside[0]} 不在开班至结业日期之内")
         self.parsed_sessions = parsed
+
+
+class ContactForm(FlaskForm):
+    address = StringField("机构地址", validators=[DataRequired("请填写地址"), Length(max=200)])
+    phone = StringField("联系电话", validators=[DataRequired("请填写联系电话"), Length(max=20)])
+    submit = SubmitField("保存联系方式")
+
+    def validate_phone(self, field):
+        if not re.fullmatch(r"[0-9\-+ ]{7,20}", field.data or ""):
+            raise ValidationError("请填写手机或座机号码")
+
+
+class SiteForm(FlaskForm):
+    name = StringField("地点名称", validators=[DataRequired("请填写地点名称"), Length(max=120)])
+    address = StringField("详细地址（选填）", validators=[Optional(), Length(max=200)])
+    lat = DecimalField("纬度", places=6, validators=[InputRequired("请填写纬度"), NumberRange(-90, 90, "纬度应在-90到90之间")])
+    lng = DecimalField("经度", places=6, validators=[InputRequired("请填写经度"), NumberRange(-180, 180, "经度应在-180到180之间")])
+    radius_m = IntegerField("签到半径（米）", default=300,
+                            validators=[InputRequired("请填写签到半径"), NumberRange(50, 2000, "签到半径应在50到2000米之间")])
+    submit = SubmitField("添加培训地点")

@@ -34,4 +34,4 @@ def home():
                            enrolled=enrolled, verified=verified)
 
 
-from . import attendance, class_edit, classes, completion, staff, verify  # noqa: E402,F401  (join the blueprint)
+from . import attendance, class_edit, classes, completion, profile, staff, verify  # noqa: E402,F401  (routes)
