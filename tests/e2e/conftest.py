@@ -108,10 +108,37 @@ def server(make_app):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright per module: its sync API cannot be started twice at once."""
     with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield chromium
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def camera_page(playwright, server):
+    """A phone tab whose camera films `video` (a Y4M file): chromium's fake capture device."""
+    opened = []
+
+    def open_page(video):
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS + [
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"])
+        opened.append(chromium)
+        context = chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
+                                       user_agent=WECHAT_UA, locale="zh-CN", base_url=server.url,
+                                       permissions=["camera"])
+        context.set_default_timeout(15_000)
+        return context.new_page()
+
+    yield open_page
+    for chromium in opened:
         chromium.close()
 
 

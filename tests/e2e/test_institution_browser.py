@@ -11,7 +11,7 @@ from h5app.extensions import db
 from h5app.timeutil import utcnow
 
 from .. import factories as f
-from .conftest import CHROMIUM, HEIGHT, LAUNCH_ARGS, WECHAT_UA, WIDTH, commit, expect, playwright_api
+from .conftest import CHROMIUM, commit, expect
 
 SCREENS = "screens-institution"
 pytestmark = pytest.mark.skipif(
@@ -56,37 +56,25 @@ def sign_in(page, username):
     page.wait_for_url("**/institution/")
 
 
-def test_verify_by_phone_camera(server, shots, desk, tmp_path):
+def test_verify_by_phone_camera(camera_page, shots, desk, tmp_path):
     username, _class_id, qr = desk
     video = tmp_path / "qr.y4m"
     write_y4m(video, qr)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS + [
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}"])
-        context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
-                                      user_agent=WECHAT_UA, locale="zh-CN", base_url=server.url,
-                                      permissions=["camera"])
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        try:
-            sign_in(page, username)
-            page.get_by_role("link", name="扫码验券").click()
-            page.get_by_label("验券班期").select_option(index=1)  # the first class after the prompt
-            page.get_by_role("button", name="开始验券").click()
-            shots.check_and_save(page, "verify-ready")
+    page = camera_page(video)
+    sign_in(page, username)
+    page.get_by_role("link", name="扫码验券").click()
+    page.get_by_label("验券班期").select_option(index=1)  # the first class after the prompt
+    page.get_by_role("button", name="开始验券").click()
+    shots.check_and_save(page, "verify-ready")
 
-            page.get_by_role("button", name="打开摄像头扫码").click()
-            expect(page.locator(".verdict-title")).to_have_text("验券成功")
-            expect(page.locator(".verdict-trainee")).to_contain_text("王*国")
-            shots.check_and_save(page, "verify-camera-ok")
+    page.get_by_role("button", name="打开摄像头扫码").click()
+    expect(page.locator(".verdict-title")).to_have_text("验券成功")
+    expect(page.locator(".verdict-trainee")).to_contain_text("王*国")
+    shots.check_and_save(page, "verify-camera-ok")
 
-            page.get_by_role("link", name="扫下一张").click()  # the camera sees the same QR again
-            expect(page.locator(".verdict-title")).to_have_text("已在本班验过")
-            shots.check_and_save(page, "verify-camera-again")
-        finally:
-            context.close()
-            browser.close()
+    page.get_by_role("link", name="扫下一张").click()  # the camera sees the same QR again
+    expect(page.locator(".verdict-title")).to_have_text("已在本班验过")
+    shots.check_and_save(page, "verify-camera-again")
 
 
 def test_verify_by_typed_entry_as_a_scan_gun_types(make_page, shots, desk):
@@ -106,3 +94,90 @@ def test_verify_by_typed_entry_as_a_scan_gun_types(make_page, shots, desk):
     expect(page.locator(".verdict-title")).to_have_text("验券成功")
     shots.check_and_save(page, "verify-typed-ok")
     db.session.rollback()
+
+
+def test_officer_journey_from_new_class_to_settlement(camera_page, shots, tmp_path):
+    """Sign in → create a class → open it → upload a roster (a bad file first) → verify one trainee by
+    camera and one by typed entry → check one in → record results → apply for the subsidy."""
+    institution = f.institution(name="柯桥区新星职业培训学校")
+    officer = f.staff("officer", institution_id=institution.id)
+    template = f.template(name="就业技能培训券")
+    first, second = f.person(name="陈小燕"), f.person(name="孙丽")
+    v1 = f.voucher(template, first, "claimed", expires_at=utcnow() + timedelta(days=30))
+    v2 = f.voucher(template, second, "claimed", expires_at=utcnow() + timedelta(days=30))
+    people = [(p.name, p.id_number) for p in (first, second)]
+    username, qr1, qr2 = officer.username, f.qr_for(v1), f.qr_for(v2)
+    commit()
+    video = tmp_path / "qr.y4m"
+    write_y4m(video, qr1)
+    today = utcnow().date()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"姓名,身份证号\n{people[0][0]},{people[0][1][:-1]}0\n,{people[1][1]}\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text("姓名,身份证号\n" + "".join(f"{n},{i}\n" for n, i in people), encoding="utf-8")
+
+    page = camera_page(video)
+    sign_in(page, username)
+    page.get_by_role("link", name="新建班期").click()
+    page.get_by_label("课程名称").fill("中式烹调师培训")
+    page.get_by_label("职业（工种）").fill("中式烹调师")
+    page.get_by_label("培训费（元）").fill("1100")
+    page.get_by_label("开班日期").fill(str(today))
+    page.get_by_label("结业日期").fill(str(today + timedelta(days=7)))
+    page.get_by_label("本部").check()
+    page.get_by_label("课次（每行一次课）").fill(f"{today} 00:00-23:59 4\n{today + timedelta(days=2)} 09:00-12:00")
+    shots.check_and_save(page, "class-new")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status")).to_contain_text("班期已创建")
+    page.get_by_role("button", name="开放报名").click()
+    expect(page.get_by_role("status")).to_contain_text("已开放报名")
+    shots.check_and_save(page, "class-open")
+
+    page.get_by_role("link", name="上传花名册").click()
+    page.get_by_label("花名册文件（CSV 或 Excel）").set_input_files(str(bad))
+    page.get_by_role("button", name="上传并导入").click()
+    expect(page.locator(".roster-errors")).to_contain_text("第2行")
+    expect(page.locator(".roster-errors")).to_contain_text("第3行")
+    shots.check_and_save(page, "roster-bad")
+    page.get_by_label("花名册文件（CSV 或 Excel）").set_input_files(str(good))
+    page.get_by_role("button", name="上传并导入").click()
+    expect(page.get_by_role("status")).to_contain_text("已导入2名学员")
+    shots.check_and_save(page, "roster-imported")
+
+    page.get_by_role("link", name="为本班扫码验券").click()
+    page.get_by_role("button", name="打开摄像头扫码").click()
+    expect(page.locator(".verdict-title")).to_have_text("验券成功")
+    shots.check_and_save(page, "verify-camera")
+    page.goto(page.url.split("#")[0])
+    page.get_by_label("二维码内容").fill(qr2)
+    page.keyboard.press("Enter")
+    expect(page.locator(".verdict-title")).to_have_text("验券成功")
+    shots.check_and_save(page, "verify-typed")
+
+    page.goto("/institution/")
+    page.get_by_role("link", name="中式烹调师培训").click()
+    page.get_by_role("link", name="签到").first.click()
+    page.get_by_label("二维码内容").fill(qr1)  # the voucher QR also checks its holder in
+    page.keyboard.press("Enter")
+    expect(page.locator(".verdict-title")).to_have_text("签到成功")
+    shots.check_and_save(page, "checkin-scan")
+
+    page.goto("/institution/")
+    page.get_by_role("link", name="中式烹调师培训").click()
+    page.get_by_role("link", name="考核与评价").click()
+    for label in page.get_by_label("考核通过").all():
+        label.check()
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status")).to_contain_text("已保存")
+    shots.check_and_save(page, "results")
+
+    page.goto("/institution/")
+    page.get_by_role("link", name="中式烹调师培训").click()
+    page.get_by_role("link", name="结算申请").first.click()
+    expect(page.locator("table")).to_contain_text("不符合")
+    shots.check_and_save(page, "settlement-preview")
+    page.get_by_role("button", name="提交结算申请").click()
+    expect(page.get_by_role("status")).to_contain_text("结算申请已提交（2张券）")
+    expect(page.get_by_text("待审核").first).to_be_visible()
+    shots.check_and_save(page, "settlement-submitted")
+
