@@ -64,7 +64,8 @@ def test_disable_enable_and_reset_a_verifier(app, client, officer):
     page = client.post(f"/institution/staff/{verifier.id}/reset").get_data(as_text=True)
     db.session.refresh(verifier)
     assert verifier.active and verifier.must_change_password and "初始密码" in page
-    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("staff.%"))).all()
+    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("staff.%"))
+                                 .order_by(AuditEvent.id)).all()
     assert actions == ["staff.disable", "staff.enable", "staff.reset_password"]
 
 

@@ -113,3 +113,15 @@ def test_workers_cannot_open_the_verify_page(client):
     db.session.commit()
     staff_sign_in(client, worker)
     assert client.get("/institution/verify").status_code == 403
+
+
+def test_a_voucher_used_in_another_class_is_refused_in_red(client, desk):
+    training_class, voucher = desk
+    elsewhere = f.training_class(training_class.institution, course_name="另一个班")
+    db.session.commit()
+    client.post("/institution/verify", headers=JSON, data={"class_id": elsewhere.id, "qr": f.qr_for(voucher)})
+    response = client.post("/institution/verify", headers=JSON,
+                           data={"class_id": training_class.id, "qr": f.qr_for(voucher)})
+    data = response.get_json()
+    assert response.status_code == 409 and (data["tone"], data["code"]) == ("no", "VOUCHER_ALREADY_USED")
+    assert db.session.get(Voucher, voucher.id).class_id == elsewhere.id
