@@ -34,3 +34,6 @@ def home():
     ).all()
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=templates,
                            waiting=waiting, institutions=institutions)
+
+
+from . import settlements  # noqa: E402,F401  (结算审核 joins the blueprint)

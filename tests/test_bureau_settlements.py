@@ -1,0 +1,118 @@
+"""结算审核 in the bureau console: lines with evidence, approve/reject with reasons, a second clerk marks
+it paid, the 资金拨付表 in CSV and XLSX; 批量作废 with per-code results; other regions unreachable."""
+import io
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from h5app.extensions import db
+from h5app.models import Settlement, SettlementLine, Voucher
+from h5app.timeutil import utcnow
+from h5app.vouchers import settlement as settlement_service
+
+from . import factories as f
+from .test_institution_verify import staff_sign_in
+
+
+@pytest.fixture
+def application():
+    training_class = f.training_class(sessions=2)
+    template = f.template()
+    lines = []
+    for name, attended in (("陈小燕", 2), ("孙丽", 0)):
+        person = f.person(name=name)
+        voucher = f.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,
+                            institution_id=training_class.institution_id)
+        for lesson in training_class.sessions[:attended]:
+            f.check_in(lesson, person)
+        f.exam_result(training_class, person, True)
+        lines.append(voucher)
+    db.session.commit()
+    made = settlement_service.apply(db.session, training_class, f.institution_actor(training_class.institution))
+    clerk, cashier = f.staff("bureau"), f.staff("bureau")
+    db.session.commit()
+    return made, lines, clerk, cashier
+
+
+def line_id(made, voucher):
+    return next(l.id for l in made.lines if l.voucher_id == voucher.id)
+
+
+def test_review_shows_evidence_and_saves_decisions(client, application):
+    made, (good, weak), clerk, _ = application
+    staff_sign_in(client, clerk)
+    page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "2次" in page and "不符合：打卡率0.0%" in page and "陈*燕" in page
+    response = client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, good)}": "approve",
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    assert response.status_code == 302
+    db.session.refresh(made)
+    assert made.status == "reviewed"
+
+
+def test_rejecting_without_a_reason_changes_nothing(client, application):
+    made, (good, weak), clerk, _ = application
+    staff_sign_in(client, clerk)
+    response = client.post(f"/bureau/settlements/{made.id}", data={f"decision-{line_id(made, weak)}": "reject"})
+    assert response.status_code == 400 and "请填写驳回原因" in response.get_data(as_text=True)
+    assert {l.decision for l in db.session.scalars(select(SettlementLine))} == {"pending"}
+
+
+def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money(app, client, application):
+    made, (good, weak), clerk, cashier = application
+    staff_sign_in(client, clerk)
+    client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, good)}": "approve",
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    client.post(f"/bureau/settlements/{made.id}/payment")
+    assert "审核与拨付须由不同人员办理" in client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert db.session.get(Voucher, good.id).status == "used"
+
+    other = app.test_client()
+    staff_sign_in(other, cashier)
+    other.post(f"/bureau/settlements/{made.id}/payment")
+    db.session.expire_all()
+    assert db.session.get(Settlement, made.id).status == "paid"
+    assert (db.session.get(Voucher, good.id).status, db.session.get(Voucher, weak.id).status) == ("settled", "used")
+
+    csv_text = other.get(f"/bureau/settlements/{made.id}/sheet.csv").get_data().decode("utf-8-sig")
+    assert good.code in csv_text and weak.code not in csv_text and "1500.00" in csv_text
+    sheet = load_workbook(io.BytesIO(other.get(f"/bureau/settlements/{made.id}/sheet.xlsx").get_data())).active
+    assert sheet.cell(row=1, column=1).value == "申请编号" and sheet.cell(row=3, column=1).value == "合计"
+
+
+def test_another_regions_bureau_cannot_see_or_review(client, application):
+    made, *_ = application
+    outsider = f.staff("bureau", region_code="500000")
+    f.region("500000", "重庆市")
+    db.session.commit()
+    staff_sign_in(client, outsider)
+    assert client.get(f"/bureau/settlements/{made.id}").status_code == 404
+    assert client.post(f"/bureau/settlements/{made.id}/payment").status_code == 404
+    assert "#" + str(made.id) not in client.get("/bureau/settlements").get_data(as_text=True)
+
+
+def test_batch_revoke_reports_each_code(client):
+    clerk = f.staff("bureau")
+    claimed = f.voucher(f.template(), f.person(), "claimed")
+    used = f.voucher(f.template(name="另一张"), f.person(), "used")
+    db.session.commit()
+    staff_sign_in(client, clerk)
+    page = client.post("/bureau/revoke", data={"codes": f"{claimed.code}\n{used.code}\nNOSUCHCODE",
+                                               "reason": "重复发放"}).get_data(as_text=True)
+    assert "作废 1 张，未作废 2 张" in page and "未找到该培训券" in page
+    assert db.session.get(Voucher, claimed.id).status == "revoked"
+    assert db.session.get(Voucher, used.id).status == "used"
+
+
+def test_batch_revoke_needs_codes_and_a_reason(client):
+    clerk = f.staff("bureau")
+    claimed = f.voucher(f.template(), f.person(), "claimed")
+    db.session.commit()
+    staff_sign_in(client, clerk)
+    assert "请粘贴要作废的券码" in client.post("/bureau/revoke", data={"codes": " ", "reason": "x"}).get_data(as_text=True)
+    response = client.post("/bureau/revoke", data={"codes": claimed.code, "reason": ""})
+    assert response.status_code == 400 and "请填写作废原因" in response.get_data(as_text=True)
+    assert db.session.get(Voucher, claimed.id).status == "claimed"
