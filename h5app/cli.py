@@ -11,7 +11,7 @@ from .auth.forms import generate_password, password_problem
 from .extensions import db
 from .models import ApiKey, Channel, Institution, Region, StaffUser
 from .models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
-from .models.staff import BUREAU, OFFICER, STAFF_ROLES, VERIFIER
+from .models.staff import BUREAU, STAFF_ROLES
 from .timeutil import utcnow
 
 users = AppGroup("users", help="工作人员账户 / staff accounts")

@@ -1,21 +1,12 @@
 """Phone + SMS code sign-in with the one-time real-name binding."""
-import base64
-import hashlib
-import hmac
-import json
-import re
-import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.auth import sms as sms_module
-from h5app.auth.sso import mint_ticket
-from h5app.cli import hash_api_key
-from h5app.extensions import limiter, login_manager
 from h5app.identity import mask_id_number
-from h5app.models import ApiKey, AuditEvent, Channel, Person, Region, SmsCode, SsoNonce, StaffUser
+from h5app.models import AuditEvent, Person, SmsCode
 from h5app.timeutil import utcnow
 
 from . import factories as f

@@ -1,6 +1,5 @@
 """After the training: results and trainee ratings, 结业, and the settlement application with each
 line's eligibility; all within the institution's own classes."""
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select

@@ -3,7 +3,6 @@ trainee's masked identity; other institutions' classes are not reachable."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from h5app.extensions import db
 from h5app.models import Voucher
@@ -35,7 +34,7 @@ def desk(client):
 
 def test_the_verify_page_lists_my_open_classes(client, desk):
     training_class, _ = desk
-    other = f.training_class(course_name="别家的班")
+    f.training_class(course_name="别家的班")
     db.session.commit()
     page = client.get("/institution/verify").get_data(as_text=True)
     assert "低压电工作业培训" in page and "别家的班" not in page

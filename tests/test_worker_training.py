@@ -1,12 +1,12 @@
 """培训报名, 打卡签到, 培训评价, 证书, 就业岗位 and 我的 — as a signed-in worker uses them."""
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, CheckIn, ClassRating, Enrolment, Job, Notification
-from h5app.timeutil import local_at, local_today, utcnow
+from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
 from .test_worker_vouchers import sign_in, text_of

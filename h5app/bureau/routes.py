@@ -36,4 +36,4 @@ def home():
                            waiting=waiting, institutions=institutions)
 
 
-from . import settlements  # noqa: E402,F401  (结算审核 joins the blueprint)
+from . import oversight, settlements  # noqa: E402,F401  (their routes join the blueprint)

@@ -15,7 +15,7 @@ bp = Blueprint("institution", __name__)
 @roles_required(OFFICER, VERIFIER)
 def home():
     institution = current_user.institution
-    classes = db.session.scalars(
+    own_classes = db.session.scalars(
         select(TrainingClass).where(TrainingClass.institution_id == institution.id)
         .order_by(TrainingClass.starts_on.desc())
     ).all()
@@ -30,7 +30,7 @@ def home():
         .where(Voucher.institution_id == institution.id, Voucher.status == USED)
         .group_by(Voucher.class_id)
     ).all())
-    return render_template("institution/home.html", institution=institution, classes=classes,
+    return render_template("institution/home.html", institution=institution, classes=own_classes,
                            enrolled=enrolled, verified=verified)
 
 

@@ -10,7 +10,7 @@ from ..models import (
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
 from ..timeutil import utcnow
 from . import audit, rules
-from .errors import ClaimClosed, NotApplicable, NotEligible, OutOfScope, OutOfStock
+from .errors import ClaimClosed, NotApplicable, OutOfScope, OutOfStock
 from .claim import claims_of_type_this_year, region_names
 from .unit import service
 

@@ -20,18 +20,18 @@ def region_names() -> dict[str, str]:
 @roles_required(WORKER)
 def home():
     now = utcnow()
-    vouchers = db.session.scalars(
+    held = db.session.scalars(
         select(Voucher).where(Voucher.person_id == current_user.id).order_by(Voucher.id.desc())
     ).all()
     counts = {}
-    for voucher in vouchers:
+    for voucher in held:
         status = voucher.effective_status(now)
         counts[status] = counts.get(status, 0) + 1
     notices = db.session.scalars(
         select(Notification).where(Notification.person_id == current_user.id)
         .order_by(Notification.id.desc()).limit(5)
     ).all()
-    return render_template("worker/home.html", counts=counts, vouchers=vouchers, notices=notices, now=now)
+    return render_template("worker/home.html", counts=counts, vouchers=held, notices=notices, now=now)
 
 
 from . import records, training, vouchers  # noqa: E402,F401  (their routes join the blueprint)

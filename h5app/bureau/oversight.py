@@ -1,0 +1,151 @@
+"""发券 and 审计日志 in the bureau console: issue a template (directed, to a class roster; general, to
+a filtered population with a live count) and read the audit log, filtered and exportable."""
+from datetime import datetime, timedelta
+
+from flask import Response, flash, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import BUREAU, roles_required
+from ..codes import normalize_code
+from ..extensions import db
+from ..identity import id_number_error, mask_text, normalize_id_number
+from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, region_prefix
+from ..models.classes import CLASS_COMPLETED
+from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED
+from ..spreadsheets import csv_bytes
+from ..timeutil import local_at, to_local
+from ..vouchers import audit, issuance
+from ..vouchers.errors import DomainError
+from ..worker.forms import ConfirmForm
+from .routes import bp
+
+
+def _templates(mode: str):
+    return db.session.scalars(select(VoucherTemplate).where(
+        VoucherTemplate.region_code.startswith(region_prefix(current_user.region_code)),
+        VoucherTemplate.distribution_mode == mode, VoucherTemplate.status != TEMPLATE_CLOSED,
+    ).order_by(VoucherTemplate.id)).all()
+
+
+def _classes():
+    return db.session.scalars(
+        select(TrainingClass).join(Institution, TrainingClass.institution_id == Institution.id)
+        .where(Institution.region_code.startswith(region_prefix(current_user.region_code)),
+               TrainingClass.status != CLASS_COMPLETED).order_by(TrainingClass.starts_on.desc())
+    ).all()
+
+
+def _pick(rows, key):
+    value = request.form.get(key, "")
+    return next((row for row in rows if str(row.id) == value), None)
+
+
+@bp.route("/issue", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def issue():
+    form = ConfirmForm()
+    report, message = None, None
+    directed, general, classes = _templates(DIRECTED), _templates(GENERAL), _classes()
+    if form.validate_on_submit():
+        actor = audit.Actor.for_staff(current_user)
+        try:
+            if request.form.get("kind") == "directed":
+                template, training_class = _pick(directed, "template_id"), _pick(classes, "class_id")
+                if template is None or training_class is None:
+                    raise DomainError("请选择定向券模板和班期")
+                report = issuance.issue_directed(db.session, template, training_class, actor)
+            else:
+                template = _pick(general, "template_id")
+                if template is None:
+                    raise DomainError("请选择通用券模板")
+                groups = [g for g in request.form.getlist("groups") if g]
+                report = issuance.issue_general(db.session, template, actor, groups=groups or None)
+        except DomainError as refusal:
+            message = refusal.message
+        else:
+            flash(f"已发放 {len(report.done)} 张，未发放 {len(report.rejected)} 人", "success")
+    return render_template("bureau/issue.html", form=form, directed=directed, general=general, classes=classes,
+                           report=report, message=message), (400 if message else 200)
+
+
+@bp.route("/issue/count")
+@roles_required(BUREAU)
+def issue_count():
+    """The live count before a general issuance: how many people the filters reach."""
+    template = db.session.get(VoucherTemplate, request.args.get("template_id", type=int) or 0)
+    if template is None or not template.region_code.startswith(region_prefix(current_user.region_code)):
+        return {"error": {"code": "NOT_FOUND", "message": "未找到券模板"}}, 404
+    groups = [g for g in request.args.getlist("groups") if g]
+    return {"count": issuance.count_population(db.session, template, groups=groups or None)}
+
+
+def _audit_query():
+    """Filters from the query string; a person is looked up by the full ID number, shown masked."""
+    args = request.args
+    query = select(AuditEvent).where(
+        (AuditEvent.region_code.startswith(region_prefix(current_user.region_code)))
+        | AuditEvent.region_code.is_(None)
+    ).order_by(AuditEvent.id.desc())
+    problems = []
+    if args.get("code"):
+        voucher_id = db.session.scalar(select(Voucher.id).where(Voucher.code == normalize_code(args["code"])))
+        query = query.where(AuditEvent.voucher_id == (voucher_id or 0))
+    person_id = args.get("person", type=int)
+    if args.get("id_number"):
+        problem = id_number_error(args["id_number"])
+        if problem:
+            problems.append(problem)
+        person_id = db.session.scalar(select(Person.id).where(Person.id_number == normalize_id_number(args["id_number"])))
+        person_id = person_id or 0
+    if person_id is not None:
+        # Links and the export carry the person's internal id, never the ID number typed in.
+        query = query.where(AuditEvent.person_id == person_id)
+    if args.get("institution"):
+        institution_id = db.session.scalar(select(Institution.id).where(Institution.code == args["institution"].strip()))
+        query = query.where(AuditEvent.institution_id == (institution_id or 0))
+    if args.get("actor"):
+        query = query.where(AuditEvent.actor_label.contains(args["actor"].strip()))
+    for key, op in (("from", "ge"), ("to", "lt")):
+        if args.get(key):
+            try:
+                day = datetime.strptime(args[key], "%Y-%m-%d").date() + timedelta(days=1 if key == "to" else 0)
+            except ValueError:
+                problems.append("日期格式应为 2026-11-22")
+                continue
+            bound = local_at(day, datetime.min.time())
+            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at < bound)
+    return query, problems, person_id
+
+
+ACTION_LABELS = {
+    "voucher.claim": "领券", "voucher.verify": "验券", "voucher.settle": "核销", "voucher.expire": "失效",
+    "voucher.revoke": "作废", "voucher.offer": "发券", "settlement.submit": "提交结算", "settlement.review": "审核",
+    "settlement.pay": "拨付", "staff.login": "登录", "class.roster": "上传花名册", "institution.strike": "记录问题",
+}
+
+
+@bp.route("/audit")
+@roles_required(BUREAU)
+def audit_log():
+    query, problems, person_id = _audit_query()
+    events = db.session.scalars(query.limit(200)).all()
+    person = db.session.get(Person, person_id) if person_id else None
+    filters = {k: v for k, v in request.args.items() if k not in ("id_number", "person") and v}
+    if person_id is not None:
+        filters["person"] = person_id
+    return render_template("bureau/audit.html", events=events, problems=problems, labels=ACTION_LABELS,
+                           person=person, person_id=person_id, filters=filters)
+
+
+@bp.route("/audit.csv")
+@roles_required(BUREAU)
+def audit_export():
+    query, _problems, _person = _audit_query()
+    rows = [[to_local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, ACTION_LABELS.get(e.action, e.action),
+             e.from_status or "", e.to_status or "", mask_text(e.reason or "")]
+            for e in db.session.scalars(query.limit(50_000))]
+    return Response(csv_bytes(["时间", "操作人", "操作", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename*=UTF-8''audit.csv"})
+
+
