@@ -1,0 +1,52 @@
+"""After `flask demo`, every main page of every role opens (200) with the demo data: the pages a new
+user clicks through first."""
+import pytest
+from sqlalchemy import select
+
+from h5app.demo.seed import seed_demo
+from h5app.extensions import db
+from h5app.models import ClassSession, Person, Settlement, StaffUser, TrainingClass, Voucher
+
+from .test_institution_verify import staff_sign_in
+
+
+@pytest.fixture
+def demo():
+    seed_demo(db.session)
+    return db.session
+
+
+def test_every_worker_page_opens_for_a_demo_worker(client, demo):
+    worker = demo.scalar(select(Person).where(Person.name == "王建国"))
+    staff_sign_in(client, worker)
+    voucher = demo.scalar(select(Voucher).where(Voucher.person_id == worker.id, Voucher.status == "claimed"))
+    training_class = demo.scalar(select(TrainingClass).order_by(TrainingClass.id))
+    for url in ["/worker/", "/worker/cards", "/worker/vouchers", f"/worker/vouchers/{voucher.code}",
+                "/worker/classes", f"/worker/classes/{training_class.id}", "/worker/checkin", "/worker/qr",
+                "/worker/certificates", "/worker/jobs", "/worker/messages", "/worker/me"]:
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("username", ["officer3", "verifier3"])
+def test_every_institution_page_opens_for_demo_staff(client, demo, username):
+    user = demo.scalar(select(StaffUser).where(StaffUser.username == username))
+    staff_sign_in(client, user)
+    training_class = demo.scalar(select(TrainingClass).where(TrainingClass.institution_id == user.institution_id))
+    lesson = demo.scalar(select(ClassSession).where(ClassSession.class_id == training_class.id))
+    urls = ["/institution/", "/institution/verify", f"/institution/verify?class_id={training_class.id}",
+            f"/institution/classes/{training_class.id}", f"/institution/sessions/{lesson.id}/checkin",
+            f"/institution/sessions/{lesson.id}/qr", "/institution/settlements", "/institution/profile"]
+    if username.startswith("officer"):
+        urls += ["/institution/staff", "/institution/classes/new", f"/institution/classes/{training_class.id}/edit",
+                 f"/institution/classes/{training_class.id}/roster", f"/institution/classes/{training_class.id}/results",
+                 f"/institution/classes/{training_class.id}/settlement"]
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_every_bureau_page_opens_for_demo_staff(client, demo):
+    staff_sign_in(client, demo.scalar(select(StaffUser).where(StaffUser.username == "bureau_clerk")))
+    for url in ["/bureau/", "/bureau/settlements", "/bureau/settlements?status=paid", "/bureau/issue",
+                "/bureau/revoke", "/bureau/audit"]:
+        assert client.get(url).status_code == 200, url
+    assert demo.scalar(select(Settlement)) is None  # nothing to review until an institution applies
