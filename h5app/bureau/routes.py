@@ -36,4 +36,4 @@ def home():
                            waiting=waiting, institutions=institutions)
 
 
-from . import oversight, settlements  # noqa: E402,F401  (their routes join the blueprint)
+from . import institutions, oversight, settlements  # noqa: E402,F401  (their routes join the blueprint)

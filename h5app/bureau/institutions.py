@@ -1,0 +1,83 @@
+"""培训机构 in the bureau console: onboard one by form or many by CSV/XLSX (all or nothing, every bad row
+named), each with its officer account and a first password shown once; record strikes (three in a year
+suspend automatically) and reinstate with a reason."""
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import BUREAU, require_region_covers, roles_required
+from ..extensions import db
+from ..models import Institution, region_prefix
+from ..models.institutions import INSTITUTION_TYPES
+from ..onboarding import onboard
+from ..spreadsheets import SheetError, read_table, records
+from ..timeutil import utcnow
+from ..vouchers import audit, supervision
+from ..vouchers.errors import DomainError, ValidationFailed
+from ..worker.forms import ConfirmForm
+from .routes import bp
+
+COLUMNS = {
+    "name": ("机构名称", "name"), "region_code": ("行政区划编码", "region_code"), "address": ("机构地址", "address"),
+    "phone": ("机构电话", "phone"), "code": ("机构编码", "code"), "type": ("机构类型", "type"),
+    "officer_name": ("机构专员姓名", "officer_name"),
+    "officer_id_number": ("机构专员身份证号码", "机构专员身份证号", "officer_id_number"),
+    "sites": ("培训机构经纬度", "经纬度", "sites"),
+}
+FIELD_LABELS = {field: names[0] for field, names in COLUMNS.items()}
+
+
+@bp.route("/institutions", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def institutions():
+    form = ConfirmForm()
+    made, message, errors = None, None, []
+    if form.validate_on_submit():
+        try:
+            upload = request.files.get("file")
+            if upload and upload.filename:
+                rows = records(read_table(upload.filename, upload.read()), COLUMNS, set(COLUMNS) - {"type"})
+            else:
+                rows = [{field: request.form.get(field, "") for field in COLUMNS}]
+            made = onboard(db.session, rows, audit.Actor.for_staff(current_user))
+        except SheetError as problem:
+            message = problem.message
+        except ValidationFailed as refusal:
+            message, errors = refusal.message, refusal.details.get("rows", [])
+        except DomainError as refusal:
+            message = refusal.message
+    listed = db.session.scalars(select(Institution).where(
+        Institution.region_code.startswith(region_prefix(current_user.region_code))).order_by(Institution.id)).all()
+    return render_template("bureau/institutions.html", form=form, institutions=listed, made=made, message=message,
+                           errors=errors, labels=FIELD_LABELS, types=INSTITUTION_TYPES,
+                           csv_upload=bool(request.files.get("file") and request.files["file"].filename)), (
+        400 if message else 200)
+
+
+@bp.route("/institutions/<int:institution_id>", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def institution_detail(institution_id):
+    institution = db.session.get(Institution, institution_id)
+    if institution is None:
+        abort(404)
+    require_region_covers(institution.region_code)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        actor = audit.Actor.for_staff(current_user)
+        try:
+            if request.form.get("action") == "strike":
+                supervision.record_strike(db.session, institution, request.form.get("kind", ""),
+                                          request.form.get("reason", ""), actor)
+                flash("问题已记录" + ("，该机构本年度已满3次，已自动暂停验券资格" if institution.is_suspended else ""),
+                      "success")
+            elif request.form.get("action") == "reinstate":
+                supervision.reinstate(db.session, institution, request.form.get("reason", ""), actor)
+                flash("已恢复验券资格", "success")
+            else:
+                abort(400)
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+        return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
+    return render_template("bureau/institution.html", institution=institution, form=form,
+                           kinds=supervision.STRIKE_KINDS,
+                           strikes=supervision.strikes_this_year(db.session, institution, utcnow()))

@@ -1,0 +1,119 @@
+"""Onboarding training institutions (批量添加培训机构, seed 004 annex 2): validated row by row, all or
+nothing; each institution gets its officer (机构专员) account with a first password shown once."""
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from .auth.forms import generate_password
+from .identity import id_number_error, name_error, normalize_id_number, normalize_name
+from .models import Institution, Region, Site, StaffUser
+from .models.institutions import INSTITUTION_TYPES
+from .models.staff import OFFICER
+from .vouchers import audit
+from .vouchers.errors import ValidationFailed
+from .vouchers.unit import service
+
+TYPE_BY_LABEL = {label: code for code, label in INSTITUTION_TYPES.items()}
+COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，]\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass
+class Onboarded:
+    institution: Institution
+    officer: StaffUser
+    password: str
+
+
+def _sites(text: str) -> list[tuple[float, float]] | None:
+    """'30.0023,120.5810;30.1,120.4' → [(lat, lng), …]; None when malformed."""
+    points = []
+    for part in re.split(r"[;；\n]", text or ""):
+        if not part.strip():
+            continue
+        match = COORDS.match(part)
+        if not match:
+            return None
+        lat, lng = float(match.group(1)), float(match.group(2))
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            return None
+        points.append((lat, lng))
+    return points
+
+
+def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict], list[dict]]:
+    regions = set(session.scalars(select(Region.code)))
+    taken = set(session.scalars(select(Institution.code)))
+    clean, errors, seen = [], [], {}
+    for index, row in enumerate(rows, start=1):
+        def bad(field, message):
+            errors.append({"index": index, "field": field, "message": message})
+
+        code = (row.get("code") or "").strip()
+        name = (row.get("name") or "").strip()
+        region = (row.get("region_code") or "").strip()
+        kind = (row.get("type") or "").strip()
+        if not re.fullmatch(r"[0-9A-Za-z]{4,20}", code):
+            bad("code", "机构编码应为4到20位字母或数字（重庆为7位编码）")
+        elif code in taken:
+            bad("code", "该机构编码已存在")
+        elif code in seen:
+            bad("code", f"机构编码与第{seen[code]}行重复")
+        else:
+            seen[code] = index
+        if not name or len(name) > 120:
+            bad("name", "请填写机构全称")
+        if region not in regions:
+            bad("region_code", "行政区划编码不存在")
+        elif not actor.in_region(region):
+            bad("region_code", "只能添加本地区的培训机构")
+        kind_code = TYPE_BY_LABEL.get(kind, kind if kind in INSTITUTION_TYPES else ("other" if not kind else None))
+        if kind_code is None:
+            bad("type", "机构类型应为：" + "、".join(INSTITUTION_TYPES.values()))
+        if not (row.get("address") or "").strip():
+            bad("address", "请填写机构地址")
+        if not re.fullmatch(r"[0-9\-+ ]{7,20}", (row.get("phone") or "").strip()):
+            bad("phone", "请填写手机或座机号码")
+        officer_name = normalize_name(row.get("officer_name"))
+        problem = name_error(officer_name)
+        if problem:
+            bad("officer_name", "机构专员" + problem)
+        problem = id_number_error(row.get("officer_id_number"))
+        if problem:
+            bad("officer_id_number", "机构专员" + problem)
+        sites = _sites(row.get("sites") or "")
+        if not sites:
+            bad("sites", "请填写培训地点经纬度，如 30.0023,120.5810；多个地点用分号隔开")
+        clean.append({"code": code, "name": name, "region_code": region, "type": kind_code or "other",
+                      "address": (row.get("address") or "").strip(), "phone": (row.get("phone") or "").strip(),
+                      "officer_name": officer_name, "officer_id_number": normalize_id_number(row.get("officer_id_number")),
+                      "sites": sites or []})
+    return clean, errors
+
+
+@service
+def onboard(session, rows: list[dict], actor: audit.Actor) -> list[Onboarded]:
+    if not rows:
+        raise ValidationFailed("没有要添加的机构")
+    clean, errors = validate(session, rows, actor)
+    if errors:
+        raise ValidationFailed(f"有{len(errors)}处错误，未添加任何机构", rows=errors)
+    made = []
+    for row in clean:
+        institution = Institution(code=row["code"], name=row["name"], region_code=row["region_code"],
+                                  type=row["type"], address=row["address"], phone=row["phone"])
+        for n, (lat, lng) in enumerate(row["sites"], start=1):
+            institution.sites.append(Site(name="培训地点" + (str(n) if len(row["sites"]) > 1 else ""),
+                                          address=row["address"], lat=lat, lng=lng, radius_m=300))
+        session.add(institution)
+        session.flush()
+        password = generate_password()
+        officer = StaffUser(username=f"officer_{row['code']}", name=row["officer_name"], role=OFFICER,
+                            institution_id=institution.id, must_change_password=True)
+        officer.set_password(password)
+        session.add(officer)
+        made.append(Onboarded(institution, officer, password))
+        audit.record(session, actor, "institution.onboard", institution_id=institution.id,
+                     region_code=row["region_code"], details={"code": row["code"]})
+    session.commit()
+    return made
