@@ -29,11 +29,11 @@ def home():
         select(func.count(Settlement.id)).where(Settlement.region_code.startswith(prefix),
                                                 Settlement.status.in_((S_SUBMITTED, S_REVIEWED)))
     )
-    institutions = db.session.scalars(
+    region_institutions = db.session.scalars(
         select(Institution).where(Institution.region_code.startswith(prefix)).order_by(Institution.id)
     ).all()
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=templates,
-                           waiting=waiting, institutions=institutions)
+                           waiting=waiting, institutions=region_institutions)
 
 
 from . import institutions, oversight, settlements  # noqa: E402,F401  (their routes join the blueprint)
