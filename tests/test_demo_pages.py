@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from h5app.demo.seed import seed_demo
 from h5app.extensions import db
-from h5app.models import ClassSession, Person, Settlement, StaffUser, TrainingClass, Voucher
+from h5app.models import ClassSession, Institution, Person, Settlement, StaffUser, TrainingClass, Voucher, VoucherTemplate
 
 from .test_institution_verify import staff_sign_in
 
@@ -46,7 +46,10 @@ def test_every_institution_page_opens_for_demo_staff(client, demo, username):
 
 def test_every_bureau_page_opens_for_demo_staff(client, demo):
     staff_sign_in(client, demo.scalar(select(StaffUser).where(StaffUser.username == "bureau_clerk")))
-    for url in ["/bureau/", "/bureau/settlements", "/bureau/settlements?status=paid", "/bureau/issue",
+    template = demo.scalar(select(VoucherTemplate).order_by(VoucherTemplate.id))
+    institution = demo.scalar(select(Institution).order_by(Institution.id))
+    for url in ["/bureau/templates", "/bureau/templates/new", f"/bureau/templates/{template.id}", "/bureau/institutions",
+                f"/bureau/institutions/{institution.id}", "/bureau/", "/bureau/settlements", "/bureau/settlements?status=paid", "/bureau/issue",
                 "/bureau/revoke", "/bureau/audit"]:
         assert client.get(url).status_code == 200, url
     assert demo.scalar(select(Settlement)) is None  # nothing to review until an institution applies

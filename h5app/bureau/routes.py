@@ -22,7 +22,7 @@ def home():
         .where(VoucherTemplate.region_code.startswith(prefix))
         .group_by(Voucher.status)
     ).all())
-    templates = db.session.scalars(
+    region_templates = db.session.scalars(
         select(VoucherTemplate).where(VoucherTemplate.region_code.startswith(prefix)).order_by(VoucherTemplate.id)
     ).all()
     waiting = db.session.scalar(
@@ -32,8 +32,8 @@ def home():
     region_institutions = db.session.scalars(
         select(Institution).where(Institution.region_code.startswith(prefix)).order_by(Institution.id)
     ).all()
-    return render_template("bureau/home.html", region=region, by_status=by_status, templates=templates,
+    return render_template("bureau/home.html", region=region, by_status=by_status, templates=region_templates,
                            waiting=waiting, institutions=region_institutions)
 
 
-from . import institutions, oversight, settlements  # noqa: E402,F401  (their routes join the blueprint)
+from . import institutions, oversight, settlements, templates  # noqa: E402,F401  (routes join the blueprint)

@@ -1,0 +1,121 @@
+"""制券: create voucher templates with every attribute of PRODUCT.md §3, edit them while nothing has
+been issued, close them, and preview how the voucher looks to a worker."""
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
+
+from ..access import BUREAU, require_region_covers, roles_required
+from ..extensions import db
+from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix
+from ..models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
+from ..vouchers import audit
+from ..worker.forms import ConfirmForm
+from .forms import TemplateForm
+from .routes import bp
+
+FIELDS = ("name", "voucher_type", "region_code", "policy_id", "function_mode", "distribution_mode", "audience",
+          "eligible_groups", "min_insurance_months", "claim_starts_on", "claim_ends_on", "valid_until", "valid_days",
+          "stock")
+
+
+def _form(template=None) -> TemplateForm:
+    form = TemplateForm(obj=template)
+    prefix = region_prefix(current_user.region_code)
+    regions = db.session.scalars(select(Region).where(Region.code.startswith(prefix)).order_by(Region.code)).all()
+    form.region_code.choices = [SelectChoice(r.code, r.name) for r in regions]
+    form.policy_id.choices = [SelectChoice(p.id, p.name) for p in db.session.scalars(select(Policy).order_by(Policy.id))]
+    if request.method == "GET":
+        if template is not None:
+            form.face_value.data = template.face_value_fen / 100 if template.face_value_fen is not None else None
+            form.standard.data = template.standard_fen / 100 if template.standard_fen is not None else None
+        else:
+            region = next((r for r in regions if r.code == current_user.region_code), None)
+            if region is not None and region.policy_id:
+                form.policy_id.data = region.policy_id
+    return form
+
+
+def _apply(form: TemplateForm, template: VoucherTemplate) -> None:
+    for name in FIELDS:
+        setattr(template, name, getattr(form, name).data)
+    template.eligible_groups = list(form.eligible_groups.data or [])
+    template.project_types = list(form.project_types.data or [])
+    template.occupation = form.occupation.data or None
+    template.level = form.level.data or None
+    template.description = form.description.data or None
+    template.face_value_fen = int(form.face_value.data * 100) if form.face_value.data is not None else None
+    template.standard_fen = int(form.standard.data * 100) if form.standard.data is not None else None
+
+
+def _my_template(template_id: int) -> VoucherTemplate:
+    template = db.session.get(VoucherTemplate, template_id)
+    if template is None:
+        abort(404)
+    require_region_covers(template.region_code)
+    return template
+
+
+def _issued(template: VoucherTemplate) -> int:
+    return db.session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template.id))
+
+
+@bp.route("/templates")
+@roles_required(BUREAU)
+def templates():
+    rows = db.session.scalars(select(VoucherTemplate).where(
+        VoucherTemplate.region_code.startswith(region_prefix(current_user.region_code))).order_by(VoucherTemplate.id.desc())).all()
+    return render_template("bureau/templates.html", templates=rows)
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def new_template():
+    form = _form()
+    if form.validate_on_submit():
+        template = VoucherTemplate(status=TEMPLATE_DRAFT, created_by_id=current_user.id)
+        _apply(form, template)
+        db.session.add(template)
+        db.session.flush()
+        audit.record(db.session, audit.Actor.for_staff(current_user), "template.create", region_code=template.region_code,
+                     details={"template_id": template.id})
+        db.session.commit()
+        flash("券模板已保存为草稿；首次发券后生效，之后不能再修改", "success")
+        return redirect(url_for("bureau.template_detail", template_id=template.id))
+    return render_template("bureau/template_form.html", form=form, template=None), (400 if form.errors else 200)
+
+
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def template_detail(template_id):
+    template = _my_template(template_id)
+    issued = _issued(template)
+    editable = issued == 0 and template.status == TEMPLATE_DRAFT
+    form = _form(template)
+    if request.method == "POST":
+        if not editable:
+            abort(409)
+        if form.validate_on_submit():
+            _apply(form, template)
+            audit.record(db.session, audit.Actor.for_staff(current_user), "template.edit",
+                         region_code=template.region_code, details={"template_id": template.id})
+            db.session.commit()
+            flash("券模板已保存", "success")
+            return redirect(url_for("bureau.template_detail", template_id=template_id))
+    regions = dict(db.session.execute(select(Region.code, Region.name)).all())
+    return render_template("bureau/template_form.html", form=form, template=template, issued=issued,
+                           editable=editable, regions=regions, close_form=ConfirmForm()), (400 if form.errors else 200)
+
+
+@bp.route("/templates/<int:template_id>/close", methods=["POST"])
+@roles_required(BUREAU)
+def close_template(template_id):
+    template = _my_template(template_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    template.status = TEMPLATE_CLOSED
+    audit.record(db.session, audit.Actor.for_staff(current_user), "template.close", region_code=template.region_code,
+                 details={"template_id": template.id})
+    db.session.commit()
+    flash("券模板已关闭：不再发放和领取，已领取的券仍可使用", "success")
+    return redirect(url_for("bureau.template_detail", template_id=template_id))
