@@ -1,4 +1,6 @@
 """Bureau forms."""
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField,
@@ -63,3 +65,15 @@ class TemplateForm(FlaskForm):
     def validate_valid_until(self, field):
         if field.data and self.claim_starts_on.data and field.data < self.claim_starts_on.data:
             raise ValidationError("使用截止日期不能早于领取开始")
+
+
+class ClerkForm(FlaskForm):
+    name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=30)])
+    username = StringField("登录用户名", validators=[DataRequired("请填写用户名"), Length(min=3, max=32)],
+                           render_kw={"autocapitalize": "none", "autocomplete": "off"})
+    region_code = SelectField("负责地区")
+    submit = SubmitField("添加经办人员")
+
+    def validate_username(self, field):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", field.data or ""):
+            raise ValidationError("用户名只能用字母、数字和 _ . -")

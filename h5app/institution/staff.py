@@ -31,7 +31,7 @@ def _handed_over(user: StaffUser, password: str):
     """The first (or reset) password is shown once, to the officer, and must be changed at first sign-in."""
     user.set_password(password)
     user.must_change_password = True
-    return render_template("institution/password_once.html", user=user, password=password)
+    return render_template("password_once.html", user=user, password=password, back_url=url_for("institution.staff"))
 
 
 @bp.route("/staff", methods=["GET", "POST"])

@@ -1,0 +1,83 @@
+"""人社部门工作人员: a supervisor adds clerks for the region (or a district in it), disables and resets
+them; a clerk cannot (403). Every clerk sees only their own region's data (region-scoped queries)."""
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from ..access import BUREAU, roles_required
+from ..auth.forms import generate_password
+from ..extensions import db
+from ..models import Region, StaffUser, region_covers, region_prefix
+from ..models.staff import BUREAU as BUREAU_ROLE
+from ..vouchers import audit
+from ..worker.forms import ConfirmForm
+from .forms import ClerkForm
+from .routes import bp
+
+
+def _require_supervisor():
+    if not current_user.is_supervisor:
+        abort(403)
+
+
+def _handed_over(user: StaffUser):
+    password = generate_password()
+    user.set_password(password)
+    user.must_change_password = True
+    return render_template("password_once.html", user=user, password=password, back_url=url_for("bureau.staff"))
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def staff():
+    _require_supervisor()
+    prefix = region_prefix(current_user.region_code)
+    form = ClerkForm()
+    form.region_code.choices = [SelectChoice(r.code, r.name) for r in db.session.scalars(
+        select(Region).where(Region.code.startswith(prefix)).order_by(Region.code))]
+    if form.validate_on_submit():
+        if db.session.scalar(select(StaffUser.id).where(StaffUser.username == form.username.data)):
+            form.username.errors.append("该用户名已被使用，请换一个")
+        else:
+            user = StaffUser(username=form.username.data, name=form.name.data.strip(), role=BUREAU_ROLE,
+                             region_code=form.region_code.data)
+            page = _handed_over(user)
+            db.session.add(user)
+            audit.record(db.session, audit.Actor.for_staff(current_user), "staff.create",
+                         region_code=user.region_code, details={"username": user.username})
+            db.session.commit()
+            return page
+    clerks = db.session.scalars(select(StaffUser).where(
+        StaffUser.role == BUREAU_ROLE, StaffUser.region_code.startswith(prefix)).order_by(StaffUser.id)).all()
+    return render_template("bureau/staff.html", form=form, clerks=clerks, action_form=ConfirmForm()), (
+        400 if form.errors else 200)
+
+
+@bp.route("/staff/<int:user_id>/<any(disable, enable, reset):action>", methods=["POST"])
+@roles_required(BUREAU)
+def staff_action(user_id, action):
+    _require_supervisor()
+    user = db.session.get(StaffUser, user_id)
+    if user is None or user.role != BUREAU_ROLE or not region_covers(current_user.region_code, user.region_code) \
+            or user.id == current_user.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    actor = audit.Actor.for_staff(current_user)
+    if action == "reset":
+        page = _handed_over(user)
+        user.session_epoch = StaffUser.session_epoch + 1
+        audit.record(db.session, actor, "staff.reset_password", region_code=user.region_code,
+                     details={"username": user.username})
+        db.session.commit()
+        return page
+    user.active = action == "enable"
+    if not user.active:
+        user.session_epoch = StaffUser.session_epoch + 1
+    audit.record(db.session, actor, f"staff.{action}", region_code=user.region_code, details={"username": user.username})
+    db.session.commit()
+    flash(f"已{'启用' if user.active else '停用'} {user.name}", "success")
+    return redirect(url_for("bureau.staff"))
+
+
