@@ -1,16 +1,15 @@
 """人社部门工作人员: a supervisor adds clerks for the region (or a district in it), disables and resets
 them; a clerk cannot (403). Every clerk sees only their own region's data (region-scoped queries)."""
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from ..access import BUREAU, roles_required
-from ..auth.forms import generate_password
+from .. import staffing
 from ..extensions import db
 from ..models import Region, StaffUser, region_covers, region_prefix
 from ..models.staff import BUREAU as BUREAU_ROLE
-from ..vouchers import audit
 from ..worker.forms import ConfirmForm
 from .forms import ClerkForm
 from .routes import bp
@@ -19,13 +18,6 @@ from .routes import bp
 def _require_supervisor():
     if not current_user.is_supervisor:
         abort(403)
-
-
-def _handed_over(user: StaffUser):
-    password = generate_password()
-    user.set_password(password)
-    user.must_change_password = True
-    return render_template("password_once.html", user=user, password=password, back_url=url_for("bureau.staff"))
 
 
 @bp.route("/staff", methods=["GET", "POST"])
@@ -42,10 +34,9 @@ def staff():
         else:
             user = StaffUser(username=form.username.data, name=form.name.data.strip(), role=BUREAU_ROLE,
                              region_code=form.region_code.data)
-            page = _handed_over(user)
+            page = staffing.hand_over(user, url_for("bureau.staff"))
             db.session.add(user)
-            audit.record(db.session, audit.Actor.for_staff(current_user), "staff.create",
-                         region_code=user.region_code, details={"username": user.username})
+            staffing.record("staff.create", user)
             db.session.commit()
             return page
     clerks = db.session.scalars(select(StaffUser).where(
@@ -64,20 +55,4 @@ def staff_action(user_id, action):
         abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    actor = audit.Actor.for_staff(current_user)
-    if action == "reset":
-        page = _handed_over(user)
-        user.session_epoch = StaffUser.session_epoch + 1
-        audit.record(db.session, actor, "staff.reset_password", region_code=user.region_code,
-                     details={"username": user.username})
-        db.session.commit()
-        return page
-    user.active = action == "enable"
-    if not user.active:
-        user.session_epoch = StaffUser.session_epoch + 1
-    audit.record(db.session, actor, f"staff.{action}", region_code=user.region_code, details={"username": user.username})
-    db.session.commit()
-    flash(f"已{'启用' if user.active else '停用'} {user.name}", "success")
-    return redirect(url_for("bureau.staff"))
-
-
+    return staffing.act(user, action, url_for("bureau.staff"))

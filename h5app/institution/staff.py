@@ -1,15 +1,14 @@
 """核券人员: the officer (机构专员) adds, disables, re-enables and resets the front-desk verifiers of
 the institution. A verifier cannot manage staff (403); nobody reaches another institution's (404)."""
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import OFFICER, roles_required
-from ..auth.forms import generate_password
+from .. import staffing
 from ..extensions import db
 from ..models import StaffUser
 from ..models.staff import VERIFIER
-from ..vouchers import audit
 from ..worker.forms import ConfirmForm
 from .forms import VerifierForm
 from .routes import bp
@@ -22,18 +21,6 @@ def _my_verifier(user_id: int) -> StaffUser:
     return user
 
 
-def _record(action: str, user: StaffUser) -> None:
-    audit.record(db.session, audit.Actor.for_staff(current_user), action, institution_id=user.institution_id,
-                 details={"username": user.username})
-
-
-def _handed_over(user: StaffUser, password: str):
-    """The first (or reset) password is shown once, to the officer, and must be changed at first sign-in."""
-    user.set_password(password)
-    user.must_change_password = True
-    return render_template("password_once.html", user=user, password=password, back_url=url_for("institution.staff"))
-
-
 @bp.route("/staff", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def staff():
@@ -44,10 +31,10 @@ def staff():
         else:
             user = StaffUser(username=form.username.data, name=form.name.data.strip(), phone=form.phone.data,
                              role=VERIFIER, institution_id=current_user.institution_id)
-            page = _handed_over(user, generate_password())
+            page = staffing.hand_over(user, url_for("institution.staff"))
             db.session.add(user)
             db.session.flush()
-            _record("staff.create", user)
+            staffing.record("staff.create", user)
             db.session.commit()
             return page
     verifiers = db.session.scalars(
@@ -64,17 +51,4 @@ def staff_action(user_id, action):
     user = _my_verifier(user_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if action == "reset":
-        page = _handed_over(user, generate_password())
-        user.failed_logins, user.locked_until = 0, None
-        user.session_epoch = StaffUser.session_epoch + 1  # signed out everywhere
-        _record("staff.reset_password", user)
-        db.session.commit()
-        return page
-    user.active = action == "enable"
-    if not user.active:
-        user.session_epoch = StaffUser.session_epoch + 1
-    _record(f"staff.{action}", user)
-    db.session.commit()
-    flash(f"已{'启用' if user.active else '停用'} {user.name}", "success")
-    return redirect(url_for("institution.staff"))
+    return staffing.act(user, action, url_for("institution.staff"))
