@@ -90,8 +90,29 @@ def session(db):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def new_client(app):
+    """Another browser: each call gives a client with its own cookies."""
+    return app.test_client
+
+
+@pytest.fixture
+def client(new_client):
+    return new_client()
+
+
+@pytest.fixture(autouse=True)
+def empty_outbox(app):
+    """The console SMS backend's sent messages, emptied for every test."""
+    app.extensions["sms_outbox"] = []
+
+
+@pytest.fixture
+def channel(session):
+    from . import factories
+
+    row = factories.channel()
+    session.commit()
+    return row
 
 
 @pytest.fixture

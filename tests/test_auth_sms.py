@@ -10,32 +10,9 @@ from h5app.models import AuditEvent, Person, SmsCode
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .auth_support import (  # noqa: F401  (shared helpers; not every file uses each)
-    SECRET, WECHAT_WIFI, WECHAT_4G, CJK, b64, signed, ticket_for, text_of, signed_in_user_id, assert_nobody_signed_in, sms_code, latest_sms_row, staff_login,
-    PHONE, request_code, enter_code, _verify_new_phone, bind, _bad_check_digit_id,
+from .auth_support import (
+    text_of, signed_in_user_id, assert_nobody_signed_in, sms_code, latest_sms_row, PHONE, request_code, enter_code, _verify_new_phone, bind, _bad_check_digit_id,
 )
-
-
-@pytest.fixture
-def new_client(app):
-    return app.test_client
-
-
-@pytest.fixture
-def client(new_client):
-    return new_client()
-
-
-@pytest.fixture(autouse=True)
-def empty_outbox(app):
-    app.extensions["sms_outbox"] = []
-
-
-@pytest.fixture
-def channel(session):
-    row = f.channel()
-    session.commit()
-    return row
 
 
 # --- phone + SMS code --------------------------------------------------------------------------

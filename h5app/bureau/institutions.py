@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Institution, region_prefix
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
@@ -14,7 +15,6 @@ from ..spreadsheets import SheetError, read_table, records
 from ..timeutil import utcnow
 from ..vouchers import audit, supervision
 from ..vouchers.errors import DomainError, ValidationFailed
-from ..worker.forms import ConfirmForm
 from .routes import bp
 
 COLUMNS = {
@@ -57,9 +57,7 @@ def institutions():
 @bp.route("/institutions/<int:institution_id>", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def institution_detail(institution_id):
-    institution = db.session.get(Institution, institution_id)
-    if institution is None:
-        abort(404)
+    institution = db.get_or_404(Institution, institution_id)
     require_region_covers(institution.region_code)
     form = ConfirmForm()
     if form.validate_on_submit():

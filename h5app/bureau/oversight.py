@@ -9,15 +9,24 @@ from sqlalchemy import select
 from ..access import BUREAU, roles_required
 from ..codes import normalize_code
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
-from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, region_prefix
+from ..models import (
+    AuditEvent,
+    Institution,
+    Person,
+    TrainingClass,
+    Voucher,
+    VoucherTemplate,
+    region_covers,
+    region_prefix,
+)
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
 from ..vouchers import audit, issuance
 from ..vouchers.errors import DomainError
-from ..worker.forms import ConfirmForm
 from .routes import bp
 
 
@@ -74,7 +83,7 @@ def issue():
 def issue_count():
     """The live count before a general issuance: how many people the filters reach."""
     template = db.session.get(VoucherTemplate, request.args.get("template_id", type=int) or 0)
-    if template is None or not template.region_code.startswith(region_prefix(current_user.region_code)):
+    if template is None or not region_covers(current_user.region_code, template.region_code):
         return {"error": {"code": "NOT_FOUND", "message": "未找到券模板"}}, 404
     groups = [g for g in request.args.getlist("groups") if g]
     return {"count": issuance.count_population(db.session, template, groups=groups or None)}

@@ -7,20 +7,18 @@ from sqlalchemy import func, select
 
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Settlement, region_prefix
 from ..models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
 from ..spreadsheets import csv_bytes, xlsx_bytes
 from ..vouchers import audit, lifecycle, settlement
 from ..vouchers.errors import DomainError, ValidationFailed
-from ..worker.forms import ConfirmForm
 from .routes import bp
 
 
 def _my_settlement(settlement_id: int) -> Settlement:
-    row = db.session.get(Settlement, settlement_id)
-    if row is None:
-        abort(404)
+    row = db.get_or_404(Settlement, settlement_id)
     require_region_covers(row.region_code)
     return row
 

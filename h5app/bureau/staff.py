@@ -5,12 +5,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from ..access import BUREAU, roles_required
 from .. import staffing
+from ..access import BUREAU, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Region, StaffUser, region_covers, region_prefix
 from ..models.staff import BUREAU as BUREAU_ROLE
-from ..worker.forms import ConfirmForm
 from .forms import ClerkForm
 from .routes import bp
 

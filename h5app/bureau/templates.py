@@ -7,10 +7,10 @@ from wtforms.fields.choices import SelectChoice
 
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix
 from ..models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..vouchers import audit
-from ..worker.forms import ConfirmForm
 from .forms import TemplateForm
 from .routes import bp
 
@@ -49,9 +49,7 @@ def _apply(form: TemplateForm, template: VoucherTemplate) -> None:
 
 
 def _my_template(template_id: int) -> VoucherTemplate:
-    template = db.session.get(VoucherTemplate, template_id)
-    if template is None:
-        abort(404)
+    template = db.get_or_404(VoucherTemplate, template_id)
     require_region_covers(template.region_code)
     return template
 

@@ -1,6 +1,6 @@
 """Check-in at the institution: scan a trainee's QR for a session (camera or scan gun), show the
 rotating session QR for trainees to scan from their phones, and the session's attendance sheet."""
-from flask import abort, jsonify, render_template, request, url_for
+from flask import jsonify, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -18,9 +18,7 @@ METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "�
 
 
 def _my_session(session_id: int) -> ClassSession:
-    class_session = db.session.get(ClassSession, session_id)
-    if class_session is None:
-        abort(404)
+    class_session = db.get_or_404(ClassSession, session_id)
     require_institution_owns(class_session.training_class)
     return class_session
 

@@ -8,12 +8,12 @@ from wtforms.fields.choices import SelectChoice
 
 from ..access import OFFICER, require_institution_owns, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import CheckIn, ClassSession, Site, TrainingClass
 from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT, CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import local_at, to_local
 from ..vouchers import audit
-from ..worker.forms import ConfirmForm
 from .forms import ClassForm
 from .routes import bp
 

@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
 from ..models.vouchers import USED
 from ..vouchers import audit, results, settlement, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
-from ..worker.forms import ConfirmForm
 from .routes import bp
 
 

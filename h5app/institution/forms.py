@@ -4,7 +4,14 @@ import re
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
-    DateField, DecimalField, IntegerField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField,
+    DateField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -43,7 +50,8 @@ SESSION_LINE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})\s+(\d{1,2}:\d{2})\s*[-â€“~è
 def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
     """One lesson per line: "2026-12-01 09:00-12:00 3" (hours optional: the clock time). Returns
     ([(date, start, end, hours)], [errors with their line numbers])."""
-    from datetime import date as date_type, datetime as dt
+    from datetime import date as date_type
+    from datetime import datetime as dt
 
     sessions, errors = [], []
     for number, raw in enumerate((text or "").splitlines(), start=1):

@@ -4,12 +4,12 @@ from flask import abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import OFFICER, roles_required
 from .. import staffing
+from ..access import OFFICER, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import StaffUser
 from ..models.staff import VERIFIER
-from ..worker.forms import ConfirmForm
 from .forms import VerifierForm
 from .routes import bp
 

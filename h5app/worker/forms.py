@@ -1,13 +1,9 @@
-"""Worker forms: most worker actions are one confirm button, still a POST with CSRF."""
+"""Worker forms (one-button actions use h5app.forms.ConfirmForm)."""
 from flask_wtf import FlaskForm
 from wtforms import DateField, FloatField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField("确认")
 
 
 class ClassSearchForm(FlaskForm):

@@ -5,11 +5,12 @@ from sqlalchemy import select, update
 
 from ..access import WORKER, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Certificate, Job, Notification, region_prefix
 from ..recommendations import occupations_of
 from ..timeutil import utcnow
 from ..vouchers import audit
-from .forms import ConfirmForm, JobSearchForm
+from .forms import JobSearchForm
 from .routes import bp, region_names
 
 

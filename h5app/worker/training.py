@@ -9,14 +9,15 @@ from wtforms.fields.choices import SelectChoice
 
 from ..access import WORKER, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, region_prefix
 from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
 from ..timeutil import local_today, start_of_local_day, utcnow
+from ..vouchers import app_qr_secret, qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
 from ..vouchers import enrolment as enrolment_service
-from ..vouchers import app_qr_secret, qrtoken, subsidy
 from ..vouchers.errors import DomainError
-from .forms import CheckInForm, ClassSearchForm, ConfirmForm, RatingForm
+from .forms import CheckInForm, ClassSearchForm, RatingForm
 from .routes import bp, region_names
 from .vouchers import qr_state
 
@@ -136,9 +137,7 @@ def checkin():
 @bp.route("/checkin/<int:session_id>", methods=["POST"])
 @roles_required(WORKER)
 def checkin_location(session_id):
-    class_session = db.session.get(ClassSession, session_id)
-    if class_session is None:
-        abort(404)
+    class_session = db.get_or_404(ClassSession, session_id)
     form = CheckInForm()
     if not form.validate_on_submit():
         flash("没有拿到您的位置：请允许浏览器使用定位后重试，或请培训机构扫码签到", "error")

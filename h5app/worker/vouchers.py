@@ -6,13 +6,14 @@ from sqlalchemy import or_, select
 from ..access import WORKER, require_person_owns, roles_required
 from ..codes import normalize_code
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Voucher, VoucherTemplate
 from ..models.vouchers import CLAIMED, EXPIRED, GENERAL, OFFERED, REVOKED, SETTLED, TEMPLATE_ACTIVE, USED
 from ..qr import qr_svg
 from ..timeutil import local_today, utcnow
-from ..vouchers import app_qr_secret, claim as claim_service, qrtoken
+from ..vouchers import app_qr_secret, qrtoken
+from ..vouchers import claim as claim_service
 from ..vouchers.errors import DomainError
-from .forms import ConfirmForm
 from .routes import bp, region_names
 
 # 我的卡券 tabs, in the order the worker needs them.
