@@ -1,4 +1,4 @@
-"""Flask commands, grouped by area: demo, users, apikeys, channels, vouchers."""
+"""Flask commands, grouped by area: demo, users, apikeys, channels, vouchers, jobs, stats."""
 import hashlib
 import secrets
 
@@ -19,6 +19,7 @@ apikeys = AppGroup("apikeys", help="合作方 API 密钥 / partner API keys")
 channels = AppGroup("channels", help="登录渠道 / SSO channels")
 vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
 jobs = AppGroup("jobs", help="就业岗位 / job postings")
+stats = AppGroup("stats", help="查询统计 / supervision statistics")
 
 
 def hash_api_key(key: str) -> str:
@@ -143,6 +144,15 @@ def recommend_command():
     click.echo(f"发送岗位推荐 {notify_recommendations(db.session)} 条")
 
 
+@stats.command("rollup")
+@click.option("--rebuild", is_flag=True, help="清空后按全部培训券重新统计")
+def rollup_command(rebuild):
+    """把已结束各日的发券、领券、用券、核销数汇总到日统计表（每日凌晨运行；查询统计页面也会自动补齐）。"""
+    from .statistics.rollup import roll_up
+
+    click.echo(f"写入日统计 {roll_up(db.session, rebuild=rebuild)} 行")
+
+
 @click.command("demo")
 def demo_command():
     """生成演示数据（地区、政策、机构、班期、券模板、劳动者、工作人员）并显示登录方式。"""
@@ -155,6 +165,6 @@ def demo_command():
 
 
 def register(app: Flask) -> None:
-    for group in (users, apikeys, channels, vouchers, jobs):
+    for group in (users, apikeys, channels, vouchers, jobs, stats):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

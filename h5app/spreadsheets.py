@@ -86,12 +86,18 @@ def csv_bytes(header: list[str], rows: list[list]) -> bytes:
 
 
 def xlsx_bytes(title: str, header: list[str], rows: list[list]) -> bytes:
+    return xlsx_book([(title, header, rows)])
+
+
+def xlsx_book(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+    """A workbook of (title, header, rows) sheets, every text cell formula-safe."""
     book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31]
-    sheet.append(header)
-    for row in rows:
-        sheet.append([safe_cell(v) for v in row])
+    book.remove(book.active)
+    for title, header, rows in sheets:
+        sheet = book.create_sheet(title[:31])
+        sheet.append(header)
+        for row in rows:
+            sheet.append([safe_cell(v) for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

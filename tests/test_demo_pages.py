@@ -50,6 +50,6 @@ def test_every_bureau_page_opens_for_demo_staff(client, demo):
     institution = demo.scalar(select(Institution).order_by(Institution.id))
     for url in ["/bureau/templates", "/bureau/templates/new", f"/bureau/templates/{template.id}", "/bureau/institutions",
                 f"/bureau/institutions/{institution.id}", "/bureau/", "/bureau/settlements", "/bureau/settlements?status=paid", "/bureau/issue",
-                "/bureau/revoke", "/bureau/audit"]:
+                "/bureau/revoke", "/bureau/audit", "/bureau/statistics", "/bureau/statistics/targets"]:
         assert client.get(url).status_code == 200, url
     assert demo.scalar(select(Settlement)) is None  # nothing to review until an institution applies

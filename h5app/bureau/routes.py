@@ -36,4 +36,4 @@ def home():
                            waiting=waiting, institutions=region_institutions)
 
 
-from . import institutions, oversight, settlements, staff, templates  # noqa: E402,F401  (routes join the blueprint)
+from . import institutions, oversight, settlements, staff, statistics, templates  # noqa: E402,F401  (routes join the blueprint)

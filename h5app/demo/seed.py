@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from ..identity import id_check_char
 from ..models import (
-    Certificate, Channel, ClassSession, Institution, Job, Person, Region, Site, StaffUser, TrainingClass, Voucher,
-    VoucherTemplate,
+    Certificate, Channel, ClassSession, Institution, Job, KpiTarget, Person, Region, RegionTarget, Site, StaffUser,
+    TrainingClass, Voucher, VoucherTemplate,
 )
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
@@ -126,6 +126,7 @@ def seed_demo(session) -> list[str]:
     session.add(Certificate(person_id=people[0].id, number="330600202500123", name="电工职业技能等级证书",
                             occupation="电工", level="五级", issued_on=today - timedelta(days=200),
                             issuer="绍兴市职业技能鉴定指导中心"))
+    _make_targets(session, today.year)
     for title, employer, district, occupation, low, high in JOBS:
         session.add(Job(title=title, employer=employer, region_code=district, occupation=occupation,
                         salary_min_fen=low * 100, salary_max_fen=high * 100, posted_on=today - timedelta(days=3),
@@ -189,6 +190,24 @@ def _make_templates(session, policy, today):
     session.add_all(templates.values())
     session.flush()
     return templates
+
+
+# The year's tasks of the demo city and its districts, and the annex-3 thresholds (seed 001).
+TARGETS = {"330600": ("绍兴市", 1200, 120), "330602": ("越城区", 400, 40), "330603": ("柯桥区", 300, 30),
+           "330604": ("上虞区", 250, 25), "330681": ("诸暨市", 250, 25)}
+KPIS = [("claim_rate", "领券率", None, 0.40), ("use_rate", "用券率", None, 0.10),
+        ("face_value_share", "面值券发放率", 0.40, 0.60), ("general_share", "通用券发放率", 0.40, 0.60),
+        ("institution_coverage", "培训机构和培训平台覆盖率", 0.60, 0.80), ("project_coverage", "培训项目覆盖率", 0.60, 0.80),
+        ("checkin_coverage", "打卡签到覆盖率", 0.60, 0.80), ("rating_completion", "培训评价完成率", 0.60, 0.80)]
+
+
+def _make_targets(session, year: int) -> None:
+    for code, (name, issue, use) in TARGETS.items():
+        session.add(RegionTarget(year=year, province="浙江省", region_name=name, region_code=code, issue_target=issue,
+                                 use_target=use, source="演示数据", scope_code=REGION[0]))
+    for code, name, q3, q4 in KPIS:
+        session.add(KpiTarget(year=year, code=code, name=name, q3_target=q3, q4_target=q4, scope_code=REGION[0],
+                              source="湖南省职业培训券专项工作督导调度项目指标（演示）"))
 
 
 def sign_in_help(session) -> list[str]:

@@ -10,12 +10,13 @@ from .records import Certificate, Job, Notification
 from .regions import Policy, Region, region_covers, region_prefix
 from .settlement import Settlement, SettlementLine
 from .staff import StaffUser
+from .statistics import KpiTarget, RegionTarget, StatsRollup, VoucherMonthlyStat
 from .vouchers import Issuance, Voucher, VoucherTemplate
 
 __all__ = [
     "ApiKey", "AuditEvent", "Certificate", "Channel", "CheckIn", "ClassRating", "ClassSession",
-    "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "Notification",
-    "PRIORITY_GROUPS", "Person", "Policy", "Region", "ScanDevice", "Settlement", "SettlementLine",
-    "Site", "SmsCode", "SsoNonce", "StaffUser", "Strike", "TraineeRating", "TrainingClass", "Voucher",
-    "VoucherTemplate", "class_sites", "region_covers", "region_prefix",
+    "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "KpiTarget", "Notification",
+    "PRIORITY_GROUPS", "Person", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
+    "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
+    "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "region_covers", "region_prefix",
 ]

@@ -41,6 +41,10 @@ class TrainingClass(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=CLASS_DRAFT)
     description: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # For 培训评价完成率 without counting enrolments and ratings on every dashboard view: the
+    # trainees enrolled when the class completed, and the ratings given since.
+    trainees_completed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ratings_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at_column()
 
     institution: Mapped[Institution] = relationship()

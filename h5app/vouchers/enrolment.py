@@ -1,6 +1,6 @@
 """培训报名 and 培训评价: a worker enrols in an open class (offering a voucher they hold for it),
 and rates a class once after it completes."""
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import ClassRating, Enrolment, TrainingClass, Voucher
@@ -81,5 +81,7 @@ def rate_class(session, person, training_class: TrainingClass, stars: int, comme
         session.flush()
     except IntegrityError:
         raise AlreadyRated() from None
+    session.execute(update(TrainingClass).where(TrainingClass.id == training_class.id)
+                    .values(ratings_count=TrainingClass.ratings_count + 1))
     session.commit()
     return rating

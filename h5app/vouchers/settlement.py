@@ -4,10 +4,12 @@
 only that bureau's staff review it. The clerk who reviewed cannot also mark it paid."""
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..codes import normalize_code
-from ..models import Certificate, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, region_covers
+from ..models import (
+    Certificate, Enrolment, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, region_covers,
+)
 from ..models.classes import CLASS_COMPLETED
 from ..models.settlement import (
     LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REVIEWED, S_SUBMITTED,
@@ -205,6 +207,8 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
     if training_class.status == CLASS_COMPLETED:
         raise SettlementError("该班期已结业")
     training_class.status, training_class.completed_at = CLASS_COMPLETED, now
+    training_class.trainees_completed = session.scalar(select(func.count(Enrolment.id)).where(
+        Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
     audit.record(session, actor, "class.complete", institution_id=training_class.institution_id,
                  region_code=training_class.institution.region_code, details={"class_id": training_class.id})
     automatic = list(session.scalars(

@@ -1,0 +1,101 @@
+"""查询统计 in the bureau console: the annex-3 supervision indicators of the clerk's region and its
+districts, by month, against the year's targets; XLSX export; importing the targets."""
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access import BUREAU, roles_required
+from ..extensions import db
+from ..forms import ConfirmForm
+from ..models import Region
+from ..spreadsheets import SheetError, read_table, xlsx_book
+from ..statistics import charts
+from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets
+from ..statistics.targets import KPI_FIELDS, REGION_FIELDS, import_targets, region_targets
+from ..timeutil import local_today
+from ..vouchers import audit
+from ..vouchers.errors import DomainError, ValidationFailed
+from .routes import bp
+
+
+def _region() -> Region:
+    region = db.session.scalar(select(Region).where(Region.code == current_user.region_code))
+    if region is None:
+        abort(404)
+    return region
+
+
+def _year() -> int:
+    year = request.args.get("year", type=int)
+    return year if year and 2000 <= year <= 2100 else local_today().year
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+@bp.route("/statistics")
+@roles_required(BUREAU)
+def statistics():
+    board = build(db.session, _region(), _year(), district=request.args.get("district") or None)
+    months = [(m, {name: getattr(t, name) for name in COUNTS}) for m, t in board.months]
+    trend = charts.trend_chart(months, COUNT_LABELS, title=f"{board.chosen.name}{board.year}年逐月发券、领券、用券、核销")
+    return render_template("bureau/statistics.html", board=board, indicators=INDICATORS, trend=trend,
+                           bar=charts.progress_bar, pct=_pct, count_labels=COUNT_LABELS,
+                           years=range(local_today().year, local_today().year - 6, -1))
+
+
+@bp.route("/statistics.xlsx")
+@roles_required(BUREAU)
+def statistics_export():
+    board = build(db.session, _region(), _year())
+    codes = list(INDICATORS)
+    header = ["地区", "发券", "领券", "用券", "核销", "发券目标", "用券目标", *(INDICATORS[c][0] for c in codes), "预警"]
+    rows = []
+    for area in board.areas:
+        t = area.target
+        rows.append([area.name, area.tally.issued, area.tally.claimed, area.tally.used, area.tally.settled,
+                     t.issue_target if t else None, t.use_target if t else None,
+                     *(_rounded(area.rates[c]) for c in codes), "；".join(area.flags)])
+    thresholds = [["本季度目标", *([None] * 6), *(board.threshold(c) for c in codes), None]]
+    monthly = [[f"{board.year}年{m}月", t.issued, t.claimed, t.used, t.settled] for m, t in board.months]
+    data = xlsx_book([
+        ("各地区指标", header, rows + thresholds),
+        ("逐月统计", ["月份", "发券", "领券", "用券", "核销"], monthly),
+    ])
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename=statistics-{board.region.code}-{board.year}.xlsx"})
+
+
+def _rounded(value):
+    return None if value is None else round(value, 4)
+
+
+@bp.route("/statistics/targets", methods=["GET", "POST"])
+@roles_required(BUREAU)
+def statistics_targets():
+    form, message, errors, fields = ConfirmForm(), None, [], {}
+    year = request.form.get("year", type=int) if request.method == "POST" else _year()
+    if form.validate_on_submit():
+        if not current_user.is_supervisor:
+            abort(403)
+        upload = request.files.get("file")
+        try:
+            if not upload or not upload.filename:
+                raise SheetError("请选择要导入的目标表（CSV 或 Excel）")
+            kind, count = import_targets(db.session, read_table(upload.filename, upload.read()), year or 0,
+                                         audit.Actor.for_staff(current_user))
+            flash(f"已导入{year}年{'地区任务' if kind == 'region' else '调度指标目标'}{count}行", "success")
+            return redirect(url_for("bureau.statistics_targets", year=year))
+        except SheetError as problem:
+            message = problem.message
+        except ValidationFailed as refusal:
+            message, errors = refusal.message, refusal.details.get("rows", [])
+        except DomainError as refusal:
+            message = refusal.message
+        fields = {**REGION_FIELDS, **KPI_FIELDS}
+    year = year or local_today().year
+    return render_template("bureau/targets.html", form=form, year=year, message=message, errors=errors,
+                           fields=fields, targets=region_targets(db.session, current_user.region_code, year),
+                           kpis=kpi_targets(db.session, current_user.region_code, year), indicators=INDICATORS,
+                           pct=_pct), 400 if message else 200
