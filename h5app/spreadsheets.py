@@ -85,19 +85,25 @@ def csv_bytes(header: list[str], rows: list[list]) -> bytes:
     return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
 
 
-def xlsx_bytes(title: str, header: list[str], rows: list[list]) -> bytes:
-    return xlsx_book([(title, header, rows)])
+def xlsx_bytes(title: str, header: list[str], rows: list[list], formats: dict[int, str] | None = None) -> bytes:
+    return xlsx_book([(title, header, rows, formats or {})])
 
 
-def xlsx_book(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
-    """A workbook of (title, header, rows) sheets, every text cell formula-safe."""
+def xlsx_book(sheets: list[tuple]) -> bytes:
+    """A workbook of (title, header, rows[, {column index: number format}]) sheets, every text cell
+    formula-safe; numbers stay numbers, shown in the column's number format (e.g. "0%")."""
     book = Workbook()
     book.remove(book.active)
-    for title, header, rows in sheets:
+    for title, header, rows, *rest in sheets:
+        formats = rest[0] if rest else {}
         sheet = book.create_sheet(title[:31])
         sheet.append(header)
         for row in rows:
             sheet.append([safe_cell(v) for v in row])
+        for index, number_format in formats.items():
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index + 1, max_col=index + 1):
+                if isinstance(cell.value, (int, float)):
+                    cell.number_format = number_format
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

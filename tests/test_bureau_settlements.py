@@ -66,7 +66,9 @@ def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money
     client.post(f"/bureau/settlements/{made.id}", data={
         f"decision-{line_id(made, good)}": "approve",
         f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
-    client.post(f"/bureau/settlements/{made.id}/payment")
+    reviewed_page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "须由另一名工作人员标记拨付" in reviewed_page and "标记已拨付</button>" not in reviewed_page
+    client.post(f"/bureau/settlements/{made.id}/payment")  # posted anyway: refused by the service
     assert "审核与拨付须由不同人员办理" in client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
     assert db.session.get(Voucher, good.id).status == "used"
 
@@ -81,6 +83,9 @@ def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money
     assert good.code in csv_text and weak.code not in csv_text and "1500.00" in csv_text
     sheet = load_workbook(io.BytesIO(other.get(f"/bureau/settlements/{made.id}/sheet.xlsx").get_data())).active
     assert sheet.cell(row=1, column=1).value == "申请编号" and sheet.cell(row=3, column=1).value == "合计"
+    amount = sheet.cell(row=2, column=8)
+    assert amount.value == 1500 and amount.number_format == "#,##0.00"
+    assert sheet.cell(row=3, column=8).value == 1500
 
 
 def test_another_regions_bureau_cannot_see_or_review(client, application):

@@ -132,6 +132,18 @@ def test_unclaimed_stock_of_an_open_template_counts_as_issued(shaoxing):
     assert dict(board.months)[2].issued == 40
 
 
+def test_vouchers_offered_from_an_open_template_are_not_counted_twice(shaoxing):
+    template = f.template(name="开放领取券", audience="open", stock=50, claimed_count=1,
+                          claim_starts_on=date(2026, 2, 1), claim_ends_on=date(2026, 12, 31))
+    _voucher(template, f.person(region_code="330602"), issued=at(3, 1), claimed=at(3, 2))
+    for _ in range(3):  # offered by 发券, not claimed yet: issued rows that hold no stock
+        _voucher(template, f.person(region_code="330602"), issued=at(3, 1))
+    db.session.commit()
+    board = build(db.session, shaoxing, 2026, now=NOW)
+    assert areas_by_name(board)["绍兴市"].tally.issued == 50
+    assert areas_by_name(board)["越城区"].tally.issued == 4
+
+
 def test_institution_project_and_checkin_coverage(shaoxing):
     using = f.institution(region_code="330602")
     idle = f.institution(region_code="330603")

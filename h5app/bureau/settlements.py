@@ -100,13 +100,14 @@ def disbursement_sheet(settlement_id, fmt):
     payee = row.institution.name if row.institution else "劳动者本人"
     course = row.lines[0].voucher.training_class.course_name if row.lines and row.lines[0].voucher.training_class else ""
     rows = [[row.id, payee, course, line.voucher.code, line.voucher.person.name,
-             mask_id_number(line.voucher.person.id_number), f"{float(line.attendance_rate) * 100:.0f}%",
-             f"{line.amount_fen / 100:.2f}"] for line in row.lines if line.decision == LINE_APPROVED]
-    rows.append(["合计", "", "", "", "", "", "", f"{row.approved_total_fen / 100:.2f}"])
+             mask_id_number(line.voucher.person.id_number), float(line.attendance_rate), line.amount_fen / 100]
+            for line in row.lines if line.decision == LINE_APPROVED]
+    rows.append(["合计", "", "", "", "", "", "", row.approved_total_fen / 100])
     if fmt == "csv":
-        body, mimetype = csv_bytes(SHEET_HEADER, rows), "text/csv"
+        text_rows = [[*r[:6], f"{r[6]:.0%}" if r[6] != "" else "", f"{r[7]:.2f}"] for r in rows]
+        body, mimetype = csv_bytes(SHEET_HEADER, text_rows), "text/csv"
     else:
-        body = xlsx_bytes("资金拨付表", SHEET_HEADER, rows)
+        body = xlsx_bytes("资金拨付表", SHEET_HEADER, rows, {6: "0%", 7: "#,##0.00"})
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''disbursement-{row.id}.{fmt}"})

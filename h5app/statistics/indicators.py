@@ -16,7 +16,7 @@ from ..models import (
     VoucherTemplate, region_covers, region_prefix,
 )
 from ..models.classes import CLASS_COMPLETED
-from ..models.vouchers import FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
+from ..models.vouchers import FACE_VALUE, GENERAL, OFFERED, TEMPLATE_ACTIVE
 from ..timeutil import local_today, start_of_local_day, utcnow
 from .rollup import count_events, roll_up, rolled_through
 
@@ -187,13 +187,19 @@ def _voucher_tallies(session, templates, areas: Areas, year: int, now) -> dict[t
             session, start_of_local_day(rolled_through(session)), None).items():
         if day.year == year and template_id in by_id:
             add(template_id, region_code, day.month, values)
-    # An open general template puts its whole stock out at once: the unclaimed part is issued too.
-    for template in templates:
-        if template.distribution_mode == GENERAL and template.audience == "open" and template.stock is not None \
-                and template.status == TEMPLATE_ACTIVE and template.claim_starts_on.year == year:
-            unclaimed = max(template.stock - template.claimed_count, 0)
-            add(template.id, template.region_code, template.claim_starts_on.month,
-                {"issued": unclaimed, "claimed": 0, "used": 0, "settled": 0})
+    # An open general template puts its whole stock out at once: the part nobody holds yet is issued
+    # too. Offered vouchers are rows already counted above and do not take stock until claimed.
+    stocked = [t for t in templates if t.distribution_mode == GENERAL and t.audience == "open"
+               and t.stock is not None and t.status == TEMPLATE_ACTIVE and t.claim_starts_on.year == year]
+    offered = dict(session.execute(
+        select(Voucher.template_id, func.count(Voucher.id))
+        .where(Voucher.template_id.in_([t.id for t in stocked]), Voucher.status == OFFERED)
+        .group_by(Voucher.template_id)
+    ).all()) if stocked else {}
+    for template in stocked:
+        unheld = max(template.stock - template.claimed_count - offered.get(template.id, 0), 0)
+        add(template.id, template.region_code, template.claim_starts_on.month,
+            {"issued": unheld, "claimed": 0, "used": 0, "settled": 0})
     return tallies
 
 

@@ -235,9 +235,10 @@ def review_and_pay(page, make_page, shots, seeded, tmp_path):
     expect(weak).to_contain_text("驳回：打卡率不足")
     assert settlement_status(seeded) == "reviewed"
 
-    page.get_by_role("button", name="标记已拨付").click()  # the reviewer may not also pay
-    expect(page.get_by_text("审核与拨付须由不同人员办理")).to_be_visible()
-    save(shots, page, "settlement-payment-refused")
+    # The reviewer may not also pay: no button, and a note saying who must.
+    expect(page.get_by_text("须由另一名工作人员标记拨付")).to_be_visible()
+    expect(page.get_by_role("button", name="标记已拨付")).to_have_count(0)
+    save(shots, page, "settlement-reviewed")
     assert settlement_status(seeded) == "reviewed"
 
     cashier = make_page()  # a second clerk in a second browser
@@ -254,7 +255,7 @@ def review_and_pay(page, make_page, shots, seeded, tmp_path):
     assert statuses("就业技能培训券") == ["settled", "used"]
 
     with cashier.expect_download() as download:
-        cashier.get_by_role("link", name="Excel").click()
+        cashier.get_by_role("link", name="下载 Excel").click()
     assert download.value.suggested_filename == f"disbursement-{seeded['settlement_id']}.xlsx"
     path = tmp_path / "sheet.xlsx"
     download.value.save_as(path)
@@ -263,8 +264,8 @@ def review_and_pay(page, make_page, shots, seeded, tmp_path):
     assert len(rows) == 3  # the approved line and the total; the rejected line is not paid
     assert str(rows[1][0]) == str(seeded["settlement_id"]) and "*" in rows[1][5]
     assert rows[1][1:5] == ["绍兴市技师学院", "中式烹调师培训", seeded["good"], "陈小燕"]
-    assert rows[1][6] == "100%" and float(rows[1][7]) == 1500.0
-    assert rows[2][0] == "合计" and float(rows[2][7]) == 1500.0
+    assert rows[1][6] == 1 and rows[1][7] == 1500  # numbers, so the clerk can sum them in Excel
+    assert rows[2][0] == "合计" and rows[2][7] == 1500
     assert seeded["weak"] not in str(rows)
 
 
