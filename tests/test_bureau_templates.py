@@ -52,6 +52,13 @@ def test_bad_templates_are_explained_and_not_saved(client, clerk, overrides, mes
     assert db.session.scalar(select(func.count(VoucherTemplate.id))) == 0
 
 
+def test_a_bad_template_form_lists_every_problem_at_the_top_with_a_link_to_the_field(client, clerk):
+    page = client.post("/bureau/templates/new", data=data(name="", claim_ends_on="2026-12-01")).get_data(as_text=True)
+    summary = page[page.index("error-summary"):page.index("</div>", page.index("error-summary"))]
+    assert "有 2 项需要修改" in summary
+    assert 'href="#name"' in summary and 'href="#claim_ends_on"' in summary and "领取截止不能早于领取开始" in summary
+
+
 def test_a_template_cannot_be_edited_once_issued_and_can_be_closed(client, clerk):
     client.post("/bureau/templates/new", data=data())
     template = db.session.scalar(select(VoucherTemplate))

@@ -64,6 +64,14 @@ def test_generated_first_passwords_always_meet_the_rule():
     assert all(password_problem(generate_password()) is None for _ in range(300))
 
 
+def test_first_passwords_have_no_look_alike_characters():
+    from h5app.auth.forms import generate_password
+
+    drawn = "".join(generate_password() for _ in range(300))
+    assert not set(drawn) & set("0O1lIo")
+    assert set(drawn) - {"-"} <= set("abcdefghjkmnpqrstuvwxyz23456789")
+
+
 @pytest.mark.parametrize("password", ["abcdefghij-_", "1234567890--", "密码密码密码密码12345"])
 def test_a_password_needs_an_ascii_letter_and_a_digit(password):
     from h5app.auth.forms import password_problem

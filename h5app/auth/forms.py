@@ -65,10 +65,15 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+# Read aloud or copied off a screen: no 0/O, 1/l/I or other look-alikes, no case to get wrong.
+HANDOVER_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
 def generate_password() -> str:
-    """A first password to hand over: random, and always within the rule above."""
+    """A first password to hand over: random (about 59 bits), in groups of four like
+    "k7mq-4xrt-9hwe", and always within the rule above."""
     while True:
-        password = secrets.token_urlsafe(12)
+        password = "-".join("".join(secrets.choice(HANDOVER_ALPHABET) for _ in range(4)) for _ in range(3))
         if password_problem(password) is None:
             return password
 

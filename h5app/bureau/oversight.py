@@ -72,10 +72,9 @@ def issue():
                 report = issuance.issue_general(db.session, template, actor, groups=groups or None)
         except DomainError as refusal:
             message = refusal.message
-        else:
-            flash(f"已发放 {len(report.done)} 张，未发放 {len(report.rejected)} 人", "success")
     return render_template("bureau/issue.html", form=form, directed=directed, general=general, classes=classes,
-                           report=report, message=message), (400 if message else 200)
+                           report=report, issued_template=None if report is None else template,
+                           message=message), (400 if message else 200)
 
 
 @bp.route("/issue/count")

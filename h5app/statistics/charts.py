@@ -40,11 +40,11 @@ def trend_chart(months: list[tuple[int, dict[str, int]]], series: dict[str, str]
     for i in range(5):  # grid lines with their values
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e5e7eb"/>'
-                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10" fill="#6b7280">'
+                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="#57606a">'
                      f'{_short(scale * i / 4)}</text>')
     for month in range(1, 13, 1):
         x = left + step * (month - 1)
-        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" font-size="10" fill="#6b7280">'
+        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" font-size="12" fill="#57606a">'
                      f'{month}月</text>' if month % 2 or month == 12 else "")
     for name, label in series.items():
         points = " ".join(f"{left + step * (m - 1):.1f},{top + plot_h - plot_h * values[name] / scale:.1f}"

@@ -123,7 +123,10 @@ def make_template(page, shots):
     groups.get_by_label("退役军人").check()
     groups.get_by_label("残疾人").check()
     page.get_by_role("button", name="保存").click()
-    expect(page.get_by_text("领取截止不能早于领取开始")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("有 1 项需要修改")
+    page.get_by_role("link", name="领取截止：领取截止不能早于领取开始").click()  # the summary leads to the field
+    expect(page.get_by_label("领取截止")).to_be_focused()
+    expect(page.get_by_text("领取截止不能早于领取开始", exact=True)).to_be_visible()
     expect(page.get_by_label("领取截止")).to_have_attribute("aria-invalid", "true")
     with reading() as s:
         assert s.scalar(select(VoucherTemplate).where(VoucherTemplate.name.like("2026年退役军人%"))) is None
@@ -155,15 +158,22 @@ def issue_vouchers(page, shots):
     general.get_by_role("group", name="重点群体（不选则按模板条件）").get_by_label("退役军人").check()
     expect(count).to_have_text("符合条件的人数：2 人")
     save(shots, page, "issue-general-count")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    general.get_by_role("button", name="向目标人群发放").click()  # asked first; "取消" issues nothing
+    expect(page.locator("#population-count")).to_be_visible()
+    assert asked and "确定向所选目标人群发放" in asked[0]
+    assert statuses("2026年退役军人技能培训券") == []
+    page.once("dialog", lambda dialog: dialog.accept())
     general.get_by_role("button", name="向目标人群发放").click()
-    expect(page.get_by_role("status")).to_contain_text("已发放 2 张，未发放 0 人")
+    expect(page.get_by_role("status")).to_contain_text("2026年退役军人技能培训券 发放结果：2 张已发放，0 人未发放")
     save(shots, page, "issue-general-done")
     assert statuses("2026年退役军人技能培训券") == ["offered", "offered"]
 
     page.get_by_label("定向券模板").select_option(label="电工定向培训券（剩余100）")
     page.get_by_label("班期", exact=True).select_option(label=f"越城区电工培训学校 · 低压电工作业培训（{local_today()}）")
     page.get_by_role("button", name="按花名册发放").click()
-    expect(page.get_by_role("status")).to_contain_text("已发放 3 张，未发放 0 人")
+    expect(page.get_by_role("status")).to_contain_text("电工定向培训券 发放结果：3 张已发放，0 人未发放")
     save(shots, page, "issue-directed-done")
     assert statuses("电工定向培训券") == ["claimed"] * 3
     with reading() as s:  # each holder on the roster is told
@@ -306,8 +316,10 @@ def revoke_vouchers(page, shots, seeded):
     page.get_by_role("link", name="批量作废").click()
     page.get_by_label("券码").fill(f"{claimed}\n{offered}，{seeded['good']}\n{UNKNOWN_CODE}")
     page.get_by_label("作废原因").fill("花名册重复，重新发放")
+    page.once("dialog", lambda dialog: dialog.accept())  # 作废 cannot be undone: the page asks first
     page.get_by_role("button", name="作废").click()
     expect(page.get_by_role("heading", name="处理结果：作废 2 张，未作废 2 张")).to_be_visible()
+    expect(page.get_by_label("券码")).to_have_value("")  # a second click cannot revoke the same list again
     for code in (claimed, offered):
         expect(page.get_by_role("row").filter(has_text=code)).to_contain_text("已作废")
     expect(page.get_by_role("row").filter(has_text=seeded["good"])).to_contain_text("只能作废已领取或待领取的培训券")
