@@ -10,6 +10,8 @@ from werkzeug.serving import make_server
 
 from h5app.extensions import db
 
+from .. import factories as f
+
 CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -170,5 +172,14 @@ def commit():
     """Seeded rows become visible to the server; the test holds no transaction while it browses."""
     db.session.commit()
     db.session.close()
+
+
+def staff_sign_in(page, username, landing):
+    """Sign in on /login with the factories' password and wait for the area's home page."""
+    page.goto("/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(f.PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"**{landing}")
 
 

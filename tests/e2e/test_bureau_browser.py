@@ -18,7 +18,7 @@ from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import settlement as settlement_service
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect
+from .conftest import CHROMIUM, commit, expect, staff_sign_in
 
 SCREENS = "screens-bureau"
 pytestmark = pytest.mark.skipif(
@@ -31,11 +31,7 @@ INSTITUTION_HEADER = ["机构名称", "行政区划编码", "机构地址", "机
 
 
 def sign_in(page, username):
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(f.PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/bureau/")
+    staff_sign_in(page, username, "/bureau/")
 
 
 def save(shots, page, name):

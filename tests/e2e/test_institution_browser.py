@@ -11,7 +11,7 @@ from h5app.extensions import db
 from h5app.timeutil import utcnow
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect
+from .conftest import CHROMIUM, commit, expect, staff_sign_in
 
 SCREENS = "screens-institution"
 pytestmark = pytest.mark.skipif(
@@ -49,11 +49,7 @@ def desk():
 
 
 def sign_in(page, username):
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(f.PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/institution/")
+    staff_sign_in(page, username, "/institution/")
 
 
 def test_verify_by_phone_camera(camera_page, shots, desk, tmp_path):
