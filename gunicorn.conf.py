@@ -4,6 +4,9 @@ import os
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
+# gunicorn ≥ 25 opens a control socket in ~/.gunicorn by default; two servers on one machine (the
+# demo beside a test run, two instances behind a balancer) would fight over it. We don't use it.
+control_socket_disable = True
 # The access log keeps the path but never the query string: an SSO ticket or a QR token there
 # is a credential, and it may carry an ID number.
 accesslog = "-"
