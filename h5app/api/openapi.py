@@ -20,6 +20,8 @@ def _schema(model: type[BaseModel], components: dict) -> dict:
 
 
 def build(prefix: str = "/api/v1") -> dict:
+    from . import settlements, training, vouchers  # noqa: F401  (their declarations fill ENDPOINTS)
+
     components: dict = {}
     error_ref = _schema(ErrorResponse, components)
     paths: dict = {}
@@ -29,6 +31,7 @@ def build(prefix: str = "/api/v1") -> dict:
             "summary": spec.summary,
             "tags": [spec.tag],
             "description": "范围（scope）：" + "、".join(spec.scopes),
+            "x-scopes": list(spec.scopes),
             "parameters": [],
             "responses": {
                 str(spec.status): {"description": "成功",
