@@ -1,7 +1,9 @@
 """Per-object scope checks of the API, in one place: an institution key sees its own classes and
 the vouchers used there, a bureau key its region, a channel key the people who signed in through
 it. Anything else is 404 — its existence is not the caller's to learn."""
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -15,9 +17,15 @@ def bureau_covers(caller: Caller, region_code: str | None) -> bool:
     return caller.scope == SCOPE_BUREAU and region_covers(caller.code, region_code)
 
 
+@cache
+def _class_query():
+    # Built once: building the statement costs more than running it on the verification hot path.
+    return (select(TrainingClass).options(joinedload(TrainingClass.institution))
+            .where(TrainingClass.id == bindparam("class_id")))
+
+
 def own_class(caller: Caller, class_id: int) -> TrainingClass:
-    training_class = db.session.scalar(
-        select(TrainingClass).options(joinedload(TrainingClass.institution)).where(TrainingClass.id == class_id))
+    training_class = db.session.scalar(_class_query(), {"class_id": class_id})
     if training_class is None or training_class.institution_id != caller.institution_id:
         raise not_found("班期不存在")
     return training_class
