@@ -170,9 +170,9 @@ def main() -> None:
     parser.add_argument("--vouchers", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2_000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,8 +2,8 @@
 no access log (logging stays off the hot path of both alike)."""
 import os
 
-workers = int(os.environ.get("BENCH_WORKERS", "2"))
-threads = int(os.environ.get("BENCH_THREADS", "4"))
+workers = int(os.environ.get("BENCH_WORKERS", "4"))
+threads = int(os.environ.get("BENCH_THREADS", "1"))
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
