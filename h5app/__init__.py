@@ -28,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_cli(app)
+    register_api(app)
     return app
 
 
@@ -165,5 +166,12 @@ def register_template_helpers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     from .cli import register
+
+    register(app)
+
+
+def register_api(app: Flask) -> None:
+    """The partner API (/api/v1): its blueprint, JSON errors under its prefix, its rate limit."""
+    from .api import register
 
     register(app)

@@ -1,5 +1,4 @@
 """Flask commands, grouped by area: demo, users, apikeys, channels, vouchers, jobs, stats."""
-import hashlib
 import secrets
 
 import click
@@ -23,7 +22,9 @@ stats = AppGroup("stats", help="查询统计 / supervision statistics")
 
 
 def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    from .api.keys import digest
+
+    return digest(key)
 
 
 @users.command("create")
@@ -63,34 +64,37 @@ def create_user(username, name, role, region_code, institution_code, supervisor,
 
 
 @apikeys.command("create")
-@click.option("--name", required=True, help="用途说明，例如 省就业平台")
-@click.option("--scope", type=click.Choice([SCOPE_BUREAU, SCOPE_INSTITUTION, SCOPE_CHANNEL]), required=True)
-@click.option("--code", required=True, help="地区代码 / 机构编码 / 渠道代码")
-def create_apikey(name, scope, code):
-    """创建 API 密钥：只显示一次，库中只存哈希。"""
-    exists = {
-        SCOPE_BUREAU: lambda: db.session.scalar(select(Region.id).where(Region.code == code)),
-        SCOPE_INSTITUTION: lambda: db.session.scalar(select(Institution.id).where(Institution.code == code)),
-        SCOPE_CHANNEL: lambda: db.session.scalar(select(Channel.id).where(Channel.code == code)),
-    }[scope]()
-    if not exists:
-        raise click.ClickException(f"找不到 {scope} {code}")
-    prefix = "vk_" + secrets.token_hex(4)
-    key = f"{prefix}.{secrets.token_urlsafe(32)}"
-    db.session.add(ApiKey(name=name, prefix=prefix, key_hash=hash_api_key(key), scope_type=scope, scope_code=code))
-    db.session.commit()
-    click.echo(f"API 密钥（只显示这一次，请妥善保存）：\n{key}")
+@click.option("--name", help="用途说明，例如 省就业平台")
+@click.option("--bureau", "bureau", help="人社部门的地区代码")
+@click.option("--institution", "institution", help="机构编码")
+@click.option("--channel", "channel", help="渠道代码")
+@click.option("--scope", type=click.Choice([SCOPE_BUREAU, SCOPE_INSTITUTION, SCOPE_CHANNEL]), help="（旧写法）范围")
+@click.option("--code", help="（旧写法）地区代码 / 机构编码 / 渠道代码")
+def create_apikey(name, bureau, institution, channel, scope, code):
+    """创建 API 密钥：只显示一次，库中只存 SHA-256 摘要。"""
+    from .api.keys import create_key
+
+    given = [(s, c) for s, c in ((SCOPE_BUREAU, bureau), (SCOPE_INSTITUTION, institution), (SCOPE_CHANNEL, channel),
+                                 (scope, code)) if s and c]
+    if len(given) != 1:
+        raise click.ClickException("请只指定一个范围：--bureau 地区代码、--institution 机构编码 或 --channel 渠道代码")
+    scope, code = given[0]
+    try:
+        key, token = create_key(db.session, name or f"{scope}:{code}", scope, code)
+    except LookupError as missing:
+        raise click.ClickException(str(missing)) from None
+    click.echo(f"已创建 {key.prefix}（{scope}:{code}）")
+    click.echo(f"API 密钥（只显示这一次，请妥善保存）：\n{token}")
 
 
 @apikeys.command("revoke")
 @click.argument("prefix")
 def revoke_apikey(prefix):
     """按前缀吊销 API 密钥。"""
-    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if key is None:
+    from .api.keys import revoke_key
+
+    if revoke_key(db.session, prefix) is None:
         raise click.ClickException("找不到该密钥")
-    key.revoked_at = utcnow()
-    db.session.commit()
     click.echo(f"已吊销 {prefix}")
 
 
@@ -168,3 +172,4 @@ def register(app: Flask) -> None:
     for group in (users, apikeys, channels, vouchers, jobs, stats):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(apikeys, name="api-key")  # the name the partner API docs use

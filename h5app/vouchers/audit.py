@@ -1,5 +1,6 @@
 """Who did it, and the audit record of what was done."""
 from dataclasses import dataclass
+from functools import cache
 
 from ..models import AuditEvent
 from ..timeutil import utcnow
@@ -38,6 +39,11 @@ class Actor:
         return cls("person", person.id, f"劳动者 {mask_name(person.name)}")
 
 
+@cache
+def _insert():
+    return AuditEvent.__table__.insert()  # built once: every verification writes one
+
+
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
            person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None) -> None:
     """Append one audit row, written at once in the caller's transaction (it commits or rolls
@@ -45,7 +51,7 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
     here, and verification is hot."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    session.connection().execute(AuditEvent.__table__.insert(), dict(
+    session.connection().execute(_insert(), dict(
         at=at or utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,

@@ -100,9 +100,9 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
 
 @service
 def issue_directed(session, template: VoucherTemplate, training_class: TrainingClass, actor: audit.Actor,
-                   *, now=None) -> IssueReport:
-    """Issue directed vouchers to everyone on the class roster: auto-claimed, bound to the class,
-    and each worker notified. Stock is all-or-nothing for the batch."""
+                   *, now=None, person_ids=None) -> IssueReport:
+    """Issue directed vouchers to everyone on the class roster (or to `person_ids` of it):
+    auto-claimed, bound to the class, and each worker notified. Stock is all-or-nothing for the batch."""
     now = now or utcnow()
     _check_issuable(actor, template, DIRECTED)
     window = rules.claim_window_problem(template, now)
@@ -116,6 +116,8 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
         .where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
         .order_by(Enrolment.id)
     ))
+    if person_ids is not None:
+        roster = [person for person in roster if person.id in person_ids]
     held = set(session.scalars(select(Voucher.person_id).where(Voucher.template_id == template.id)))
     issuance = Issuance(template=template, class_id=training_class.id,
                         created_by_id=actor.id if actor.type == "staff" else None)
@@ -180,4 +182,53 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
                  institution_id=training_class.institution_id,
                  details={"template_id": template.id, "class_id": training_class.id, "count": issuance.count})
     session.commit()
+    return report
+
+
+@service
+def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor: audit.Actor, *,
+                    training_class: TrainingClass | None = None, now=None) -> IssueReport:
+    """发券 to listed people (the API's form): each row {id_number, name, phone}. People not yet
+    known are recorded as the issuing bureau lists them. General templates offer; directed ones put
+    the people on the class roster and issue claimed vouchers bound to it. Reported per person."""
+    from .roster import validate_rows
+
+    clean, errors = validate_rows(rows)
+    bad = {}
+    for error in errors:
+        bad.setdefault(error.index, error.message)
+    known = {p.id_number: p for p in session.scalars(
+        select(Person).where(Person.id_number.in_([r["id_number"] for r in clean])))}
+    rejected, people = [], []
+    for index, row in enumerate(clean, start=1):
+        if index in bad:
+            rejected.append((row, "INVALID", bad[index]))
+            continue
+        person = known.get(row["id_number"])
+        if person is not None and person.name != row["name"]:
+            rejected.append((row, "NAME_MISMATCH", "姓名与该身份证号的实名信息不一致"))
+            continue
+        if person is None:
+            person = Person(name=row["name"], id_number=row["id_number"], verified_via="import",
+                            region_code=template.region_code)
+            if row["phone"] and not session.scalar(select(Person.id).where(Person.phone == row["phone"])):
+                person.phone = row["phone"]
+            session.add(person)
+            session.flush()
+            known[person.id_number] = person
+        people.append(person)
+    if template.distribution_mode == GENERAL:
+        report = issue_general(session, template, actor, people=people, now=now)
+    else:
+        if training_class is None:
+            raise NotApplicable("定向券须指定班期（class_id）")
+        enrolled = set(session.scalars(select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)))
+        for person in people:
+            if person.id not in enrolled:
+                session.add(Enrolment(class_id=training_class.id, person_id=person.id, source="roster"))
+                enrolled.add(person.id)
+        session.flush()
+        report = issue_directed(session, template, training_class, actor, now=now,
+                                person_ids={p.id for p in people})
+    report.rejected = rejected + report.rejected
     return report

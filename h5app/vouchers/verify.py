@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
@@ -131,12 +131,14 @@ def _voucher_query(lock: bool):
         .where(Voucher.code == bindparam("code"))
         .execution_options(populate_existing=True)  # never decide on a stale copy in the session
     )
+    # The owner comes in the same round trip: the answer shows them (masked) to the front desk.
+    query = query.join(Person, Voucher.person_id == Person.id).options(contains_eager(Voucher.person))
     if not lock:
         return query
     # PostgreSQL: lock the voucher and its owner in one round trip. Concurrent verifications of
     # the voucher queue here and each sees the winner's commit; two vouchers of one person cannot
     # both pass the yearly limits. (SQLite's BEGIN IMMEDIATE has already serialised every writer.)
-    return query.join(Person, Voucher.person_id == Person.id).with_for_update(of=(Voucher, Person))
+    return query.with_for_update(of=(Voucher, Person))
 
 
 @cache

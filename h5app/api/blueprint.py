@@ -1,0 +1,5 @@
+"""The partner API blueprint, mounted at /api/v1."""
+from flask import Blueprint
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__)

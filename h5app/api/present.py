@@ -1,0 +1,65 @@
+"""Model → JSON for the API: one place for field names, times (+08:00) and masking."""
+from ..identity import mask_id_number
+from ..timeutil import iso_local
+
+
+def voucher(v, institution_code: str | None = None) -> dict:
+    template = v.template
+    return {
+        "code": v.code, "status": v.status, "template_id": v.template_id,
+        "function_mode": template.function_mode, "distribution_mode": template.distribution_mode,
+        "face_value_fen": template.face_value_fen, "claimed_at": iso_local(v.claimed_at),
+        "expires_at": iso_local(v.expires_at), "used_at": iso_local(v.used_at), "class_id": v.class_id,
+        "institution_code": institution_code if institution_code is not None else (
+            v.institution.code if v.institution_id else None),
+        "settled_at": iso_local(v.settled_at),
+    }
+
+
+def effective_voucher(v, now, institution_code: str | None = None) -> dict:
+    """The voucher as of now: an unused voucher past its deadline is `expired` even before the sweep."""
+    data = voucher(v, institution_code)
+    data["status"] = v.effective_status(now)
+    return data
+
+
+def person(p, *, unmasked: bool = False) -> dict:
+    return {"name": p.name, "id_number": p.id_number if unmasked else mask_id_number(p.id_number)}
+
+
+def template(t) -> dict:
+    return {
+        "id": t.id, "name": t.name, "voucher_type": t.voucher_type, "region_code": t.region_code,
+        "function_mode": t.function_mode, "distribution_mode": t.distribution_mode,
+        "face_value_fen": t.face_value_fen, "standard_fen": t.standard_fen,
+        "eligible_groups": list(t.eligible_groups or []), "occupation": t.occupation, "level": t.level,
+        "project_types": list(t.project_types or []), "claim_starts_on": t.claim_starts_on.isoformat(),
+        "claim_ends_on": t.claim_ends_on.isoformat(),
+        "valid_until": t.valid_until.isoformat() if t.valid_until else None, "valid_days": t.valid_days,
+        "stock": t.stock, "remaining_stock": t.remaining_stock, "status": t.status,
+    }
+
+
+def training_class(c) -> dict:
+    return {
+        "id": c.id, "institution_code": c.institution.code, "course_name": c.course_name,
+        "occupation": c.occupation, "level": c.level, "project_type": c.project_type, "hours": float(c.hours),
+        "starts_on": c.starts_on.isoformat(), "ends_on": c.ends_on.isoformat(), "status": c.status,
+        "site_id": c.sites[0].id if c.sites else None,
+        "sessions": [{"id": s.id, "starts_at": iso_local(s.starts_at), "ends_at": iso_local(s.ends_at),
+                      "hours": float(s.hours)} for s in c.sessions],
+    }
+
+
+def settlement(s) -> dict:
+    return {
+        "id": s.id, "status": s.status, "class_id": s.class_id,
+        "institution_code": s.institution.code if s.institution is not None else None,
+        "region_code": s.region_code, "submitted_at": iso_local(s.submitted_at),
+        "reviewed_at": iso_local(s.reviewed_at), "paid_at": iso_local(s.paid_at),
+        "approved_total_fen": s.approved_total_fen,
+        "lines": [{"code": line.voucher.code, "eligible": line.eligible,
+                   "attendance_rate": float(line.attendance_rate), "exam_passed": line.exam_passed,
+                   "amount_fen": line.amount_fen, "reason": line.reason, "decision": line.decision,
+                   "decision_reason": line.decision_reason} for line in s.lines],
+    }

@@ -1,0 +1,365 @@
+"""Request and response models of the partner API (API.md). The OpenAPI document is generated
+from them; field names are the contract."""
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+Fen = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+Count = Annotated[StrictInt, Field(ge=0, le=100000)]
+Text16 = Annotated[str, Field(min_length=1, max_length=16)]
+Text32 = Annotated[str, Field(min_length=1, max_length=32)]
+Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+Text120 = Annotated[str, Field(min_length=1, max_length=120)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="18位公民身份号码（GB 11643 校验）")]
+Phone = Annotated[str, Field(max_length=20)]
+RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Hours = Annotated[float, Field(gt=0, le=10000, allow_inf_nan=False)]
+QrText = Annotated[str, Field(min_length=1, max_length=128, description="扫描得到的动态二维码内容")]
+VoucherCode = Annotated[str, Field(min_length=1, max_length=32)]
+Iso = Annotated[str, Field(description="ISO 8601，+08:00")]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- errors -------------------------------------------------------------------------------------
+
+class RowProblem(BaseModel):
+    index: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["VOUCHER_ALREADY_USED"])
+    message: str = Field(examples=["该培训券已使用"])
+    fields: dict[str, str] | None = None
+    rows: list[RowProblem] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# ---- shared shapes ------------------------------------------------------------------------------
+
+class PersonIn(In):
+    id_number: IdNumber
+    name: Annotated[str, Field(min_length=1, max_length=30)]
+    phone: Phone | None = None
+
+
+class PersonOut(BaseModel):
+    name: str
+    id_number: str = Field(description="脱敏（3202********1234），持有该记录的人社部门除外")
+
+
+class VoucherOut(BaseModel):
+    code: str
+    status: Literal["offered", "claimed", "used", "settled", "expired", "revoked"]
+    template_id: int
+    function_mode: Literal["face_value", "credential"]
+    distribution_mode: Literal["general", "directed"]
+    face_value_fen: int | None
+    claimed_at: Iso | None
+    expires_at: Iso | None
+    used_at: Iso | None
+    class_id: int | None
+    institution_code: str | None
+    settled_at: Iso | None
+
+
+# ---- templates ----------------------------------------------------------------------------------
+
+class TemplateIn(In):
+    name: Text120
+    voucher_type: Text64 | None = None
+    region_code: RegionCode
+    function_mode: Literal["face_value", "credential"]
+    distribution_mode: Literal["general", "directed"]
+    face_value_fen: Fen | None = None
+    standard_fen: Fen | None = None
+    eligible_groups: Annotated[list[Text32], Field(max_length=20)] = []
+    min_insurance_months: Annotated[StrictInt, Field(ge=0, le=1200)] | None = None
+    occupation: Text64 | None = None
+    level: Text16 | None = None
+    project_types: Annotated[list[Text32], Field(max_length=20)] = []
+    claim_starts_on: date
+    claim_ends_on: date
+    valid_until: date | None = None
+    valid_days: Annotated[StrictInt, Field(ge=1, le=3660)] | None = None
+    audience: Literal["open", "targeted"] = "open"
+    stock: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class TemplateOut(BaseModel):
+    id: int
+    name: str
+    voucher_type: str
+    region_code: str
+    function_mode: str
+    distribution_mode: str
+    face_value_fen: int | None
+    standard_fen: int | None
+    eligible_groups: list[str]
+    occupation: str | None
+    level: str | None
+    project_types: list[str]
+    claim_starts_on: str
+    claim_ends_on: str
+    valid_until: str | None
+    valid_days: int | None
+    stock: int | None
+    remaining_stock: int | None
+    status: str
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+
+
+class IssuanceIn(In):
+    people: Annotated[list[PersonIn], Field(min_length=1, max_length=10000)]
+    class_id: Id | None = None
+
+
+class IssueRejected(BaseModel):
+    id_number: str
+    code: str
+    message: str
+
+
+class IssuanceOut(BaseModel):
+    issuance_id: int
+    done: list[VoucherOut]
+    rejected: list[IssueRejected]
+
+
+# ---- vouchers -----------------------------------------------------------------------------------
+
+class PersonVouchers(BaseModel):
+    person: PersonOut
+    vouchers: list[VoucherOut]
+
+
+class RevocationIn(In):
+    codes: Annotated[list[VoucherCode], Field(min_length=1, max_length=10000)]
+    reason: Text200
+
+
+class RevokeRejected(BaseModel):
+    voucher_code: str
+    code: str
+    message: str
+
+
+class RevocationOut(BaseModel):
+    done: list[str]
+    rejected: list[RevokeRejected]
+
+
+# ---- institutions and classes ------------------------------------------------------------------
+
+class SiteIn(In):
+    lat: Lat
+    lng: Lng
+    radius_m: Annotated[StrictInt, Field(ge=10, le=100000)] = 300
+
+
+class InstitutionIn(In):
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+    name: Text120
+    region_code: RegionCode
+    address: Text200
+    phone: Phone
+    type: Text32 = "other"
+    officer_name: Annotated[str, Field(min_length=1, max_length=30)]
+    officer_id_number: IdNumber
+    sites: Annotated[list[SiteIn], Field(min_length=1, max_length=50)]
+
+
+class InstitutionsIn(In):
+    institutions: Annotated[list[InstitutionIn], Field(min_length=1, max_length=1000)]
+
+
+class InstitutionOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    region_code: str
+    officer_username: str
+    officer_password: str = Field(description="机构专员初始密码，只返回这一次")
+
+
+class InstitutionsOut(BaseModel):
+    institutions: list[InstitutionOut]
+
+
+class SessionIn(In):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    hours: Hours
+
+
+class ClassIn(In):
+    course_name: Text120
+    occupation: Text64
+    level: Text16 | None = None
+    project_type: Text32
+    hours: Hours | None = None
+    starts_on: date
+    ends_on: date
+    price_fen: Fen = 0
+    capacity: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
+    sessions: Annotated[list[SessionIn], Field(max_length=500)] = []
+    site_id: Id | None = Field(None, description="本机构的培训地点；不填为第一个地点")
+    status: Literal["draft", "open"] = "open"
+
+
+class SessionOut(BaseModel):
+    id: int
+    starts_at: Iso
+    ends_at: Iso
+    hours: float
+
+
+class ClassOut(BaseModel):
+    id: int
+    institution_code: str
+    course_name: str
+    occupation: str
+    level: str | None
+    project_type: str
+    hours: float
+    starts_on: str
+    ends_on: str
+    status: str
+    site_id: int | None
+    sessions: list[SessionOut]
+
+
+class TraineesIn(In):
+    trainees: Annotated[list[PersonIn], Field(min_length=1, max_length=10000)]
+
+
+class TraineesOut(BaseModel):
+    added: int
+    trainees: list[PersonOut]
+
+
+class VerificationIn(In):
+    qr: QrText
+    class_id: Id
+
+
+class VerificationOut(BaseModel):
+    result: Literal["verified", "already_verified"]
+    voucher: VoucherOut
+    trainee: PersonOut
+
+
+class LookupIn(In):
+    qr: QrText
+
+
+class LookupOut(BaseModel):
+    trainee: PersonOut
+    vouchers: list[VoucherOut]
+
+
+class CheckinIn(In):
+    session_id: Id
+    qr: QrText
+
+
+class CheckinOut(BaseModel):
+    session_id: int
+    class_id: int
+    trainee: PersonOut
+    method: str
+    checked_in_at: Iso
+
+
+class ResultIn(In):
+    id_number: IdNumber
+    passed: StrictBool
+
+
+class ResultsIn(In):
+    results: Annotated[list[ResultIn], Field(min_length=1, max_length=10000)]
+
+
+class ResultsOut(BaseModel):
+    class_id: int
+    changed: int
+
+
+# ---- settlements and certificates ----------------------------------------------------------------
+
+class SettlementIn(In):
+    class_id: Id
+    codes: Annotated[list[VoucherCode], Field(min_length=1, max_length=10000)] | None = None
+
+
+class SettlementLineOut(BaseModel):
+    code: str
+    eligible: bool
+    attendance_rate: float
+    exam_passed: bool | None
+    amount_fen: int
+    reason: str | None
+    decision: Literal["pending", "approved", "rejected"]
+    decision_reason: str | None
+
+
+class SettlementOut(BaseModel):
+    id: int
+    status: Literal["draft", "submitted", "reviewed", "paid"]
+    class_id: int | None
+    institution_code: str | None
+    region_code: str
+    submitted_at: Iso | None
+    reviewed_at: Iso | None
+    paid_at: Iso | None
+    approved_total_fen: int
+    lines: list[SettlementLineOut]
+
+
+class RejectIn(In):
+    code: VoucherCode
+    reason: Text200
+
+
+class ReviewIn(In):
+    approve: Annotated[list[VoucherCode], Field(max_length=10000)] = []
+    reject: Annotated[list[RejectIn], Field(max_length=10000)] = []
+
+
+class CertificateIn(In):
+    id_number: IdNumber
+    name: Annotated[str, Field(min_length=1, max_length=30)]
+    number: Text64
+    occupation: Text64
+    level: Text16 | None = None
+    issued_on: date
+    issuer: Text120
+    certificate_name: Text120 | None = Field(None, description="证书名称；不填为“职业+等级证书”")
+
+
+class CertificateOut(BaseModel):
+    id: int
+    number: str
+    name: str
+    occupation: str
+    level: str | None
+    issued_on: str
+    issuer: str
+    person: PersonOut

@@ -1,0 +1,121 @@
+"""Institutions, classes, trainees, verification, look-up, check-in and exam results."""
+from datetime import UTC
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from .. import onboarding
+from ..extensions import db
+from ..models import TrainingClass, Voucher
+from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
+from ..timeutil import iso_local, utcnow
+from ..vouchers import app_qr_secret, checkin, classes, results, roster
+from ..vouchers.enrolment import usable_vouchers
+from ..vouchers.verify import verify
+from . import present, schemas
+from .blueprint import bp
+from .registry import endpoint
+from .scope import caller_institution, own_class, own_session
+
+INSTITUTION = (SCOPE_INSTITUTION,)
+
+
+@endpoint(bp, "POST", "/institutions", scopes=(SCOPE_BUREAU,), summary="批量添加培训机构（全部成功或全部不添加）",
+          body=schemas.InstitutionsIn, response=schemas.InstitutionsOut, status=201, tag="institutions")
+def add_institutions(caller, body):
+    rows = []
+    for item in body.institutions:
+        row = item.model_dump()
+        row["sites"] = ";".join(f"{site.lat},{site.lng}" for site in item.sites)
+        rows.append(row)
+    made = onboarding.onboard(db.session, rows, caller.actor)
+    radii = [[site.radius_m for site in item.sites] for item in body.institutions]
+    for done, wanted in zip(made, radii, strict=True):
+        for site, radius in zip(done.institution.sites, wanted, strict=False):
+            site.radius_m = radius
+    db.session.commit()
+    return {"institutions": [
+        {"id": m.institution.id, "code": m.institution.code, "name": m.institution.name,
+         "region_code": m.institution.region_code, "officer_username": m.officer.username,
+         "officer_password": m.password} for m in made]}
+
+
+def _utc(moment):
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@endpoint(bp, "POST", "/classes", scopes=INSTITUTION, summary="创建班期", body=schemas.ClassIn,
+          response=schemas.ClassOut, status=201, tag="classes")
+def create_class(caller, body):
+    values = body.model_dump(exclude={"sessions", "site_id"})
+    if values["hours"] is None:
+        values.pop("hours")
+    sessions = [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions]
+    training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
+                                          site_id=body.site_id)
+    return present.training_class(training_class)
+
+
+@endpoint(bp, "POST", "/classes/{id}/trainees", scopes=INSTITUTION, summary="批量添加培训人员（全部成功或全部不添加）",
+          body=schemas.TraineesIn, response=schemas.TraineesOut, status=201, tag="classes", int_params=("id",))
+def add_trainees(caller, body, id):
+    training_class = own_class(caller, id)
+    added = roster.add_trainees(db.session, training_class, [t.model_dump() for t in body.trainees], caller.actor)
+    return {"added": len(added), "trainees": [present.person(e.person) for e in added]}
+
+
+@endpoint(bp, "POST", "/verifications", scopes=INSTITUTION, summary="培训券验证扫码", body=schemas.VerificationIn,
+          response=schemas.VerificationOut, tag="verification")
+def verify_voucher(caller, body):
+    # The hot path: one query for the class and its institution, then the engine's guarded move.
+    # Objects stay loaded after the engine's commit, so the answer costs no further query.
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        training_class = own_class(caller, body.class_id)
+        outcome = verify(db.session, qr=body.qr, training_class=training_class, actor=caller.actor,
+                         qr_secret=app_qr_secret())
+        voucher = outcome.voucher
+        return {"result": outcome.result, "voucher": present.voucher(voucher, caller.code),
+                "trainee": present.person(voucher.person)}
+    finally:
+        session.expire_on_commit = True
+
+
+@endpoint(bp, "POST", "/trainees/lookup", scopes=INSTITUTION, summary="通过二维码获取学员信息", body=schemas.LookupIn,
+          response=schemas.LookupOut, tag="verification")
+def lookup(caller, body):
+    person = checkin.person_from_qr(db.session, body.qr, app_qr_secret())
+    now = utcnow()
+    classes_here = db.session.scalars(select(TrainingClass).options(joinedload(TrainingClass.institution))
+                                      .where(TrainingClass.institution_id == caller.institution_id)).all()
+    usable = {}
+    for training_class in classes_here:
+        for voucher in usable_vouchers(db.session, person.id, training_class, now):
+            usable[voucher.id] = voucher
+    used_here = db.session.scalars(select(Voucher).where(
+        Voucher.person_id == person.id, Voucher.institution_id == caller.institution_id)).all()
+    for voucher in used_here:
+        usable.setdefault(voucher.id, voucher)
+    return {"trainee": present.person(person),
+            "vouchers": [present.effective_voucher(v, now) for _, v in sorted(usable.items())]}
+
+
+@endpoint(bp, "POST", "/checkins", scopes=INSTITUTION, summary="培训打卡签到（扫码）", body=schemas.CheckinIn,
+          response=schemas.CheckinOut, tag="classes")
+def scan_check_in(caller, body):
+    class_session = own_session(caller, body.session_id)
+    record, person = checkin.scan_check_in(db.session, class_session, body.qr, caller.actor, app_qr_secret())
+    return {"session_id": record.session_id, "class_id": class_session.class_id,
+            "trainee": present.person(person), "method": record.method, "checked_in_at": iso_local(record.created_at)}
+
+
+@endpoint(bp, "POST", "/classes/{id}/results", scopes=INSTITUTION, summary="考核结果（全部成功或全部不保存）",
+          body=schemas.ResultsIn, response=schemas.ResultsOut, tag="classes", int_params=("id",))
+def record_results(caller, body, id):
+    training_class = own_class(caller, id)
+    changed = results.results_by_id_number(db.session, training_class, [r.model_dump() for r in body.results],
+                                           caller.actor)
+    return {"class_id": training_class.id, "changed": changed}
+
+

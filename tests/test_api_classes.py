@@ -1,0 +1,145 @@
+"""Classes, rosters, exam results and settlements through the API."""
+import pytest
+from sqlalchemy import func, select
+
+from h5app.models import Enrolment, ExamResult, Person, Settlement, TrainingClass, Voucher
+
+from . import factories as f
+from .api_support import auth, error_code, key_for, world
+
+
+@pytest.fixture
+def w(session):
+    return world()
+
+
+CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级", "project_type": "employment_skills",
+         "starts_on": "2026-12-01", "ends_on": "2026-12-10",
+         "sessions": [{"starts_at": "2026-12-01T08:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00", "hours": 4},
+                      {"starts_at": "2026-12-02T08:00:00+08:00", "ends_at": "2026-12-02T12:00:00+08:00", "hours": 4}]}
+
+
+def test_institution_creates_an_open_class_with_sessions(client, w, session):
+    response = client.post("/api/v1/classes", json=CLASS, headers=auth(w.institution_key))
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["hours"] == 8 and body["status"] == "open" and len(body["sessions"]) == 2
+    assert body["sessions"][0]["starts_at"] == "2026-12-01T08:00:00+08:00"
+    assert session.get(TrainingClass, body["id"]).institution_id == w.institution.id
+
+
+def test_class_with_a_foreign_site_or_bad_project_type_is_422(client, w, session):
+    foreign_site = w.other_institution.sites[0].id
+    response = client.post("/api/v1/classes", json={**CLASS, "site_id": foreign_site, "project_type": "x"},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422
+    assert set(response.get_json()["error"]["fields"]) == {"site_id", "project_type"}
+    naive = client.post("/api/v1/classes", json={**CLASS, "sessions": [{**CLASS["sessions"][0],
+                                                                         "starts_at": "2026-12-01T08:00:00"}]},
+                        headers=auth(w.institution_key))
+    assert naive.status_code == 422
+
+
+def test_trainees_batch_is_all_or_nothing(client, w, session):
+    good = {"id_number": f.valid_id_number(), "name": "钱学员", "phone": "13600000001"}
+    bad = {"id_number": "330602198501010000", "name": "孙学员"}
+    response = client.post(f"/api/v1/classes/{w.training_class.id}/trainees", json={"trainees": [good, bad]},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422
+    assert [r["index"] for r in response.get_json()["error"]["rows"]] == [2]
+    assert session.scalar(select(func.count(Enrolment.id))) == 0
+    ok = client.post(f"/api/v1/classes/{w.training_class.id}/trainees", json={"trainees": [good]},
+                     headers=auth(w.institution_key))
+    assert ok.status_code == 201 and ok.get_json()["added"] == 1
+    assert "*" in ok.get_json()["trainees"][0]["id_number"]
+    foreign = client.post(f"/api/v1/classes/{w.other_class.id}/trainees", json={"trainees": [good]},
+                          headers=auth(w.institution_key))
+    assert foreign.status_code == 404
+
+
+def test_results_are_all_or_nothing(client, w, session):
+    f.enrol(w.training_class, w.person)
+    session.commit()
+    stranger = f.valid_id_number()
+    response = client.post(f"/api/v1/classes/{w.training_class.id}/results",
+                           json={"results": [{"id_number": w.person.id_number, "passed": True},
+                                             {"id_number": stranger, "passed": False}]},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422 and response.get_json()["error"]["rows"][0]["index"] == 2
+    assert session.scalar(select(func.count(ExamResult.id))) == 0
+    strict = client.post(f"/api/v1/classes/{w.training_class.id}/results",
+                         json={"results": [{"id_number": w.person.id_number, "passed": "yes"}]},
+                         headers=auth(w.institution_key))
+    assert strict.status_code == 422
+    ok = client.post(f"/api/v1/classes/{w.training_class.id}/results",
+                     json={"results": [{"id_number": w.person.id_number, "passed": True}]},
+                     headers=auth(w.institution_key))
+    assert ok.status_code == 200 and ok.get_json()["changed"] == 1
+
+
+def used_and_completed(w, session):
+    """The world's voucher used at its class, the trainee present at every session and passed."""
+    w.voucher.status, w.voucher.class_id, w.voucher.institution_id = "used", w.training_class.id, w.institution.id
+    w.voucher.used_at = f.utcnow_plus(days=-1)
+    f.enrol(w.training_class, w.person, voucher_id=w.voucher.id)
+    for class_session in w.training_class.sessions:
+        f.check_in(class_session, w.person)
+    f.exam_result(w.training_class, w.person)
+    session.commit()
+
+
+def test_settlement_apply_review_and_pay(client, w, session):
+    used_and_completed(w, session)
+    applied = client.post("/api/v1/settlements", json={"class_id": w.training_class.id},
+                          headers=auth(w.institution_key))
+    assert applied.status_code == 201, applied.get_json()
+    body = applied.get_json()
+    line = body["lines"][0]
+    assert (line["code"], line["eligible"], line["attendance_rate"], line["exam_passed"]) == (
+        w.voucher.code, True, 1.0, True)
+    assert line["amount_fen"] == 150000 and body["status"] == "submitted"
+    path = f"/api/v1/settlements/{body['id']}"
+    assert client.get(path, headers=auth(w.institution_key)).status_code == 200
+    assert client.get(path, headers=auth(w.bureau_key)).status_code == 200
+    assert client.get(path, headers=auth(w.other_institution_key)).status_code == 404
+    assert client.get(path, headers=auth(w.foreign_bureau_key)).status_code == 404
+    assert client.post(path + "/review", json={"approve": [w.voucher.code]},
+                       headers=auth(w.institution_key)).status_code == 403
+    reviewed = client.post(path + "/review", json={"approve": [w.voucher.code]}, headers=auth(w.bureau_key))
+    assert reviewed.status_code == 200 and reviewed.get_json()["status"] == "reviewed"
+    same_clerk = client.post(path + "/payment", headers=auth(w.bureau_key))
+    assert same_clerk.status_code == 403 and error_code(same_clerk) == "SEGREGATION_OF_DUTIES"
+    cashier = key_for("bureau", "330600")
+    paid = client.post(path + "/payment", headers=auth(cashier))
+    assert paid.status_code == 200 and paid.get_json()["status"] == "paid"
+    session.expire_all()
+    assert session.get(Voucher, w.voucher.id).status == "settled"
+    status = client.get(f"/api/v1/vouchers/{w.voucher.code}", headers=auth(w.bureau_key)).get_json()
+    assert status["status"] == "settled" and status["settled_at"]
+    dead = client.post("/api/v1/verifications", json={"qr": f.qr_for(w.voucher), "class_id": w.training_class.id},
+                       headers=auth(w.institution_key))
+    assert dead.status_code == 409 and error_code(dead) == "VOUCHER_SETTLED"
+
+
+def test_settlement_with_foreign_codes_is_refused_whole(client, w, session):
+    used_and_completed(w, session)
+    response = client.post("/api/v1/settlements", json={"class_id": w.training_class.id,
+                                                        "codes": [w.voucher.code, "NOSUCHCODE"]},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422 and response.get_json()["error"]["rows"][0]["index"] == 2
+    assert session.scalar(select(func.count(Settlement.id))) == 0
+    foreign = client.post("/api/v1/settlements", json={"class_id": w.other_class.id},
+                          headers=auth(w.institution_key))
+    assert foreign.status_code == 404
+
+
+def test_review_with_a_bad_line_changes_nothing(client, w, session):
+    used_and_completed(w, session)
+    settlement_id = client.post("/api/v1/settlements", json={"class_id": w.training_class.id},
+                                headers=auth(w.institution_key)).get_json()["id"]
+    response = client.post(f"/api/v1/settlements/{settlement_id}/review",
+                           json={"approve": [w.voucher.code], "reject": [{"code": "NOSUCH", "reason": "x"}]},
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 422
+    assert session.get(Settlement, settlement_id).status == "submitted"
+    assert session.scalar(select(func.count(Person.id))) >= 1
