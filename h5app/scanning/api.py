@@ -23,6 +23,9 @@ KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CODE_SHAPE = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_BATCH = 200
 MAX_AGE_SECONDS = 900.0
+# Scans judged per database transaction. Each scan's engine call is a savepoint (a subtransaction);
+# PostgreSQL slows down sharply once a transaction holds more than 64 of them, so a batch is split.
+SCANS_PER_TRANSACTION = 50
 
 
 def error(status: int, code: str, message: str, **extra):
@@ -38,7 +41,8 @@ def authenticate_device():
     device = devices.authenticate(db.session, token)
     if device is None:
         return error(401, "UNAUTHORIZED", "扫码枪令牌无效或已吊销，请在机构后台重新登记扫码枪")
-    g.scan_device = device
+    g.scan_device = judge.Device.of(device)
+    db.session.rollback()  # the row itself is not needed again: judging opens its own transactions
 
 
 @bp.errorhandler(HTTPException)
@@ -64,18 +68,40 @@ def _scan_fields(item, key) -> tuple[str, str, float] | dict:
     return key, code, float(age_ms) / 1000.0
 
 
-def _judge(key: str, code: str, age: float) -> tuple[dict, bool]:
-    record, replayed = judge.judge_scan(
-        db.session, g.scan_device, key=key, code=code, age_seconds=age, qr_secret=app_qr_secret(),
-        max_age_seconds=current_app.config.get("SCANNER_MAX_QUEUED_SECONDS", MAX_AGE_SECONDS))
-    body = judge.present(record)
-    body["replayed"] = replayed
-    return body, replayed
+def _judge_all(scans: list) -> list:
+    """Judge scans in order, in one durable transaction. Each item is (key, code, age) or an
+    answer already made (a validation error); returns (verdict, replayed) or {"key", "error", …}."""
+    qr_secret = app_qr_secret()
+    max_age = current_app.config.get("SCANNER_MAX_QUEUED_SECONDS", MAX_AGE_SECONDS)
+    answers = []
+    for start in range(0, len(scans), SCANS_PER_TRANSACTION):
+        with judge.batch_session(db.engine) as session:
+            for item in scans[start:start + SCANS_PER_TRANSACTION]:
+                if isinstance(item, dict):
+                    answers.append(item)
+                    continue
+                key, code, age = item
+                try:
+                    record, replayed = judge.judge_scan(session, g.scan_device, key=key, code=code,
+                                                        age_seconds=age, qr_secret=qr_secret, max_age_seconds=max_age)
+                except DomainError as refusal:
+                    answers.append({"key": key, "error": refusal.to_dict(), "retry": refusal.status == 409,
+                                    "status": refusal.status})
+                    continue
+                answers.append((judge.present(record), replayed))
+    return [answer if isinstance(answer, dict) else {**answer[0], "replayed": answer[1]} for answer in answers]
 
 
 def _json_object():
     body = request.get_json(silent=True)
     return body if isinstance(body, dict) else None
+
+
+@bp.after_request
+def seen(response):
+    if "scan_device" in g and response.status_code < 500:
+        judge.touch(db.session, g.scan_device)
+    return response
 
 
 @bp.post("/scans")
@@ -87,11 +113,11 @@ def post_scan():
     fields = _scan_fields(body, request.headers.get("Idempotency-Key") or body.get("key"))
     if isinstance(fields, dict):
         return error(422, "VALIDATION_FAILED", "扫码数据有误", fields=fields)
-    try:
-        verdict, replayed = _judge(*fields)
-    except DomainError as refusal:
-        return error(refusal.status, refusal.code, refusal.message)
-    response = jsonify(verdict)
+    [answer] = _judge_all([fields])
+    if "error" in answer:
+        return error(answer["status"], answer["error"]["code"], answer["error"]["message"])
+    replayed = answer["replayed"]
+    response = jsonify(answer)
     response.status_code = 200 if replayed else 201
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -109,19 +135,16 @@ def post_batch():
         return error(400, "BAD_JSON", "请求体须为 {\"scans\": [扫码, …]}")
     if len(scans) > MAX_BATCH:
         return error(422, "BATCH_TOO_LARGE", f"每批最多{MAX_BATCH}条扫码")
-    results = []
+    items = []
     for item in scans:
         fields = _scan_fields(item, item.get("key"))
         if isinstance(fields, dict):
-            results.append({"key": item.get("key") if isinstance(item.get("key"), str) else None,
-                            "error": {"code": "VALIDATION_FAILED", "message": "扫码数据有误", "fields": fields}})
-            continue
-        try:
-            verdict, _replayed = _judge(*fields)
-        except DomainError as refusal:
-            results.append({"key": fields[0], "error": refusal.to_dict(), "retry": refusal.status == 409})
-            continue
-        results.append(verdict)
+            fields = {"key": item.get("key") if isinstance(item.get("key"), str) else None,
+                      "error": {"code": "VALIDATION_FAILED", "message": "扫码数据有误", "fields": fields}}
+        items.append(fields)
+    results = _judge_all(items)
+    for answer in results:
+        answer.pop("status", None)
     return jsonify({"results": results})
 
 
