@@ -3,7 +3,7 @@ in read order, in one round trip), with the device token and each scan's idempot
 
 What the server answers decides what happens to a scan: a verdict (any verdict, refusals included)
 → done, remove it; 400/422 for this scan → it can never be accepted, log and remove it; 401/403 →
-the token was refused (revoked?), keep everything and retry slowly; 409 SCAN_IN_PROGRESS, 5xx,
+the token was refused (revoked?), keep everything and retry slowly; 409, 5xx,
 timeouts, connection errors → keep it and retry with back-off."""
 import logging
 import time

@@ -4,11 +4,13 @@ errors as {"error": {"code", "message"}} like the partner API, no cookies and so
 A judged scan is a success of this endpoint whatever the verdict: 201 with the verdict when it is
 new, 200 with `Idempotent-Replayed: true` when the key was seen before. Error statuses are kept
 for what the bridge must act on: 401 (token refused: keep the queue), 400/422 (this scan can never
-be accepted: drop it), 409 SCAN_IN_PROGRESS and 5xx (try again later)."""
+be accepted: drop it), 503 SCAN_CONFLICT and other 5xx (try again later)."""
 import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import csrf, db
 from ..vouchers import app_qr_secret
@@ -16,6 +18,11 @@ from ..vouchers.errors import DomainError
 from . import devices, judge
 
 bp = Blueprint("scanner_api", __name__)
+
+
+class ScanConflict(DomainError):
+    code, status = "SCAN_CONFLICT", 503
+    default_message = "同一扫码正在另一请求中处理，请稍后重发"
 csrf.exempt(bp)
 
 KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -45,6 +52,11 @@ def authenticate_device():
     db.session.rollback()  # the row itself is not needed again: judging opens its own transactions
 
 
+@bp.errorhandler(ScanConflict)
+def conflict(exc):
+    return error(exc.status, exc.code, exc.message)
+
+
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     messages = {400: "请求格式有误", 404: "接口不存在", 405: "不支持的请求方法", 413: "请求内容过大"}
@@ -68,28 +80,31 @@ def _scan_fields(item, key) -> tuple[str, str, float] | dict:
     return key, code, float(age_ms) / 1000.0
 
 
-def _judge_all(scans: list) -> list:
-    """Judge scans in order, in one durable transaction. Each item is (key, code, age) or an
-    answer already made (a validation error); returns (verdict, replayed) or {"key", "error", …}."""
+def _judge_all(items: list) -> list:
+    """Judge scans in order, one durable transaction per chunk. Each item is (key, code, age) or an
+    answer already made (a validation error); returns a verdict dict or {"key", "error", …} each."""
     qr_secret = app_qr_secret()
     max_age = current_app.config.get("SCANNER_MAX_QUEUED_SECONDS", MAX_AGE_SECONDS)
-    answers = []
-    for start in range(0, len(scans), SCANS_PER_TRANSACTION):
-        with judge.batch_session(db.engine) as session:
-            for item in scans[start:start + SCANS_PER_TRANSACTION]:
-                if isinstance(item, dict):
-                    answers.append(item)
-                    continue
-                key, code, age = item
-                try:
-                    record, replayed = judge.judge_scan(session, g.scan_device, key=key, code=code,
-                                                        age_seconds=age, qr_secret=qr_secret, max_age_seconds=max_age)
-                except DomainError as refusal:
-                    answers.append({"key": key, "error": refusal.to_dict(), "retry": refusal.status == 409,
-                                    "status": refusal.status})
-                    continue
-                answers.append((judge.present(record), replayed))
-    return [answer if isinstance(answer, dict) else {**answer[0], "replayed": answer[1]} for answer in answers]
+    answers: list = list(items)
+    pending = [(i, judge.Scan(*item)) for i, item in enumerate(items) if not isinstance(item, dict)]
+    for start in range(0, len(pending), SCANS_PER_TRANSACTION):
+        chunk = pending[start:start + SCANS_PER_TRANSACTION]
+        try:
+            with judge.chunk_session(db.engine) as session:
+                results = judge.judge_chunk(session, g.scan_device, [scan for _, scan in chunk],
+                                            qr_secret=qr_secret, max_age_seconds=max_age)
+        except IntegrityError:
+            # The same key delivered concurrently by another request: this chunk is rolled back
+            # whole, and the bridge's resend will find the other delivery's verdict.
+            raise ScanConflict() from None
+        for (position, scan), result in zip(chunk, results):
+            if isinstance(result, DomainError):
+                answers[position] = {"key": scan.key, "error": result.to_dict(), "retry": False,
+                                     "status": result.status}
+            else:
+                record, replayed = result
+                answers[position] = {**judge.present(record), "replayed": replayed}
+    return answers
 
 
 def _json_object():
@@ -128,7 +143,7 @@ def post_scan():
 def post_batch():
     """Queued scans in read order: {"scans": [{"key", "code", "age_ms"}, …]} judged one after another
     in one round trip. Answers per scan: the verdict, or {"key", "error"} for a scan that can never be
-    accepted (the bridge drops it) or has to be sent again later (SCAN_IN_PROGRESS)."""
+    accepted (the bridge drops it)."""
     body = _json_object()
     scans = body.get("scans") if body else None
     if not isinstance(scans, list) or not scans or not all(isinstance(item, dict) for item in scans):

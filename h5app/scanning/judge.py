@@ -1,21 +1,18 @@
-"""Judging one scan from a scan gun: the same engine services as 扫码验券 and scan check-in, and
-one ScanRecord per (device, idempotency key) holding the verdict.
+"""Judging scans from a scan gun: the same engine services as 扫码验券 and scan check-in, and one
+ScanRecord per (device, idempotency key) holding the verdict.
 
-Nothing twice: the record is inserted in the engine's own transaction, before the engine runs, so
-a successful verification or check-in and its record commit together; a refusal rolls both back
-and the refusal is then written alone. A resend of the key finds the record and gets the stored
-verdict; the unique (device, key) index decides between two concurrent deliveries.
-
-The endpoint runs a whole batch in one database transaction (see `batch_session`): each scan's
-"transactions" are savepoints in it — the engine's commit releases one, its rollback undoes only
-that scan — and the batch is made durable by one real commit before any verdict is answered."""
+Scans are judged in chunks, each in one database transaction (`chunk_session`): every scan's
+engine call runs in a savepoint — the engine's commit releases it, its rollback undoes that scan
+alone — and the chunk's records are written beside the engine's changes, so one real commit makes
+both durable before any verdict is answered. Nothing twice: a key already stored is answered from
+its record without judging again; the unique (device, key) index turns a concurrent second
+delivery into a rolled-back chunk that the bridge simply resends (and then finds stored)."""
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from ..identity import mask_id_number, mask_name
@@ -24,17 +21,21 @@ from ..models.scanning import RESULT_PENDING, RESULT_REFUSED
 from ..timeutil import utcnow
 from ..vouchers import checkin as checkin_service
 from ..vouchers import verify as verify_service
-from ..vouchers.errors import DomainError, _error
+from ..vouchers.errors import DomainError
 from .devices import MODE_CHECKIN, device_actor
 
 CHECKED_IN, ALREADY_CHECKED_IN = "checked_in", "already_checked_in"
-# A pending record older than this belongs to a request that died after the engine committed.
-PENDING_GRACE = timedelta(seconds=30)
 
-DeviceNotReady = _error("DeviceNotReady", "DEVICE_NOT_CONFIGURED", "请先在扫码台页面为该扫码枪选择班期或课次")
-IdempotencyKeyReused = _error("IdempotencyKeyReused", "IDEMPOTENCY_KEY_REUSED",
-                              "同一个幂等键已用于另一次扫码", 422)
-ScanInProgress = _error("ScanInProgress", "SCAN_IN_PROGRESS", "这次扫码正在处理中，请稍后重试")
+
+
+class DeviceNotReady(DomainError):
+    code, status = "DEVICE_NOT_CONFIGURED", 409
+    default_message = "请先在扫码台页面为该扫码枪选择班期或课次"
+
+
+class IdempotencyKeyReused(DomainError):
+    code, status = "IDEMPOTENCY_KEY_REUSED", 422
+    default_message = "同一个幂等键已用于另一次扫码"
 
 # result → (tone, title) for the scan station; refusals use the mode's own title.
 PRESENTATION = {
@@ -50,7 +51,7 @@ REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
 @dataclass(frozen=True)
 class Device:
     """What judging needs of a scan device, read once per request (a batch is judged with the
-    settings it arrived under, not re-read after every scan's commit)."""
+    settings it arrived under)."""
     id: int
     institution_id: int
     name: str
@@ -64,15 +65,22 @@ class Device:
         return cls(row.id, row.institution_id, row.name, row.mode, row.class_id, row.session_id, row.last_seen_at)
 
 
+@dataclass(frozen=True)
+class Scan:
+    key: str
+    code: str
+    age_seconds: float
+
+
 @dataclass
 class Verdict:
     result: str
     message: str = ""
     error_code: str | None = None
-    trainee: tuple[str, str] | None = None  # masked name, masked ID number
+    person_id: int | None = None  # whose voucher or QR it was; masked into the record
 
-    def columns(self, now) -> dict:
-        name, id_number = self.trainee or (None, None)
+    def columns(self, trainee: tuple[str, str] | None, now) -> dict:
+        name, id_number = trainee or (None, None)
         return dict(result=self.result, error_code=self.error_code, message=self.message[:300],
                     trainee_name=name, trainee_id_number=id_number, judged_at=now)
 
@@ -94,19 +102,26 @@ def present(record: ScanRecord) -> dict:
     }
 
 
-def _masked(person: Person) -> tuple[str, str]:
-    return mask_name(person.name), mask_id_number(person.id_number)
-
-
-def _find(session, device_id: int, key: str) -> ScanRecord | None:
-    return session.scalar(select(ScanRecord).where(ScanRecord.device_id == device_id,
-                                                   ScanRecord.idempotency_key == key)
-                          .execution_options(populate_existing=True))
+@contextmanager
+def chunk_session(engine):
+    """A session whose commits are savepoints inside one outer transaction, committed at the end:
+    one durable commit (one fsync on PostgreSQL) for a chunk of scans. Objects are not expired at
+    each savepoint: the class and institution are read once per chunk, as a page request reads
+    them once per request."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+            session.close()
+            outer.commit()
+        except BaseException:
+            session.close()
+            outer.rollback()
+            raise
 
 
 def _training_class(session, class_id: int | None) -> TrainingClass | None:
-    """The device's class with its institution, read once per batch: the batch session does not
-    expire it at each scan's savepoint (a page request, likewise, reads it once)."""
     if class_id is None:
         return None
     cache = session.info.setdefault("classes", {})
@@ -116,15 +131,9 @@ def _training_class(session, class_id: int | None) -> TrainingClass | None:
     return cache[class_id]
 
 
-def _trainee(session, person_id: int) -> tuple[str, str]:
-    """Masked name and ID of the voucher's owner: one read, outside any savepoint in a batch."""
-    connection = session.info.get("outer_connection") or session.connection()
-    name, id_number = connection.execute(select(Person.name, Person.id_number).where(Person.id == person_id)).one()
-    return mask_name(name), mask_id_number(id_number)
-
-
 def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -> Verdict:
-    """Call the engine service of the device's mode; it commits on success, rolls back on refusal."""
+    """Call the engine service of the device's mode; it commits (releases its savepoint) on success
+    and rolls back on refusal."""
     actor = device_actor(device)
     read_ts = read_at.replace(tzinfo=UTC).timestamp()
     if device.mode == MODE_CHECKIN:
@@ -135,7 +144,7 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
                                                        now=read_at, now_ts=read_ts)
         fresh = record.created_at == read_at
         label = class_session.title or class_session.training_class.course_name
-        return Verdict(CHECKED_IN if fresh else ALREADY_CHECKED_IN, label, trainee=_masked(person))
+        return Verdict(CHECKED_IN if fresh else ALREADY_CHECKED_IN, label, person_id=person.id)
     training_class = _training_class(session, device.class_id)
     if training_class is None:
         raise DeviceNotReady("请先在扫码台页面为该扫码枪选择验券的班期")
@@ -143,7 +152,7 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
                                     qr_secret=qr_secret, now=read_at, now_ts=read_ts)
     voucher = outcome.voucher
     return Verdict(outcome.result, f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）",
-                   trainee=_trainee(session, voucher.person_id))
+                   person_id=voucher.person_id)
 
 
 def _judge(session, device: Device, code: str, read_at, qr_secret: bytes) -> Verdict:
@@ -152,100 +161,65 @@ def _judge(session, device: Device, code: str, read_at, qr_secret: bytes) -> Ver
     except DomainError as refusal:
         session.rollback()
         return Verdict(RESULT_REFUSED, refusal.message, refusal.code)
-
-
-def _store(session, device: Device, key: str, values: dict, verdict: Verdict) -> ScanRecord:
-    """Write the verdict onto the record inserted with the engine's change or, after a refusal
-    (which rolled the record back with it), insert the record anew."""
-    filled = verdict.columns(utcnow())
-    done = session.execute(update(ScanRecord).where(ScanRecord.device_id == device.id,
-                                                    ScanRecord.idempotency_key == key).values(**filled))
-    if done.rowcount == 0:
-        session.execute(insert(ScanRecord).values(**{**values, **filled}))
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent delivery of the same key stored its verdict first
-        session.rollback()
-    return _find(session, device.id, key)
-
-
-def _store_in_batch(outer, record_id: int, key: str, values: dict, verdict: Verdict) -> ScanRecord:
-    """The same inside a batch: straight into the outer transaction, without a savepoint of its
-    own; the batch's one commit makes it durable together with the engine's change."""
-    filled = verdict.columns(utcnow())
-    done = outer.execute(update(ScanRecord).where(ScanRecord.id == record_id,
-                                                  ScanRecord.idempotency_key == key).values(**filled))
-    if done.rowcount == 0:  # the refusal rolled the pending row back
-        record_id = outer.execute(insert(ScanRecord).values(**{**values, **filled})).inserted_primary_key[0]
-    record = ScanRecord(**{**values, **filled})
-    record.id = record_id
-    return record
-
-
-def _replay(session, device: Device, record: ScanRecord | None, digest: str, code: str, qr_secret: bytes):
-    if record is None:  # the concurrent delivery that held the key rolled back: let the bridge resend
-        session.rollback()
-        raise ScanInProgress()
-    if record.code_hash != digest:
-        session.rollback()
-        raise IdempotencyKeyReused()
-    if record.result != RESULT_PENDING:
-        record.attempts += 1
-        session.commit()
-        return record
-    if utcnow() - record.created_at < PENDING_GRACE:
-        session.rollback()
-        raise ScanInProgress()
-    # The first request committed the engine's change and died before writing the verdict: the
-    # engine answers again without a second effect (already verified / already checked in).
-    key, read_at = record.idempotency_key, record.read_at
-    verdict = _judge(session, device, code, read_at, qr_secret)
-    return _store(session, device, key, {}, verdict)
-
-
-def judge_scan(session, device: Device, *, key: str, code: str, age_seconds: float, qr_secret: bytes,
-               max_age_seconds: float) -> tuple[ScanRecord, bool]:
-    """(record, replayed). `age_seconds` is how long ago the gun read it, by the bridge's clock, so
-    a scan that waited in the bridge's queue is judged (QR freshness, session time) as of the
-    read — up to `max_age_seconds`, beyond which it counts as read `max_age_seconds` ago."""
-    digest = code_hash(code)
-    now = utcnow()
-    read_at = now - timedelta(seconds=min(max(age_seconds, 0.0), max_age_seconds))
-    values = dict(device_id=device.id, idempotency_key=key, code_hash=digest, mode=device.mode,
-                  class_id=device.class_id, session_id=device.session_id if device.mode == MODE_CHECKIN else None,
-                  result=RESULT_PENDING, message="", read_at=read_at, created_at=now, attempts=1)
-    try:
-        pending_id = session.execute(insert(ScanRecord).values(**values)).inserted_primary_key[0]
-    except IntegrityError:  # the key was delivered before (or is being delivered right now)
-        session.rollback()
-        return _replay(session, device, _find(session, device.id, key), digest, code, qr_secret), True
-    verdict = _judge(session, device, code, read_at, qr_secret)
-    outer = session.info.get("outer_connection")
-    if outer is not None:
+    finally:
         if session.in_transaction():
-            session.commit()  # release the savepoint the trainee's read opened, so our write is outside it
-        return _store_in_batch(outer, pending_id, key, values, verdict), False
-    return _store(session, device, key, values, verdict), False
+            session.commit()  # nothing of this scan may stay in an open savepoint
 
 
-@contextmanager
-def batch_session(engine):
-    """A session whose commits are savepoints inside one outer transaction, committed at the end:
-    one durable commit (one fsync on PostgreSQL) for a whole batch of scans. Objects are not
-    expired at each savepoint: the class and institution are read once per batch, as a page
-    request reads them once."""
-    with engine.connect() as connection:
-        outer = connection.begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
-                          info={"outer_connection": connection})
-        try:
-            yield session
-            session.close()
-            outer.commit()
-        except BaseException:
-            session.close()
-            outer.rollback()
-            raise
+def judge_chunk(session, device: Device, scans: list[Scan], *, qr_secret: bytes,
+                max_age_seconds: float) -> list:
+    """Judge `scans` in order inside a `chunk_session`. One answer per scan, in order:
+    (record, replayed) or the DomainError that refuses the delivery itself (key reused).
+
+    `age_seconds` is how long ago the gun read a scan, by the bridge's clock, so a scan that
+    waited in the bridge's queue is judged (QR freshness, session time) as of its read — up to
+    `max_age_seconds`, beyond which it counts as read `max_age_seconds` ago."""
+    outer = session.bind  # the chunk's connection: reads and writes here are outside any savepoint
+    stored = {row.idempotency_key: row for row in outer.execute(
+        select(ScanRecord).where(ScanRecord.device_id == device.id,
+                                 ScanRecord.idempotency_key.in_({s.key for s in scans})))}
+    answers: list = []
+    fresh: list[tuple[int, dict, Verdict]] = []
+    seen: dict[str, str] = {}
+    for scan in scans:
+        digest = code_hash(scan.code)
+        earlier = stored.get(scan.key)
+        if earlier is not None or scan.key in seen:
+            if (earlier.code_hash if earlier is not None else seen[scan.key]) != digest:
+                answers.append(IdempotencyKeyReused())
+            elif earlier is None:  # the same scan twice in one request: judged once, answered twice
+                answers.append(("same-as", scan.key))
+            else:
+                answers.append((earlier, True))
+            continue
+        seen[scan.key] = digest
+        now = utcnow()
+        read_at = now - timedelta(seconds=min(max(scan.age_seconds, 0.0), max_age_seconds))
+        verdict = _judge(session, device, scan.code, read_at, qr_secret)
+        values = dict(device_id=device.id, idempotency_key=scan.key, code_hash=digest, mode=device.mode,
+                      class_id=device.class_id, session_id=device.session_id if device.mode == MODE_CHECKIN else None,
+                      read_at=read_at, created_at=now, attempts=1)
+        fresh.append((len(answers), values, verdict))
+        answers.append(None)
+    replayed = [a[0].id for a in answers if isinstance(a, tuple) and a[1] is True]
+    if replayed:
+        outer.execute(update(ScanRecord).where(ScanRecord.id.in_(replayed))
+                      .values(attempts=ScanRecord.attempts + 1))
+    if fresh:
+        person_ids = {v.person_id for _, _, v in fresh if v.person_id is not None}
+        trainees = {pid: (mask_name(name), mask_id_number(id_number)) for pid, name, id_number in outer.execute(
+            select(Person.id, Person.name, Person.id_number).where(Person.id.in_(person_ids)))} if person_ids else {}
+        now = utcnow()
+        rows = [{**values, **verdict.columns(trainees.get(verdict.person_id), now)} for _, values, verdict in fresh]
+        ids = outer.execute(insert(ScanRecord).returning(ScanRecord.id, sort_by_parameter_order=True), rows).scalars()
+        by_key = {}
+        for (position, _values, _verdict), row, record_id in zip(fresh, rows, ids):
+            record = ScanRecord(**row)
+            record.id = record_id
+            answers[position] = (record, False)
+            by_key[row["idempotency_key"]] = record
+        answers = [(by_key[a[1]], True) if isinstance(a, tuple) and a[0] == "same-as" else a for a in answers]
+    return answers
 
 
 def touch(session, device: Device) -> None:
