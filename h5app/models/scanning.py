@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .base import created_at_column
 
-RESULT_PENDING = "pending"  # the engine committed, the verdict is being written (see scanning.judge)
 RESULT_REFUSED = "refused"
 
 
@@ -28,7 +27,8 @@ class ScanRecord(db.Model):
     mode: Mapped[str] = mapped_column(String(16))  # verify | checkin, as the device was set
     class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
-    result: Mapped[str] = mapped_column(String(24))  # verified | already_verified | checked_in | refused | pending
+    # verified | already_verified | checked_in | already_checked_in | refused
+    result: Mapped[str] = mapped_column(String(24))
     error_code: Mapped[str | None] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(String(300), default="")
     # Masked when written: the full ID number never reaches this table.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
-from ..models.scanning import RESULT_PENDING, RESULT_REFUSED
+from ..models.scanning import RESULT_REFUSED
 from ..timeutil import utcnow
 from ..vouchers import checkin as checkin_service
 from ..vouchers import verify as verify_service
@@ -43,7 +43,6 @@ PRESENTATION = {
     verify_service.ALREADY_VERIFIED: ("again", "已在本班验过"),
     CHECKED_IN: ("ok", "签到成功"),
     ALREADY_CHECKED_IN: ("again", "本次课已签到"),
-    RESULT_PENDING: ("again", "处理中"),
 }
 REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
 
@@ -96,7 +95,7 @@ def present(record: ScanRecord) -> dict:
                if record.trainee_name or record.trainee_id_number else None)
     return {
         "id": record.id, "key": record.idempotency_key, "mode": record.mode, "result": record.result,
-        "ok": record.result not in (RESULT_REFUSED, RESULT_PENDING), "tone": tone, "title": title,
+        "ok": record.result != RESULT_REFUSED, "tone": tone, "title": title,
         "code": record.error_code, "message": record.message, "trainee": trainee,
         "read_at": record.read_at.replace(tzinfo=UTC).isoformat(),
     }
