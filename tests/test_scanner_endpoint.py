@@ -215,3 +215,29 @@ def test_the_token_is_stored_only_as_its_hash(desk):
     device, token, _cls, _voucher = desk
     stored = db.session.get(ScanDevice, device.id)
     assert token not in (stored.token_hash, stored.name) and len(stored.token_hash) == 64
+
+
+def test_one_key_twice_in_a_batch_is_judged_once(client, desk):
+    _device, token, _cls, voucher = desk
+    key, qr = new_key(), f.qr_for(voucher)
+    scans = [{"key": key, "code": qr}, {"key": key, "code": qr}, {"key": key, "code": "OTHER-SCAN"}]
+    results = client.post("/scanner/v1/scans/batch", json={"scans": scans}, headers=bearer(token)).get_json()["results"]
+    assert [r.get("result") for r in results] == ["verified", "verified", None]
+    assert [r.get("replayed") for r in results[:2]] == [False, True]
+    assert results[2]["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len(records()) == 1
+
+
+def test_refusals_and_successes_in_one_batch_each_keep_their_own_outcome(client, desk):
+    """A refusal's savepoint is undone alone: the verifications around it stand."""
+    _device, token, _cls, voucher = desk
+    second = claimed_voucher(template=voucher.template, owner=f.person(name="李四"))
+    expired_qr = f.qr_for(second, now_ts=time.time() - 300)
+    db.session.commit()
+    scans = [{"key": new_key(), "code": f.qr_for(voucher)}, {"key": new_key(), "code": expired_qr},
+             {"key": new_key(), "code": f.qr_for(second)}]
+    results = client.post("/scanner/v1/scans/batch", json={"scans": scans}, headers=bearer(token)).get_json()["results"]
+    assert [(r["result"], r["code"]) for r in results] == [("verified", None), ("refused", "QR_EXPIRED"),
+                                                           ("verified", None)]
+    assert [r.result for r in records()] == ["verified", "refused", "verified"]
+    assert db.session.scalar(select(func.count()).select_from(Voucher).where(Voucher.status == "used")) == 2
