@@ -39,6 +39,7 @@ def test_scan_station_shows_a_bridge_scan_live_and_switches_mode(page, shots, se
     username, qr = desk
     sign_in(page, username)
     page.get_by_role("link", name="扫码枪 · 扫码台").click()
+    shots.check_and_save(page, "scanners-none-yet")
     page.get_by_label("扫码枪名称").fill("前台1号")
     page.get_by_label("验券班期").select_option(index=1)
     page.get_by_role("button", name="登记扫码枪").click()
@@ -81,4 +82,7 @@ def test_scan_station_shows_a_bridge_scan_live_and_switches_mode(page, shots, se
     assert refusal.status_code == 201
     expect(page.locator("#scan-feed .scan").first.locator(".scan-title")).to_have_text("不能验券")
     shots.check_and_save(page, "station-refused")
+    page.get_by_role("link", name="全部扫码枪").click()
+    expect(page.get_by_text("前台1号")).to_be_visible()
+    shots.check_and_save(page, "scanners-list")
     db.session.rollback()
