@@ -113,6 +113,13 @@ def register_blueprints(app: Flask) -> None:
     if app.config["DEMO_MODE"]:
         app.register_blueprint(demo_bp, url_prefix="/demo")
 
+    # Scanner bridge (issue 7): the endpoint scan guns post to, and the scan station pages.
+    from .scanning.api import bp as scanner_api_bp
+    from .scanning.station import bp as scan_station_bp
+
+    app.register_blueprint(scanner_api_bp, url_prefix="/scanner/v1")
+    app.register_blueprint(scan_station_bp, url_prefix="/institution/scanners")
+
 
 ERROR_PAGES = {
     400: "请求有误",

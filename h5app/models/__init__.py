@@ -20,3 +20,8 @@ __all__ = [
     "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
     "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "region_covers", "region_prefix",
 ]
+
+# Scanner bridge (issue 7): scan records of the front-desk scan guns.
+from .scanning import ScanRecord  # noqa: E402
+
+__all__ += ["ScanRecord"]

@@ -1,0 +1,89 @@
+"""扫码枪 devices: registered by the institution officer, each with a bearer token shown once and
+stored only as its SHA-256; set to a mode (验券 for a class, 签到 for a session) that the front
+desk may switch; revoked for good."""
+import hashlib
+import secrets
+
+from sqlalchemy import select
+
+from ..models import ClassSession, ScanDevice, TrainingClass
+from ..timeutil import utcnow
+from ..vouchers import audit
+from ..vouchers.errors import OutOfScope, ValidationFailed
+
+MODE_VERIFY, MODE_CHECKIN = "verify", "checkin"
+MODES = {MODE_VERIFY: "扫码验券", MODE_CHECKIN: "扫码签到"}
+TOKEN_PREFIX = "sg_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def device_actor(device: ScanDevice) -> audit.Actor:
+    return audit.Actor("device", device.id, f"扫码枪 {device.name}", institution_id=device.institution_id)
+
+
+def authenticate(session, token: str | None) -> ScanDevice | None:
+    """The live device behind a bearer token, or None (unknown, malformed or revoked)."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    return session.scalar(select(ScanDevice).where(ScanDevice.token_hash == hash_token(token),
+                                                   ScanDevice.revoked_at.is_(None)))
+
+
+def _target(session, institution_id: int, mode: str, class_id: int | None, session_id: int | None):
+    """(class_id, session_id) the device will judge against, checked to belong to the institution."""
+    if mode not in MODES:
+        raise ValidationFailed("请选择扫码用途")
+    if mode == MODE_VERIFY:
+        if class_id is None:
+            return None, None  # not set yet: scans are refused until the desk picks a class
+        training_class = session.get(TrainingClass, class_id)
+        if training_class is None or training_class.institution_id != institution_id:
+            raise OutOfScope("只能选择本机构的班期")
+        return training_class.id, None
+    if session_id is None:
+        return None, None
+    class_session = session.get(ClassSession, session_id)
+    if class_session is None or class_session.training_class.institution_id != institution_id:
+        raise OutOfScope("只能选择本机构的课次")
+    return class_session.class_id, class_session.id
+
+
+def register(session, *, institution_id: int, name: str, mode: str, class_id: int | None,
+             session_id: int | None, actor: audit.Actor) -> tuple[ScanDevice, str]:
+    """A new device and its token: the only time the token exists in the clear."""
+    class_id, session_id = _target(session, institution_id, mode, class_id, session_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    device = ScanDevice(institution_id=institution_id, name=name, mode=mode, class_id=class_id,
+                        session_id=session_id, token_hash=hash_token(token))
+    session.add(device)
+    session.flush()
+    audit.record(session, actor, "scanner.device.register", institution_id=institution_id,
+                 details={"device_id": device.id, "name": name, "mode": mode})
+    session.commit()
+    return device, token
+
+
+def configure(session, device: ScanDevice, *, mode: str, class_id: int | None, session_id: int | None,
+              actor: audit.Actor) -> ScanDevice:
+    if not actor.for_institution(device.institution_id):
+        raise OutOfScope()
+    device.class_id, device.session_id = _target(session, device.institution_id, mode, class_id, session_id)
+    device.mode = mode
+    audit.record(session, actor, "scanner.device.configure", institution_id=device.institution_id,
+                 details={"device_id": device.id, "mode": mode, "class_id": device.class_id,
+                          "session_id": device.session_id})
+    session.commit()
+    return device
+
+
+def revoke(session, device: ScanDevice, actor: audit.Actor) -> None:
+    if not actor.for_institution(device.institution_id):
+        raise OutOfScope()
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+        audit.record(session, actor, "scanner.device.revoke", institution_id=device.institution_id,
+                     details={"device_id": device.id, "name": device.name})
+    session.commit()
