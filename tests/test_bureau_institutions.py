@@ -30,7 +30,7 @@ def row(**values):
 
 def test_onboarding_one_institution_creates_its_officer_with_a_one_time_password(app, client, clerk):
     page = client.post("/bureau/institutions", data=row()).get_data(as_text=True)
-    password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)
+    password = re.search(r'<code class="password[^"]*">([^<]+)</code>', page).group(1)
     institution = db.session.scalar(select(Institution).where(Institution.code == "3306101"))
     officer = db.session.scalar(select(StaffUser).where(StaffUser.institution_id == institution.id))
     assert (officer.username, officer.role, officer.must_change_password) == ("officer_3306101", "officer", True)

@@ -24,7 +24,7 @@ def supervisor(client):
 def test_supervisor_adds_a_district_clerk_with_a_one_time_password(app, client, supervisor):
     page = client.post("/bureau/staff", data={"name": "何经办", "username": "clerk.he", "region_code": "330602"}
                        ).get_data(as_text=True)
-    password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)
+    password = re.search(r'<code class="password[^"]*">([^<]+)</code>', page).group(1)
     clerk = db.session.scalar(select(StaffUser).where(StaffUser.username == "clerk.he"))
     assert (clerk.region_code, clerk.must_change_password, clerk.is_supervisor) == ("330602", True, False)
     assert clerk.check_password(password)

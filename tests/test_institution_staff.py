@@ -23,7 +23,7 @@ def officer(client):
 def test_officer_adds_a_verifier_who_must_change_the_shown_password(app, client, officer):
     response = client.post("/institution/staff", data={"name": "前台小李", "username": "desk.li", "phone": ""})
     page = response.get_data(as_text=True)
-    password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)
+    password = re.search(r'<code class="password[^"]*">([^<]+)</code>', page).group(1)
     user = db.session.scalar(select(StaffUser).where(StaffUser.username == "desk.li"))
     assert (user.role, user.institution_id, user.must_change_password) == ("verifier", officer.institution_id, True)
     assert user.check_password(password) and password not in user.password_hash
