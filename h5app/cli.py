@@ -11,7 +11,6 @@ from .extensions import db
 from .models import ApiKey, Channel, Institution, Region, StaffUser
 from .models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
 from .models.staff import BUREAU, STAFF_ROLES
-from .timeutil import utcnow
 
 users = AppGroup("users", help="工作人员账户 / staff accounts")
 apikeys = AppGroup("apikeys", help="合作方 API 密钥 / partner API keys")
@@ -19,12 +18,6 @@ channels = AppGroup("channels", help="登录渠道 / SSO channels")
 vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
 jobs = AppGroup("jobs", help="就业岗位 / job postings")
 stats = AppGroup("stats", help="查询统计 / supervision statistics")
-
-
-def hash_api_key(key: str) -> str:
-    from .api.keys import digest
-
-    return digest(key)
 
 
 @users.command("create")

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from h5app.cli import hash_api_key
+from h5app.api.keys import digest
 from h5app.models import ApiKey, Channel, Person, Region, StaffUser
 
 from . import factories as f
@@ -161,7 +161,7 @@ def test_apikeys_create_prints_the_key_once_and_stores_only_its_hash(app, sessio
     key = result.output.strip().splitlines()[-1]
     assert key.startswith("vk_") and result.output.count(key) == 1
     row = session.scalar(select(ApiKey))
-    assert row.key_hash == hashlib.sha256(key.encode()).hexdigest() == hash_api_key(key)
+    assert row.key_hash == hashlib.sha256(key.encode()).hexdigest() == digest(key)
     assert key.startswith(row.prefix + ".")
     assert key not in (row.name, row.prefix, row.key_hash, row.scope_code)
     assert (row.scope_type, row.scope_code, row.revoked_at) == ("bureau", "330600", None)

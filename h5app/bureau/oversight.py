@@ -2,7 +2,7 @@
 a filtered population with a live count) and read the audit log, filtered and exportable."""
 from datetime import datetime, timedelta
 
-from flask import Response, flash, render_template, request
+from flask import Response, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 

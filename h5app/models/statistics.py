@@ -2,7 +2,7 @@
 and the yearly targets (the seeds' annex tables) the indicators are measured against."""
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Date, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
