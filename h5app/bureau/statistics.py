@@ -1,5 +1,7 @@
 """查询统计 in the bureau console: the annex-3 supervision indicators of the clerk's region and its
 districts, by month, against the year's targets; XLSX export; importing the targets."""
+from functools import partial
+
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -8,10 +10,11 @@ from ..access import BUREAU, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Region
+from ..presenters import percent
 from ..spreadsheets import SheetError, read_table, xlsx_book
 from ..statistics import charts
 from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets
-from ..statistics.targets import KPI_FIELDS, REGION_FIELDS, import_targets, region_targets
+from ..statistics.targets import FIELD_LABELS, import_targets, region_targets
 from ..timeutil import local_today
 from ..vouchers import audit
 from ..vouchers.errors import DomainError, ValidationFailed
@@ -30,8 +33,7 @@ def _year() -> int:
     return year if year and 2000 <= year <= 2100 else local_today().year
 
 
-def _pct(value) -> str:
-    return "—" if value is None else f"{value:.1%}"
+_pct = partial(percent, digits=1)  # 71.4%
 
 
 @bp.route("/statistics")
@@ -93,7 +95,7 @@ def statistics_targets():
             message, errors = refusal.message, refusal.details.get("rows", [])
         except DomainError as refusal:
             message = refusal.message
-        fields = {**REGION_FIELDS, **KPI_FIELDS}
+        fields = FIELD_LABELS
     year = year or local_today().year
     return render_template("bureau/targets.html", form=form, year=year, message=message, errors=errors,
                            fields=fields, targets=region_targets(db.session, current_user.region_code, year),

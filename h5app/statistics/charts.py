@@ -2,11 +2,9 @@
 run, and they print. Every chart has a text alternative in its <title>; the numbers are in tables."""
 from markupsafe import Markup, escape
 
+from ..presenters import percent
+
 BAR_COLOURS = {"issued": "#1d4ed8", "claimed": "#0891b2", "used": "#16a34a", "settled": "#9333ea"}
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 def progress_bar(value: float | None, target: float | None, *, label: str) -> Markup:
@@ -19,7 +17,7 @@ def progress_bar(value: float | None, target: float | None, *, label: str) -> Ma
     if target is not None:
         x = min(target, 1.0) * width
         tick = f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#111827" stroke-width="2"/>'
-    title = f"{label}：{_pct(value)}" + (f"，目标{_pct(target)}" if target is not None else "")
+    title = f"{label}：{percent(value, 1)}" + (f"，目标{percent(target, 1)}" if target is not None else "")
     return Markup(
         f'<svg class="bar" viewBox="0 0 {width} {height}" width="100%" height="{height}" role="img" '
         f'preserveAspectRatio="none"><title>{escape(title)}</title>'

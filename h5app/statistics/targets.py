@@ -23,9 +23,8 @@ KPI_COLUMNS = {
     "indicator": ("指标", "indicator"), "code": ("指标代码", "code"), "definition": ("定义", "definition"),
     "q3_target": ("三季度目标", "q3_target"), "q4_target": ("四季度目标", "q4_target"), "source": ("来源", "source"),
 }
-REGION_FIELDS = {"province": "省份", "region": "地区", "region_code": "地区代码", "training_people": "培训人数",
-                 "issue_target": "发券目标", "use_target": "用券目标"}
-KPI_FIELDS = {"code": "指标代码", "q3_target": "三季度目标", "q4_target": "四季度目标"}
+# A bad row's column, named as the header writes it in Chinese.
+FIELD_LABELS = {name: headers[0] for columns in (REGION_COLUMNS, KPI_COLUMNS) for name, headers in columns.items()}
 WHOLE_CITY = re.compile(r"[（(]全市[)）]$")
 
 
