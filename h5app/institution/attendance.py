@@ -12,6 +12,7 @@ from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers.errors import DomainError
+from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee
 from .routes import bp
 
 METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码"}
@@ -43,12 +44,13 @@ def session_checkin(session_id):
                 db.session, class_session, (request.form.get("qr") or "").strip(),
                 audit.Actor.for_staff(current_user), app_qr_secret())
         except DomainError as refusal:
-            verdict, status = {"result": "refused", "tone": "no", "title": "不能签到", "code": refusal.code,
-                               "message": refusal.message}, refusal.status
+            verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkin"],
+                               "code": refusal.code, "message": refusal.message}, refusal.status
         else:
-            verdict = {"result": "checked_in", "tone": "ok", "title": "签到成功",
+            tone, title = LOOKS[CHECKED_IN]
+            verdict = {"result": CHECKED_IN, "tone": tone, "title": title,
                        "message": class_session.title or class_session.training_class.course_name,
-                       "trainee": {"name": mask_name(person.name), "id_number": mask_id_number(person.id_number)}}
+                       "trainee": masked_trainee(person)}
         if request.accept_mimetypes.best == "application/json":
             return jsonify(verdict), status
     return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,

@@ -7,19 +7,13 @@ from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
-from ..identity import mask_id_number, mask_name
 from ..models import TrainingClass
 from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
+from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee
 from .routes import bp
-
-VERDICTS = {
-    verify_service.VERIFIED: ("ok", "验券成功"),
-    verify_service.ALREADY_VERIFIED: ("again", "已在本班验过"),
-}
-
 
 def _open_classes():
     return db.session.scalars(
@@ -43,14 +37,14 @@ def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
         outcome = verify_service.verify(db.session, qr=qr, training_class=training_class,
                                         actor=audit.Actor.for_staff(current_user), qr_secret=app_qr_secret())
     except DomainError as refusal:
-        return {"result": "refused", "tone": "no", "title": "不能验券", "code": refusal.code,
+        return {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["verify"], "code": refusal.code,
                 "message": refusal.message}, refusal.status
     voucher = outcome.voucher
-    tone, title = VERDICTS[outcome.result]
+    tone, title = LOOKS[outcome.result]
     return {
         "result": outcome.result, "tone": tone, "title": title,
         "message": f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）",
-        "trainee": {"name": mask_name(voucher.person.name), "id_number": mask_id_number(voucher.person.id_number)},
+        "trainee": masked_trainee(voucher.person),
     }, 200
 
 

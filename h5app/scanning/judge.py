@@ -19,13 +19,11 @@ from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
 from ..timeutil import utcnow
+from ..verdicts import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES
 from ..vouchers import checkin as checkin_service
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
 from .devices import MODE_CHECKIN, device_actor
-
-CHECKED_IN, ALREADY_CHECKED_IN = "checked_in", "already_checked_in"
-
 
 
 class DeviceNotReady(DomainError):
@@ -36,15 +34,6 @@ class DeviceNotReady(DomainError):
 class IdempotencyKeyReused(DomainError):
     code, status = "IDEMPOTENCY_KEY_REUSED", 422
     default_message = "同一个幂等键已用于另一次扫码"
-
-# result → (tone, title) for the scan station; refusals use the mode's own title.
-PRESENTATION = {
-    verify_service.VERIFIED: ("ok", "验券成功"),
-    verify_service.ALREADY_VERIFIED: ("again", "已在本班验过"),
-    CHECKED_IN: ("ok", "签到成功"),
-    ALREADY_CHECKED_IN: ("again", "本次课已签到"),
-}
-REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +79,7 @@ def code_hash(code: str) -> str:
 
 def present(record: ScanRecord) -> dict:
     """The record as the bridge and the scan station see it (trainee already masked)."""
-    tone, title = PRESENTATION.get(record.result, ("no", REFUSAL_TITLES.get(record.mode, "扫码失败")))
+    tone, title = LOOKS.get(record.result, ("no", REFUSAL_TITLES.get(record.mode, "扫码失败")))
     trainee = ({"name": record.trainee_name, "id_number": record.trainee_id_number}
                if record.trainee_name or record.trainee_id_number else None)
     return {

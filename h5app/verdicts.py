@@ -1,0 +1,20 @@
+"""How the front desk sees an outcome, wherever the code was scanned (扫码验券, scan check-in, the
+扫码台 of a scan gun): one colour and one title per result, the same words on every page."""
+from .identity import mask_id_number, mask_name
+from .vouchers.verify import ALREADY_VERIFIED, VERIFIED
+
+CHECKED_IN, ALREADY_CHECKED_IN = "checked_in", "already_checked_in"
+
+# result → (tone, title); a refusal is titled by what was being done.
+LOOKS = {
+    VERIFIED: ("ok", "验券成功"),
+    ALREADY_VERIFIED: ("again", "已在本班验过"),
+    CHECKED_IN: ("ok", "签到成功"),
+    ALREADY_CHECKED_IN: ("again", "本次课已签到"),
+}
+REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
+
+
+def masked_trainee(person) -> dict:
+    """Who was scanned, as the desk may see it: enough to recognise, not to copy."""
+    return {"name": mask_name(person.name), "id_number": mask_id_number(person.id_number)}
