@@ -18,3 +18,13 @@ REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
 def masked_trainee(person) -> dict:
     """Who was scanned, as the desk may see it: enough to recognise, not to copy."""
     return {"name": mask_name(person.name), "id_number": mask_id_number(person.id_number)}
+
+
+def verified_message(voucher) -> str:
+    """Which voucher was used, in words the desk can check against the trainee's phone."""
+    return f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）"
+
+
+def session_label(class_session) -> str:
+    """The lesson a check-in was for."""
+    return class_session.title or class_session.training_class.course_name

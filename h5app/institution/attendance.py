@@ -12,7 +12,7 @@ from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers.errors import DomainError
-from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee
+from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .routes import bp
 
 METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码"}
@@ -49,7 +49,7 @@ def session_checkin(session_id):
         else:
             tone, title = LOOKS[CHECKED_IN]
             verdict = {"result": CHECKED_IN, "tone": tone, "title": title,
-                       "message": class_session.title or class_session.training_class.course_name,
+                       "message": session_label(class_session),
                        "trainee": masked_trainee(person)}
         if request.accept_mimetypes.best == "application/json":
             return jsonify(verdict), status

@@ -12,7 +12,7 @@ from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
-from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee
+from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, verified_message
 from .routes import bp
 
 def _open_classes():
@@ -43,7 +43,7 @@ def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
     tone, title = LOOKS[outcome.result]
     return {
         "result": outcome.result, "tone": tone, "title": title,
-        "message": f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）",
+        "message": verified_message(voucher),
         "trainee": masked_trainee(voucher.person),
     }, 200
 

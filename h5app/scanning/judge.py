@@ -19,7 +19,7 @@ from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
 from ..timeutil import utcnow
-from ..verdicts import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES
+from ..verdicts import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
 from ..vouchers import checkin as checkin_service
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
@@ -131,16 +131,14 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
         record, person = checkin_service.scan_check_in(session, class_session, code, actor, qr_secret,
                                                        now=read_at, now_ts=read_ts)
         fresh = record.created_at == read_at
-        label = class_session.title or class_session.training_class.course_name
-        return Verdict(CHECKED_IN if fresh else ALREADY_CHECKED_IN, label, person_id=person.id)
+        return Verdict(CHECKED_IN if fresh else ALREADY_CHECKED_IN, session_label(class_session), person_id=person.id)
     training_class = _training_class(session, device.class_id)
     if training_class is None:
         raise DeviceNotReady("请先在扫码台页面为该扫码枪选择验券的班期")
     outcome = verify_service.verify(session, qr=code, training_class=training_class, actor=actor,
                                     qr_secret=qr_secret, now=read_at, now_ts=read_ts)
     voucher = outcome.voucher
-    return Verdict(outcome.result, f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）",
-                   person_id=voucher.person_id)
+    return Verdict(outcome.result, verified_message(voucher), person_id=voucher.person_id)
 
 
 def _judge(session, device: Device, code: str, read_at, qr_secret: bytes) -> Verdict:
