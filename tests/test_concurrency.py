@@ -60,8 +60,7 @@ def test_concurrent_verifications_of_one_voucher_for_different_classes_use_it_on
     secret = app_qr_secret()
 
     def work(i):
-        training_class = db.session.get(TrainingClass, class_ids[i])
-        return verify_service.verify(db.session, qr=qr, training_class=training_class, actor=actor,
+        return verify_service.verify(db.session, qr=qr, class_id=class_ids[i], actor=actor,
                                      qr_secret=secret).result
 
     outcomes = race(app, work)
@@ -84,7 +83,7 @@ def test_concurrent_verifications_for_the_same_class_give_one_verified_rest_alre
     secret = app_qr_secret()
 
     def work(_i):
-        return verify_service.verify(db.session, qr=qr, training_class=db.session.get(TrainingClass, class_id),
+        return verify_service.verify(db.session, qr=qr, class_id=class_id,
                                      actor=actor, qr_secret=secret).result
 
     outcomes = race(app, work)
@@ -138,7 +137,7 @@ def test_two_vouchers_of_one_person_racing_past_a_one_use_a_year_policy_use_one(
 
     def work(i):
         qr, class_id = jobs[i]
-        return verify_service.verify(db.session, qr=qr, training_class=db.session.get(TrainingClass, class_id),
+        return verify_service.verify(db.session, qr=qr, class_id=class_id,
                                      actor=actor, qr_secret=secret).result
 
     outcomes = race(app, work, count=2)

@@ -322,7 +322,7 @@ def test_claim_refused_after_the_voucher_was_used(session):
     session.commit()
     voucher = claim.claim(session, worker, template, now=NOW)
     cls = f.training_class()
-    verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), training_class=cls,
+    verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), class_id=cls.id,
                   actor=f.institution_actor(cls.institution), qr_secret=app_qr_secret(), now=NOW, now_ts=f.epoch(NOW))
     assert voucher.status == USED
 
@@ -369,7 +369,7 @@ def test_expiry_is_right_without_any_job_having_run(session):
     late = deadline + timedelta(minutes=1)
     cls = f.training_class()
     with pytest.raises(VoucherExpired) as caught:
-        verify.verify(session, qr=f.qr_for(voucher, f.epoch(late)), training_class=cls,
+        verify.verify(session, qr=f.qr_for(voucher, f.epoch(late)), class_id=cls.id,
                       actor=f.institution_actor(cls.institution), qr_secret=app_qr_secret(), now=late,
                       now_ts=f.epoch(late))
     assert caught.value.code == "VOUCHER_EXPIRED"

@@ -178,7 +178,7 @@ def test_revoked_voucher_can_no_longer_be_verified(session):
     lifecycle.revoke(session, [voucher.code], "冒领", f.bureau_actor(), now=NOW)
 
     with pytest.raises(DomainError) as caught:
-        verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), training_class=cls,
+        verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), class_id=cls.id,
                       actor=f.institution_actor(cls.institution), qr_secret=app_qr_secret(),
                       now=NOW, now_ts=f.epoch(NOW))
     assert caught.value.code == "VOUCHER_REVOKED"
@@ -357,7 +357,7 @@ def test_suspended_institution_cannot_verify_until_reinstated(session):
         strike(session, inst, NOW - timedelta(days=days))
 
     def scan():
-        return verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), training_class=cls,
+        return verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), class_id=cls.id,
                              actor=f.institution_actor(inst), qr_secret=app_qr_secret(),
                              now=NOW, now_ts=f.epoch(NOW))
 

@@ -458,7 +458,7 @@ def test_a_settled_code_is_dead(session, reviewed):
     settlement.pay(session, reviewed["app"], reviewed["cashier"], now=NOW)
 
     with pytest.raises(DomainError) as caught:
-        verify.verify(session, qr=f.qr_for(good, f.epoch(NOW)), training_class=cls, actor=officer(cls),
+        verify.verify(session, qr=f.qr_for(good, f.epoch(NOW)), class_id=cls.id, actor=officer(cls),
                       qr_secret=app_qr_secret(), now=NOW, now_ts=f.epoch(NOW))
     assert caught.value.code == "VOUCHER_SETTLED"
     with pytest.raises(ValidationFailed):

@@ -105,9 +105,15 @@ def login():
     return render_template("auth/login.html", form=form, error=error), _status()
 
 
+KEY_AUTHENTICATED = frozenset({"api", "scanner_api"})  # the partner API and the scan-gun bridge
+
+
 @bp.before_app_request
 def require_new_password():
-    """A staff account with a handed-over first password must choose its own before anything else."""
+    """A staff account with a handed-over first password must choose its own before anything else.
+    (Not asked of the key-authenticated APIs: no signed-in user there, and no user to load.)"""
+    if request.blueprint in KEY_AUTHENTICATED:
+        return None
     if (getattr(current_user, "must_change_password", False)
             and request.endpoint not in {"auth.change_password", "auth.logout", "static"}):
         return redirect(url_for("auth.change_password"))

@@ -34,7 +34,7 @@ def _class_from(value) -> TrainingClass | None:
 def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
     """Run the engine's verification and describe the outcome for the desk."""
     try:
-        outcome = verify_service.verify(db.session, qr=qr, training_class=training_class,
+        outcome = verify_service.verify(db.session, qr=qr, class_id=training_class.id,
                                         actor=audit.Actor.for_staff(current_user), qr_secret=app_qr_secret())
     except DomainError as refusal:
         return {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["verify"], "code": refusal.code,

@@ -24,7 +24,15 @@ class_sites = Table(
 )
 
 
-class TrainingClass(db.Model):
+class ClassStatus:
+    """A class's status in words: shared by the model and verification's plain class row."""
+
+    @property
+    def status_label(self) -> str:
+        return CLASS_STATUSES.get(self.status, self.status)
+
+
+class TrainingClass(ClassStatus, db.Model):
     __tablename__ = "classes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,10 +60,6 @@ class TrainingClass(db.Model):
     sessions: Mapped[list["ClassSession"]] = relationship(
         back_populates="training_class", order_by="ClassSession.starts_at"
     )
-
-    @property
-    def status_label(self) -> str:
-        return CLASS_STATUSES.get(self.status, self.status)
 
 
 class ClassSession(db.Model):

@@ -20,7 +20,15 @@ INSTITUTION_TYPES = {
 ACTIVE, SUSPENDED = "active", "suspended"
 
 
-class Institution(db.Model):
+class InstitutionStatus:
+    """Shared by the model and verification's plain institution row."""
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == SUSPENDED
+
+
+class Institution(InstitutionStatus, db.Model):
     __tablename__ = "institutions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,10 +45,6 @@ class Institution(db.Model):
 
     sites: Mapped[list["Site"]] = relationship(back_populates="institution", order_by="Site.id")
     strikes: Mapped[list["Strike"]] = relationship(back_populates="institution", order_by="Strike.id")
-
-    @property
-    def is_suspended(self) -> bool:
-        return self.status == SUSPENDED
 
     @property
     def type_label(self) -> str:

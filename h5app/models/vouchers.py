@@ -106,7 +106,22 @@ class Issuance(db.Model):
     template: Mapped[VoucherTemplate] = relationship()
 
 
-class Voucher(db.Model):
+class VoucherStatus:
+    """What a voucher's state means as of a moment: shared by the Voucher model and the plain
+    voucher row that verification reads (vouchers/verify.py)."""
+
+    def effective_status(self, now: datetime) -> str:
+        """The state as of `now`, right even when no expiry job has run."""
+        if self.status in (OFFERED, CLAIMED) and self.expires_at is not None and now > self.expires_at:
+            return EXPIRED
+        return self.status
+
+    @property
+    def status_label(self) -> str:
+        return VOUCHER_STATUSES[self.status]
+
+
+class Voucher(VoucherStatus, db.Model):
     __tablename__ = "vouchers"
     __table_args__ = (
         # A person holds at most one voucher of a template: the database enforces "claimed once".
@@ -149,13 +164,3 @@ class Voucher(db.Model):
     person: Mapped["Person"] = relationship()  # noqa: F821
     training_class: Mapped["TrainingClass | None"] = relationship(foreign_keys=[class_id])  # noqa: F821
     institution: Mapped["Institution | None"] = relationship()  # noqa: F821
-
-    def effective_status(self, now: datetime) -> str:
-        """The state as of `now`, right even when no expiry job has run."""
-        if self.status in (OFFERED, CLAIMED) and self.expires_at is not None and now > self.expires_at:
-            return EXPIRED
-        return self.status
-
-    @property
-    def status_label(self) -> str:
-        return VOUCHER_STATUSES[self.status]

@@ -135,7 +135,7 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
     training_class = _training_class(session, device.class_id)
     if training_class is None:
         raise DeviceNotReady("请先在扫码台页面为该扫码枪选择验券的班期")
-    outcome = verify_service.verify(session, qr=code, training_class=training_class, actor=actor,
+    outcome = verify_service.verify(session, qr=code, class_id=training_class.id, actor=actor,
                                     qr_secret=qr_secret, now=read_at, now_ts=read_ts)
     voucher = outcome.voucher
     return Verdict(outcome.result, verified_message(voucher), person_id=voucher.person_id)

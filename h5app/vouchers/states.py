@@ -5,7 +5,7 @@ engine safe under concurrency: of two requests racing for the same move, exactly
 """
 from functools import cache
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Voucher
@@ -52,7 +52,8 @@ def _guarded_update(columns: tuple[str, ...]):
 
 def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reason=None,
          details=None, at=None, **values) -> None:
-    """Move `voucher` from its current (loaded) state to `to_status`, or raise.
+    """Move `voucher` (a loaded Voucher, or verification's plain VoucherRow) from its current
+    state to `to_status`, or raise.
 
     Raises InvalidTransition for a move the state machine does not have, StaleState when another
     transaction changed the row since it was read.
@@ -67,12 +68,15 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
         _guarded_update(tuple(sorted(values))),
         {"_id": voucher.id, "_from": from_status, "_to": to_status, **values},
     )
+    mapped = inspect(voucher, raiseerr=False) is not None
     if result.rowcount != 1:
-        session.expire(voucher)
+        if mapped:
+            session.expire(voucher)
         raise StaleState
     # Mirror the UPDATE onto the loaded object without another SELECT or a second UPDATE.
+    mirror = set_committed_value if mapped else setattr
     for name, value in {"status": to_status, **values}.items():
-        set_committed_value(voucher, name, value)
+        mirror(voucher, name, value)
     audit.record(
         session, actor, ACTIONS[to_status], voucher=voucher, from_status=from_status,
         to_status=to_status, reason=reason, details=details, at=at,

@@ -2,38 +2,122 @@
 
 The checks run in the order of PRODUCT.md §4, each failing with its own error. The final move is
 a guarded UPDATE, so under any concurrency a voucher is used at most once.
+
+Verification is the busiest write of the system (front desks at 8 a.m., partner platforms, scan
+guns), so its reads cost one statement: the class, its institution and — by code — the voucher
+with its owner, template, policy and the owner's enrolment in the class come back as one plain
+row, with no ORM objects built. The plain row types share their status logic with the models.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
+from ..database import READ_ONLY
 from ..identity import normalize_id_number
-from ..models import Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
-from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from ..models import Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN, ClassStatus
+from ..models.institutions import InstitutionStatus
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VoucherStatus
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
-from .unit import service
 from .errors import (
-    AlreadyInClass, ClassNotOpen, InstitutionSuspended, NotApplicable, OutOfScope, PersonMismatch, QrExpired,
-    QrInvalid,
-    VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
+    AlreadyInClass, ClassNotFound, ClassNotOpen, DomainError, InstitutionSuspended, NotApplicable, PersonMismatch,
+    QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
     VoucherSettled, YearlyLimitReached,
 )
+from .unit import lock_person, service
 
 VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
+
+
+# --- the plain rows one verification reads (field names are the models' column names) -------------
+
+@dataclass(frozen=True, slots=True)
+class PolicyLimits:
+    id: int
+    uses_per_year: int | None
+    uses_per_occupation_per_year: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRow:
+    id: int
+    name: str
+    region_code: str
+    function_mode: str
+    distribution_mode: str
+    face_value_fen: int | None
+    project_types: list
+    occupation: str | None
+    level: str | None
+    policy: PolicyLimits
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: int
+    name: str
+    id_number: str
+
+
+@dataclass(slots=True)
+class VoucherRow(VoucherStatus):
+    """Mutable: a successful move mirrors its new values here, as it would on a Voucher."""
+
+    id: int
+    code: str
+    status: str
+    template_id: int
+    person_id: int
+    bound_class_id: int | None
+    claimed_at: datetime | None
+    expires_at: datetime | None
+    used_at: datetime | None
+    settled_at: datetime | None
+    class_id: int | None
+    institution_id: int | None
+    template: TemplateRow
+    person: PersonRow
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionRow(InstitutionStatus):
+    id: int
+    region_code: str
+    status: str
+    suspended_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRow(ClassStatus):
+    id: int
+    institution_id: int
+    course_name: str
+    status: str
+    project_type: str
+    occupation: str
+    level: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    training_class: ClassRow
+    institution: InstitutionRow
+    voucher: VoucherRow | None  # None: no voucher has this code
+    enrolment_status: str | None  # the owner's enrolment in the class, if any
 
 
 @dataclass
 class VerifyResult:
     result: str  # 'verified' | 'already_verified'
-    voucher: Voucher
+    voucher: VoucherRow
 
 
 def read_qr(qr: str, secret: bytes, now_ts: float | None = None) -> tuple[str, str]:
@@ -53,7 +137,7 @@ def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) ->
     return code
 
 
-def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str | None:
+def _refuse_state(voucher: VoucherRow, training_class: ClassRow, now) -> str | None:
     """None when the voucher may be used; ALREADY_VERIFIED for a repeat at the same class."""
     status = voucher.effective_status(now)
     if status == USED:
@@ -72,7 +156,7 @@ def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str |
     return None
 
 
-def _already_in_class(session, voucher: Voucher, training_class: TrainingClass) -> AlreadyInClass:
+def _already_in_class(session, voucher: VoucherRow, training_class: ClassRow) -> AlreadyInClass:
     """A person joins a class with one voucher (a second one would be paid for twice). The
     (class, person) unique index enforces it; this only words the refusal."""
     other = session.scalar(select(Voucher.code).where(
@@ -81,7 +165,8 @@ def _already_in_class(session, voucher: Voucher, training_class: TrainingClass) 
     return AlreadyInClass(f"该学员已用另一张培训券{tail}参加本班期，无需再验券")
 
 
-def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass, now) -> None:
+def check_yearly_limits(session, voucher, training_class, now) -> None:
+    """`voucher` and `training_class`: the models or verification's plain rows."""
     policy = voucher.template.policy
     if not (policy.uses_per_year or policy.uses_per_occupation_per_year):
         return
@@ -112,33 +197,118 @@ def check_yearly_limits(session, voucher: Voucher, training_class: TrainingClass
 
 
 @service
-def verify(session, *, qr: str, training_class: TrainingClass, actor: audit.Actor, qr_secret: bytes,
+def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: bytes,
            id_number: str | None = None, now=None, now_ts: float | None = None) -> VerifyResult:
-    """Verify the voucher behind `qr` for `training_class`; commit and return the result, or roll
-    back and raise the DomainError of the first failed check."""
+    """Verify the voucher behind `qr` for the class `class_id`; commit and return the result, or
+    roll back and raise the DomainError of the first failed check. Another institution's class is
+    ClassNotFound: its existence is not the caller's to learn."""
     now = now or utcnow()
-    if not actor.for_institution(training_class.institution_id):
-        raise OutOfScope("只能为本机构的班期验券")
-    code = voucher_code_from_qr(qr, qr_secret, now_ts)  # 1. signature and freshness
-    return _verify_code(session, code, training_class, actor, id_number, now)
+    try:
+        code, refusal = normalize_code(voucher_code_from_qr(qr, qr_secret, now_ts)), None  # 1. signature, freshness
+    except DomainError as error:
+        code, refusal = "", error
+    reading = _read(session, class_id, code)
+    if reading is None or not actor.for_institution(reading.training_class.institution_id):
+        raise ClassNotFound()
+    if refusal is not None:
+        raise refusal
+    voucher = reading.voucher
+    if voucher is None:  # 2. exists
+        raise VoucherNotFound()
+    if id_number is not None and normalize_id_number(id_number) != voucher.person.id_number:
+        raise PersonMismatch()  # 3. belongs to the presented person
+    training_class, institution = reading.training_class, reading.institution
+    if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
+        session.commit()
+        return VerifyResult(ALREADY_VERIFIED, voucher)
+    problem = rules.applicability_problem(voucher.template, training_class, institution)
+    if problem is None and voucher.bound_class_id not in (None, training_class.id):
+        problem = "该定向券只能在发券时指定的班期使用"
+    if problem:  # 6. template applies to this class
+        raise NotApplicable(problem)
+    # Enrolment closed: those already enrolled are still verified at their first lesson.
+    if training_class.status != CLASS_OPEN and not (
+            training_class.status == CLASS_CLOSED and reading.enrolment_status == "enrolled"):
+        raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
+    if institution.is_suspended:  # 7. institution not suspended
+        raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
+    return _use(session, voucher, training_class, actor, now)
+
+
+def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> VerifyResult:
+    """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
+    policy = voucher.template.policy
+    if policy.uses_per_year or policy.uses_per_occupation_per_year:
+        # Two vouchers of one person must not both pass the limits (PostgreSQL: row lock; SQLite's
+        # BEGIN IMMEDIATE, taken by this first statement of the writes, serialises all writers).
+        lock_person(session, voucher.person_id)
+        check_yearly_limits(session, voucher, training_class, now)
+    try:
+        states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
+                    institution_id=training_class.institution_id)
+    except states.StaleState:
+        # Another transaction moved it between our read and our write: answer as if we had read
+        # after it (already verified here, used elsewhere, revoked …).
+        session.rollback()
+        reading = _read(session, training_class.id, voucher.code)
+        if _refuse_state(reading.voucher, training_class, now) == ALREADY_VERIFIED:
+            return VerifyResult(ALREADY_VERIFIED, reading.voucher)
+        raise VoucherAlreadyUsed() from None
+    except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
+        session.rollback()
+        raise _already_in_class(session, voucher, training_class) from None
+    record_enrolment(session, session.get_bind().dialect.name, training_class.id, voucher.person_id, voucher.id)
+    session.commit()
+    return VerifyResult(VERIFIED, voucher)
+
+
+def _labelled(model, row_type, prefix: str) -> list:
+    table = model.__table__
+    return [table.c[f.name].label(prefix + f.name) for f in fields(row_type) if f.name in table.c]
+
+
+def _take(row_type, values, prefix: str, **nested):
+    return row_type(**{f.name: nested[f.name] if f.name in nested else values[prefix + f.name]
+                       for f in fields(row_type)})
 
 
 @cache
-def _voucher_query(lock: bool):
-    query = (
-        select(Voucher)
-        .options(joinedload(Voucher.template).joinedload(VoucherTemplate.policy))
-        .where(Voucher.code == bindparam("code"))
-        .execution_options(populate_existing=True)  # never decide on a stale copy in the session
-    )
-    # The owner comes in the same round trip: the answer shows them (masked) to the front desk.
-    query = query.join(Person, Voucher.person_id == Person.id).options(contains_eager(Voucher.person))
-    if not lock:
-        return query
-    # PostgreSQL: lock the voucher and its owner in one round trip. Concurrent verifications of
-    # the voucher queue here and each sees the winner's commit; two vouchers of one person cannot
-    # both pass the yearly limits. (SQLite's BEGIN IMMEDIATE has already serialised every writer.)
-    return query.with_for_update(of=(Voucher, Person))
+def _reading_query():
+    """One statement, built once: the class and its institution, and by code the voucher, its
+    owner, template, policy and the owner's enrolment in the class (NULLs when no voucher has it)."""
+    c, i, v = TrainingClass.__table__, Institution.__table__, Voucher.__table__
+    p, t, pol, e = Person.__table__, VoucherTemplate.__table__, Policy.__table__, Enrolment.__table__
+    columns = [*_labelled(TrainingClass, ClassRow, "c_"), *_labelled(Institution, InstitutionRow, "i_"),
+               *_labelled(Voucher, VoucherRow, "v_"), *_labelled(Person, PersonRow, "p_"),
+               *_labelled(VoucherTemplate, TemplateRow, "t_"), *_labelled(Policy, PolicyLimits, "pol_"),
+               e.c.status.label("enrolment_status")]
+    joined = (c.join(i, i.c.id == c.c.institution_id)
+              .outerjoin(v, v.c.code == bindparam("code"))
+              .outerjoin(p, p.c.id == v.c.person_id)
+              .outerjoin(t, t.c.id == v.c.template_id)
+              .outerjoin(pol, pol.c.id == t.c.policy_id)
+              .outerjoin(e, and_(e.c.class_id == c.c.id, e.c.person_id == v.c.person_id)))
+    return select(*columns).select_from(joined).where(c.c.id == bindparam("class_id"))
+
+
+def _read(session, class_id: int, code: str) -> Reading | None:
+    """None when the class does not exist. On SQLite, a read that opens the session's transaction
+    runs in a DEFERRED one and ends it, so the write lock is held for the writes alone."""
+    plain = session() if isinstance(session, scoped_session) else session  # in_transaction() is not proxied
+    separate = not plain.in_transaction() and session.get_bind().dialect.name == "sqlite"
+    connection = session.connection(execution_options={READ_ONLY: True} if separate else None)
+    row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
+    if separate:
+        session.rollback()
+    if row is None:
+        return None
+    values = row._mapping
+    voucher = None
+    if values["v_id"] is not None:
+        template = _take(TemplateRow, values, "t_", policy=_take(PolicyLimits, values, "pol_"))
+        voucher = _take(VoucherRow, values, "v_", template=template, person=_take(PersonRow, values, "p_"))
+    return Reading(_take(ClassRow, values, "c_"), _take(InstitutionRow, values, "i_"), voucher,
+                   values["enrolment_status"])
 
 
 @cache
@@ -154,51 +324,6 @@ def _enrolment_upsert(dialect: str):
         set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id),
               "status": "enrolled"},
     )
-
-
-def _verify_code(session, code, training_class, actor, id_number, now) -> VerifyResult:
-    dialect = session.get_bind().dialect.name
-    voucher = session.scalar(_voucher_query(dialect == "postgresql"), {"code": normalize_code(code)})
-    if voucher is None:  # 2. exists
-        raise VoucherNotFound()
-    if id_number is not None and normalize_id_number(id_number) != voucher.person.id_number:
-        raise PersonMismatch()  # 3. belongs to the presented person
-    if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
-        session.commit()
-        return VerifyResult(ALREADY_VERIFIED, voucher)
-    template = voucher.template
-    institution = training_class.institution
-    problem = rules.applicability_problem(template, training_class, institution)
-    if problem is None and voucher.bound_class_id not in (None, training_class.id):
-        problem = "该定向券只能在发券时指定的班期使用"
-    if problem:  # 6. template applies to this class
-        raise NotApplicable(problem)
-    if training_class.status != CLASS_OPEN and not (
-            # Enrolment closed: those already enrolled are still verified at their first lesson.
-            training_class.status == CLASS_CLOSED and session.scalar(select(Enrolment.id).where(
-                Enrolment.class_id == training_class.id, Enrolment.person_id == voucher.person_id,
-                Enrolment.status == "enrolled"))):
-        raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
-    if institution.is_suspended:  # 7. institution not suspended
-        raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    check_yearly_limits(session, voucher, training_class, now)  # 8. the person's yearly limits
-    try:
-        states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
-                    institution_id=institution.id)
-    except states.StaleState:
-        # Another transaction moved it between our read and our write: answer as if we had read
-        # after it (already verified here, used elsewhere, revoked …).
-        session.rollback()
-        voucher = session.scalar(_voucher_query(False), {"code": voucher.code})
-        if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:
-            return VerifyResult(ALREADY_VERIFIED, voucher)
-        raise VoucherAlreadyUsed() from None
-    except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
-        session.rollback()
-        raise _already_in_class(session, voucher, training_class) from None
-    record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
-    session.commit()
-    return VerifyResult(VERIFIED, voucher)
 
 
 def record_enrolment(session, dialect: str, class_id: int, person_id: int, voucher_id: int) -> None:
