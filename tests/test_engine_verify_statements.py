@@ -1,0 +1,84 @@
+"""What one verification asks of the database: a single read (class, institution, voucher, owner,
+template, policy, enrolment in one statement), then the three writes. On SQLite the read runs in a
+DEFERRED transaction, so only the writes queue for the write lock, and a refusal never takes it.
+(bench/api_verify.py shows what this buys in requests per second.)"""
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+import pytest
+
+from h5app.models.vouchers import REVOKED
+from h5app.vouchers import app_qr_secret, errors, verify
+from tests import factories as f
+
+from .test_engine_verify import NOW, TS, claimed_voucher
+
+
+def _kind(statement: str) -> str:
+    words = statement.split()
+    verb = words[0].upper()
+    if verb == "BEGIN":
+        return " ".join(words).upper()
+    if verb == "UPDATE":
+        return f"UPDATE {words[1]}"
+    if verb == "INSERT":
+        return f"INSERT {words[2]}"
+    return verb
+
+
+@contextmanager
+def statements(session):
+    """The kind of every statement sent to the database inside the block, in order."""
+    engine = session.get_bind()
+    seen = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _executemany):
+        seen.append(_kind(statement))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _verification(session, voucher, training_class):
+    """The call, with every argument loaded beforehand: only the service's own statements count."""
+    arguments = dict(qr=f.qr_for(voucher, TS), class_id=training_class.id,
+                     actor=f.institution_actor(training_class.institution), qr_secret=app_qr_secret(),
+                     now=NOW, now_ts=TS)
+    session.commit()
+    return lambda: verify.verify(session, **arguments)
+
+
+def _transaction_starts(session) -> tuple[list, list]:
+    """What SQLite sees before the read and before the writes; PostgreSQL's BEGIN is the driver's own."""
+    if session.get_bind().dialect.name == "sqlite":
+        return ["BEGIN"], ["BEGIN IMMEDIATE"]
+    return [], []
+
+
+def test_a_verification_reads_once_then_writes_voucher_audit_and_enrolment(session):
+    voucher = claimed_voucher()
+    training_class = f.training_class()
+    run = _verification(session, voucher, training_class)
+    read_begin, write_begin = _transaction_starts(session)
+
+    with statements(session) as seen:
+        assert run().result == verify.VERIFIED
+
+    assert seen == [*read_begin, "SELECT", *write_begin,
+                    "UPDATE vouchers", "INSERT audit_events", "INSERT enrolments"]
+
+
+def test_a_refused_verification_only_reads(session):
+    voucher = claimed_voucher(status=REVOKED)
+    training_class = f.training_class()
+    run = _verification(session, voucher, training_class)
+    read_begin, _ = _transaction_starts(session)
+
+    with statements(session) as seen, pytest.raises(errors.VoucherRevoked):
+        run()
+
+    assert seen == [*read_begin, "SELECT"]
