@@ -1,11 +1,13 @@
 """After `flask demo`, every main page of every role opens (200) with the demo data: the pages a new
 user clicks through first."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from h5app.demo.seed import seed_demo
 from h5app.extensions import db
-from h5app.models import ClassSession, Institution, Person, Settlement, StaffUser, TrainingClass, Voucher, VoucherTemplate
+from h5app.models import (
+    ClassSession, Institution, Person, Settlement, StaffUser, TrainingClass, Voucher, VoucherMonthlyStat, VoucherTemplate,
+)
 
 from .test_institution_verify import staff_sign_in
 
@@ -53,3 +55,12 @@ def test_every_bureau_page_opens_for_demo_staff(client, demo):
                 "/bureau/revoke", "/bureau/audit", "/bureau/statistics", "/bureau/statistics/targets"]:
         assert client.get(url).status_code == 200, url
     assert demo.scalar(select(Settlement)) is None  # nothing to review until an institution applies
+
+
+def test_the_demo_statistics_open_on_a_past_season_of_claims_and_uses_in_every_district(demo):
+    months = demo.execute(select(VoucherMonthlyStat.month, func.sum(VoucherMonthlyStat.claimed),
+                                 func.sum(VoucherMonthlyStat.used)).group_by(VoucherMonthlyStat.month)).all()
+    assert sum(1 for _, claimed, _ in months if claimed) >= 6
+    assert sum(used for _, _, used in months) >= 30
+    districts = demo.scalars(select(VoucherMonthlyStat.region_code).where(VoucherMonthlyStat.used > 0).distinct())
+    assert set(districts) == {"330602", "330603", "330604", "330681"}

@@ -1,6 +1,6 @@
 """`flask demo`: a realistic Shaoxing (绍兴市) — districts, its policy, three institutions with
 sites, classes with sessions over the coming weeks, templates of all four mode combinations,
-workers in several priority groups, and staff of every role."""
+workers in several priority groups, staff of every role, and a past season (history.py)."""
 import secrets
 from datetime import time, timedelta
 
@@ -15,7 +15,9 @@ from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from ..policies import SHAOXING, ensure_policies
 from ..timeutil import local_at, local_today
+from ..statistics.rollup import roll_up
 from ..vouchers import audit, claim, enrolment, issuance, roster
+from .history import make_history, verifier_actors
 
 DEMO_PASSWORD = "Demo-2026-pass"  # demo accounts only; printed by `flask demo`
 REGION = ("330600", "绍兴市")
@@ -127,11 +129,14 @@ def seed_demo(session) -> list[str]:
                             occupation="电工", level="五级", issued_on=today - timedelta(days=200),
                             issuer="绍兴市职业技能鉴定指导中心"))
     _make_targets(session, today.year)
+    make_history(session, policy, REGION[0], [code for code, _ in DISTRICTS], institutions, verifier_actors(staff),
+                 today, demo_id_number, first_seq=100)
     for title, employer, district, occupation, low, high in JOBS:
         session.add(Job(title=title, employer=employer, region_code=district, occupation=occupation,
                         salary_min_fen=low * 100, salary_max_fen=high * 100, posted_on=today - timedelta(days=3),
                         description=f"{employer}招聘{title}，持相关职业技能等级证书者优先。"))
     session.commit()
+    roll_up(session)  # the finished days of the past season, for 查询统计
     return ["演示数据已生成。"] + sign_in_help(session)
 
 
