@@ -5,14 +5,9 @@ failing, and every transaction opened with BEGIN IMMEDIATE: a transaction that r
 writes later would otherwise fail with SQLITE_BUSY_SNAPSHOT the moment another writer commits.
 With IMMEDIATE, the read-check-write of the voucher engine is serialised by SQLite itself.
 PostgreSQL needs none of this: the engine uses guarded UPDATEs and row locks there.
-
-A transaction opened on a connection with the execution option READ_ONLY only reads: it begins
-DEFERRED and takes no lock, so the busiest write (verification) can read before it queues.
 """
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-
-READ_ONLY = "h5app_read_only"
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -33,4 +28,4 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,7 +1,7 @@
 """The demo's past season, so that 查询统计 opens on months of real figures: an earlier voucher that 48
 more workers of the four districts claimed through the engine over the ten months before the last
-six weeks, most of them verified at one of two rolling classes within a few weeks, the rest left to
-lapse unused."""
+six weeks, most of them verified at one of two rolling classes within a few weeks, the rest not
+used (lapsing 90 days after the claim under Shaoxing's activation rule)."""
 from datetime import UTC, date, time, timedelta
 
 from ..models import ClassSession, Person, TrainingClass, VoucherTemplate
@@ -30,7 +30,7 @@ def make_history(session, policy, region_code: str, districts: list[str], instit
         distribution_mode=GENERAL, face_value_fen=120000, standard_fen=120000, stock=60,
         project_types=["employment_skills"], valid_days=180, region_code=region_code, policy_id=policy.id,
         status=TEMPLATE_ACTIVE, claim_starts_on=start, claim_ends_on=end)
-    classes = [_spring_class(institution, course, occupation, start) for institution, course, occupation in (
+    classes = [_rolling_class(institution, course, occupation, start, today) for institution, course, occupation in (
         (institutions[0], "低压电工作业培训（滚动班）", "电工"), (institutions[1], "中式烹调师培训（滚动班）", "中式烹调师"))]
     people = [_person(i, districts[i % len(districts)], id_number, first_seq + i) for i in range(PEOPLE)]
     session.add_all([template, *classes, *people])
@@ -41,7 +41,7 @@ def make_history(session, policy, region_code: str, districts: list[str], instit
         claimed_at = local_at(start + timedelta(days=(i * 37) % span), time(9 + i % 8, (i * 13) % 60))
         voucher = claim.claim(session, person, template, now=claimed_at)
         if i % 10 >= 7:
-            continue  # never used: lapses 90 days after the claim (Shaoxing's activation rule)
+            continue  # not used: lapses 90 days after the claim
         training_class = classes[i % len(classes)]
         used_at = claimed_at + timedelta(days=3 + i % 20, hours=1)
         verify.verify(session, qr=qrtoken.sign(secret, qrtoken.KIND_VOUCHER, voucher.code, _epoch(used_at)),
@@ -52,11 +52,11 @@ def make_history(session, policy, region_code: str, districts: list[str], instit
     session.commit()
 
 
-def _spring_class(institution, course: str, occupation: str, start: date) -> TrainingClass:
+def _rolling_class(institution, course: str, occupation: str, start: date, today: date) -> TrainingClass:
     training_class = TrainingClass(
         institution_id=institution.id, course_name=course, occupation=occupation, level="五级",
         project_type="employment_skills", price_fen=120000, hours=24, capacity=60, starts_on=start,
-        ends_on=start + timedelta(days=240), status=CLASS_OPEN,
+        ends_on=today - timedelta(days=1), status=CLASS_OPEN,
         description=f"{institution.name}开设的{course}，滚动开班，随到随学。")
     training_class.sites = list(institution.sites)
     for n in range(6):

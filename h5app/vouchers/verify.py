@@ -16,10 +16,8 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
-from ..database import READ_ONLY
 from ..identity import normalize_id_number
 from ..models import Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, ClassStatus
@@ -166,10 +164,13 @@ def _already_in_class(session, voucher: VoucherRow, training_class: ClassRow) ->
 
 
 def check_yearly_limits(session, voucher, training_class, now) -> None:
-    """`voucher` and `training_class`: the models or verification's plain rows."""
+    """`voucher` and `training_class`: the models or verification's plain rows. Two vouchers of one
+    person must not both pass: the person is locked before counting (PostgreSQL row lock; SQLite's
+    BEGIN IMMEDIATE has already serialised all writers)."""
     policy = voucher.template.policy
     if not (policy.uses_per_year or policy.uses_per_occupation_per_year):
         return
+    lock_person(session, voucher.person_id)
     start, end = local_year_bounds(rules.local_year(now))
     uses = (
         select(func.count(Voucher.id))
@@ -237,12 +238,7 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
 
 def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> VerifyResult:
     """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
-    policy = voucher.template.policy
-    if policy.uses_per_year or policy.uses_per_occupation_per_year:
-        # Two vouchers of one person must not both pass the limits (PostgreSQL: row lock; SQLite's
-        # BEGIN IMMEDIATE, taken by this first statement of the writes, serialises all writers).
-        lock_person(session, voucher.person_id)
-        check_yearly_limits(session, voucher, training_class, now)
+    check_yearly_limits(session, voucher, training_class, now)
     try:
         states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
                     institution_id=training_class.institution_id)
@@ -252,6 +248,7 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
         session.rollback()
         reading = _read(session, training_class.id, voucher.code)
         if _refuse_state(reading.voucher, training_class, now) == ALREADY_VERIFIED:
+            session.commit()
             return VerifyResult(ALREADY_VERIFIED, reading.voucher)
         raise VoucherAlreadyUsed() from None
     except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
@@ -292,14 +289,11 @@ def _reading_query():
 
 
 def _read(session, class_id: int, code: str) -> Reading | None:
-    """None when the class does not exist. On SQLite, a read that opens the session's transaction
-    runs in a DEFERRED one and ends it, so the write lock is held for the writes alone."""
-    plain = session() if isinstance(session, scoped_session) else session  # in_transaction() is not proxied
-    separate = not plain.in_transaction() and session.get_bind().dialect.name == "sqlite"
-    connection = session.connection(execution_options={READ_ONLY: True} if separate else None)
-    row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
-    if separate:
-        session.rollback()
+    """None when the class does not exist. Read in the writes' transaction: on SQLite its BEGIN
+    IMMEDIATE makes every check hold until the commit (a class closed or an institution suspended
+    meanwhile waits for this verification, or this one sees it)."""
+    session.flush()  # a Core statement does not autoflush what the caller added
+    row = session.connection().execute(_reading_query(), {"class_id": class_id, "code": code}).first()
     if row is None:
         return None
     values = row._mapping

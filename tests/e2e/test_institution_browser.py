@@ -8,7 +8,7 @@ import pytest
 import segno
 
 from h5app.extensions import db
-from h5app.timeutil import utcnow
+from h5app.timeutil import local_today, utcnow
 
 from .. import factories as f
 from .conftest import CHROMIUM, commit, expect, staff_sign_in
@@ -106,7 +106,7 @@ def test_officer_journey_from_new_class_to_settlement(camera_page, shots, tmp_pa
     commit()
     video = tmp_path / "qr.y4m"
     write_y4m(video, qr1)
-    today = utcnow().date()
+    today = local_today()  # the form reads dates and times as local (UTC+8): not the UTC date
     bad = tmp_path / "bad.csv"
     bad.write_text(f"姓名,身份证号\n{people[0][0]},{people[0][1][:-1]}0\n,{people[1][1]}\n", encoding="utf-8")
     good = tmp_path / "good.csv"
