@@ -58,6 +58,24 @@ def test_invalid_template_is_422_with_the_field(client, w, session, values, fiel
     assert session.scalar(select(func.count(VoucherTemplate.id))) == 1
 
 
+@pytest.mark.parametrize("values, field, message", [
+    ({"face_value_fen": None}, "face_value_fen", "面值券须填写面值"),
+    ({"function_mode": "credential", "face_value_fen": None}, "standard_fen", "抵用券须填写补贴标准（结算时按此金额补贴）"),
+    ({"claim_ends_on": "2020-01-01"}, "claim_ends_on", "领取截止不能早于领取开始"),
+    ({"valid_days": None}, "valid_until", "请设置使用期限：截止日期或领取后天数（至少一项）"),
+])
+def test_the_api_refuses_a_template_by_the_rules_and_words_of_the_page(client, w, values, field, message):
+    """One rule, one place: vouchers/templates.py serves the 制券 page and the API alike."""
+    response = client.post("/api/v1/templates", json=template_body(**values), headers=auth(w.bureau_key))
+    assert response.status_code == 422 and response.get_json()["error"]["fields"][field] == message
+
+
+def test_a_template_may_set_both_a_fixed_deadline_and_days_after_claim_as_on_the_page(client, w):
+    until = str(local_today() + timedelta(days=100))
+    response = client.post("/api/v1/templates", json=template_body(valid_until=until), headers=auth(w.bureau_key))
+    assert response.status_code == 201 and response.get_json()["valid_until"] == until
+
+
 def test_template_for_another_region_is_out_of_scope(client, w):
     response = client.post("/api/v1/templates", json=template_body(region_code="500000"), headers=auth(w.bureau_key))
     assert response.status_code == 403

@@ -40,6 +40,18 @@ def test_class_with_a_foreign_site_or_bad_project_type_is_422(client, w, session
     assert naive.status_code == 422
 
 
+@pytest.mark.parametrize("change, field, message", [
+    ({"ends_on": "2026-11-30"}, "ends_on", "结业日期不能早于开班日期"),
+    ({"ends_on": "2026-12-01"}, "sessions.1.starts_at", "课次日期 2026-12-02 不在开班至结业日期之内"),
+])
+def test_the_api_refuses_a_class_by_the_rules_and_words_of_the_new_class_page(client, w, session, change, field,
+                                                                               message):
+    """One rule, one place: vouchers/classes.py serves the 新建班期 page and the API alike."""
+    response = client.post("/api/v1/classes", json={**CLASS, **change}, headers=auth(w.institution_key))
+    assert response.status_code == 422 and response.get_json()["error"]["fields"][field] == message
+    assert session.scalar(select(func.count(TrainingClass.id))) == 2  # the world's two classes only
+
+
 def test_trainees_batch_is_all_or_nothing(client, w, session):
     good = {"id_number": f.valid_id_number(), "name": "钱学员", "phone": "13600000001"}
     bad = {"id_number": "330602198501010000", "name": "孙学员"}

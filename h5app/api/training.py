@@ -52,7 +52,7 @@ def create_class(caller, body):
         values.pop("hours")
     sessions = [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions]
     training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
-                                          site_id=body.site_id)
+                                          site_ids=[body.site_id] if body.site_id is not None else None)
     return present.training_class(training_class)
 
 

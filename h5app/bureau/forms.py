@@ -16,8 +16,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..forms import show_problems
 from ..models import PRIORITY_GROUPS
-from ..models.vouchers import CREDENTIAL, DISTRIBUTION_MODES, FACE_VALUE, FUNCTION_MODES, PROJECT_TYPES
+from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
+from ..vouchers.templates import template_problems
 
 
 def _choices(mapping):
@@ -51,27 +53,32 @@ class TemplateForm(FlaskForm):
     description = TextAreaField("说明（选填）", validators=[Optional(), Length(max=2000)])
     submit = SubmitField("保存")
 
+    # The model's name of a field → the form's, where they differ.
+    FORM_NAMES = {"face_value_fen": "face_value", "standard_fen": "standard"}
+
+    def values(self) -> dict:
+        """The template's column values as typed (what vouchers/templates.py takes)."""
+        values = {name: getattr(self, name).data for name in (
+            "name", "voucher_type", "region_code", "policy_id", "function_mode", "distribution_mode", "audience",
+            "min_insurance_months", "claim_starts_on", "claim_ends_on", "valid_until", "valid_days", "stock")}
+        values.update(
+            eligible_groups=list(self.eligible_groups.data or []), project_types=list(self.project_types.data or []),
+            occupation=self.occupation.data or None, level=self.level.data or None,
+            description=self.description.data or None,
+            face_value_fen=int(self.face_value.data * 100) if self.face_value.data is not None else None,
+            standard_fen=int(self.standard.data * 100) if self.standard.data is not None else None)
+        return values
+
+    def show(self, problems: dict) -> None:
+        show_problems(self, problems, self.FORM_NAMES)
+
     def validate(self, extra_validators=None) -> bool:
-        # Checks across fields that may be left empty (Optional() ends a field's own validators).
+        # The checks across fields are the service's own (the API applies the same), shown here
+        # together with the fields' errors.
         valid = super().validate(extra_validators)
-        if self.function_mode.data == FACE_VALUE and not self.face_value.data:
-            self.face_value.errors = [*self.face_value.errors, "面值券须填写面值"]
-            valid = False
-        if self.function_mode.data == CREDENTIAL and self.standard.data is None:
-            self.standard.errors = [*self.standard.errors, "抵用券须填写补贴标准（结算时按此金额补贴）"]
-            valid = False
-        if self.valid_days.data is None and self.valid_until.data is None:
-            self.valid_days.errors = [*self.valid_days.errors, "请设置使用期限：截止日期或领取后天数（至少一项）"]
-            valid = False
-        return valid
-
-    def validate_claim_ends_on(self, field):
-        if self.claim_starts_on.data and field.data and field.data < self.claim_starts_on.data:
-            raise ValidationError("领取截止不能早于领取开始")
-
-    def validate_valid_until(self, field):
-        if field.data and self.claim_starts_on.data and field.data < self.claim_starts_on.data:
-            raise ValidationError("使用截止日期不能早于领取开始")
+        problems = template_problems(self.values())
+        self.show(problems)
+        return valid and not problems
 
 
 class ClerkForm(FlaskForm):

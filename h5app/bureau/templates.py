@@ -11,13 +11,10 @@ from ..forms import ConfirmForm
 from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix
 from ..models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..vouchers import audit
+from ..vouchers import templates as templates_service
+from ..vouchers.errors import ValidationFailed
 from .forms import TemplateForm
 from .routes import bp
-
-FIELDS = ("name", "voucher_type", "region_code", "policy_id", "function_mode", "distribution_mode", "audience",
-          "eligible_groups", "min_insurance_months", "claim_starts_on", "claim_ends_on", "valid_until", "valid_days",
-          "stock")
-
 
 def _form(template=None) -> TemplateForm:
     form = TemplateForm(obj=template)
@@ -34,18 +31,6 @@ def _form(template=None) -> TemplateForm:
             if region is not None and region.policy_id:
                 form.policy_id.data = region.policy_id
     return form
-
-
-def _apply(form: TemplateForm, template: VoucherTemplate) -> None:
-    for name in FIELDS:
-        setattr(template, name, getattr(form, name).data)
-    template.eligible_groups = list(form.eligible_groups.data or [])
-    template.project_types = list(form.project_types.data or [])
-    template.occupation = form.occupation.data or None
-    template.level = form.level.data or None
-    template.description = form.description.data or None
-    template.face_value_fen = int(form.face_value.data * 100) if form.face_value.data is not None else None
-    template.standard_fen = int(form.standard.data * 100) if form.standard.data is not None else None
 
 
 def _my_template(template_id: int) -> VoucherTemplate:
@@ -71,15 +56,14 @@ def templates():
 def new_template():
     form = _form()
     if form.validate_on_submit():
-        template = VoucherTemplate(status=TEMPLATE_DRAFT, created_by_id=current_user.id)
-        _apply(form, template)
-        db.session.add(template)
-        db.session.flush()
-        audit.record(db.session, audit.Actor.for_staff(current_user), "template.create", region_code=template.region_code,
-                     details={"template_id": template.id})
-        db.session.commit()
-        flash("券模板已保存为草稿；首次发券后生效，之后不能再修改", "success")
-        return redirect(url_for("bureau.template_detail", template_id=template.id))
+        try:
+            template = templates_service.create_template(db.session, form.values(), audit.Actor.for_staff(current_user),
+                                                         created_by_id=current_user.id)
+        except ValidationFailed as problems:
+            form.show(problems.details["fields"])
+        else:
+            flash("券模板已保存为草稿；首次发券后生效，之后不能再修改", "success")
+            return redirect(url_for("bureau.template_detail", template_id=template.id))
     return render_template("bureau/template_form.html", form=form, template=None), (400 if form.errors else 200)
 
 
@@ -94,12 +78,14 @@ def template_detail(template_id):
         if not editable:
             abort(409)
         if form.validate_on_submit():
-            _apply(form, template)
-            audit.record(db.session, audit.Actor.for_staff(current_user), "template.edit",
-                         region_code=template.region_code, details={"template_id": template.id})
-            db.session.commit()
-            flash("券模板已保存", "success")
-            return redirect(url_for("bureau.template_detail", template_id=template_id))
+            try:
+                templates_service.update_template(db.session, template, form.values(),
+                                                  audit.Actor.for_staff(current_user))
+            except ValidationFailed as problems:
+                form.show(problems.details["fields"])
+            else:
+                flash("券模板已保存", "success")
+                return redirect(url_for("bureau.template_detail", template_id=template_id))
     regions = dict(db.session.execute(select(Region.code, Region.name)).all())
     return render_template("bureau/template_form.html", form=form, template=template, issued=issued,
                            editable=editable, regions=regions, close_form=ConfirmForm()), (400 if form.errors else 200)

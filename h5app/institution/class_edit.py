@@ -10,10 +10,11 @@ from ..access import OFFICER, require_institution_owns, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import CheckIn, ClassSession, Site, TrainingClass
-from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT, CLASS_OPEN
+from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
-from ..timeutil import local_at, to_local
-from ..vouchers import audit
+from ..timeutil import to_local
+from ..vouchers import audit, classes
+from ..vouchers.errors import ValidationFailed
 from .forms import ClassForm
 from .routes import bp
 
@@ -47,11 +48,10 @@ def _copy(form: ClassForm, training_class: TrainingClass) -> None:
     for old in list(training_class.sessions):
         db.session.delete(old)
     training_class.sessions = [
-        ClassSession(title=f"第{n}次课", starts_at=local_at(day, start), ends_at=local_at(day, end), hours=hours,
-                     site_id=training_class.sites[0].id)
-        for n, (day, start, end, hours) in enumerate(form.parsed_sessions, start=1)
+        ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours, site_id=training_class.sites[0].id)
+        for n, (start, end, hours) in enumerate(form.session_times(), start=1)
     ]
-    training_class.hours = sum(h for *_, h in form.parsed_sessions)
+    training_class.hours = sum(h for *_, h in form.session_times())
 
 
 @bp.route("/classes/new", methods=["GET", "POST"])
@@ -59,15 +59,15 @@ def _copy(form: ClassForm, training_class: TrainingClass) -> None:
 def new_class():
     form = _form()
     if form.validate_on_submit():
-        training_class = TrainingClass(institution_id=current_user.institution_id, status=CLASS_DRAFT)
-        db.session.add(training_class)
-        _apply(form, training_class)
-        db.session.flush()
-        audit.record(db.session, audit.Actor.for_staff(current_user), "class.create",
-                     institution_id=training_class.institution_id, details={"class_id": training_class.id})
-        db.session.commit()
-        flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
-        return redirect(url_for("institution.class_trainees", class_id=training_class.id))
+        try:
+            training_class = classes.create_class(db.session, current_user.institution, form.values(),
+                                                  form.session_times(), audit.Actor.for_staff(current_user),
+                                                  site_ids=form.sites.data)
+        except ValidationFailed as problems:
+            form.show(problems.details["fields"])
+        else:
+            flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
+            return redirect(url_for("institution.class_trainees", class_id=training_class.id))
     return render_template("institution/class_form.html", form=form, training_class=None), (
         400 if form.errors else 200)
 

@@ -16,7 +16,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..forms import show_problems
 from ..identity import is_valid_phone, normalize_phone
+from ..timeutil import local_at
+from ..vouchers.classes import class_problems
 
 
 class RosterForm(FlaskForm):
@@ -97,10 +100,6 @@ class ClassForm(FlaskForm):
     description = TextAreaField("课程介绍（选填）", validators=[Optional(), Length(max=2000)])
     submit = SubmitField("保存")
 
-    def validate_ends_on(self, field):
-        if self.starts_on.data and field.data and field.data < self.starts_on.data:
-            raise ValidationError("结业日期不能早于开班日期")
-
     def validate_sites(self, field):
         if not field.data:
             raise ValidationError("请至少选择一个培训地点（用于定位签到）")
@@ -111,11 +110,32 @@ class ClassForm(FlaskForm):
             raise ValidationError("；".join(errors))
         if not parsed:
             raise ValidationError("请至少填写一次课")
-        outside = [d for d, *_ in parsed if self.starts_on.data and self.ends_on.data
-                   and not self.starts_on.data <= d <= self.ends_on.data]
-        if outside:
-            raise ValidationError(f"课次日期 {outside[0]} 不在开班至结业日期之内")
         self.parsed_sessions = parsed
+
+    def values(self) -> dict:
+        """The class's column values as typed (what vouchers/classes.py takes)."""
+        return {"course_name": self.course_name.data, "occupation": self.occupation.data,
+                "level": self.level.data or None, "project_type": self.project_type.data,
+                "price_fen": int(self.price.data * 100) if self.price.data is not None else None,
+                "capacity": self.capacity.data, "starts_on": self.starts_on.data, "ends_on": self.ends_on.data,
+                "description": self.description.data or None}
+
+    def session_times(self) -> list[tuple]:
+        """(starts_at, ends_at, hours) in naive UTC, from the local times typed."""
+        return [(local_at(day, start), local_at(day, end), hours)
+                for day, start, end, hours in getattr(self, "parsed_sessions", [])]
+
+    def show(self, problems: dict) -> None:
+        show_problems(self, problems, {"hours": "sessions", "site_id": "sites"})
+
+    def validate(self, extra_validators=None) -> bool:
+        # The checks across fields are the service's own (the API applies the same).
+        valid = super().validate(extra_validators)
+        problems = class_problems(self.values(), self.session_times())
+        if not getattr(self, "parsed_sessions", None):
+            problems.pop("hours", None)  # the sessions field has said what is wrong with them
+        self.show(problems)
+        return valid and not problems
 
 
 class ContactForm(FlaskForm):

@@ -1,49 +1,63 @@
-"""Creating a class (班期) with its sessions as a service, for the API (the page builds the same
-rows from its form)."""
+"""Creating a class (班期) with its sessions as a service: one set of rules for the institution's
+new-class page and the partner API."""
 from datetime import datetime
 
 from sqlalchemy import select
 
 from ..models import ClassSession, Institution, Site, TrainingClass
 from ..models.vouchers import PROJECT_TYPES
+from ..timeutil import local_today
 from . import audit
 from .errors import OutOfScope, ValidationFailed
 from .unit import service
 
 
-@service
-def create_class(session, institution: Institution, values: dict, sessions: list[tuple[datetime, datetime, float]],
-                 actor: audit.Actor, *, site_id: int | None = None) -> TrainingClass:
-    """`sessions` are (starts_at, ends_at, hours) in naive UTC. The class's hours are the
-    sessions' when it has any."""
-    if not actor.for_institution(institution.id):
-        raise OutOfScope("只能为本机构创建班期")
+def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]]) -> dict:
+    """Field → message for a class that cannot work as given. `sessions`: (starts_at, ends_at,
+    hours) in naive UTC; dates left out are not compared (the form reports them missing itself)."""
     problems = {}
-    if values["project_type"] not in PROJECT_TYPES:
+    if values.get("project_type") not in PROJECT_TYPES:
         problems["project_type"] = "培训项目类型应为：" + "、".join(PROJECT_TYPES)
-    if values["ends_on"] < values["starts_on"]:
-        problems["ends_on"] = "结束日期不能早于开始日期"
+    starts, ends = values.get("starts_on"), values.get("ends_on")
+    if starts and ends and ends < starts:
+        problems["ends_on"] = "结业日期不能早于开班日期"
     for n, (start, end, _hours) in enumerate(sessions):
         if end <= start:
             problems[f"sessions.{n}.ends_at"] = "课次结束时间须晚于开始时间"
+        elif starts and ends and not starts <= local_today(start) <= ends:
+            problems[f"sessions.{n}.starts_at"] = f"课次日期 {local_today(start)} 不在开班至结业日期之内"
     if not sessions and not values.get("hours"):
         problems["hours"] = "请填写总课时或课次"
-    site = None
-    if site_id is not None:
-        site = session.scalar(select(Site).where(Site.id == site_id, Site.institution_id == institution.id))
-        if site is None:
+    return problems
+
+
+@service
+def create_class(session, institution: Institution, values: dict, sessions: list[tuple[datetime, datetime, float]],
+                 actor: audit.Actor, *, site_ids: list[int] | None = None) -> TrainingClass:
+    """`sessions` are (starts_at, ends_at, hours) in naive UTC; the class's hours are the sessions'
+    when it has any. Without `site_ids` the class is held at the institution's first site; its
+    lessons at the first site given."""
+    if not actor.for_institution(institution.id):
+        raise OutOfScope("只能为本机构创建班期")
+    problems = class_problems(values, sessions)
+    if site_ids:
+        sites = list(session.scalars(select(Site).where(Site.id.in_(site_ids), Site.institution_id == institution.id)
+                                     .order_by(Site.id)))
+        if len(sites) != len(set(site_ids)):
             problems["site_id"] = "不是本机构的培训地点"
+        sites.sort(key=lambda site: site_ids.index(site.id))
     else:
-        site = session.scalar(select(Site).where(Site.institution_id == institution.id).order_by(Site.id).limit(1))
+        sites = list(session.scalars(select(Site).where(Site.institution_id == institution.id).order_by(Site.id)
+                                     .limit(1)))
     if problems:
         raise ValidationFailed("班期信息有误", fields=problems)
     training_class = TrainingClass(institution_id=institution.id, **values)
     if sessions:
         training_class.hours = sum(hours for *_, hours in sessions)
-    training_class.sites = [site] if site is not None else []
+    training_class.sites = sites
     training_class.sessions = [
         ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours,
-                     site_id=site.id if site is not None else None)
+                     site_id=sites[0].id if sites else None)
         for n, (start, end, hours) in enumerate(sessions, start=1)
     ]
     session.add(training_class)

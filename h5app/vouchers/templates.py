@@ -1,26 +1,32 @@
 """制券 as a service: a bureau creates a voucher template for its region (a draft until the first
-issuance puts it into force)."""
+issuance puts it into force) and may edit it until then. One set of rules for the 制券 page and
+the partner API."""
 from sqlalchemy import select
 
 from ..models import Policy, Region, VoucherTemplate
 from ..models.people import PRIORITY_GROUPS
-from ..models.vouchers import FACE_VALUE, PROJECT_TYPES, TEMPLATE_DRAFT
+from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_DRAFT
 from . import audit
 from .errors import OutOfScope, ValidationFailed
 from .unit import service
 
 
 def template_problems(values: dict) -> dict:
-    """Field → message for a template that cannot work as given."""
+    """Field → message for a template that cannot work as given (dates left out are not compared:
+    the form reports them missing itself)."""
     problems = {}
     if values["function_mode"] == FACE_VALUE and not values.get("face_value_fen"):
-        problems["face_value_fen"] = "面值券须填写面值（分）"
-    if values["claim_ends_on"] < values["claim_starts_on"]:
-        problems["claim_ends_on"] = "领取截止日期不能早于开始日期"
-    if bool(values.get("valid_until")) == bool(values.get("valid_days")):
-        problems["valid_until"] = "有效期须二选一：固定截止日期（valid_until）或领取后天数（valid_days）"
-    elif values.get("valid_until") and values["valid_until"] < values["claim_starts_on"]:
-        problems["valid_until"] = "使用截止日期不能早于领取开始日期"
+        problems["face_value_fen"] = "面值券须填写面值"
+    if values["function_mode"] == CREDENTIAL and values.get("standard_fen") is None:
+        problems["standard_fen"] = "抵用券须填写补贴标准（结算时按此金额补贴）"
+    starts, ends = values.get("claim_starts_on"), values.get("claim_ends_on")
+    if starts and ends and ends < starts:
+        problems["claim_ends_on"] = "领取截止不能早于领取开始"
+    if not values.get("valid_until") and not values.get("valid_days"):
+        # Both may be set: the earlier deadline applies (rules.claim_deadline).
+        problems["valid_until"] = "请设置使用期限：截止日期或领取后天数（至少一项）"
+    elif values.get("valid_until") and starts and values["valid_until"] < starts:
+        problems["valid_until"] = "使用截止日期不能早于领取开始"
     unknown = [g for g in values.get("eligible_groups") or [] if g not in PRIORITY_GROUPS]
     if unknown:
         problems["eligible_groups"] = "未知的重点群体：" + "、".join(unknown)
@@ -30,25 +36,49 @@ def template_problems(values: dict) -> dict:
     return problems
 
 
-@service
-def create_template(session, values: dict, actor: audit.Actor, *, created_by_id: int | None = None) -> VoucherTemplate:
-    """A draft template for a region the actor's bureau covers; its policy is the region's."""
+def _policy_id(session, values: dict, region) -> int | None:
+    """The policy the clerk chose, else the region's, else the default one."""
+    if values.get("policy_id") is not None:
+        return session.scalar(select(Policy.id).where(Policy.id == values["policy_id"]))
+    return region.policy_id or session.scalar(select(Policy.id).where(Policy.code == "default"))
+
+
+def _checked(session, values: dict, actor: audit.Actor) -> dict:
+    """`values` with the policy settled, or OutOfScope / ValidationFailed with every problem."""
     if not actor.in_region(values["region_code"]):
         raise OutOfScope("只能为本地区制券")
     region = session.scalar(select(Region).where(Region.code == values["region_code"]))
     problems = template_problems(values)
     if region is None:
         problems["region_code"] = "行政区划编码不存在"
+    elif (policy_id := _policy_id(session, values, region)) is None:
+        problems["policy_id"] = "该地区尚未配置培训券政策" if values.get("policy_id") is None else "地区政策不存在"
     if problems:
         raise ValidationFailed("券模板有误", fields=problems)
-    policy_id = region.policy_id or session.scalar(select(Policy.id).where(Policy.code == "default"))
-    if policy_id is None:
-        raise ValidationFailed("该地区尚未配置培训券政策", fields={"region_code": "该地区尚未配置培训券政策"})
-    template = VoucherTemplate(**values, policy_id=policy_id, status=TEMPLATE_DRAFT, created_by_id=created_by_id)
-    template.voucher_type = values.get("voucher_type") or values["name"]
+    return {**values, "policy_id": policy_id, "voucher_type": values.get("voucher_type") or values["name"]}
+
+
+@service
+def create_template(session, values: dict, actor: audit.Actor, *, created_by_id: int | None = None) -> VoucherTemplate:
+    """A draft template for a region the actor's bureau covers; its policy is the one given or the
+    region's."""
+    template = VoucherTemplate(**_checked(session, values, actor), status=TEMPLATE_DRAFT, created_by_id=created_by_id)
     session.add(template)
     session.flush()
     audit.record(session, actor, "template.create", region_code=template.region_code,
+                 details={"template_id": template.id})
+    session.commit()
+    return template
+
+
+@service
+def update_template(session, template: VoucherTemplate, values: dict, actor: audit.Actor) -> VoucherTemplate:
+    """Edit a draft nothing has been issued from (the caller checks that); same rules as creating."""
+    if not actor.in_region(template.region_code):
+        raise OutOfScope("只能修改本地区的券模板")
+    for name, value in _checked(session, values, actor).items():
+        setattr(template, name, value)
+    audit.record(session, actor, "template.edit", region_code=template.region_code,
                  details={"template_id": template.id})
     session.commit()
     return template
