@@ -7,15 +7,15 @@ import zipfile
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
+from .vouchers.errors import ValidationFailed
+
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class SheetError(Exception):
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
+class SheetError(ValidationFailed):
+    """The file itself cannot be read as the table asked for (its rows are judged by the service)."""
 
 
 def safe_cell(value):

@@ -11,10 +11,10 @@ from ..forms import ConfirmForm
 from ..models import Institution, region_prefix
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
-from ..spreadsheets import SheetError, read_table, records
+from ..spreadsheets import read_table, records
 from ..timeutil import utcnow
 from ..vouchers import audit, supervision
-from ..vouchers.errors import DomainError, ValidationFailed
+from ..vouchers.errors import DomainError
 from .routes import bp
 
 COLUMNS = {
@@ -40,12 +40,8 @@ def institutions():
             else:
                 rows = [{field: request.form.get(field, "") for field in COLUMNS}]
             made = onboard(db.session, rows, audit.Actor.for_staff(current_user))
-        except SheetError as problem:
-            message = problem.message
-        except ValidationFailed as refusal:
+        except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
             message, errors = refusal.message, refusal.details.get("rows", [])
-        except DomainError as refusal:
-            message = refusal.message
     listed = db.session.scalars(select(Institution).where(
         Institution.region_code.startswith(region_prefix(current_user.region_code))).order_by(Institution.id)).all()
     return render_template("bureau/institutions.html", form=form, institutions=listed, made=made, message=message,

@@ -17,7 +17,7 @@ from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi
 from ..statistics.targets import FIELD_LABELS, import_targets, region_targets
 from ..timeutil import local_today
 from ..vouchers import audit
-from ..vouchers.errors import DomainError, ValidationFailed
+from ..vouchers.errors import DomainError
 from .routes import bp
 
 
@@ -89,12 +89,8 @@ def statistics_targets():
                                          audit.Actor.for_staff(current_user))
             flash(f"已导入{year}年{'地区任务' if kind == 'region' else '调度指标目标'}{count}行", "success")
             return redirect(url_for("bureau.statistics_targets", year=year))
-        except SheetError as problem:
-            message = problem.message
-        except ValidationFailed as refusal:
+        except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
             message, errors = refusal.message, refusal.details.get("rows", [])
-        except DomainError as refusal:
-            message = refusal.message
         fields = FIELD_LABELS
     year = year or local_today().year
     return render_template("bureau/targets.html", form=form, year=year, message=message, errors=errors,

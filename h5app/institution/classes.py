@@ -9,10 +9,10 @@ from ..extensions import db
 from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.vouchers import VOUCHER_STATUSES
-from ..spreadsheets import SheetError, csv_bytes, read_table, records, xlsx_bytes
+from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
 from ..vouchers import audit, roster, subsidy
-from ..vouchers.errors import DomainError, ValidationFailed
+from ..vouchers.errors import DomainError
 from .forms import RosterForm
 from .routes import bp
 
@@ -74,15 +74,11 @@ def upload_roster(class_id):
         try:
             rows = records(read_table(upload.filename, upload.read()), ROSTER_COLUMNS, {"name", "id_number"})
             added = roster.add_trainees(db.session, training_class, rows, audit.Actor.for_staff(current_user))
-        except SheetError as problem:
-            message = problem.message
-        except ValidationFailed as refusal:
+        except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule of the class
             message = refusal.message
             # Line numbers as the officer sees them in the file: the header is line 1.
             errors = [{"line": e.index + 1, "field": e.field, "message": e.message}
                       for e in refusal.details.get("rows", [])]
-        except DomainError as refusal:
-            message = refusal.message
         else:
             flash(f"已导入{len(added)}名学员（已在名单中的学员不会重复导入）", "success")
             return redirect(url_for("institution.class_trainees", class_id=class_id))
