@@ -1,13 +1,15 @@
 """The endpoint scan guns post to (/scanner/v1): device-token auth, the engine's verdict stored once
 per idempotency key, the batch drain, and a clear JSON error for every bad input."""
+import os
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, CheckIn, ScanDevice, ScanRecord, Voucher
+from h5app.scanning.judge import code_hash
 from h5app.timeutil import utcnow
 
 from . import factories as f
@@ -241,3 +243,33 @@ def test_refusals_and_successes_in_one_batch_each_keep_their_own_outcome(client,
                                                            ("verified", None)]
     assert [r.result for r in records()] == ["verified", "refused", "verified"]
     assert db.session.scalar(select(func.count()).select_from(Voucher).where(Voucher.status == "used")) == 2
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+                    reason="PostgreSQL only: on SQLite a chunk holds the write lock, so no other delivery can commit")
+def test_a_key_committed_meanwhile_by_a_concurrent_delivery_is_503_scan_conflict_and_changes_nothing(client, desk):
+    device, token, _cls, voucher = desk
+    key, qr = new_key(), f.qr_for(voucher)
+    engine, fired = db.engine, []
+
+    def other_delivery_commits_first(_connection, _cursor, statement, *_):
+        # Between this delivery's look-up of the key and its insert, another delivery of the same
+        # scan (the bridge retrying on a second connection) stores its verdict.
+        if not fired and statement.lstrip().upper().startswith("INSERT INTO SCAN_RECORDS"):
+            fired.append(statement)
+            with engine.begin() as other:
+                other.execute(insert(ScanRecord).values(
+                    device_id=device.id, idempotency_key=key, code_hash=code_hash(qr), mode="verify",
+                    result="verified", message="", read_at=utcnow(), created_at=utcnow(), attempts=1))
+
+    event.listen(engine, "before_cursor_execute", other_delivery_commits_first)
+    try:
+        response = post(client, token, qr, key)
+    finally:
+        event.remove(engine, "before_cursor_execute", other_delivery_commits_first)
+
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "SCAN_CONFLICT"
+    db.session.expire_all()
+    assert db.session.get(Voucher, voucher.id).status == "claimed"  # this delivery's chunk rolled back whole
+    resend = post(client, token, qr, key)  # the bridge retries and finds the other delivery's verdict
+    assert resend.status_code == 200 and resend.headers["Idempotent-Replayed"] == "true"
