@@ -52,7 +52,10 @@ def _checked(session, values: dict, actor: audit.Actor) -> dict:
     if region is None:
         problems["region_code"] = "行政区划编码不存在"
     elif (policy_id := _policy_id(session, values, region)) is None:
-        problems["policy_id"] = "该地区尚未配置培训券政策" if values.get("policy_id") is None else "地区政策不存在"
+        if values.get("policy_id") is None:  # the region's own policy is missing (the API sends none)
+            problems["region_code"] = "该地区尚未配置培训券政策"
+        else:
+            problems["policy_id"] = "地区政策不存在"
     if problems:
         raise ValidationFailed("券模板有误", fields=problems)
     return {**values, "policy_id": policy_id, "voucher_type": values.get("voucher_type") or values["name"]}
