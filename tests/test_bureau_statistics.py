@@ -289,6 +289,12 @@ def test_dashboard_flags_districts_behind_their_targets(client, supervisor, vouc
     assert "落后" in page and "<svg" in page and "柯桥区" in page
 
 
+def test_issuing_and_the_later_steps_are_drawn_on_two_charts_each_on_its_own_scale(client, supervisor, vouchers):
+    page = client.get("/bureau/statistics?year=2026").get_data(as_text=True)
+    titles = [title for title in page.split("<title>")[1:] if "逐月" in title.split("</title>")[0]]
+    assert [t.split("</title>")[0] for t in titles] == ["绍兴市2026年逐月发券", "绍兴市2026年逐月领券、用券、核销"]
+
+
 def test_dashboard_page_and_export_agree(client, supervisor, vouchers):
     page = client.get("/bureau/statistics?year=2026")
     assert page.status_code == 200

@@ -41,8 +41,14 @@ _pct = partial(percent, digits=1)  # 71.4%
 def statistics():
     board = build(db.session, _region(), _year(), district=request.args.get("district") or None)
     months = [(m, {name: getattr(t, name) for name in COUNTS}) for m, t in board.months]
-    trend = charts.trend_chart(months, COUNT_LABELS, title=f"{board.chosen.name}{board.year}年逐月发券、领券、用券、核销")
-    return render_template("bureau/statistics.html", board=board, indicators=INDICATORS, trend=trend,
+    # Issuing counts a general template's whole stock in the month it opens; claims and uses run a
+    # hundred times smaller. Each gets a chart on its own scale, or the second would lie flat.
+    trends = []
+    for names in (("issued",), ("claimed", "used", "settled")):
+        series = {name: COUNT_LABELS[name] for name in names}
+        title = f"{board.chosen.name}{board.year}年逐月{'、'.join(series.values())}"
+        trends.append((series, charts.trend_chart(months, series, title=title)))
+    return render_template("bureau/statistics.html", board=board, indicators=INDICATORS, trends=trends,
                            bar=charts.progress_bar, pct=_pct, count_labels=COUNT_LABELS,
                            years=range(local_today().year, local_today().year - 6, -1))
 
