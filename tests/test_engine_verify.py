@@ -1,15 +1,16 @@
-"""验券 (PRODUCT.md §4): the checks in their documented order, each with its own error; a repeat at
-the same class is harmless; any failure changes nothing; yearly limits are region policy."""
-from datetime import date, datetime, time, timedelta
+"""验券 (PRODUCT.md §4): each check with its own error; a repeat at the same class is harmless; any
+failure changes nothing. The yearly limits are in test_engine_verify_limits.py, the order of the
+checks in test_engine_verify_order.py, what a verification asks of the database in
+test_engine_verify_statements.py."""
+from datetime import date, time, timedelta
 
 import pytest
 from sqlalchemy import func, inspect, select
 
 from h5app.models import AuditEvent, Enrolment, Voucher
-from h5app.models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT, CLASS_OPEN
-from h5app.models.institutions import ACTIVE, SUSPENDED
+from h5app.models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT
+from h5app.models.institutions import SUSPENDED
 from h5app.models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
-from h5app.policies import ensure_policies
 from h5app.timeutil import end_of_local_day, local_at
 from h5app.vouchers import app_qr_secret, claim, errors, qrtoken, verify
 from h5app.vouchers.errors import DomainError
@@ -358,208 +359,6 @@ def test_suspended_institution_cannot_verify(session):
     error = assert_refused(session, "INSTITUTION_SUSPENDED", voucher, cls)
 
     assert error.message == "本机构已被暂停验券资格：本年度累计3次培训质量问题"
-
-
-# --- 8. yearly limits (region policy) ------------------------------------------------------------
-
-def wuxi_template(**values):
-    f.region("320200", "无锡市", "wuxi")
-    return make_template("wuxi", **{"region_code": "320200", **values})
-
-
-def wuxi_class(**values):
-    return f.training_class(f.institution(region_code="320211"), **values)
-
-
-@pytest.mark.parametrize("earlier_occupation, earlier_at, earlier_status, allowed", [
-    ("电工", NOW - timedelta(days=30), USED, False),
-    ("电工", NOW - timedelta(days=30), SETTLED, False),
-    ("焊工", NOW - timedelta(days=30), USED, True),
-    ("电工", local_at(date(2021, 12, 31), time(23, 30)), SETTLED, True),   # last local year
-    ("电工", local_at(date(2022, 1, 1), time(0, 30)), SETTLED, False),     # 2021-12-31 16:30 UTC, but 2022 locally
-])
-def test_wuxi_allows_one_voucher_training_per_occupation_per_year(
-        session, earlier_occupation, earlier_at, earlier_status, allowed):
-    owner = f.person(region_code="320211")
-    used_voucher(wuxi_template(name="无锡券一"), owner, wuxi_class(occupation=earlier_occupation),
-                 used_at=earlier_at, status=earlier_status)
-    voucher = claimed_voucher(wuxi_template(name="无锡券二"), owner)
-    cls = wuxi_class(occupation="电工")
-    session.commit()
-
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年同一职业（工种）只能持券参加一次培训，您本年度已持券参加过电工培训"
-
-
-@pytest.mark.parametrize("earlier_at, allowed", [
-    (NOW - timedelta(days=30), False),
-    (local_at(date(2021, 12, 31), time(12)), True),
-])
-def test_shaoxing_allows_one_activation_per_person_per_year(session, earlier_at, allowed):
-    owner = f.person()
-    used_voucher(make_template("shaoxing", name="绍兴券一"), owner, f.training_class(occupation="焊工"),
-                 used_at=earlier_at)
-    voucher = claimed_voucher(make_template("shaoxing", name="绍兴券二"), owner)
-    cls = f.training_class()
-    session.commit()
-
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年最多使用1次培训券，本年度次数已用完"
-
-
-@pytest.mark.parametrize("earlier_uses, allowed", [(0, True), (2, True), (3, False)])
-def test_chongqing_allows_at_most_three_uses_per_person_per_year(session, earlier_uses, allowed):
-    f.region("500000", "重庆市", "chongqing")
-    owner = f.person(region_code="500103")
-    inst = f.institution(region_code="500103")
-    for n in range(earlier_uses):
-        used_voucher(make_template("chongqing", region_code="500000", name=f"重庆券{n}"), owner,
-                     f.training_class(inst, occupation=f"工种{n}"), used_at=NOW - timedelta(days=10 + n))
-    voucher = claimed_voucher(make_template("chongqing", region_code="500000", name="重庆券新"), owner)
-    cls = f.training_class(inst)
-    session.commit()
-
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年最多使用3次培训券，本年度次数已用完"
-
-
-def test_default_policy_has_no_yearly_use_limit(session):
-    owner = f.person()
-    for n in range(3):
-        used_voucher(make_template(name=f"券{n}"), owner, f.training_class())
-    voucher = claimed_voucher(make_template(name="新券"), owner)
-    cls = f.training_class()
-    session.commit()
-
-    assert run_verify(session, voucher, cls).result == verify.VERIFIED
-
-
-def test_yearly_limits_are_policy_data_not_code(session):
-    ensure_policies(session)["default"].uses_per_year = 1  # a bureau edits its policy row
-    owner = f.person()
-    used_voucher(make_template(name="券一"), owner, f.training_class())
-    voucher = claimed_voucher(make_template(name="券二"), owner)
-    cls = f.training_class()
-    session.commit()
-
-    error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-
-    assert "最多使用1次" in error.message
-
-
-# --- the order of the checks ---------------------------------------------------------------------
-
-VERIFY_ERRORS = [
-    errors.QrInvalid, errors.QrExpired, errors.VoucherNotFound, errors.PersonMismatch, errors.VoucherNotClaimed,
-    errors.VoucherAlreadyUsed, errors.VoucherSettled, errors.VoucherRevoked, errors.VoucherExpired,
-    errors.NotApplicable, errors.ClassNotOpen, errors.InstitutionSuspended, errors.YearlyLimitReached,
-]
-
-
-def test_each_verify_check_has_its_own_code_and_chinese_message():
-    codes = [error.code for error in VERIFY_ERRORS]
-    assert len(set(codes)) == len(codes)
-    for error in VERIFY_ERRORS:
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in error.default_message), error.code
-        assert error().to_dict() == {"code": error.code, "message": error.default_message}
-
-
-def build(session, defects: set):
-    """A voucher and a class with the listed defects, each one independent of the others."""
-    inst = f.institution(status=SUSPENDED if "suspended" in defects else ACTIVE, suspended_reason="测试暂停")
-    cls = f.training_class(inst, status=CLASS_CLOSED if "class_closed" in defects else CLASS_OPEN)
-    owner = f.person()
-    template = make_template("shaoxing", valid_days=365, occupation="焊工" if "not_applicable" in defects else None)
-    if "yearly_limit" in defects:
-        used_voucher(make_template("shaoxing", name="本年已激活"), owner, f.training_class())
-    if "used_elsewhere" in defects or "settled" in defects:
-        voucher = used_voucher(template, owner, f.training_class(),
-                               status=SETTLED if "settled" in defects else USED)
-    elif "revoked" in defects:
-        voucher = claimed_voucher(template, owner, status=REVOKED, revoked_at=NOW)
-    else:
-        voucher = claimed_voucher(template, owner)
-    if "expired" in defects:
-        voucher.expires_at = NOW - timedelta(hours=1)
-    session.commit()
-    kwargs = {}
-    if "qr_forged" in defects:
-        kwargs["qr"] = _tampered(f.qr_for(voucher, TS))
-    elif "qr_stale" in defects:
-        kwargs["qr"] = f.qr_for(voucher, TS - 60)
-    if "person_mismatch" in defects:
-        kwargs["id_number"] = f.valid_id_number()
-    return voucher, cls, kwargs
-
-
-@pytest.mark.parametrize("defects, code", [
-    ({"qr_forged", "person_mismatch", "used_elsewhere", "suspended"}, "QR_INVALID"),
-    ({"qr_stale", "person_mismatch", "expired"}, "QR_EXPIRED"),
-    ({"person_mismatch", "used_elsewhere", "not_applicable"}, "PERSON_MISMATCH"),
-    ({"used_elsewhere", "not_applicable", "class_closed", "suspended", "yearly_limit"}, "VOUCHER_ALREADY_USED"),
-    ({"settled", "not_applicable", "suspended"}, "VOUCHER_SETTLED"),
-    ({"revoked", "expired", "suspended"}, "VOUCHER_REVOKED"),
-    ({"expired", "suspended"}, "VOUCHER_EXPIRED"),
-    ({"expired", "not_applicable", "class_closed", "yearly_limit"}, "VOUCHER_EXPIRED"),
-    ({"not_applicable", "class_closed", "suspended", "yearly_limit"}, "NOT_APPLICABLE"),
-    ({"class_closed", "suspended", "yearly_limit"}, "CLASS_NOT_OPEN"),
-    ({"suspended", "yearly_limit"}, "INSTITUTION_SUSPENDED"),
-    ({"yearly_limit"}, "YEARLY_LIMIT_REACHED"),
-])
-def test_the_first_failing_check_in_documented_order_decides_the_error(session, defects, code):
-    voucher, cls, kwargs = build(session, defects)
-
-    assert_refused(session, code, voucher, cls, **kwargs)
-
-
-def test_fixing_each_problem_in_turn_reveals_the_next_check(session):
-    """One voucher with every problem at once; mend them one by one and watch the checks go by."""
-    voucher, cls, _ = build(session, {"expired", "not_applicable", "class_closed", "suspended", "yearly_limit"})
-    template, inst = voucher.template, cls.institution
-    stranger_id = f.valid_id_number()
-    session.commit()
-
-    def fix(change):
-        change()
-        session.commit()
-
-    assert_refused(session, "QR_INVALID", voucher, cls, qr=_tampered(f.qr_for(voucher, TS)), id_number=stranger_id)
-    assert_refused(session, "QR_EXPIRED", voucher, cls, qr=f.qr_for(voucher, TS - 90), id_number=stranger_id)
-    assert_refused(session, "PERSON_MISMATCH", voucher, cls, id_number=stranger_id)
-    assert_refused(session, "VOUCHER_EXPIRED", voucher, cls)
-    fix(lambda: setattr(voucher, "expires_at", NOW + timedelta(days=1)))
-    assert_refused(session, "NOT_APPLICABLE", voucher, cls)
-    fix(lambda: setattr(template, "occupation", None))
-    assert_refused(session, "CLASS_NOT_OPEN", voucher, cls)
-    fix(lambda: setattr(cls, "status", CLASS_OPEN))
-    assert_refused(session, "INSTITUTION_SUSPENDED", voucher, cls)
-    fix(lambda: setattr(inst, "status", ACTIVE))
-    assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-    earlier = session.scalar(select(Voucher).where(Voucher.person_id == voucher.person_id, Voucher.id != voucher.id))
-    fix(lambda: setattr(earlier, "used_at", datetime(2021, 6, 1)))
-
-    assert run_verify(session, session.get(Voucher, voucher.id), cls).result == verify.VERIFIED
-
-
-def test_already_verified_is_answered_before_later_checks(session):
-    """A repeat scan at the same class is not a new use: a suspension since then does not turn it into an error."""
-    voucher = claimed_voucher()
-    cls = f.training_class()
-    session.commit()
-    run_verify(session, voucher, cls)
-    cls.institution.status = SUSPENDED
-    session.commit()
-
-    assert run_verify(session, session.get(Voucher, voucher.id), cls).result == verify.ALREADY_VERIFIED
 
 
 # --- scope, one voucher per class, a withdrawn trainee ----------------------------------------------
