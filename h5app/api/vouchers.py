@@ -4,7 +4,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..identity import normalize_id_number
-from ..models import Institution, Person, Voucher, VoucherTemplate, region_covers, region_prefix
+from ..models import Institution, Person, Voucher, VoucherTemplate, in_region, region_covers
 from ..models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
 from ..models.vouchers import GENERAL, TEMPLATE_ACTIVE
 from ..timeutil import utcnow
@@ -23,7 +23,7 @@ ANY = (SCOPE_BUREAU, SCOPE_INSTITUTION, SCOPE_CHANNEL)
 def list_templates(caller):
     query = select(VoucherTemplate).order_by(VoucherTemplate.id)
     if caller.scope == SCOPE_BUREAU:
-        rows = db.session.scalars(query.where(VoucherTemplate.region_code.startswith(region_prefix(caller.code))))
+        rows = db.session.scalars(query.where(in_region(VoucherTemplate.region_code, caller.code)))
     elif caller.scope == SCOPE_INSTITUTION:
         # The templates in force that a class of this institution may accept.
         region = db.session.scalar(select(Institution.region_code).where(Institution.id == caller.institution_id))

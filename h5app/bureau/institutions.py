@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Institution, region_prefix
+from ..models import Institution, in_region
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
 from ..spreadsheets import read_table, records
@@ -43,7 +43,7 @@ def institutions():
         except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
             message, errors = refusal.message, refusal.details.get("rows", [])
     listed = db.session.scalars(select(Institution).where(
-        Institution.region_code.startswith(region_prefix(current_user.region_code))).order_by(Institution.id)).all()
+        in_region(Institution.region_code, current_user.region_code)).order_by(Institution.id)).all()
     return render_template("bureau/institutions.html", form=form, institutions=listed, made=made, message=message,
                            errors=errors, labels=FIELD_LABELS, types=INSTITUTION_TYPES,
                            csv_upload=bool(request.files.get("file") and request.files["file"].filename)), (

@@ -11,16 +11,7 @@ from ..codes import normalize_code
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
-from ..models import (
-    AuditEvent,
-    Institution,
-    Person,
-    TrainingClass,
-    Voucher,
-    VoucherTemplate,
-    region_covers,
-    region_prefix,
-)
+from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region, region_covers
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED
 from ..spreadsheets import csv_bytes
@@ -32,7 +23,7 @@ from .routes import bp
 
 def _templates(mode: str):
     return db.session.scalars(select(VoucherTemplate).where(
-        VoucherTemplate.region_code.startswith(region_prefix(current_user.region_code)),
+        in_region(VoucherTemplate.region_code, current_user.region_code),
         VoucherTemplate.distribution_mode == mode, VoucherTemplate.status != TEMPLATE_CLOSED,
     ).order_by(VoucherTemplate.id)).all()
 
@@ -40,7 +31,7 @@ def _templates(mode: str):
 def _classes():
     return db.session.scalars(
         select(TrainingClass).join(Institution, TrainingClass.institution_id == Institution.id)
-        .where(Institution.region_code.startswith(region_prefix(current_user.region_code)),
+        .where(in_region(Institution.region_code, current_user.region_code),
                TrainingClass.status != CLASS_COMPLETED).order_by(TrainingClass.starts_on.desc())
     ).all()
 
@@ -92,7 +83,7 @@ def _audit_query():
     """Filters from the query string; a person is looked up by the full ID number, shown masked."""
     args = request.args
     query = select(AuditEvent).where(
-        (AuditEvent.region_code.startswith(region_prefix(current_user.region_code)))
+        (in_region(AuditEvent.region_code, current_user.region_code))
         | AuditEvent.region_code.is_(None)
     ).order_by(AuditEvent.id.desc())
     problems = []

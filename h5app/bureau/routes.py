@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from ..access import BUREAU, roles_required
 from ..extensions import db
-from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, region_prefix
+from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, region_prefix, under_prefix
 from ..models.settlement import S_REVIEWED, S_SUBMITTED
 
 bp = Blueprint("bureau", __name__)
@@ -19,18 +19,18 @@ def home():
     by_status = dict(db.session.execute(
         select(Voucher.status, func.count(Voucher.id))
         .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
-        .where(VoucherTemplate.region_code.startswith(prefix))
+        .where(under_prefix(VoucherTemplate.region_code, prefix))
         .group_by(Voucher.status)
     ).all())
     region_templates = db.session.scalars(
-        select(VoucherTemplate).where(VoucherTemplate.region_code.startswith(prefix)).order_by(VoucherTemplate.id)
+        select(VoucherTemplate).where(under_prefix(VoucherTemplate.region_code, prefix)).order_by(VoucherTemplate.id)
     ).all()
     waiting = db.session.scalar(
-        select(func.count(Settlement.id)).where(Settlement.region_code.startswith(prefix),
+        select(func.count(Settlement.id)).where(under_prefix(Settlement.region_code, prefix),
                                                 Settlement.status.in_((S_SUBMITTED, S_REVIEWED)))
     )
     region_institutions = db.session.scalars(
-        select(Institution).where(Institution.region_code.startswith(prefix)).order_by(Institution.id)
+        select(Institution).where(under_prefix(Institution.region_code, prefix)).order_by(Institution.id)
     ).all()
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=region_templates,
                            waiting=waiting, institutions=region_institutions)

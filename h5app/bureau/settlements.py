@@ -9,7 +9,7 @@ from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
-from ..models import CheckIn, ClassSession, Settlement, region_prefix
+from ..models import CheckIn, ClassSession, Settlement, region_prefix, under_prefix
 from ..models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
 from ..spreadsheets import csv_bytes, xlsx_bytes
 from ..vouchers import audit, lifecycle, settlement
@@ -28,7 +28,7 @@ def _my_settlement(settlement_id: int) -> Settlement:
 def settlements():
     prefix = region_prefix(current_user.region_code)
     status = request.args.get("status", "open")
-    query = select(Settlement).where(Settlement.region_code.startswith(prefix)).order_by(Settlement.id.desc())
+    query = select(Settlement).where(under_prefix(Settlement.region_code, prefix)).order_by(Settlement.id.desc())
     query = query.where(Settlement.status.in_((S_SUBMITTED, S_REVIEWED)) if status == "open"
                         else Settlement.status == S_PAID)
     return render_template("bureau/settlements.html", settlements=db.session.scalars(query.limit(200)).all(),

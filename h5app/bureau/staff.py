@@ -9,7 +9,7 @@ from .. import staffing
 from ..access import BUREAU, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Region, StaffUser, region_covers, region_prefix
+from ..models import Region, StaffUser, region_covers, region_prefix, under_prefix
 from ..models.staff import BUREAU as BUREAU_ROLE
 from .forms import ClerkForm
 from .routes import bp
@@ -27,7 +27,7 @@ def staff():
     prefix = region_prefix(current_user.region_code)
     form = ClerkForm()
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in db.session.scalars(
-        select(Region).where(Region.code.startswith(prefix)).order_by(Region.code))]
+        select(Region).where(under_prefix(Region.code, prefix)).order_by(Region.code))]
     if form.validate_on_submit():
         if db.session.scalar(select(StaffUser.id).where(StaffUser.username == form.username.data)):
             form.username.errors.append("该用户名已被使用，请换一个")
@@ -40,7 +40,7 @@ def staff():
             db.session.commit()
             return page
     clerks = db.session.scalars(select(StaffUser).where(
-        StaffUser.role == BUREAU_ROLE, StaffUser.region_code.startswith(prefix)).order_by(StaffUser.id)).all()
+        StaffUser.role == BUREAU_ROLE, under_prefix(StaffUser.region_code, prefix)).order_by(StaffUser.id)).all()
     return render_template("bureau/staff.html", form=form, clerks=clerks, action_form=ConfirmForm()), (
         400 if form.errors else 200)
 

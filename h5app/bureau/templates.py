@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix
+from ..models import Policy, Region, Voucher, VoucherTemplate, in_region, region_prefix, under_prefix
 from ..models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..vouchers import audit
 from ..vouchers import templates as templates_service
@@ -19,7 +19,7 @@ from .routes import bp
 def _form(template=None) -> TemplateForm:
     form = TemplateForm(obj=template)
     prefix = region_prefix(current_user.region_code)
-    regions = db.session.scalars(select(Region).where(Region.code.startswith(prefix)).order_by(Region.code)).all()
+    regions = db.session.scalars(select(Region).where(under_prefix(Region.code, prefix)).order_by(Region.code)).all()
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in regions]
     form.policy_id.choices = [SelectChoice(p.id, p.name) for p in db.session.scalars(select(Policy).order_by(Policy.id))]
     if request.method == "GET":
@@ -47,7 +47,7 @@ def _issued(template: VoucherTemplate) -> int:
 @roles_required(BUREAU)
 def templates():
     rows = db.session.scalars(select(VoucherTemplate).where(
-        VoucherTemplate.region_code.startswith(region_prefix(current_user.region_code))).order_by(VoucherTemplate.id.desc())).all()
+        in_region(VoucherTemplate.region_code, current_user.region_code)).order_by(VoucherTemplate.id.desc())).all()
     return render_template("bureau/templates.html", templates=rows)
 
 

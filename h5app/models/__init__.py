@@ -7,7 +7,7 @@ from .institutions import Institution, Site, Strike
 from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode, SsoNonce
 from .people import PRIORITY_GROUPS, Person
 from .records import Certificate, Job, Notification
-from .regions import Policy, Region, region_covers, region_prefix
+from .regions import Policy, Region, in_region, region_covers, region_prefix, under_prefix
 from .settlement import Settlement, SettlementLine
 from .staff import StaffUser
 from .statistics import KpiTarget, RegionTarget, StatsRollup, VoucherMonthlyStat
@@ -18,7 +18,7 @@ __all__ = [
     "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "KpiTarget", "Notification",
     "PRIORITY_GROUPS", "Person", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
     "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
-    "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "region_covers", "region_prefix",
+    "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "in_region", "region_covers", "region_prefix", "under_prefix",
 ]
 
 # Scanner bridge (issue 7): scan records of the front-desk scan guns.

@@ -14,6 +14,18 @@ def region_prefix(code: str) -> str:
     return prefix
 
 
+def under_prefix(column, prefix: str):
+    """SQL: `column` holds a region code under `prefix` (6-digit codes), as a range a B-tree index
+    answers — `LIKE :prefix || '%'` uses no index on SQLite or PostgreSQL."""
+    pad = 6 - len(prefix)
+    return column.between(prefix + "0" * pad, prefix + "9" * pad)
+
+
+def in_region(column, code: str):
+    """SQL: `column` holds a region code the region `code` covers (see region_covers)."""
+    return under_prefix(column, region_prefix(code))
+
+
 def region_covers(outer: str, inner: str | None) -> bool:
     return bool(inner) and inner.startswith(region_prefix(outer))
 

@@ -13,7 +13,7 @@ from sqlalchemy import case, exists, func, or_, select
 
 from ..models import (
     CheckIn, ClassSession, Institution, KpiTarget, Region, RegionTarget, TrainingClass, Voucher, VoucherMonthlyStat,
-    VoucherTemplate, region_covers, region_prefix,
+    VoucherTemplate, region_covers, region_prefix, under_prefix,
 )
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import FACE_VALUE, GENERAL, OFFERED, TEMPLATE_ACTIVE
@@ -214,7 +214,7 @@ def _institution_coverage(session, prefix: str, areas: Areas, by_code: dict[str,
         TrainingClass.institution_id == Institution.id)
     rows = session.execute(
         select(Institution.region_code, func.count(), func.sum(_flag_of(using)), func.sum(_flag_of(checking_in)))
-        .where(Institution.region_code.startswith(prefix)).group_by(Institution.region_code))
+        .where(under_prefix(Institution.region_code, prefix)).group_by(Institution.region_code))
     for region_code, count, n_using, n_checking_in in rows:
         for area in (by_code[c] for c in areas.counting(region_code)):
             area.institutions += count
@@ -231,7 +231,7 @@ def _class_coverage(session, prefix: str, areas: Areas, by_code: dict[str, Area]
     rows = session.execute(
         select(Institution.region_code, func.count(), func.sum(_flag_of(using)), func.sum(trainees), func.sum(ratings))
         .join(Institution, Institution.id == TrainingClass.institution_id)
-        .where(Institution.region_code.startswith(prefix),
+        .where(under_prefix(Institution.region_code, prefix),
                TrainingClass.starts_on >= date(year, 1, 1), TrainingClass.starts_on <= date(year, 12, 31))
         .group_by(Institution.region_code)
     )
@@ -276,7 +276,7 @@ def build(session, region: Region, year: int, *, district: str | None = None, no
     # This region's own templates, and those of the bureaus above it, whose holders here count here.
     above = {region.code[:4] + "00", region.code[:2] + "0000"} - {region.code}
     templates = session.scalars(select(VoucherTemplate).where(or_(
-        VoucherTemplate.region_code.startswith(prefix), VoucherTemplate.region_code.in_(above)))).all()
+        under_prefix(VoucherTemplate.region_code, prefix), VoucherTemplate.region_code.in_(above)))).all()
     tallies = _voucher_tallies(session, templates, areas, year, now)
     whole = by_code[region.code]
     per_area_total: dict[str, Tally] = defaultdict(Tally)

@@ -5,7 +5,7 @@ from sqlalchemy import select, update
 
 from ..codes import random_code
 from ..models import (
-    AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, region_prefix,
+    AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, in_region,
 )
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
 from ..timeutil import utcnow
@@ -41,7 +41,7 @@ def activate(session, template: VoucherTemplate, actor: audit.Actor) -> None:
 
 def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
     """The people a general issuance would reach: eligible for the template and inside the filters."""
-    query = select(Person).where(Person.region_code.startswith(region_prefix(region_code or template.region_code)))
+    query = select(Person).where(in_region(Person.region_code, region_code or template.region_code))
     required = max(rules.required_insurance_months(template), min_insurance_months or 0)
     if required:
         query = query.where(Person.insurance_months >= required)
