@@ -9,14 +9,30 @@ class ConfirmForm(FlaskForm):
     submit = SubmitField("确认")
 
 
-def show_problems(form, fields: dict, aliases: dict | None = None) -> None:
-    """Put a service's field → message problems (ValidationFailed.details["fields"]) on the form, so
-    the page shows the rule's own words where the clerk typed. `aliases` maps a model field to the
-    form's name for it (face_value_fen → face_value; sessions.2.ends_at goes to sessions); anything
-    else lands on the first field. A field that already has its own error keeps just that one."""
-    aliases = aliases or {}
-    first = next(f for f in form if f.name != "csrf_token")
-    for name, message in fields.items():
-        field = getattr(form, aliases.get(name, name.split(".")[0]), None) or first
-        if not field.errors:
-            field.errors = [*field.errors, message]
+
+class RuleCheckedForm(FlaskForm):
+    """A form whose checks across fields are a service's own (its `…_problems(values)`, which the
+    API applies too): they are shown on the fields together with the fields' own errors."""
+
+    # A problem's field name → the form's, where they differ (face_value_fen → face_value).
+    FORM_NAMES: dict = {}
+
+    def problems(self) -> dict:
+        """Field → message from the service's rules, for the values as typed."""
+        raise NotImplementedError
+
+    def show(self, problems: dict) -> None:
+        """Put field → message problems (the service's, or ValidationFailed.details["fields"]) on
+        the form, in the rule's own words where the clerk typed: sessions.2.ends_at goes to
+        sessions, an unknown name to the first field. A field with its own error keeps just that."""
+        first = next(f for f in self if f.name != "csrf_token")
+        for name, message in problems.items():
+            field = getattr(self, self.FORM_NAMES.get(name, name.split(".")[0]), None) or first
+            if not field.errors:
+                field.errors = [*field.errors, message]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        problems = self.problems()
+        self.show(problems)
+        return valid and not problems

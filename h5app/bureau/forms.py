@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import show_problems
+from ..forms import RuleCheckedForm
 from ..models import PRIORITY_GROUPS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
 from ..vouchers.templates import template_problems
@@ -26,7 +26,7 @@ def _choices(mapping):
     return [SelectChoice(code, label) for code, label in mapping.items()]
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(RuleCheckedForm):
     name = StringField("券名称", validators=[DataRequired("请填写券名称"), Length(max=120)])
     voucher_type = StringField("券类型", validators=[DataRequired("请填写券类型"), Length(max=64)],
                                description="同一类型每人每年限领次数按地区政策计算，例如“就业技能培训券”")
@@ -53,7 +53,6 @@ class TemplateForm(FlaskForm):
     description = TextAreaField("说明（选填）", validators=[Optional(), Length(max=2000)])
     submit = SubmitField("保存")
 
-    # The model's name of a field → the form's, where they differ.
     FORM_NAMES = {"face_value_fen": "face_value", "standard_fen": "standard"}
 
     def values(self) -> dict:
@@ -69,16 +68,8 @@ class TemplateForm(FlaskForm):
             standard_fen=int(self.standard.data * 100) if self.standard.data is not None else None)
         return values
 
-    def show(self, problems: dict) -> None:
-        show_problems(self, problems, self.FORM_NAMES)
-
-    def validate(self, extra_validators=None) -> bool:
-        # The checks across fields are the service's own (the API applies the same), shown here
-        # together with the fields' errors.
-        valid = super().validate(extra_validators)
-        problems = template_problems(self.values())
-        self.show(problems)
-        return valid and not problems
+    def problems(self) -> dict:
+        return template_problems(self.values())
 
 
 class ClerkForm(FlaskForm):

@@ -38,20 +38,18 @@ def _apply(form: ClassForm, training_class: TrainingClass) -> None:
 
 
 def _copy(form: ClassForm, training_class: TrainingClass) -> None:
-    for name in ("course_name", "occupation", "project_type", "starts_on", "ends_on", "capacity"):
-        setattr(training_class, name, getattr(form, name).data)
-    training_class.level = form.level.data or None
-    training_class.description = form.description.data or None
-    training_class.price_fen = int(form.price.data * 100)
+    for name, value in form.values().items():
+        setattr(training_class, name, value)
     training_class.sites = list(db.session.scalars(select(Site).where(
         Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
     for old in list(training_class.sessions):
         db.session.delete(old)
+    times = form.session_times()
     training_class.sessions = [
         ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours, site_id=training_class.sites[0].id)
-        for n, (start, end, hours) in enumerate(form.session_times(), start=1)
+        for n, (start, end, hours) in enumerate(times, start=1)
     ]
-    training_class.hours = sum(h for *_, h in form.session_times())
+    training_class.hours = sum(h for *_, h in times)
 
 
 @bp.route("/classes/new", methods=["GET", "POST"])

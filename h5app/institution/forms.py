@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import show_problems
+from ..forms import RuleCheckedForm
 from ..identity import is_valid_phone, normalize_phone
 from ..timeutil import local_at
 from ..vouchers.classes import class_problems
@@ -84,7 +84,9 @@ def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
     return sessions, errors
 
 
-class ClassForm(FlaskForm):
+class ClassForm(RuleCheckedForm):
+    FORM_NAMES = {"hours": "sessions", "site_id": "sites"}
+
     course_name = StringField("课程名称", validators=[DataRequired("请填写课程名称"), Length(max=120)])
     occupation = StringField("职业（工种）", validators=[DataRequired("请填写职业"), Length(max=64)])
     level = StringField("等级（选填）", validators=[Optional(), Length(max=16)])
@@ -125,17 +127,11 @@ class ClassForm(FlaskForm):
         return [(local_at(day, start), local_at(day, end), hours)
                 for day, start, end, hours in getattr(self, "parsed_sessions", [])]
 
-    def show(self, problems: dict) -> None:
-        show_problems(self, problems, {"hours": "sessions", "site_id": "sites"})
-
-    def validate(self, extra_validators=None) -> bool:
-        # The checks across fields are the service's own (the API applies the same).
-        valid = super().validate(extra_validators)
+    def problems(self) -> dict:
         problems = class_problems(self.values(), self.session_times())
         if not getattr(self, "parsed_sessions", None):
             problems.pop("hours", None)  # the sessions field has said what is wrong with them
-        self.show(problems)
-        return valid and not problems
+        return problems
 
 
 class ContactForm(FlaskForm):

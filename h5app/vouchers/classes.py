@@ -41,11 +41,10 @@ def create_class(session, institution: Institution, values: dict, sessions: list
         raise OutOfScope("只能为本机构创建班期")
     problems = class_problems(values, sessions)
     if site_ids:
-        sites = list(session.scalars(select(Site).where(Site.id.in_(site_ids), Site.institution_id == institution.id)
-                                     .order_by(Site.id)))
+        sites = list(session.scalars(select(Site).where(Site.id.in_(site_ids), Site.institution_id == institution.id)))
         if len(sites) != len(set(site_ids)):
             problems["site_id"] = "不是本机构的培训地点"
-        sites.sort(key=lambda site: site_ids.index(site.id))
+        sites.sort(key=lambda site: site_ids.index(site.id))  # the lessons are held at the first one given
     else:
         sites = list(session.scalars(select(Site).where(Site.institution_id == institution.id).order_by(Site.id)
                                      .limit(1)))
