@@ -51,7 +51,16 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
     here, and verification is hot."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    session.connection().execute(_insert(), dict(
+    session.connection().execute(_insert(), values(
+        actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
+        institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
+
+
+def values(actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None, person_id=None,
+           institution_id=None, region_code=None, reason=None, details=None, at=None) -> dict:
+    """The audit row's columns (record writes them; verification on PostgreSQL writes them in
+    the same statement as its move)."""
+    return dict(
         at=at or utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -65,4 +74,4 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
         region_code=region_code or (voucher.template.region_code if voucher is not None else None),
         reason=reason,
         details=details or {},
-    ))
+    )

@@ -39,8 +39,17 @@ def can_move(from_status: str, to_status: str) -> bool:
     return to_status in ALLOWED_MOVES.get(from_status, ())
 
 
+def check_move(from_status: str, to_status: str) -> None:
+    """InvalidTransition unless the state machine has this move."""
+    if not can_move(from_status, to_status):
+        raise InvalidTransition(
+            f"培训券状态为“{VOUCHER_STATUSES[from_status]}”，不能变更为该状态",
+            from_status=from_status, to_status=to_status,
+        )
+
+
 @cache
-def _guarded_update(columns: tuple[str, ...]):
+def guarded_update(columns: tuple[str, ...]):
     """One UPDATE statement per set of columns, built once: building SQLAlchemy statements costs
     more than running them on the hot path of verification."""
     return (
@@ -48,6 +57,18 @@ def _guarded_update(columns: tuple[str, ...]):
         .where(Voucher.id == bindparam("_id"), Voucher.status == bindparam("_from"))
         .values({"status": bindparam("_to"), **{c: bindparam(c) for c in columns}})
     )
+
+
+def guarded_update_params(voucher, to_status: str, values: dict) -> dict:
+    return {"_id": voucher.id, "_from": voucher.status, "_to": to_status, **values}
+
+
+def mirror(voucher, to_status: str, values: dict) -> None:
+    """Show a move just written on the loaded object (a Voucher, or a plain row) without another
+    SELECT, and without the ORM writing it a second time."""
+    set_value = set_committed_value if inspect(voucher, raiseerr=False) is not None else setattr
+    for name, value in {"status": to_status, **values}.items():
+        set_value(voucher, name, value)
 
 
 def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reason=None,
@@ -59,24 +80,14 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
     transaction changed the row since it was read.
     """
     from_status = voucher.status
-    if not can_move(from_status, to_status):
-        raise InvalidTransition(
-            f"培训券状态为“{VOUCHER_STATUSES[from_status]}”，不能变更为该状态",
-            from_status=from_status, to_status=to_status,
-        )
+    check_move(from_status, to_status)
     result = session.connection().execute(
-        _guarded_update(tuple(sorted(values))),
-        {"_id": voucher.id, "_from": from_status, "_to": to_status, **values},
-    )
-    mapped = inspect(voucher, raiseerr=False) is not None
+        guarded_update(tuple(sorted(values))), guarded_update_params(voucher, to_status, values))
     if result.rowcount != 1:
-        if mapped:
+        if inspect(voucher, raiseerr=False) is not None:
             session.expire(voucher)
         raise StaleState
-    # Mirror the UPDATE onto the loaded object without another SELECT or a second UPDATE.
-    mirror = set_committed_value if mapped else setattr
-    for name, value in {"status": to_status, **values}.items():
-        mirror(voucher, name, value)
+    mirror(voucher, to_status, values)
     audit.record(
         session, actor, ACTIONS[to_status], voucher=voucher, from_status=from_status,
         to_status=to_status, reason=reason, details=details, at=at,

@@ -12,14 +12,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
-from ..models import Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
+from ..models import AuditEvent, Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, ClassStatus
 from ..models.institutions import InstitutionStatus
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VoucherStatus
@@ -240,8 +240,7 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
     """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
     check_yearly_limits(session, voucher, training_class, now)
     try:
-        states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
-                    institution_id=training_class.institution_id)
+        _write(session, voucher, training_class, actor, now)
     except states.StaleState:
         # Another transaction moved it between our read and our write: answer as if we had read
         # after it (already verified here, used elsewhere, revoked …).
@@ -254,9 +253,31 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
     except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
         session.rollback()
         raise _already_in_class(session, voucher, training_class) from None
-    record_enrolment(session, session.get_bind().dialect.name, training_class.id, voucher.person_id, voucher.id)
     session.commit()
     return VerifyResult(VERIFIED, voucher)
+
+
+def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> None:
+    """The guarded move to used with its audit row, and the enrolment. On PostgreSQL the three
+    writes go as one statement (one round trip instead of three); elsewhere as three."""
+    values = {"used_at": now, "class_id": training_class.id, "institution_id": training_class.institution_id}
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect != "postgresql":
+        states.move(session, voucher, USED, actor, at=now, **values)
+        record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
+        return
+    states.check_move(voucher.status, USED)
+    audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
+                                to_status=USED, institution_id=training_class.institution_id, at=now)
+    moved = connection.execute(_writes_in_one_statement(), {
+        **states.guarded_update_params(voucher, USED, values),
+        **{f"a_{name}": value for name, value in audit_values.items()},
+        "e_class_id": training_class.id, "e_created_at": utcnow(),
+    }).first()
+    if moved is None:
+        raise states.StaleState
+    states.mirror(voucher, USED, values)
 
 
 def _labelled(model, row_type, prefix: str) -> list:
@@ -305,19 +326,46 @@ def _read(session, class_id: int, code: str) -> Reading | None:
                    values["enrolment_status"])
 
 
-@cache
-def _enrolment_upsert(dialect: str):
-    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    statement = insert(Enrolment).values(
-        class_id=bindparam("class_id"), person_id=bindparam("person_id"), voucher_id=bindparam("voucher_id"),
-        source="verify", status="enrolled", created_at=bindparam("created_at"),
-    )
+def _enrolled_again(statement):
+    """The enrolment insert becomes an upsert: a trainee who had withdrawn and now pays with a
+    voucher is enrolled again; an enrolment without a voucher gets this one."""
     return statement.on_conflict_do_update(
         index_elements=["class_id", "person_id"],
-        # A trainee who had withdrawn and now pays with a voucher is enrolled again.
         set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id),
               "status": "enrolled"},
     )
+
+
+@cache
+def _enrolment_upsert(dialect: str):
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    return _enrolled_again(insert(Enrolment).values(
+        class_id=bindparam("class_id"), person_id=bindparam("person_id"), voucher_id=bindparam("voucher_id"),
+        source="verify", status="enrolled", created_at=bindparam("created_at"),
+    ))
+
+
+@cache
+def _writes_in_one_statement():
+    """PostgreSQL: states.move's guarded UPDATE, its audit row and the enrolment upsert as one
+    data-modifying WITH. The inserts take their voucher and person from the UPDATE's RETURNING,
+    so when the guard matches no row (someone moved the voucher first) nothing is written and
+    the statement returns no row."""
+    a, e = AuditEvent.__table__, Enrolment.__table__
+    moved = (states.guarded_update(("class_id", "institution_id", "used_at"))
+             .returning(Voucher.__table__.c.id, Voucher.__table__.c.person_id).cte("moved"))
+    from_moved = {"voucher_id": moved.c.id, "person_id": moved.c.person_id}
+    audit_columns = [c.name for c in a.columns if c.name != "id"]
+    audited = a.insert().from_select(audit_columns, select(*[
+        from_moved.get(name, bindparam(f"a_{name}", type_=a.c[name].type)) for name in audit_columns
+    ]).select_from(moved)).returning(a.c.id).cte("audited")
+    enrolled = _enrolled_again(pg_insert(e).from_select(
+        ["class_id", "person_id", "voucher_id", "source", "status", "created_at"],
+        select(bindparam("e_class_id", type_=e.c.class_id.type), moved.c.person_id, moved.c.id,
+               literal("verify", e.c.source.type), literal("enrolled", e.c.status.type),
+               bindparam("e_created_at", type_=e.c.created_at.type)).select_from(moved),
+    )).returning(e.c.id).cte("enrolled")
+    return select(moved.c.id).add_cte(audited, enrolled)
 
 
 def record_enrolment(session, dialect: str, class_id: int, person_id: int, voucher_id: int) -> None:
