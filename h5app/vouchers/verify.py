@@ -285,9 +285,15 @@ def _labelled(model, row_type, prefix: str) -> list:
     return [table.c[f.name].label(prefix + f.name) for f in fields(row_type) if f.name in table.c]
 
 
-def _take(row_type, values, prefix: str, **nested):
-    return row_type(**{f.name: nested[f.name] if f.name in nested else values[prefix + f.name]
-                       for f in fields(row_type)})
+@cache
+def _positions(row_type, prefix: str) -> tuple:
+    """Where each field of `row_type` sits in the reading's row (None: a nested row, given)."""
+    labels = {column.name: index for index, column in enumerate(_reading_query().selected_columns)}
+    return tuple((f.name, labels.get(prefix + f.name)) for f in fields(row_type))
+
+
+def _take(row_type, row, prefix: str, **nested):
+    return row_type(*[nested[name] if index is None else row[index] for name, index in _positions(row_type, prefix)])
 
 
 @cache
@@ -317,13 +323,11 @@ def _read(session, class_id: int, code: str) -> Reading | None:
     row = session.connection().execute(_reading_query(), {"class_id": class_id, "code": code}).first()
     if row is None:
         return None
-    values = row._mapping
     voucher = None
-    if values["v_id"] is not None:
-        template = _take(TemplateRow, values, "t_", policy=_take(PolicyLimits, values, "pol_"))
-        voucher = _take(VoucherRow, values, "v_", template=template, person=_take(PersonRow, values, "p_"))
-    return Reading(_take(ClassRow, values, "c_"), _take(InstitutionRow, values, "i_"), voucher,
-                   values["enrolment_status"])
+    if row.v_id is not None:
+        template = _take(TemplateRow, row, "t_", policy=_take(PolicyLimits, row, "pol_"))
+        voucher = _take(VoucherRow, row, "v_", template=template, person=_take(PersonRow, row, "p_"))
+    return Reading(_take(ClassRow, row, "c_"), _take(InstitutionRow, row, "i_"), voucher, row.enrolment_status)
 
 
 def _enrolled_again(statement):
