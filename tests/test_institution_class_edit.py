@@ -63,6 +63,18 @@ def test_bad_class_forms_say_what_is_wrong_and_create_nothing(client, officer, o
         assert message in response.get_data(as_text=True)
 
 
+def test_a_bad_class_form_lists_every_problem_at_the_top_linked_to_its_field(client, officer):
+    response = client.post("/institution/classes/new", data=form_data(
+        officer, course_name="", sites=[], sessions="2026-12-20 09:00-12:00"))
+    page = response.get_data(as_text=True)
+    summary = page[page.index("error-summary"):page.index("</div>", page.index("error-summary"))]
+    assert "有 3 项需要修改" in summary
+    for anchor, message in (("#course_name", "请填写课程名称"), ("#sites", "请至少选择一个培训地点"),
+                            ("#sessions", "不在开班至结业日期之内")):
+        assert f'href="{anchor}"' in summary and message in summary
+    assert 'id="sites"' in page  # the summary's link has somewhere to go
+
+
 def test_another_institutions_site_cannot_be_chosen(client, officer):
     other_site = f.institution().sites[0]
     db.session.commit()

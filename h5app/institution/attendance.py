@@ -3,11 +3,13 @@ rotating session QR for trainees to scan from their phones, and the session's at
 from flask import jsonify, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
+from ..presenters import local_dt
 from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
@@ -24,13 +26,17 @@ def _my_session(session_id: int) -> ClassSession:
     return class_session
 
 
-def attendance_sheet(class_session: ClassSession) -> list[dict]:
-    enrolled = db.session.scalars(select(Enrolment).where(
+def attendance_sheet(class_session: ClassSession) -> dict:
+    """签到表 of one lesson: the page draws it, and a desk scan answers with it (JSON) so the page
+    can redraw it without a reload."""
+    enrolled = db.session.scalars(select(Enrolment).options(joinedload(Enrolment.person)).where(
         Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
     done = {c.person_id: c for c in db.session.scalars(select(CheckIn).where(CheckIn.session_id == class_session.id))}
-    return [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
-             "check_in": done.get(e.person_id), "method": METHODS.get(getattr(done.get(e.person_id), "method", ""), "")}
+    rows = [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
+             "checked_in": (f"{local_dt(done[e.person_id].created_at, '%H:%M')} "
+                            f"{METHODS.get(done[e.person_id].method, '')}") if e.person_id in done else None}
             for e in enrolled]
+    return {"rows": rows, "checked_in": sum(1 for row in rows if row["checked_in"]), "total": len(rows)}
 
 
 @bp.route("/sessions/<int:session_id>/checkin", methods=["GET", "POST"])
@@ -52,7 +58,7 @@ def session_checkin(session_id):
                        "message": session_label(class_session),
                        "trainee": masked_trainee(person)}
         if request.accept_mimetypes.best == "application/json":
-            return jsonify(verdict), status
+            return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
     return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,
                            sheet=attendance_sheet(class_session)), status
 

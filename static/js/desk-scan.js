@@ -25,7 +25,27 @@
     } catch (e) { /* sound is a courtesy */ }
   }
 
+  // 课次签到: the answer carries the lesson's 签到表, redrawn here so the count follows each scan.
+  function redrawSheet(sheet) {
+    var section = document.getElementById('checkin-sheet');
+    if (!section || !sheet) { return; }
+    section.querySelector('[data-sheet-count]').textContent = sheet.checked_in + '/' + sheet.total;
+    var body = section.querySelector('[data-sheet-rows]');
+    if (!sheet.rows.length) { return; }
+    body.textContent = '';
+    sheet.rows.forEach(function (row) {
+      var tr = document.createElement('tr');
+      [row.name, row.id_number, row.checked_in || '未签到'].forEach(function (text) {
+        var td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  }
+
   function show(data) {
+    redrawSheet(data.sheet);
     verdict.className = 'verdict verdict-' + data.tone;
     verdict.querySelector('.verdict-title').textContent = data.title;
     verdict.querySelector('.verdict-message').textContent = data.message || '';

@@ -156,6 +156,9 @@ def test_officer_journey_from_new_class_to_settlement(camera_page, shots, tmp_pa
     page.get_by_label("二维码内容").fill(qr1)  # the voucher QR also checks its holder in
     page.keyboard.press("Enter")
     expect(page.locator(".verdict-title")).to_have_text("签到成功")
+    sheet = page.locator("#checkin-sheet")
+    expect(sheet.get_by_role("heading")).to_have_text("签到表（1/2）")  # redrawn from the answer, no reload
+    expect(sheet.get_by_role("row").filter(has_text="机构扫码")).to_have_count(1)
     shots.check_and_save(page, "checkin-scan")
 
     page.goto("/institution/")
