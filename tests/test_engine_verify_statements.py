@@ -14,7 +14,7 @@ from h5app.models.vouchers import CLAIMED, REVOKED, USED
 from h5app.vouchers import app_qr_secret, errors, states, verify
 from tests import factories as f
 
-from .test_engine_verify import NOW, TS, claimed_voucher
+from .test_engine_verify import NOW, TS, claimed_voucher, make_template
 
 
 def _kind(statement: str) -> str:
@@ -30,19 +30,31 @@ def _kind(statement: str) -> str:
 
 
 @contextmanager
-def statements(session):
-    """The kind of every statement sent to the database inside the block, in order."""
+def statements(session, *, transactions=False):
+    """The kind of every statement sent to the database inside the block, in order; with
+    `transactions`, (kind, "autocommit" or the driver's transaction number) for each."""
     engine = session.get_bind()
     seen = []
 
-    def record(_connection, _cursor, statement, _parameters, _context, _executemany):
-        seen.append(_kind(statement))
+    def record(connection, cursor, statement, _parameters, _context, _executemany):
+        if not transactions:
+            seen.append(_kind(statement))
+            return
+        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        seen.append((_kind(statement), "autocommit" if autocommit else _transaction_id(cursor)))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def _transaction_id(cursor) -> tuple:
+    """The transaction the cursor is in, as the server tells it: its backend and its start time
+    (now() stands still for the whole of a transaction)."""
+    with cursor.connection.cursor() as probe:
+        return probe.execute("SELECT pg_backend_pid(), now()").fetchone()
 
 
 def _verification(session, voucher, training_class):
@@ -109,3 +121,49 @@ def test_a_refused_verification_only_reads(session):
         run()
 
     assert seen == [*begin, "SELECT"]
+
+
+def _postgresql_only(session):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the autocommit read is PostgreSQL's (SQLite reads inside BEGIN IMMEDIATE)")
+
+
+def test_on_postgresql_the_read_and_the_write_are_each_a_transaction_of_their_own(session):
+    _postgresql_only(session)
+    voucher = claimed_voucher()
+    training_class = f.training_class()
+    run = _verification(session, voucher, training_class)
+
+    with statements(session, transactions=True) as seen:
+        assert run().result == verify.VERIFIED
+
+    assert seen == [("SELECT", "autocommit"), ("WITH", "autocommit")]
+
+
+def test_on_postgresql_a_yearly_limit_puts_lock_count_and_writes_in_one_transaction(session):
+    """The person's lock must be held from the count to the write, or two vouchers could both pass."""
+    _postgresql_only(session)
+    voucher = claimed_voucher(make_template("shaoxing"))  # one activation a year
+    training_class = f.training_class()
+    run = _verification(session, voucher, training_class)
+
+    with statements(session, transactions=True) as seen:
+        assert run().result == verify.VERIFIED
+
+    [read, *rest] = seen
+    assert read == ("SELECT", "autocommit")
+    assert [kind for kind, _ in rest] == ["SELECT", "SELECT", "WITH"]  # lock the person, count, write
+    assert len({transaction for _, transaction in rest}) == 1 and rest[0][1] != "autocommit"
+
+
+def test_after_an_autocommit_verification_the_session_still_rolls_back(session):
+    """The connection goes back to the pool in its usual mode: the next transaction is one."""
+    voucher = claimed_voucher()
+    training_class = f.training_class()
+    run = _verification(session, voucher, training_class)
+    assert run().result == verify.VERIFIED
+
+    session.execute(update(Voucher).where(Voucher.id == voucher.id).values(status=REVOKED))
+    session.rollback()
+
+    assert session.get(Voucher, voucher.id).status == USED

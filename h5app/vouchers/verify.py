@@ -15,7 +15,9 @@ from functools import cache
 from sqlalchemy import and_, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
@@ -163,12 +165,16 @@ def _already_in_class(session, voucher: VoucherRow, training_class: ClassRow) ->
     return AlreadyInClass(f"该学员已用另一张培训券{tail}参加本班期，无需再验券")
 
 
+def has_yearly_limits(policy) -> bool:
+    return bool(policy.uses_per_year or policy.uses_per_occupation_per_year)
+
+
 def check_yearly_limits(session, voucher, training_class, now) -> None:
     """`voucher` and `training_class`: the models or verification's plain rows. Two vouchers of one
     person must not both pass: the person is locked before counting (PostgreSQL row lock; SQLite's
     BEGIN IMMEDIATE has already serialised all writers)."""
     policy = voucher.template.policy
-    if not (policy.uses_per_year or policy.uses_per_occupation_per_year):
+    if not has_yearly_limits(policy):
         return
     lock_person(session, voucher.person_id)
     start, end = local_year_bounds(rules.local_year(now))
@@ -208,7 +214,8 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         code, refusal = normalize_code(voucher_code_from_qr(qr, qr_secret, now_ts)), None  # 1. signature, freshness
     except DomainError as error:
         code, refusal = "", error
-    reading = _read(session, class_id, code)
+    autocommit = _reads_in_autocommit(session)
+    reading = _read(session, class_id, code, autocommit=autocommit)
     if reading is None or not actor.for_institution(reading.training_class.institution_id):
         raise ClassNotFound()
     if refusal is not None:
@@ -233,11 +240,14 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    return _use(session, voucher, training_class, actor, now)
+    return _use(session, voucher, training_class, actor, now, autocommit)
 
 
-def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> VerifyResult:
+def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now,
+         autocommit: bool = False) -> VerifyResult:
     """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
+    if autocommit and has_yearly_limits(voucher.template.policy):
+        session.commit()  # ends the read's autocommit: the lock, the count and the writes share a transaction
     check_yearly_limits(session, voucher, training_class, now)
     try:
         _write(session, voucher, training_class, actor, now)
@@ -296,6 +306,22 @@ def _take(row_type, row, prefix: str, **nested):
     return row_type(*[nested[name] if index is None else row[index] for name, index in _positions(row_type, prefix)])
 
 
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _reads_in_autocommit(session) -> bool:
+    """PostgreSQL, with nothing of the caller's in the session's transaction: the read and the one-statement
+    write (_write) each run as a transaction of their own — two round trips, where BEGIN, SELECT,
+    WITH, COMMIT take four. Nothing is lost: in one READ COMMITTED transaction the two statements
+    would not share a snapshot either (each sees what was committed before it began), and the
+    guarded UPDATE decides every race. A yearly limit needs its lock and count in the writes'
+    transaction, so then _use opens one (see _use)."""
+    session.flush()
+    current = session() if isinstance(session, scoped_session) else session
+    bind = current.get_bind()  # a Connection (the scan gun's chunk) brings its own transaction
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not current.in_transaction()
+
+
 @cache
 def _reading_query():
     """One statement, built once: the class and its institution, and by code the voucher, its
@@ -315,12 +341,14 @@ def _reading_query():
     return select(*columns).select_from(joined).where(c.c.id == bindparam("class_id"))
 
 
-def _read(session, class_id: int, code: str) -> Reading | None:
+def _read(session, class_id: int, code: str, *, autocommit: bool = False) -> Reading | None:
     """None when the class does not exist. Read in the writes' transaction: on SQLite its BEGIN
     IMMEDIATE makes every check hold until the commit (a class closed or an institution suspended
-    meanwhile waits for this verification, or this one sees it)."""
+    meanwhile waits for this verification, or this one sees it). With `autocommit` (PostgreSQL,
+    see _reads_in_autocommit) the read is a transaction of its own."""
     session.flush()  # a Core statement does not autoflush what the caller added
-    row = session.connection().execute(_reading_query(), {"class_id": class_id, "code": code}).first()
+    connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
+    row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
     if row is None:
         return None
     voucher = None
