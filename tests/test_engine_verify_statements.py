@@ -1,7 +1,8 @@
 """What one verification asks of the database: a single read (class, institution, voucher, owner,
-template, policy, enrolment in one statement), then the three writes, in one transaction (on SQLite
-BEGIN IMMEDIATE, so no check can go stale before the commit; on PostgreSQL the three writes are one
-statement); a refusal only reads.
+template, policy, enrolment in one statement), then the three writes. On SQLite all in one BEGIN
+IMMEDIATE transaction, so no check can go stale before the commit; on PostgreSQL the three writes
+are one statement, and the read and the write each commit on their own unless a yearly limit needs
+its lock, count and write in one transaction. A refusal only reads.
 (bench/api_verify.py shows what this buys in requests per second.)"""
 from contextlib import contextmanager
 
@@ -26,6 +27,8 @@ def _kind(statement: str) -> str:
         return f"UPDATE {words[1]}"
     if verb == "INSERT":
         return f"INSERT {words[2]}"
+    if verb == "SELECT" and "FOR UPDATE" in statement:
+        return "SELECT FOR UPDATE"
     return verb
 
 
@@ -152,18 +155,48 @@ def test_on_postgresql_a_yearly_limit_puts_lock_count_and_writes_in_one_transact
 
     [read, *rest] = seen
     assert read == ("SELECT", "autocommit")
-    assert [kind for kind, _ in rest] == ["SELECT", "SELECT", "WITH"]  # lock the person, count, write
+    assert [kind for kind, _ in rest] == ["SELECT FOR UPDATE", "SELECT", "WITH"]  # lock the person, count, write
     assert len({transaction for _, transaction in rest}) == 1 and rest[0][1] != "autocommit"
 
 
-def test_after_an_autocommit_verification_the_session_still_rolls_back(session):
-    """The connection goes back to the pool in its usual mode: the next transaction is one."""
+def test_the_connection_of_an_autocommit_verification_goes_back_to_the_pool_transactional(session):
+    _postgresql_only(session)
     voucher = claimed_voucher()
     training_class = f.training_class()
     run = _verification(session, voucher, training_class)
-    assert run().result == verify.VERIFIED
+    used = []
 
-    session.execute(update(Voucher).where(Voucher.id == voucher.id).values(status=REVOKED))
+    def remember(_connection, cursor, statement, *_):
+        if statement.startswith("WITH"):
+            used.append((cursor.connection, cursor.connection.autocommit))
+
+    event.listen(session.get_bind(), "before_cursor_execute", remember)
+    try:
+        assert run().result == verify.VERIFIED
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", remember)
+
+    [(driver_connection, autocommit_while_writing)] = used
+    assert autocommit_while_writing is True
+    assert driver_connection.autocommit is False  # the next checkout gets a transaction again
+
+
+def test_on_postgresql_a_person_already_in_the_class_is_refused_and_nothing_is_written(session):
+    """The (class, person) index refuses the one-statement write as a whole, in autocommit too."""
+    _postgresql_only(session)
+    owner = f.person()
+    training_class = f.training_class()
+    first = claimed_voucher(owner=owner)
+    second = claimed_voucher(make_template(name="另一张券"), owner=owner)
+    assert _verification(session, first, training_class)().result == verify.VERIFIED
+    run = _verification(session, second, training_class)
+
+    with statements(session, transactions=True) as seen, pytest.raises(errors.AlreadyInClass):
+        run()
+
+    assert seen[:2] == [("SELECT", "autocommit"), ("WITH", "autocommit")]
     session.rollback()
-
-    assert session.get(Voucher, voucher.id).status == USED
+    assert session.get(Voucher, second.id).status == CLAIMED
+    assert f.audit_events(voucher_id=second.id) == []
+    [enrolment] = session.scalars(select(Enrolment)).all()
+    assert enrolment.voucher_id == first.id

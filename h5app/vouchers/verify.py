@@ -319,7 +319,9 @@ def _reads_in_autocommit(session) -> bool:
     session.flush()
     current = session() if isinstance(session, scoped_session) else session
     bind = current.get_bind()  # a Connection (the scan gun's chunk) brings its own transaction
-    return isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not current.in_transaction()
+    return (isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not current.in_transaction()
+            # Under REPEATABLE READ or SERIALIZABLE the one transaction would guarantee more.
+            and bind.dialect.default_isolation_level == "READ COMMITTED")
 
 
 @cache
@@ -342,10 +344,10 @@ def _reading_query():
 
 
 def _read(session, class_id: int, code: str, *, autocommit: bool = False) -> Reading | None:
-    """None when the class does not exist. Read in the writes' transaction: on SQLite its BEGIN
-    IMMEDIATE makes every check hold until the commit (a class closed or an institution suspended
-    meanwhile waits for this verification, or this one sees it). With `autocommit` (PostgreSQL,
-    see _reads_in_autocommit) the read is a transaction of its own."""
+    """None when the class does not exist. With `autocommit` (PostgreSQL, see _reads_in_autocommit)
+    the read is a transaction of its own; otherwise it is the writes' transaction — on SQLite its
+    BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
+    suspended meanwhile waits for this verification, or this one sees it)."""
     session.flush()  # a Core statement does not autoflush what the caller added
     connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
     row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
