@@ -15,6 +15,15 @@ from .test_engine_verify import NOW, assert_refused, claimed_voucher, make_templ
 
 # --- 8. yearly limits (region policy) ------------------------------------------------------------
 
+def assert_verified_or_limited(session, voucher, training_class, allowed: bool, message: str) -> None:
+    """Verified when the policy allows it; otherwise refused as YEARLY_LIMIT_REACHED in `message`'s words."""
+    if allowed:
+        assert run_verify(session, voucher, training_class).result == verify.VERIFIED
+    else:
+        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, training_class)
+        assert error.message == message
+
+
 def wuxi_template(**values):
     f.region("320200", "无锡市", "wuxi")
     return make_template("wuxi", **{"region_code": "320200", **values})
@@ -40,11 +49,8 @@ def test_wuxi_allows_one_voucher_training_per_occupation_per_year(
     cls = wuxi_class(occupation="电工")
     session.commit()
 
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年同一职业（工种）只能持券参加一次培训，您本年度已持券参加过电工培训"
+    assert_verified_or_limited(session, voucher, cls, allowed,
+                               "按本地政策，每人每年同一职业（工种）只能持券参加一次培训，您本年度已持券参加过电工培训")
 
 
 @pytest.mark.parametrize("earlier_at, allowed", [
@@ -59,11 +65,8 @@ def test_shaoxing_allows_one_activation_per_person_per_year(session, earlier_at,
     cls = f.training_class()
     session.commit()
 
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年最多使用1次培训券，本年度次数已用完"
+    assert_verified_or_limited(session, voucher, cls, allowed,
+                               "按本地政策，每人每年最多使用1次培训券，本年度次数已用完")
 
 
 @pytest.mark.parametrize("earlier_uses, allowed", [(0, True), (2, True), (3, False)])
@@ -78,11 +81,8 @@ def test_chongqing_allows_at_most_three_uses_per_person_per_year(session, earlie
     cls = f.training_class(inst)
     session.commit()
 
-    if allowed:
-        assert run_verify(session, voucher, cls).result == verify.VERIFIED
-    else:
-        error = assert_refused(session, "YEARLY_LIMIT_REACHED", voucher, cls)
-        assert error.message == "按本地政策，每人每年最多使用3次培训券，本年度次数已用完"
+    assert_verified_or_limited(session, voucher, cls, allowed,
+                               "按本地政策，每人每年最多使用3次培训券，本年度次数已用完")
 
 
 def test_default_policy_has_no_yearly_use_limit(session):

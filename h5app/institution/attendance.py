@@ -26,6 +26,10 @@ def _my_session(session_id: int) -> ClassSession:
     return class_session
 
 
+def _when_and_how(check_in: CheckIn | None) -> str | None:
+    return f"{local_dt(check_in.created_at, '%H:%M')} {METHODS.get(check_in.method, '')}" if check_in else None
+
+
 def attendance_sheet(class_session: ClassSession) -> dict:
     """签到表 of one lesson: the page draws it, and a desk scan answers with it (JSON) so the page
     can redraw it without a reload."""
@@ -33,9 +37,7 @@ def attendance_sheet(class_session: ClassSession) -> dict:
         Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
     done = {c.person_id: c for c in db.session.scalars(select(CheckIn).where(CheckIn.session_id == class_session.id))}
     rows = [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
-             "checked_in": (f"{local_dt(done[e.person_id].created_at, '%H:%M')} "
-                            f"{METHODS.get(done[e.person_id].method, '')}") if e.person_id in done else None}
-            for e in enrolled]
+             "checked_in": _when_and_how(done.get(e.person_id))} for e in enrolled]
     return {"rows": rows, "checked_in": sum(1 for row in rows if row["checked_in"]), "total": len(rows)}
 
 

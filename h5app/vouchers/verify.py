@@ -214,6 +214,7 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         code, refusal = normalize_code(voucher_code_from_qr(qr, qr_secret, now_ts)), None  # 1. signature, freshness
     except DomainError as error:
         code, refusal = "", error
+    session.flush()  # the caller's pending work: a Core statement does not autoflush it
     autocommit = _reads_in_autocommit(session)
     reading = _read(session, class_id, code, autocommit=autocommit)
     if reading is None or not actor.for_institution(reading.training_class.institution_id):
@@ -280,7 +281,7 @@ def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.
     states.check_move(voucher.status, USED)
     audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
                                 to_status=USED, institution_id=training_class.institution_id, at=now)
-    moved = connection.execute(_writes_in_one_statement(), {
+    moved = connection.execute(_writes_in_one_statement(tuple(sorted(values))), {
         **states.guarded_update_params(voucher, USED, values),
         **{f"a_{name}": value for name, value in audit_values.items()},
         "e_class_id": training_class.id, "e_created_at": utcnow(),
@@ -315,8 +316,7 @@ def _reads_in_autocommit(session) -> bool:
     WITH, COMMIT take four. Nothing is lost: in one READ COMMITTED transaction the two statements
     would not share a snapshot either (each sees what was committed before it began), and the
     guarded UPDATE decides every race. A yearly limit needs its lock and count in the writes'
-    transaction, so then _use opens one (see _use)."""
-    session.flush()
+    transaction, so then _use opens one (see _use). Asked after the caller's work is flushed."""
     current = session() if isinstance(session, scoped_session) else session
     bind = current.get_bind()  # a Connection (the scan gun's chunk) brings its own transaction
     return (isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not current.in_transaction()
@@ -347,8 +347,7 @@ def _read(session, class_id: int, code: str, *, autocommit: bool = False) -> Rea
     """None when the class does not exist. With `autocommit` (PostgreSQL, see _reads_in_autocommit)
     the read is a transaction of its own; otherwise it is the writes' transaction — on SQLite its
     BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
-    suspended meanwhile waits for this verification, or this one sees it)."""
-    session.flush()  # a Core statement does not autoflush what the caller added
+    suspended meanwhile waits for this verification, or this one sees it). The caller has flushed."""
     connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
     row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
     if row is None:
@@ -380,13 +379,13 @@ def _enrolment_upsert(dialect: str):
 
 
 @cache
-def _writes_in_one_statement():
-    """PostgreSQL: states.move's guarded UPDATE, its audit row and the enrolment upsert as one
+def _writes_in_one_statement(columns: tuple[str, ...]):
+    """PostgreSQL: states.move's guarded UPDATE (of `columns`), its audit row and the enrolment upsert as one
     data-modifying WITH. The inserts take their voucher and person from the UPDATE's RETURNING,
     so when the guard matches no row (someone moved the voucher first) nothing is written and
     the statement returns no row."""
     a, e = AuditEvent.__table__, Enrolment.__table__
-    moved = (states.guarded_update(("class_id", "institution_id", "used_at"))
+    moved = (states.guarded_update(columns)
              .returning(Voucher.__table__.c.id, Voucher.__table__.c.person_id).cte("moved"))
     from_moved = {"voucher_id": moved.c.id, "person_id": moved.c.person_id}
     audit_columns = [c.name for c in a.columns if c.name != "id"]
