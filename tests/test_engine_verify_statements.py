@@ -13,6 +13,7 @@ import pytest
 from h5app.models import Enrolment, Voucher
 from h5app.models.vouchers import CLAIMED, REVOKED, USED
 from h5app.vouchers import app_qr_secret, errors, states, verify
+from h5app.vouchers import reading as reading_module
 from tests import factories as f
 
 from .test_engine_verify import NOW, TS, claimed_voucher, make_template
@@ -101,7 +102,7 @@ def test_writes_from_a_reading_someone_else_overtook_write_nothing(session):
     voucher = claimed_voucher()
     training_class = f.training_class()
     session.commit()
-    reading = verify._read(session, training_class.id, voucher.code)
+    reading = reading_module.read(session, training_class.id, voucher.code)
     session.execute(update(Voucher).where(Voucher.id == voucher.id).values(status=REVOKED))
 
     with pytest.raises(states.StaleState):

@@ -4,27 +4,21 @@ The checks run in the order of PRODUCT.md §4, each failing with its own error. 
 a guarded UPDATE, so under any concurrency a voucher is used at most once.
 
 Verification is the busiest write of the system (front desks at 8 a.m., partner platforms, scan
-guns), so its reads cost one statement: the class, its institution and — by code — the voucher
-with its owner, template, policy and the owner's enrolment in the class come back as one plain
-row, with no ORM objects built. The plain row types share their status logic with the models.
+guns): what it reads costs one statement (reading.py); on PostgreSQL what it writes costs one more.
 """
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, literal, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
 from ..identity import normalize_id_number
-from ..models import AuditEvent, Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN, ClassStatus
-from ..models.institutions import InstitutionStatus
-from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VoucherStatus
+from ..models import AuditEvent, Enrolment, TrainingClass, Voucher, VoucherTemplate
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
 from .errors import (
@@ -32,86 +26,10 @@ from .errors import (
     QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
     VoucherSettled, YearlyLimitReached,
 )
+from .reading import ClassRow, VoucherRow, read, reads_in_autocommit
 from .unit import lock_person, service
 
 VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
-
-
-# --- the plain rows one verification reads (field names are the models' column names) -------------
-
-@dataclass(frozen=True, slots=True)
-class PolicyLimits:
-    id: int
-    uses_per_year: int | None
-    uses_per_occupation_per_year: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateRow:
-    id: int
-    name: str
-    region_code: str
-    function_mode: str
-    distribution_mode: str
-    face_value_fen: int | None
-    project_types: list
-    occupation: str | None
-    level: str | None
-    policy: PolicyLimits
-
-
-@dataclass(frozen=True, slots=True)
-class PersonRow:
-    id: int
-    name: str
-    id_number: str
-
-
-@dataclass(slots=True)
-class VoucherRow(VoucherStatus):
-    """Mutable: a successful move mirrors its new values here, as it would on a Voucher."""
-
-    id: int
-    code: str
-    status: str
-    template_id: int
-    person_id: int
-    bound_class_id: int | None
-    claimed_at: datetime | None
-    expires_at: datetime | None
-    used_at: datetime | None
-    settled_at: datetime | None
-    class_id: int | None
-    institution_id: int | None
-    template: TemplateRow
-    person: PersonRow
-
-
-@dataclass(frozen=True, slots=True)
-class InstitutionRow(InstitutionStatus):
-    id: int
-    region_code: str
-    status: str
-    suspended_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClassRow(ClassStatus):
-    id: int
-    institution_id: int
-    course_name: str
-    status: str
-    project_type: str
-    occupation: str
-    level: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    training_class: ClassRow
-    institution: InstitutionRow
-    voucher: VoucherRow | None  # None: no voucher has this code
-    enrolment_status: str | None  # the owner's enrolment in the class, if any
 
 
 @dataclass
@@ -215,8 +133,8 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
     except DomainError as error:
         code, refusal = "", error
     session.flush()  # the caller's pending work: a Core statement does not autoflush it
-    autocommit = _reads_in_autocommit(session)
-    reading = _read(session, class_id, code, autocommit=autocommit)
+    autocommit = reads_in_autocommit(session)
+    reading = read(session, class_id, code, autocommit=autocommit)
     if reading is None or not actor.for_institution(reading.training_class.institution_id):
         raise ClassNotFound()
     if refusal is not None:
@@ -256,7 +174,7 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
         # Another transaction moved it between our read and our write: answer as if we had read
         # after it (already verified here, used elsewhere, revoked …).
         session.rollback()
-        reading = _read(session, training_class.id, voucher.code)
+        reading = read(session, training_class.id, voucher.code)
         if _refuse_state(reading.voucher, training_class, now) == ALREADY_VERIFIED:
             session.commit()
             return VerifyResult(ALREADY_VERIFIED, reading.voucher)
@@ -289,74 +207,6 @@ def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.
     if moved is None:
         raise states.StaleState
     states.mirror(voucher, USED, values)
-
-
-def _labelled(model, row_type, prefix: str) -> list:
-    table = model.__table__
-    return [table.c[f.name].label(prefix + f.name) for f in fields(row_type) if f.name in table.c]
-
-
-@cache
-def _positions(row_type, prefix: str) -> tuple:
-    """Where each field of `row_type` sits in the reading's row (None: a nested row, given)."""
-    labels = {column.name: index for index, column in enumerate(_reading_query().selected_columns)}
-    return tuple((f.name, labels.get(prefix + f.name)) for f in fields(row_type))
-
-
-def _take(row_type, row, prefix: str, **nested):
-    return row_type(*[nested[name] if index is None else row[index] for name, index in _positions(row_type, prefix)])
-
-
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
-def _reads_in_autocommit(session) -> bool:
-    """PostgreSQL, with nothing of the caller's in the session's transaction: the read and the one-statement
-    write (_write) each run as a transaction of their own — two round trips, where BEGIN, SELECT,
-    WITH, COMMIT take four. Nothing is lost: in one READ COMMITTED transaction the two statements
-    would not share a snapshot either (each sees what was committed before it began), and the
-    guarded UPDATE decides every race. A yearly limit needs its lock and count in the writes'
-    transaction, so then _use opens one (see _use). Asked after the caller's work is flushed."""
-    current = session() if isinstance(session, scoped_session) else session
-    bind = current.get_bind()  # a Connection (the scan gun's chunk) brings its own transaction
-    return (isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not current.in_transaction()
-            # Under REPEATABLE READ or SERIALIZABLE the one transaction would guarantee more.
-            and bind.dialect.default_isolation_level == "READ COMMITTED")
-
-
-@cache
-def _reading_query():
-    """One statement, built once: the class and its institution, and by code the voucher, its
-    owner, template, policy and the owner's enrolment in the class (NULLs when no voucher has it)."""
-    c, i, v = TrainingClass.__table__, Institution.__table__, Voucher.__table__
-    p, t, pol, e = Person.__table__, VoucherTemplate.__table__, Policy.__table__, Enrolment.__table__
-    columns = [*_labelled(TrainingClass, ClassRow, "c_"), *_labelled(Institution, InstitutionRow, "i_"),
-               *_labelled(Voucher, VoucherRow, "v_"), *_labelled(Person, PersonRow, "p_"),
-               *_labelled(VoucherTemplate, TemplateRow, "t_"), *_labelled(Policy, PolicyLimits, "pol_"),
-               e.c.status.label("enrolment_status")]
-    joined = (c.join(i, i.c.id == c.c.institution_id)
-              .outerjoin(v, v.c.code == bindparam("code"))
-              .outerjoin(p, p.c.id == v.c.person_id)
-              .outerjoin(t, t.c.id == v.c.template_id)
-              .outerjoin(pol, pol.c.id == t.c.policy_id)
-              .outerjoin(e, and_(e.c.class_id == c.c.id, e.c.person_id == v.c.person_id)))
-    return select(*columns).select_from(joined).where(c.c.id == bindparam("class_id"))
-
-
-def _read(session, class_id: int, code: str, *, autocommit: bool = False) -> Reading | None:
-    """None when the class does not exist. With `autocommit` (PostgreSQL, see _reads_in_autocommit)
-    the read is a transaction of its own; otherwise it is the writes' transaction — on SQLite its
-    BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
-    suspended meanwhile waits for this verification, or this one sees it). The caller has flushed."""
-    connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
-    row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
-    if row is None:
-        return None
-    voucher = None
-    if row.v_id is not None:
-        template = _take(TemplateRow, row, "t_", policy=_take(PolicyLimits, row, "pol_"))
-        voucher = _take(VoucherRow, row, "v_", template=template, person=_take(PersonRow, row, "p_"))
-    return Reading(_take(ClassRow, row, "c_"), _take(InstitutionRow, row, "i_"), voucher, row.enrolment_status)
 
 
 def _enrolled_again(statement):
