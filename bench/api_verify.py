@@ -44,7 +44,7 @@ def free_port() -> int:
 def start(app_spec: str, url: str, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "H5APP_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY,
-           "API_RATE_LIMIT": "10000000 per minute", "RATELIMIT_STORAGE_URI": "memory://",
+           "API_RATE_LIMIT": "10000000 per minute", "RATELIMIT_STORAGE_URI": "process-memory://",
            "BENCH_WORKERS": str(workers), "BENCH_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--no-control-socket", "-c", str(HERE / "gunicorn_bench.conf.py"),

@@ -3,6 +3,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from . import rate_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -57,7 +59,7 @@ def from_environment() -> dict:
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console" if development else "none"),
         "STAFF_MAX_FAILED_LOGINS": int(os.environ.get("STAFF_MAX_FAILED_LOGINS", "5")),
         "STAFF_LOCKOUT_MINUTES": int(os.environ.get("STAFF_LOCKOUT_MINUTES", "15")),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", f"{rate_storage.SCHEME}://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000")),
     }

@@ -7,6 +7,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
+from . import rate_storage  # noqa: F401  (registers process-memory:// with limits)
+
 # Named constraints so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
 naming_convention = {
     "ix": "ix_%(column_0_label)s",

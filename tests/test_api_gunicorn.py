@@ -50,7 +50,7 @@ def _wait_ready(process, port: int, limit_s: float = 60) -> None:
 def two_servers(database_url, tmp_path):
     env = {**os.environ, "H5APP_ENV": "production", "DATABASE_URL": database_url,
            "SECRET_KEY": TEST_CONFIG["SECRET_KEY"], "API_RATE_LIMIT": "100000 per minute",
-           "RATELIMIT_STORAGE_URI": "memory://"}
+           "RATELIMIT_STORAGE_URI": "process-memory://"}
     servers = []
     try:
         for _ in range(2):
