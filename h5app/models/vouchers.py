@@ -139,6 +139,9 @@ class Voucher(VoucherStatus, db.Model):
               postgresql_where=text("used_at IS NOT NULL")),
         Index("ix_vouchers_settled_at", "settled_at", sqlite_where=text("settled_at IS NOT NULL"),
               postgresql_where=text("settled_at IS NOT NULL")),
+        # A class's trainee list and settlement find its directed vouchers; only those are indexed.
+        Index("ix_vouchers_bound_class_id", "bound_class_id", sqlite_where=text("bound_class_id IS NOT NULL"),
+              postgresql_where=text("bound_class_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,7 +156,7 @@ class Voucher(VoucherStatus, db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
-    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))  # indexed first in (class_id, person_id)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
     settled_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
