@@ -25,7 +25,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from engine import build_app, load  # noqa: E402  (bench/engine.py: the same 100k-voucher data set)
 from h5app.api.keys import create_key  # noqa: E402
@@ -174,19 +175,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(measure(f"sqlite:///{tmp}/bench.sqlite3", args))
-        if args.postgres:
-            results.append(measure(args.postgres, args))
-    print(f"\ngunicorn -w {args.workers} --threads {args.threads}, {args.concurrency} client connections, "
-          f"{args.rounds}×{args.requests} verifications per side")
+    if args.postgres:  # refuse now, not after the SQLite half has run
+        try:
+            create_engine(args.postgres).connect().close()
+        except SQLAlchemyError as error:
+            raise SystemExit(f"cannot reach {args.postgres}: {error.orig or error}") from None
+    print(f"gunicorn -w {args.workers} --threads {args.threads}, {args.concurrency} client connections, "
+          f"{args.rounds}×{args.requests} verifications per side; each line as its database finishes")
     print(f"{'database':<12}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}   {'bare req/s':>10}{'p50 ms':>8}"
           f"{'p99 ms':>8}   {'ratio':>6}  (target ≥ 0.5)")
-    for r in results:
-        (a_rps, a50, a99), (b_rps, b50, b99) = r["api"], r["bare"]
-        print(f"{r['database']:<12}{a_rps:>10,.0f}{a50:>8.1f}{a99:>8.1f}   {b_rps:>10,.0f}{b50:>8.1f}{b99:>8.1f}"
-              f"   {a_rps / b_rps:>6.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for url in [f"sqlite:///{tmp}/bench.sqlite3", *([args.postgres] if args.postgres else [])]:
+            r = measure(url, args)
+            (a_rps, a50, a99), (b_rps, b50, b99) = r["api"], r["bare"]
+            print(f"{r['database']:<12}{a_rps:>10,.0f}{a50:>8.1f}{a99:>8.1f}   {b_rps:>10,.0f}{b50:>8.1f}{b99:>8.1f}"
+                  f"   {a_rps / b_rps:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
