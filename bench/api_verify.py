@@ -177,9 +177,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.postgres:  # refuse now, not after the SQLite half has run
         try:
-            create_engine(args.postgres).connect().close()
+            probe = create_engine(args.postgres, connect_args={"connect_timeout": 5})
+            probe.connect().close()
+            probe.dispose()
         except SQLAlchemyError as error:
-            raise SystemExit(f"cannot reach {args.postgres}: {error.orig or error}") from None
+            raise SystemExit(f"cannot reach {args.postgres}: {getattr(error, 'orig', None) or error}") from None
     print(f"gunicorn -w {args.workers} --threads {args.threads}, {args.concurrency} client connections, "
           f"{args.rounds}×{args.requests} verifications per side; each line as its database finishes")
     print(f"{'database':<12}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}   {'bare req/s':>10}{'p50 ms':>8}"

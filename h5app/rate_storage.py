@@ -9,9 +9,10 @@ counter expires when it is next touched, and the whole table is swept at most on
 inline, so a crowd of one-off clients cannot grow it without bound.
 
 Registered with limits as `process-memory://` by subclassing limits.storage.Storage, the
-documented way to add a store. It supports the fixed-window strategy (Flask-Limiter's default,
-the one configured here). Counts are per process, as with `memory://`; several workers or
-instances share theirs through Redis (RATELIMIT_STORAGE_URI=redis://…).
+documented way to add a store. It supports the fixed-window strategy only (Flask-Limiter's
+default, the one configured here): with RATELIMIT_STRATEGY set to a moving or sliding window the
+app refuses to start. Counts are per process, as with `memory://`; several workers or instances
+share theirs through Redis (RATELIMIT_STORAGE_URI=redis://…).
 """
 import threading
 import time
@@ -24,12 +25,13 @@ SCHEME = "process-memory"
 class ProcessMemoryStorage(Storage):
     STORAGE_SCHEME = [SCHEME]
     SWEEP_SECONDS = 60.0
+    clock = staticmethod(time.time)  # tests replace it
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self._counters: dict[str, tuple[int, float]] = {}  # key → (count, when its window ends)
         self._lock = threading.Lock()  # gthread workers hit from several threads
-        self._next_sweep = time.time() + self.SWEEP_SECONDS
+        self._next_sweep = self.clock() + self.SWEEP_SECONDS
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -44,7 +46,7 @@ class ProcessMemoryStorage(Storage):
         return counter
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             if now >= self._next_sweep:
                 self._counters = {k: c for k, c in self._counters.items() if c[1] > now}
@@ -56,11 +58,11 @@ class ProcessMemoryStorage(Storage):
 
     def get(self, key: str) -> int:
         with self._lock:
-            counter = self._current(key, time.time())
+            counter = self._current(key, self.clock())
         return 0 if counter is None else counter[0]
 
     def get_expiry(self, key: str) -> float:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             counter = self._current(key, now)
         return now if counter is None else counter[1]

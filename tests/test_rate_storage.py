@@ -1,5 +1,6 @@
 """The rate limiter's default in-process store (h5app/rate_storage.py): fixed-window counts that
 end with their window, no thread per hit, and a table that does not grow with one-off clients."""
+import sys
 import threading
 
 import pytest
@@ -7,7 +8,6 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from h5app import rate_storage
 from h5app.extensions import limiter
 from h5app.rate_storage import ProcessMemoryStorage
 
@@ -23,7 +23,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(rate_storage.time, "time", clock)
+    monkeypatch.setattr(ProcessMemoryStorage, "clock", staticmethod(clock))
     return clock
 
 
@@ -90,14 +90,21 @@ def test_concurrent_hits_are_all_counted():
             storage.incr("key:shared", 60)
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    previous = sys.getswitchinterval()
+    # Switch threads as often as the interpreter can, so unguarded read-modify-writes would interleave.
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
     assert storage.get("key:shared") == 8 * 500
 
 
-def test_the_app_counts_in_this_store_by_default(make_app):
+def test_the_app_counts_in_this_store_by_default(make_app, monkeypatch):
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
     app = make_app(RATELIMIT_ENABLED=True)
     assert app.config["RATELIMIT_STORAGE_URI"] == "process-memory://"
     assert isinstance(limiter.storage, ProcessMemoryStorage)
