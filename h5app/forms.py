@@ -9,7 +9,6 @@ class ConfirmForm(FlaskForm):
     submit = SubmitField("确认")
 
 
-
 class RuleCheckedForm(FlaskForm):
     """A form whose checks across fields are a service's own (its `…_problems(values)`, which the
     API applies too): they are shown on the fields together with the fields' own errors."""
@@ -29,7 +28,7 @@ class RuleCheckedForm(FlaskForm):
         for name, message in problems.items():
             field = getattr(self, self.FORM_NAMES.get(name, name.split(".")[0]), None) or first
             if not field.errors:
-                field.errors = [*field.errors, message]
+                field.errors = [message]
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -14,8 +14,8 @@ from ..models import (
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from ..policies import SHAOXING, ensure_policies
-from ..timeutil import local_at, local_today
 from ..statistics.rollup import roll_up
+from ..timeutil import local_at, local_today
 from ..vouchers import audit, claim, enrolment, issuance, roster
 from .history import make_history, verifier_actors
 

@@ -32,24 +32,20 @@ def _form(training_class=None) -> ClassForm:
 
 
 def _apply(form: ClassForm, training_class: TrainingClass) -> None:
-    # No flush of a half-filled class while its sites are looked up.
-    with db.session.no_autoflush:
-        _copy(form, training_class)
-
-
-def _copy(form: ClassForm, training_class: TrainingClass) -> None:
-    for name, value in form.values().items():
-        setattr(training_class, name, value)
-    training_class.sites = list(db.session.scalars(select(Site).where(
-        Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
-    for old in list(training_class.sessions):
-        db.session.delete(old)
-    times = form.session_times()
-    training_class.sessions = [
-        ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours, site_id=training_class.sites[0].id)
-        for n, (start, end, hours) in enumerate(times, start=1)
-    ]
-    training_class.hours = sum(h for *_, h in times)
+    with db.session.no_autoflush:  # no flush of a half-edited class while its sites and lessons load
+        for name, value in form.values().items():
+            setattr(training_class, name, value)
+        training_class.sites = list(db.session.scalars(select(Site).where(
+            Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
+        for old in list(training_class.sessions):
+            db.session.delete(old)
+        times = form.session_times()
+        training_class.sessions = [
+            ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours,
+                         site_id=training_class.sites[0].id)
+            for n, (start, end, hours) in enumerate(times, start=1)
+        ]
+        training_class.hours = sum(h for *_, h in times)
 
 
 @bp.route("/classes/new", methods=["GET", "POST"])
