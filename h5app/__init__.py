@@ -92,9 +92,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "请先登录"
     login_manager.login_message_category = "warning"
 
+    from .auth.cookies import PageSessionInterface
     from .auth.users import load_user
 
     login_manager.user_loader(load_user)
+    app.session_interface = PageSessionInterface()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -16,6 +16,7 @@ from ..models import Channel, Person, SmsCode, StaffUser
 from ..timeutil import utcnow
 from ..vouchers import audit
 from . import sms, sso
+from .cookies import KEY_AUTHENTICATED
 from .forms import BindIdentityForm, ChangePasswordForm, PhoneForm, SmsCodeForm, StaffLoginForm
 
 bp = Blueprint("auth", __name__)
@@ -103,9 +104,6 @@ def login():
             _start_session(user)
             return redirect(safe_next(request.args.get("next")) or home_url(user))
     return render_template("auth/login.html", form=form, error=error), _status()
-
-
-KEY_AUTHENTICATED = frozenset({"api", "scanner_api"})  # the partner API and the scan-gun bridge
 
 
 @bp.before_app_request

@@ -2,6 +2,8 @@
 from dataclasses import dataclass
 from functools import cache
 
+from sqlalchemy import bindparam
+
 from ..models import AuditEvent
 from ..timeutil import utcnow
 
@@ -40,8 +42,10 @@ class Actor:
 
 
 @cache
-def _insert():
-    return AuditEvent.__table__.insert()  # built once: every verification writes one
+def insert_statement():
+    """Built once, every column named (verification compiles it ahead: database.Prepared)."""
+    table = AuditEvent.__table__
+    return table.insert().values({c.name: bindparam(c.name, type_=c.type) for c in table.columns if c.name != "id"})
 
 
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
@@ -51,7 +55,7 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
     here, and verification is hot."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    session.connection().execute(_insert(), values(
+    session.connection().execute(insert_statement(), values(
         actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
         institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import scoped_session
 
+from ..database import Prepared
 from ..models import Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import ClassStatus
 from ..models.institutions import InstitutionStatus
@@ -102,10 +103,18 @@ def _labelled(model, row_type, prefix: str) -> list:
 
 
 @cache
+def _labels() -> dict[str, int]:
+    return {column.name: index for index, column in enumerate(_reading_query().selected_columns)}
+
+
+def _position(label: str) -> int:
+    return _labels()[label]
+
+
+@cache
 def _positions(row_type, prefix: str) -> tuple:
     """Where each field of `row_type` sits in the reading's row (None: a nested row, given)."""
-    labels = {column.name: index for index, column in enumerate(_reading_query().selected_columns)}
-    return tuple((f.name, labels.get(prefix + f.name)) for f in fields(row_type))
+    return tuple((f.name, _labels().get(prefix + f.name)) for f in fields(row_type))
 
 
 def _take(row_type, row, prefix: str, **nested):
@@ -148,17 +157,28 @@ def _reading_query():
     return select(*columns).select_from(joined).where(c.c.id == bindparam("class_id"))
 
 
+@cache
+def _prepared_reading() -> Prepared:
+    return Prepared(_reading_query())
+
+
 def read(session, class_id: int, code: str, *, autocommit: bool = False) -> Reading | None:
     """None when the class does not exist. With `autocommit` (PostgreSQL, see reads_in_autocommit)
     the read is a transaction of its own; otherwise it is the writes' transaction — on SQLite its
     BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
     suspended meanwhile waits for this verification, or this one sees it). The caller has flushed."""
     connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
-    row = connection.execute(_reading_query(), {"class_id": class_id, "code": code}).first()
+    parameters = {"class_id": class_id, "code": code}
+    if connection.dialect.name == "sqlite":  # in-process: the statement costs less than SQLAlchemy's call
+        rows = _prepared_reading().execute(connection, parameters).rows
+        row = rows[0] if rows else None
+    else:
+        row = connection.execute(_reading_query(), parameters).first()
     if row is None:
         return None
     voucher = None
-    if row.v_id is not None:
+    if row[_position("v_id")] is not None:
         template = _take(TemplateRow, row, "t_", policy=_take(PolicyLimits, row, "pol_"))
         voucher = _take(VoucherRow, row, "v_", template=template, person=_take(PersonRow, row, "p_"))
-    return Reading(_take(ClassRow, row, "c_"), _take(InstitutionRow, row, "i_"), voucher, row.enrolment_status)
+    return Reading(_take(ClassRow, row, "c_"), _take(InstitutionRow, row, "i_"), voucher,
+                   row[_position("enrolment_status")])

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..codes import normalize_code
+from ..database import Prepared
 from ..identity import normalize_id_number
 from ..models import AuditEvent, Enrolment, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN
@@ -187,26 +188,34 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
 
 
 def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> None:
-    """The guarded move to used with its audit row, and the enrolment. On PostgreSQL the three
-    writes go as one statement (one round trip instead of three); elsewhere as three."""
+    """The guarded move to used with its audit row, and the enrolment: on PostgreSQL one
+    statement (one round trip instead of three), on SQLite three prepared statements."""
     values = {"used_at": now, "class_id": training_class.id, "institution_id": training_class.institution_id}
     connection = session.connection()
-    dialect = connection.dialect.name
-    if dialect != "postgresql":
-        states.move(session, voucher, USED, actor, at=now, **values)
-        record_enrolment(session, dialect, training_class.id, voucher.person_id, voucher.id)
-        return
     states.check_move(voucher.status, USED)
+    move = states.guarded_update_params(voucher, USED, values)
     audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
                                 to_status=USED, institution_id=training_class.institution_id, at=now)
-    moved = connection.execute(_writes_in_one_statement(tuple(sorted(values))), {
-        **states.guarded_update_params(voucher, USED, values),
-        **{f"a_{name}": value for name, value in audit_values.items()},
-        "e_class_id": training_class.id, "e_created_at": utcnow(),
-    }).first()
-    if moved is None:
-        raise states.StaleState
+    if connection.dialect.name == "sqlite":
+        if _prepared(states.guarded_update(tuple(sorted(values)))).execute(connection, move).rowcount != 1:
+            raise states.StaleState
+        _prepared(audit.insert_statement()).execute(connection, audit_values)
+        _prepared(_enrolment_upsert()).execute(connection, {
+            "class_id": training_class.id, "person_id": voucher.person_id, "voucher_id": voucher.id,
+            "created_at": utcnow()})
+    else:
+        moved = connection.execute(_writes_in_one_statement(tuple(sorted(values))), {
+            **move, **{f"a_{name}": value for name, value in audit_values.items()},
+            "e_class_id": training_class.id, "e_created_at": utcnow(),
+        }).first()
+        if moved is None:
+            raise states.StaleState
     states.mirror(voucher, USED, values)
+
+
+@cache
+def _prepared(statement) -> Prepared:
+    return Prepared(statement)
 
 
 def _enrolled_again(statement):
@@ -220,9 +229,10 @@ def _enrolled_again(statement):
 
 
 @cache
-def _enrolment_upsert(dialect: str):
-    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    return _enrolled_again(insert(Enrolment).values(
+def _enrolment_upsert():
+    """SQLite: the verified voucher pays for the person's place in the class — enrol them if they
+    were not (a walk-in at the front desk), or attach the voucher to their enrolment."""
+    return _enrolled_again(sqlite_insert(Enrolment).values(
         class_id=bindparam("class_id"), person_id=bindparam("person_id"), voucher_id=bindparam("voucher_id"),
         source="verify", status="enrolled", created_at=bindparam("created_at"),
     ))
@@ -249,10 +259,3 @@ def _writes_in_one_statement(columns: tuple[str, ...]):
                bindparam("e_created_at", type_=e.c.created_at.type)).select_from(moved),
     )).returning(e.c.id).cte("enrolled")
     return select(moved.c.id).add_cte(audited, enrolled)
-
-
-def record_enrolment(session, dialect: str, class_id: int, person_id: int, voucher_id: int) -> None:
-    """The verified voucher pays for the person's place in the class: enrol them if they were not
-    (a walk-in at the front desk), or attach the voucher to their enrolment. One statement."""
-    session.connection().execute(_enrolment_upsert(dialect), {"class_id": class_id, "person_id": person_id,
-                                                 "voucher_id": voucher_id, "created_at": utcnow()})
