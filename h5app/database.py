@@ -44,12 +44,10 @@ class Prepared:
     value with its types' own bind and result processors, so the database receives what
     Connection.execute would have sent; only the execution context is skipped.
 
-    Whenever anything listens to the connection's statements (tests, query recording, tracing),
+    Whenever anything listens to the engine's statements (tests, query recording, tracing),
     `execute` goes through Connection.execute instead, so no observer misses a statement. A
     statement that would need the execution context — Python-side column defaults, a named
     paramstyle — is refused when it is first compiled."""
-
-    _OBSERVED = ("before_execute", "after_execute", "before_cursor_execute", "after_cursor_execute")
 
     def __init__(self, statement):
         self.statement = statement
@@ -78,9 +76,12 @@ class Prepared:
                             for column in self.statement.selected_columns)
         return compiled, binds, results
 
-    def _observed(self, connection) -> bool:
-        dispatch = connection.dispatch
-        return any(getattr(dispatch, name) for name in self._OBSERVED)
+    @staticmethod
+    def _observed(connection) -> bool:
+        # The engine's own events (and the Engine class's), which every connection of it fires.
+        events = connection.engine.dispatch
+        return bool(events.before_execute or events.after_execute
+                    or events.before_cursor_execute or events.after_cursor_execute)
 
     def execute(self, connection, params: dict) -> "PreparedResult":
         """Run with `params` (by bind name) in `connection`'s transaction: a PreparedResult."""

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from h5app import create_app
 from h5app.extensions import db as _db
+from h5app.extensions import limiter
 
 TEST_CONFIG = {
     "ENV_NAME": "testing",
@@ -82,6 +83,16 @@ def db(app):
         _db.session.remove()
         _empty_all_tables()
         _db.session.remove()
+
+
+@pytest.fixture
+def restore_limiter():
+    """The limiter is one object shared by every app built in the run: an app built with
+    RATELIMIT_ENABLED switches it on for all. Give it back as found."""
+    enabled = limiter.enabled
+    yield
+    limiter.reset()
+    limiter.enabled = enabled
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ rate limits and CSRF."""
 import re
 import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -21,15 +22,6 @@ from .api_support import auth, error_code, world
 @pytest.fixture
 def w(session):
     return world()
-
-
-@pytest.fixture
-def restore_limiter():
-    """The limiter is one object shared by every app built in the run: give it back as found."""
-    enabled = limiter.enabled
-    yield
-    limiter.reset()
-    limiter.enabled = enabled
 
 
 def _flask_rule_to_openapi(rule: str) -> str:
@@ -245,8 +237,39 @@ def test_rate_limit_per_key_answers_429_in_the_error_format(make_app, w, restore
     answers = [client.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     response = client.get("/api/v1/templates", headers=auth(w.bureau_key))
-    assert error_code(response) == "RATE_LIMITED" and response.get_json()["error"]["message"]
-    assert client.get("/api/v1/templates", headers=auth(w.institution_key)).status_code == 200  # per key
+    assert error_code(response) == "RATE_LIMITED" and "3 per 1 minute" in response.get_json()["error"]["message"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    other = client.get("/api/v1/templates", headers=auth(w.institution_key))  # per key
+    assert other.status_code == 200
+    assert (other.headers["X-RateLimit-Limit"], other.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    assert int(other.headers["X-RateLimit-Reset"]) > time.time()
+
+
+def test_callers_without_a_key_share_their_address_limit(make_app, restore_limiter):
+    limited = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="2 per minute")
+    client = limited.test_client()
+    answers = [client.get("/api/v1/openapi.json").status_code, client.get("/api/v1/templates").status_code,
+               client.get("/api/v1/openapi.json").status_code]
+    assert answers == [200, 401, 429]
+
+
+def test_the_api_limit_leaves_the_pages_to_flask_limiter(make_app, w, restore_limiter):
+    """A key's requests are not counted against the pages' limits, nor the pages' against the key."""
+    limited = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="1 per minute")
+    client = limited.test_client()
+    assert client.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code == 200
+    page = client.get("/sso/nosuchchannel")  # Flask-Limiter's own limit on the page: 60 per minute
+    assert page.status_code == 404
+    assert (page.headers["X-RateLimit-Limit"], page.headers["X-RateLimit-Remaining"]) == ("60", "59")
+    assert client.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code == 429
+
+
+def test_no_api_limit_when_the_limiter_is_switched_off(make_app, w, restore_limiter):
+    unlimited = make_app(RATELIMIT_ENABLED=False, API_RATE_LIMIT="1 per minute")
+    limiter.enabled = False
+    client = unlimited.test_client()
+    assert [client.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code for _ in range(3)] == [200] * 3
 
 
 def _redis_up() -> bool:

@@ -43,6 +43,7 @@ def test_malformed_optional_fields_are_ignored_not_trusted(client, session, chan
 @pytest.mark.parametrize("method,url,data", [
     ("get", "/sso/zh%00rs", None),
     ("get", "/login?next=%00", None),
+    ("get", "/login?x%00y=1", None),
     ("post", "/login", {"username": "admin\x00", "password": "x"}),
     ("post", "/sms", {"phone": "138\x0000000000"}),
 ])

@@ -103,7 +103,7 @@ def test_concurrent_hits_are_all_counted():
     assert storage.get("key:shared") == 8 * 500
 
 
-def test_the_app_counts_in_this_store_by_default(make_app, monkeypatch):
+def test_the_app_counts_in_this_store_by_default(make_app, monkeypatch, restore_limiter):
     monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
     app = make_app(RATELIMIT_ENABLED=True)
     assert app.config["RATELIMIT_STORAGE_URI"] == "process-memory://"

@@ -6,19 +6,9 @@ import os
 from flask import Flask, current_app, jsonify, request
 
 from ..extensions import csrf, limiter
+from . import ratelimit
 from .blueprint import PREFIX, bp
 from .errors import from_http
-from .keys import request_digest
-
-
-def rate_limit_key() -> str:
-    """Per API key (its digest: nothing to forge); callers without a key share their address's."""
-    key_digest = request_digest()
-    return f"key:{key_digest}" if key_digest else f"ip:{request.remote_addr}"
-
-
-def _rate_limit() -> str:
-    return current_app.config["API_RATE_LIMIT"]
 
 
 def _load_routes() -> None:
@@ -57,7 +47,9 @@ def register(app: Flask) -> None:
     global _limited
     if not _limited:  # the limiter and the blueprint are shared by every app built in a process
         csrf.exempt(bp)  # key auth, no cookies: CSRF has nothing to protect here
-        limiter.limit(_rate_limit, key_func=rate_limit_key)(bp)
+        limiter.request_filter(lambda: request.blueprint == bp.name)  # the API counts its own (ratelimit.py)
+        bp.before_request(ratelimit.check)
+        bp.after_request(ratelimit.add_headers)
         _limited = True
     app.register_blueprint(bp, url_prefix=PREFIX)
     for code in (400, 404, 405, 413, 415, 429, 500):

@@ -71,8 +71,4 @@ def from_http(error: HTTPException):
     response = error_response(status, code, message)
     if status == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    if status == 429:
-        limit = getattr(error, "limit", None)
-        if limit is not None:
-            response = error_response(429, code, f"{message}（限额：{limit.limit}）")
     return response

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
 from ..database import Prepared
@@ -128,6 +129,8 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
     """Verify the voucher behind `qr` for the class `class_id`; commit and return the result, or
     roll back and raise the DomainError of the first failed check. Another institution's class is
     ClassNotFound: its existence is not the caller's to learn."""
+    if isinstance(session, scoped_session):
+        session = session()  # looked up once: the busiest write asks it for its connection often
     now = now or utcnow()
     try:
         code, refusal = normalize_code(voucher_code_from_qr(qr, qr_secret, now_ts)), None  # 1. signature, freshness
