@@ -6,7 +6,8 @@ same gunicorn settings, on SQLite and — when a URL is given — PostgreSQL.
     python bench/api_verify.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench   # both; emptied!
 
 Every request verifies a different claimed voucher. API and bare rounds alternate, so drift in the
-machine's speed falls on both alike. Prints req/s, p50 and p99 latency, and the ratio API ÷ bare."""
+machine's speed falls on both alike. Prints req/s, p50 and p99 latency, the ratio API ÷ bare, and the
+lowest and highest ratio of a single round (how far the machine moved during the run)."""
 import argparse
 import http.client
 import json
@@ -147,19 +148,23 @@ def measure(url: str, args) -> dict:
         drive(api_port, api_requests(api_codes[:100]), args.concurrency)  # warm-up: connections, caches
         drive(bare_port, bare_requests(bare_codes[:100]), args.concurrency)
         totals = {"api": [0.0, []], "bare": [0.0, []]}
+        round_ratios = []
         for r in range(args.rounds):
             chunk = slice(100 + r * n, 100 + (r + 1) * n)
+            spent = {}
             for name, port, build, pool in (("api", api_port, api_requests, api_codes),
                                              ("bare", bare_port, bare_requests, bare_codes)):
                 elapsed, latencies = drive(port, build(pool[chunk]), args.concurrency)
                 totals[name][0] += elapsed
                 totals[name][1].extend(latencies)
+                spent[name] = elapsed
+            round_ratios.append(spent["bare"] / spent["api"])
     finally:
         for process, _ in servers:
             process.terminate()
         for process, _ in servers:
             process.wait(timeout=30)
-    result = {"database": dialect}
+    result = {"database": dialect, "rounds": (min(round_ratios), max(round_ratios))}
     for name, (elapsed, latencies) in totals.items():
         result[name] = (len(latencies) / elapsed, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000)
     return result
@@ -185,13 +190,13 @@ def main() -> None:
     print(f"gunicorn -w {args.workers} --threads {args.threads}, {args.concurrency} client connections, "
           f"{args.rounds}×{args.requests} verifications per side; each line as its database finishes")
     print(f"{'database':<12}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}   {'bare req/s':>10}{'p50 ms':>8}"
-          f"{'p99 ms':>8}   {'ratio':>6}  (target ≥ 0.5)")
+          f"{'p99 ms':>8}   {'ratio':>6}  {'rounds':>11}  (target ≥ 0.5)")
     with tempfile.TemporaryDirectory() as tmp:
         for url in [f"sqlite:///{tmp}/bench.sqlite3", *([args.postgres] if args.postgres else [])]:
             r = measure(url, args)
             (a_rps, a50, a99), (b_rps, b50, b99) = r["api"], r["bare"]
             print(f"{r['database']:<12}{a_rps:>10,.0f}{a50:>8.1f}{a99:>8.1f}   {b_rps:>10,.0f}{b50:>8.1f}{b99:>8.1f}"
-                  f"   {a_rps / b_rps:>6.2f}", flush=True)
+                  f"   {a_rps / b_rps:>6.2f}  {r['rounds'][0]:>5.2f}–{r['rounds'][1]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
