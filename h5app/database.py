@@ -35,19 +35,23 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
 
 class Prepared:
-    """One Core statement, compiled once per dialect and run on the DBAPI cursor of the
-    Connection that holds the caller's transaction.
+    """One Core statement, compiled once per dialect and run on the DBAPI connection of the
+    SQLAlchemy Connection that holds the caller's transaction (and its isolation level).
 
-    For the few statements of the busiest write (verification) on SQLite, where every statement
-    runs in-process and SQLAlchemy's per-call execution context costs about three times the
-    statement itself. SQLAlchemy still writes the SQL, orders the parameters and converts every
-    value with its types' own bind and result processors, so the database receives what
-    Connection.execute would have sent; only the execution context is skipped.
+    For the few statements of the busiest request, verification. SQLAlchemy's per-call execution
+    context costs more than the statements themselves there: on SQLite, where every statement
+    runs in-process, about three times a statement; on PostgreSQL, where the 39-column read is a
+    prepared statement with a generic plan, it reads psycopg's column descriptions anew on every
+    call, about as long as the server takes to answer. SQLAlchemy still writes the SQL, names
+    and orders the parameters and converts every value with its types' own bind and result
+    processors, so the database receives what Connection.execute would have sent; a refusal is
+    raised as SQLAlchemy's error, and a lost connection is invalidated as SQLAlchemy would.
 
     Whenever anything listens to the engine's statements (tests, query recording, tracing),
     `execute` goes through Connection.execute instead, so no observer misses a statement. A
-    statement that would need the execution context — Python-side column defaults, a named
-    paramstyle — is refused when it is first compiled."""
+    statement that needs more of the execution context — Python-side column defaults, expanding
+    or escaped parameters, RETURNING from a plain INSERT, UPDATE or DELETE — is refused when it
+    is first compiled."""
 
     def __init__(self, statement):
         self.statement = statement
@@ -60,20 +64,25 @@ class Prepared:
         return compiled
 
     def _compile(self, dialect):
-        compiled = self.statement.compile(dialect=dialect)
-        if compiled.positiontup is None:
-            raise ValueError(f"Prepared needs a positional paramstyle, {dialect.name} has {dialect.paramstyle}")
+        statement = self.statement
+        if statement.is_insert:
+            statement = statement.inline()  # no implicit RETURNING of the new id: nothing here reads it
+        compiled = statement.compile(dialect=dialect)
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("Prepared cannot fill Python-side column defaults: give every value")
-        types = {name: bind.type for bind, name in compiled.bind_names.items()}
-        binds = tuple((name, types[name].dialect_impl(dialect).bind_processor(dialect))
-                      for name in compiled.positiontup)
-        if compiled.effective_returning:
+        if compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names:
+            raise ValueError("Prepared takes plain parameters only (no expanding IN, no escaped names)")
+        if compiled.effective_returning and not statement.is_select:  # a WITH of writes may return
             raise ValueError("Prepared runs a SELECT or a plain INSERT, UPDATE or DELETE")
+        types = {name: bind.type for bind, name in compiled.bind_names.items()}
+        # Positional paramstyles (SQLite's ?) take a list in this order; named ones a dict.
+        names = compiled.positiontup if dialect.positional else list(dict.fromkeys(compiled.bind_names.values()))
+        binds = tuple((name, types[name].dialect_impl(dialect).bind_processor(dialect)) for name in names)
         results = None
         if self.statement.is_select:
             results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                             for column in self.statement.selected_columns)
+            results = results if any(results) else ()
         return compiled, binds, results
 
     @staticmethod
@@ -88,17 +97,22 @@ class Prepared:
         if self._observed(connection):
             result = connection.execute(self.statement, params)
             return PreparedResult(result.rowcount, [tuple(row) for row in result] if result.returns_rows else [])
-        compiled, binds, results = self._compiled(connection.dialect)
+        dialect = connection.dialect
+        compiled, binds, results = self._compiled(dialect)
         values = compiled.construct_params(params)
-        arguments = [values[name] if process is None else process(values[name]) for name, process in binds]
-        dbapi = connection.dialect.loaded_dbapi
+        converted = ((name, values[name] if process is None else process(values[name])) for name, process in binds)
+        arguments = [value for _, value in converted] if dialect.positional else dict(converted)
+        driver_connection = connection.connection.driver_connection
         try:
-            cursor = connection.connection.driver_connection.execute(compiled.string, arguments)
+            cursor = driver_connection.execute(compiled.string, arguments)
             rows = cursor.fetchall() if results is not None else []
-        except dbapi.Error as error:
-            raise DBAPIError.instance(compiled.string, arguments, error, dbapi.Error,
-                                      dialect=connection.dialect) from error
-        if results is not None and any(results):
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, driver_connection, None)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(compiled.string, arguments, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from error
+        if results:
             rows = [tuple(value if process is None else process(value) for value, process in zip(row, results))
                     for row in rows]
         return PreparedResult(cursor.rowcount, rows)

@@ -168,12 +168,8 @@ def read(session, class_id: int, code: str, *, autocommit: bool = False) -> Read
     BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
     suspended meanwhile waits for this verification, or this one sees it). The caller has flushed."""
     connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
-    parameters = {"class_id": class_id, "code": code}
-    if connection.dialect.name == "sqlite":  # in-process: the statement costs less than SQLAlchemy's call
-        rows = _prepared_reading().execute(connection, parameters).rows
-        row = rows[0] if rows else None
-    else:
-        row = connection.execute(_reading_query(), parameters).first()
+    rows = _prepared_reading().execute(connection, {"class_id": class_id, "code": code}).rows
+    row = rows[0] if rows else None
     if row is None:
         return None
     voucher = None
