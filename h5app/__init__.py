@@ -56,18 +56,21 @@ def register_request_guards(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        # Pages load nothing from another host and are never framed; an SSO ticket or a QR token
-        # in a URL does not leak to another site through the Referer header.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
-            "object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'; form-action 'self'",
-        )
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        present = {name.lower() for name in response.headers.keys()}  # a view's own choice stands
+        response.headers.extend([(name, value) for lower, name, value in SECURITY_HEADERS if lower not in present])
         return response
+
+
+# Pages load nothing from another host and are never framed; an SSO ticket or a QR token in a URL
+# does not leak to another site through the Referer header.
+SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in (
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
+     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+))
 
 
 def register_extensions(app: Flask) -> None:

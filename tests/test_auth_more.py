@@ -103,3 +103,15 @@ def test_pages_carry_security_headers(client):
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_view_that_sets_a_security_header_keeps_its_own(make_app):
+    app = make_app()
+
+    @app.route("/framed")
+    def framed():
+        return "ok", {"x-frame-options": "SAMEORIGIN"}
+
+    headers = app.test_client().get("/framed").headers
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers["X-Content-Type-Options"] == "nosniff"

@@ -139,6 +139,10 @@ class Voucher(VoucherStatus, db.Model):
               postgresql_where=text("used_at IS NOT NULL")),
         Index("ix_vouchers_settled_at", "settled_at", sqlite_where=text("settled_at IS NOT NULL"),
               postgresql_where=text("settled_at IS NOT NULL")),
+        # Where vouchers were used: only used (and settled) ones have an institution, so issuing
+        # writes no entry and a verification adds one without removing a NULL one.
+        Index("ix_vouchers_institution_id", "institution_id", sqlite_where=text("institution_id IS NOT NULL"),
+              postgresql_where=text("institution_id IS NOT NULL")),
         # A class's trainee list and settlement find its directed vouchers; only those are indexed.
         Index("ix_vouchers_bound_class_id", "bound_class_id", sqlite_where=text("bound_class_id IS NOT NULL"),
               postgresql_where=text("bound_class_id IS NOT NULL")),
@@ -157,7 +161,7 @@ class Voucher(VoucherStatus, db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))  # indexed first in (class_id, person_id)
-    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))  # partial index above
     settled_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoke_reason: Mapped[str | None] = mapped_column(Text)
