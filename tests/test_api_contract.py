@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
@@ -299,3 +300,21 @@ def test_csrf_stays_on_forms_and_off_the_api(make_app, w, session):
     response = client.post("/api/v1/vouchers/revocations", json={"codes": [code], "reason": "重复"},
                            headers=auth(w.bureau_key))
     assert response.status_code == 200
+
+
+def test_api_and_scanner_requests_neither_open_nor_set_the_session_cookie(client, w, monkeypatch):
+    opened = []
+    original = SecureCookieSessionInterface.open_session
+
+    def spy(self, app, request):
+        opened.append(request.path)
+        return original(self, app, request)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "open_session", spy)
+    assert client.get("/login").status_code == 200
+    client.set_cookie("session", "not-a-signed-session")  # a page would drop it; the API leaves it alone
+    api = client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    scanner = client.post("/scanner/v1/scans", json={})
+    assert api.status_code == 200 and scanner.status_code == 401
+    assert opened == ["/login"]
+    assert "Set-Cookie" not in api.headers and "Vary" not in api.headers and "Set-Cookie" not in scanner.headers
