@@ -6,11 +6,14 @@ writes later would otherwise fail with SQLITE_BUSY_SNAPSHOT the moment another w
 With IMMEDIATE, the read-check-write of the voucher engine is serialised by SQLite itself.
 PostgreSQL needs none of this: the engine uses guarded UPDATEs and row locks there.
 """
+import logging
 from typing import NamedTuple
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
+
+_STATEMENT_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -45,22 +48,25 @@ class Prepared:
     call, about as long as the server takes to answer. SQLAlchemy still writes the SQL, names
     and orders the parameters and converts every value with its types' own bind and result
     processors, so the database receives what Connection.execute would have sent; a refusal is
-    raised as SQLAlchemy's error, and a lost connection is invalidated as SQLAlchemy would.
+    raised as SQLAlchemy's error. A lost connection is invalidated, and with it the rest of the
+    pool (the engine gets a fresh one), since its other connections were lost with it.
 
-    Whenever anything listens to the engine's statements (tests, query recording, tracing),
-    `execute` goes through Connection.execute instead, so no observer misses a statement. A
+    Whenever anything listens to the engine's statements (tests, query recording, tracing) or
+    SQLAlchemy logs them (echo), `execute` goes through Connection.execute instead, so no observer
+    misses a statement; listeners must be on the engine (or the Engine class), not on one
+    Connection. A
     statement that needs more of the execution context — Python-side column defaults, expanding
-    or escaped parameters, RETURNING from a plain INSERT, UPDATE or DELETE — is refused when it
-    is first compiled."""
+    or escaped parameters, RETURNING from a plain INSERT, UPDATE or DELETE, a result column whose
+    conversion needs the driver's type code — is refused when it is first compiled."""
 
     def __init__(self, statement):
         self.statement = statement
-        self._by_dialect: dict[str, tuple] = {}
+        self._by_dialect: dict = {}  # per dialect object: psycopg and psycopg2 are both "postgresql"
 
     def _compiled(self, dialect):
-        compiled = self._by_dialect.get(dialect.name)
+        compiled = self._by_dialect.get(dialect)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = self._compile(dialect)
+            compiled = self._by_dialect[dialect] = self._compile(dialect)
         return compiled
 
     def _compile(self, dialect):
@@ -80,17 +86,23 @@ class Prepared:
         binds = tuple((name, types[name].dialect_impl(dialect).bind_processor(dialect)) for name in names)
         results = None
         if self.statement.is_select:
-            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                            for column in self.statement.selected_columns)
+            try:
+                results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                                for column in self.statement.selected_columns)
+            except TypeError:  # e.g. PostgreSQL's Numeric: its processor depends on cursor.description
+                raise ValueError("Prepared cannot convert a column whose type needs the driver's type code") from None
             results = results if any(results) else ()
         return compiled, binds, results
 
     @staticmethod
     def _observed(connection) -> bool:
-        # The engine's own events (and the Engine class's), which every connection of it fires.
-        events = connection.engine.dispatch
+        # The engine's own events (and the Engine class's), which every connection of it fires,
+        # and SQLAlchemy's statement log (echo=True, or the sqlalchemy.engine logger at INFO).
+        engine = connection.engine
+        events = engine.dispatch
         return bool(events.before_execute or events.after_execute
-                    or events.before_cursor_execute or events.after_cursor_execute)
+                    or events.before_cursor_execute or events.after_cursor_execute
+                    or engine.echo or _STATEMENT_LOG.isEnabledFor(logging.INFO))
 
     def execute(self, connection, params: dict) -> "PreparedResult":
         """Run with `params` (by bind name) in `connection`'s transaction: a PreparedResult."""
@@ -100,7 +112,10 @@ class Prepared:
         dialect = connection.dialect
         compiled, binds, results = self._compiled(dialect)
         values = compiled.construct_params(params)
-        converted = ((name, values[name] if process is None else process(values[name])) for name, process in binds)
+        try:
+            converted = [(name, values[name] if process is None else process(values[name])) for name, process in binds]
+        except Exception as error:  # a value its type cannot take, as Connection.execute would say it
+            raise StatementError(str(error), compiled.string, params, error) from error
         arguments = [value for _, value in converted] if dialect.positional else dict(converted)
         driver_connection = connection.connection.driver_connection
         try:
@@ -108,10 +123,13 @@ class Prepared:
             rows = cursor.fetchall() if results is not None else []
         except dialect.loaded_dbapi.Error as error:
             lost = dialect.is_disconnect(error, driver_connection, None)
-            if lost:
+            if lost:  # the server went away: its other connections in the pool are gone too
                 connection.invalidate(error)
+                connection.engine.dispose(close=False)
             raise DBAPIError.instance(compiled.string, arguments, error, dialect.loaded_dbapi.Error,
                                       connection_invalidated=lost, dialect=dialect) from error
+        except Exception as error:  # the driver could not adapt a value (psycopg dumps JSON here)
+            raise StatementError(str(error), compiled.string, params, error) from error
         if results:
             rows = [tuple(value if process is None else process(value) for value, process in zip(row, results))
                     for row in rows]

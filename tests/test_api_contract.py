@@ -247,6 +247,55 @@ def test_rate_limit_per_key_answers_429_in_the_error_format(make_app, w, restore
     assert int(other.headers["X-RateLimit-Reset"]) > time.time()
 
 
+def test_with_several_limits_the_headers_show_the_tightest(make_app, w, restore_limiter):
+    client = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="2 per minute;100 per hour").test_client()
+    first = client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("2", "1")
+    client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    refused = client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    assert refused.status_code == 429
+    assert (refused.headers["X-RateLimit-Limit"], refused.headers["X-RateLimit-Remaining"]) == ("2", "0")
+
+
+def test_instances_with_their_own_key_prefix_count_apart(make_app, w, restore_limiter):
+    one = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="1 per minute", RATELIMIT_KEY_PREFIX="one").test_client()
+    two = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="1 per minute", RATELIMIT_KEY_PREFIX="two").test_client()
+    assert one.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code == 200
+    assert two.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code == 200
+    assert one.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code == 429
+
+
+def _storage_down(*_args, **_kwargs):
+    raise ConnectionError("rate-limit storage unreachable")
+
+
+def test_a_failing_rate_limit_store_refuses_in_the_error_format(make_app, w, restore_limiter, monkeypatch):
+    client = make_app(RATELIMIT_ENABLED=True, TESTING=False).test_client()  # a real 500, not a raised error
+    monkeypatch.setattr(limiter.limiter, "hit", _storage_down)
+    response = client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    assert response.status_code == 500 and error_code(response) == "INTERNAL_ERROR"
+
+
+def test_with_swallow_errors_a_failing_store_lets_requests_through(make_app, w, restore_limiter, monkeypatch):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True).test_client()
+    monkeypatch.setattr(limiter.limiter, "hit", _storage_down)
+    response = client.get("/api/v1/templates", headers=auth(w.bureau_key))
+    assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers
+
+
+def test_a_store_failing_after_the_count_never_fails_the_answer(make_app, w, session, restore_limiter,
+                                                                monkeypatch):
+    """The headers are read after the work is done (a verification is committed by then)."""
+    code = w.voucher.code
+    session.commit()  # the other app's request must not wait for this session's SQLite lock
+    client = make_app(RATELIMIT_ENABLED=True).test_client()
+    monkeypatch.setattr(limiter.limiter, "get_window_stats", _storage_down)
+    response = client.post("/api/v1/vouchers/revocations", json={"codes": [code], "reason": "重复发放"},
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers
+    assert response.get_json()["done"] == [code]
+
+
 def test_callers_without_a_key_share_their_address_limit(make_app, restore_limiter):
     limited = make_app(RATELIMIT_ENABLED=True, API_RATE_LIMIT="2 per minute")
     client = limited.test_client()

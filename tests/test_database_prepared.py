@@ -5,9 +5,9 @@ see them all."""
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, event, select, text
+from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, Table, cast, event, literal, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from h5app.database import Prepared
 from h5app.models import AuditEvent, Voucher
@@ -144,3 +144,55 @@ def test_whatever_listens_to_statements_still_sees_every_one(session):
         event.remove(session.get_bind(), "before_cursor_execute", listen)
 
     assert seen == (["BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT"] if _sqlite(session) else ["SELECT", "WITH"])
+
+
+def test_a_value_its_type_cannot_take_is_sqlalchemys_statement_error(session):
+    with pytest.raises(StatementError):
+        Prepared(audit.insert_statement()).execute(session.connection(), _audit_row(details={"x": object()}))
+
+
+def test_with_statement_logging_on_prepared_goes_through_connection_execute(session, monkeypatch):
+    _voucher, run = _verification(session)
+    executed = []
+    original = Connection.execute
+
+    def counted(self, statement, *args, **kwargs):
+        executed.append(str(statement).split()[0])
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", counted)
+    monkeypatch.setattr(session.get_bind(), "echo", True)
+    assert run().result == verify.VERIFIED
+    assert executed[0] == "SELECT" and len(executed) == (4 if _sqlite(session) else 2)
+
+
+def test_a_column_converted_by_the_drivers_type_code_is_refused(session):
+    if _sqlite(session):
+        pytest.skip("PostgreSQL's Numeric converts by the type code the driver reports")
+    with pytest.raises(ValueError, match="type code"):
+        Prepared(select(cast(literal(1), Numeric(10, 2)))).execute(session.connection(), {})
+
+
+def test_a_lost_server_costs_one_verification_not_every_pooled_connection(session):
+    """After a restart every pooled connection is dead: the first verification fails and takes the
+    whole pool with it, so the next one runs on a fresh connection."""
+    if _sqlite(session):
+        pytest.skip("an in-process database cannot go away")
+    engine = session.get_bind()
+    _first, run_first = _verification(session)
+    second, run_second = _verification(session)
+    second_id = second.id
+    session.close()
+    held = [engine.connect() for _ in range(3)]  # three live connections, then back in the pool
+    for connection in held:
+        connection.close()
+    with engine.connect() as killer:
+        killer.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+    with pytest.raises(DBAPIError) as lost:
+        run_first()
+    assert lost.value.connection_invalidated
+    session.rollback()
+    assert run_second().result == verify.VERIFIED
+    assert session.get(Voucher, second_id).status == USED
