@@ -123,7 +123,7 @@ def register_blueprints(app: Flask) -> None:
     from .scanning.api import bp as scanner_api_bp
     from .scanning.station import bp as scan_station_bp
 
-    app.register_blueprint(scanner_api_bp, url_prefix="/scanner/v1")
+    app.register_blueprint(scanner_api_bp)
     app.register_blueprint(scan_station_bp, url_prefix="/institution/scanners")
 
 

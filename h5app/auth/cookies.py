@@ -2,9 +2,12 @@
 by key on every request: they neither read the session cookie nor set one."""
 from flask.sessions import SecureCookieSessionInterface
 
-KEY_AUTHENTICATED = frozenset({"api", "scanner_api"})  # the partner API's and the scan-gun bridge's blueprints
+from ..api.blueprint import PREFIX as API_PREFIX, bp as api_bp
+from ..scanning.api import PREFIX as SCANNER_PREFIX, bp as scanner_bp
+
+KEY_AUTHENTICATED = frozenset({api_bp.name, scanner_bp.name})  # the partner API and the scan-gun bridge
 # Flask opens the session before it matches the URL, so by path: the prefixes of those blueprints.
-KEY_AUTHENTICATED_PREFIXES = ("/api/v1/", "/scanner/v1/")
+KEY_AUTHENTICATED_PREFIXES = (API_PREFIX + "/", SCANNER_PREFIX + "/")
 
 
 class PageSessionInterface(SecureCookieSessionInterface):

@@ -17,7 +17,8 @@ from ..vouchers import app_qr_secret
 from ..vouchers.errors import DomainError
 from . import devices, judge
 
-bp = Blueprint("scanner_api", __name__)
+PREFIX = "/scanner/v1"
+bp = Blueprint("scanner_api", __name__, url_prefix=PREFIX)
 
 
 class ScanConflict(DomainError):
