@@ -7,6 +7,7 @@ With IMMEDIATE, the read-check-write of the voucher engine is serialised by SQLi
 PostgreSQL needs none of this: the engine uses guarded UPDATEs and row locks there.
 """
 import logging
+from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import event
@@ -54,8 +55,7 @@ class Prepared:
     Whenever anything listens to the engine's statements (tests, query recording, tracing) or
     SQLAlchemy logs them (echo), `execute` goes through Connection.execute instead, so no observer
     misses a statement; listeners must be on the engine (or the Engine class), not on one
-    Connection. A
-    statement that needs more of the execution context — Python-side column defaults, expanding
+    Connection. A statement that needs more of the execution context — Python-side column defaults, expanding
     or escaped parameters, RETURNING from a plain INSERT, UPDATE or DELETE, a result column whose
     conversion needs the driver's type code — is refused when it is first compiled."""
 
@@ -85,10 +85,10 @@ class Prepared:
         names = compiled.positiontup if dialect.positional else list(dict.fromkeys(compiled.bind_names.values()))
         binds = tuple((name, types[name].dialect_impl(dialect).bind_processor(dialect)) for name in names)
         results = None
-        if self.statement.is_select:
+        if statement.is_select:
             try:
                 results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                                for column in self.statement.selected_columns)
+                                for column in statement.selected_columns)
             except TypeError:  # e.g. PostgreSQL's Numeric: its processor depends on cursor.description
                 raise ValueError("Prepared cannot convert a column whose type needs the driver's type code") from None
             results = results if any(results) else ()
@@ -134,6 +134,12 @@ class Prepared:
             rows = [tuple(value if process is None else process(value) for value, process in zip(row, results))
                     for row in rows]
         return PreparedResult(cursor.rowcount, rows)
+
+
+@cache
+def prepared(statement) -> Prepared:
+    """The one Prepared of a statement built once (the statement builders are cached too)."""
+    return Prepared(statement)
 
 
 class PreparedResult(NamedTuple):

@@ -4,6 +4,7 @@ from functools import cache
 
 from sqlalchemy import bindparam
 
+from ..database import prepared
 from ..models import AuditEvent
 from ..timeutil import utcnow
 
@@ -43,7 +44,7 @@ class Actor:
 
 @cache
 def insert_statement():
-    """Built once, every column named (verification compiles it ahead: database.Prepared)."""
+    """Built once, every column named: compiled ahead (database.Prepared), it takes them all."""
     table = AuditEvent.__table__
     return table.insert().values({c.name: bindparam(c.name, type_=c.type) for c in table.columns if c.name != "id"})
 
@@ -51,11 +52,11 @@ def insert_statement():
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
            person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None) -> None:
     """Append one audit row, written at once in the caller's transaction (it commits or rolls
-    back with the change it records). A plain INSERT: the log is never read back as objects
-    here, and verification is hot."""
+    back with the change it records). A plain INSERT, compiled once (database.Prepared): the log
+    is never read back as objects here, and every voucher move writes one."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    session.connection().execute(insert_statement(), values(
+    prepared(insert_statement()).execute(session.connection(), values(
         actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
         institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import scoped_session
 
-from ..database import Prepared
+from ..database import prepared
 from ..models import Enrolment, Institution, Person, Policy, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import ClassStatus
 from ..models.institutions import InstitutionStatus
@@ -157,18 +157,13 @@ def _reading_query():
     return select(*columns).select_from(joined).where(c.c.id == bindparam("class_id"))
 
 
-@cache
-def _prepared_reading() -> Prepared:
-    return Prepared(_reading_query())
-
-
 def read(session, class_id: int, code: str, *, autocommit: bool = False) -> Reading | None:
     """None when the class does not exist. With `autocommit` (PostgreSQL, see reads_in_autocommit)
     the read is a transaction of its own; otherwise it is the writes' transaction — on SQLite its
     BEGIN IMMEDIATE makes every check hold until the commit (a class closed or an institution
     suspended meanwhile waits for this verification, or this one sees it). The caller has flushed."""
     connection = session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
-    rows = _prepared_reading().execute(connection, {"class_id": class_id, "code": code}).rows
+    rows = prepared(_reading_query()).execute(connection, {"class_id": class_id, "code": code}).rows
     row = rows[0] if rows else None
     if row is None:
         return None

@@ -8,6 +8,7 @@ from functools import cache
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..database import prepared
 from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VOUCHER_STATUSES
 from . import audit
@@ -81,8 +82,8 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
     """
     from_status = voucher.status
     check_move(from_status, to_status)
-    result = session.connection().execute(
-        guarded_update(tuple(sorted(values))), guarded_update_params(voucher, to_status, values))
+    result = prepared(guarded_update(tuple(sorted(values)))).execute(
+        session.connection(), guarded_update_params(voucher, to_status, values))
     if result.rowcount != 1:
         if inspect(voucher, raiseerr=False) is not None:
             session.expire(voucher)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
-from ..database import Prepared
+from ..database import prepared
 from ..identity import normalize_id_number
 from ..models import AuditEvent, Enrolment, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN
@@ -191,34 +191,28 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
 
 
 def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> None:
-    """The guarded move to used with its audit row, and the enrolment: on PostgreSQL one
-    statement (one round trip instead of three), on SQLite three; each a database.Prepared."""
+    """The guarded move to used with its audit row, and the enrolment. On PostgreSQL the three
+    writes go as one statement (one round trip instead of three); on SQLite states.move and the
+    enrolment upsert. Each statement a database.Prepared."""
     values = {"used_at": now, "class_id": training_class.id, "institution_id": training_class.institution_id}
     connection = session.connection()
-    states.check_move(voucher.status, USED)
-    move = states.guarded_update_params(voucher, USED, values)
-    audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
-                                to_status=USED, institution_id=training_class.institution_id, at=now)
     if connection.dialect.name == "sqlite":
-        if _prepared(states.guarded_update(tuple(sorted(values)))).execute(connection, move).rowcount != 1:
-            raise states.StaleState
-        _prepared(audit.insert_statement()).execute(connection, audit_values)
-        _prepared(_enrolment_upsert()).execute(connection, {
+        states.move(session, voucher, USED, actor, at=now, **values)
+        prepared(_enrolment_upsert()).execute(connection, {
             "class_id": training_class.id, "person_id": voucher.person_id, "voucher_id": voucher.id,
             "created_at": utcnow()})
-    else:
-        moved = _prepared(_writes_in_one_statement(tuple(sorted(values)))).execute(connection, {
-            **move, **{f"a_{name}": value for name, value in audit_values.items()},
-            "e_class_id": training_class.id, "e_created_at": utcnow(),
-        })
-        if not moved.rows:
-            raise states.StaleState
+        return
+    states.check_move(voucher.status, USED)
+    audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
+                                to_status=USED, institution_id=training_class.institution_id, at=now)
+    moved = prepared(_writes_in_one_statement(tuple(sorted(values)))).execute(connection, {
+        **states.guarded_update_params(voucher, USED, values),
+        **{f"a_{name}": value for name, value in audit_values.items()},
+        "e_class_id": training_class.id, "e_created_at": utcnow(),
+    })
+    if not moved.rows:
+        raise states.StaleState
     states.mirror(voucher, USED, values)
-
-
-@cache
-def _prepared(statement) -> Prepared:
-    return Prepared(statement)
 
 
 def _enrolled_again(statement):
