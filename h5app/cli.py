@@ -18,6 +18,8 @@ channels = AppGroup("channels", help="登录渠道 / SSO channels")
 vouchers = AppGroup("vouchers", help="培训券定时任务 / voucher jobs")
 jobs = AppGroup("jobs", help="就业岗位 / job postings")
 stats = AppGroup("stats", help="查询统计 / supervision statistics")
+settlements = AppGroup("settlements", help="结算核销 / settlements")
+certificates = AppGroup("certificates", help="培训证书 / certificates")
 
 
 @users.command("create")
@@ -150,6 +152,43 @@ def rollup_command(rebuild):
     click.echo(f"写入日统计 {roll_up(db.session, rebuild=rebuild)} 行")
 
 
+@settlements.command("match")
+@click.option("--region", "region_code", help="只匹配该地区发放的培训券（6位地区代码）；不填为全部地区")
+def match_command(region_code):
+    """比对证书与已使用的通用券，为应补贴劳动者本人的人员生成结算（每晚运行；重复运行不会重复生成）。"""
+    from .vouchers import audit
+    from .vouchers.settlement import match_worker_subsidies
+
+    if region_code and not db.session.scalar(select(Region.id).where(Region.code == region_code)):
+        raise click.ClickException(f"地区代码 {region_code} 不存在")
+    made = match_worker_subsidies(db.session, region_code, audit.Actor.system("证书比对"))
+    click.echo(f"新生成劳动者本人补贴结算 {len(made)} 笔")
+
+
+@certificates.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--region", "region_code", required=True, help="导入证书的人社部门地区代码（6位）")
+def import_certificates_command(path, region_code):
+    """从 CSV（UTF-8/GBK）或 Excel 导入培训证书；列：身份证号、姓名、证书编号、职业、等级、发证日期、发证机构。
+    证书使劳动者本人补贴到期的，同时生成结算。"""
+    from pathlib import Path
+
+    from .vouchers import audit
+    from .vouchers.certificates import import_certificates
+    from .vouchers.errors import ValidationFailed
+
+    if not db.session.scalar(select(Region.id).where(Region.code == region_code)):
+        raise click.ClickException(f"地区代码 {region_code} 不存在")
+    file = Path(path)
+    actor = audit.Actor("system", None, f"证书导入 {file.name}", region_code=region_code)
+    try:
+        report = import_certificates(db.session, file.name, file.read_bytes(), actor)
+    except ValidationFailed as refusal:
+        lines = [refusal.message] + [f"第{row['line']}行：{row['message']}" for row in refusal.details.get("rows", [])]
+        raise click.ClickException("\n".join(lines)) from None
+    click.echo(f"已导入证书 {report.added} 张；新生成劳动者本人补贴结算 {report.matched} 笔")
+
+
 @click.command("demo")
 def demo_command():
     """生成演示数据（地区、政策、机构、班期、券模板、劳动者、工作人员）并显示登录方式。"""
@@ -162,7 +201,7 @@ def demo_command():
 
 
 def register(app: Flask) -> None:
-    for group in (users, apikeys, channels, vouchers, jobs, stats):
+    for group in (users, apikeys, channels, vouchers, jobs, stats, settlements, certificates):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
     app.cli.add_command(apikeys, name="api-key")  # the name the partner API docs use

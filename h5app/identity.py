@@ -112,13 +112,24 @@ def mask_name(value: str | None) -> str:
     return value[0] + "*" * (len(value) - 2) + value[-1]
 
 
+def mask_account_number(value: str | None) -> str:
+    """6222 **** **** 1234 → 6222****1234: a bank account keeps its first and last four digits."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "*" * (len(value) - 4) + value[-4:] if len(value) > 4 else "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
 _ID_IN_TEXT = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_ACCOUNT_IN_TEXT = re.compile(r"(?<!\d)(\d{4})(\d{8,24})(\d{4})(?!\d)")
 
 
 def mask_text(text: str) -> str:
     """Mask every ID number and mobile number inside free text (log lines)."""
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
+    text = _ACCOUNT_IN_TEXT.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 

@@ -6,10 +6,12 @@ from h5app.codes import random_code
 from h5app.extensions import db
 from h5app.identity import id_check_char
 from h5app.models import (
-    AuditEvent, Certificate, Channel, CheckIn, ClassSession, Enrolment, ExamResult, Institution, Person, Region,
+    AuditEvent, Certificate, Channel, CheckIn, ClassSession, Enrolment, ExamResult, Institution, PayeeAccount, Person,
+    Region,
     Site, StaffUser, TrainingClass, Voucher, VoucherTemplate,
 )
 from h5app.models.classes import CLASS_OPEN
+from h5app.models.settlement import ACCOUNT_ACTIVE
 from h5app.models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from h5app.policies import ensure_policies
 from h5app.timeutil import local_at, local_today
@@ -49,12 +51,28 @@ def person(**values) -> Person:
     return row
 
 
-def institution(**values) -> Institution:
+def institution(payee: bool = True, **values) -> Institution:
+    """An institution with a site and, unless `payee=False`, a payee account in force."""
     n = next(_seq)
     defaults = dict(code=f"I{n:06d}", name=f"测试培训学校{n}", region_code="330602", type="private_school",
                     address="越城区测试路1号", phone="0575-88000000")
     row = Institution(**{**defaults, **values})
     row.sites.append(Site(name="本部", lat=30.0, lng=120.58, radius_m=300))
+    db.session.add(row)
+    db.session.flush()
+    if payee:
+        payee_account(institution_id=row.id, account_name=row.name, account_number=f"1211{n:015d}")
+    return row
+
+
+CARD_NUMBER = "6222021001115550003"  # passes the Luhn check
+
+
+def payee_account(**values) -> PayeeAccount:
+    """An account in force (status active) for an institution or a person."""
+    defaults = dict(account_name="王建国", bank_name="中国工商银行绍兴越城支行", account_number=CARD_NUMBER,
+                    status=ACCOUNT_ACTIVE, entered_by="测试")
+    row = PayeeAccount(**{**defaults, **values})
     db.session.add(row)
     db.session.flush()
     return row
@@ -64,7 +82,7 @@ def training_class(inst: Institution | None = None, sessions: int = 2, **values)
     inst = inst or institution()
     today = local_today()
     defaults = dict(institution_id=inst.id, course_name="电工培训", occupation="电工", level="四级",
-                    project_type="employment_skills", price_fen=100000, hours=sessions * 4,
+                    project_type="employment_skills", price_fen=300000, hours=sessions * 4,
                     starts_on=today, ends_on=today + timedelta(days=10), status=CLASS_OPEN)
     row = TrainingClass(**{**defaults, **values})
     row.institution = inst

@@ -345,7 +345,8 @@ def test_review_cannot_approve_an_ineligible_line(session, submitted):
         settlement.review(session, session.get(Settlement, app.id), reviewer, approve=[good.code, weak.code], now=NOW)
 
     [row] = caught.value.details["rows"]
-    assert (row["code"], row["message"]) == (weak.code, "不符合补贴条件：打卡率40.0%，低于60%")
+    assert (row["voucher_code"], row["code"], row["message"]) == (
+        weak.code, "NOT_ELIGIBLE", "不符合补贴条件：打卡率40.0%，低于60%")
     assert lines_state(session, app) == before  # the good line was not approved either
 
 
@@ -384,7 +385,7 @@ def test_partly_reviewed_application_is_not_ready_for_payment(session, submitted
 
     assert session.get(Settlement, app.id).status == S_SUBMITTED
     with pytest.raises(SettlementError):
-        settlement.pay(session, app, cashier, now=NOW)
+        settlement.pay(session, app, cashier, reference="HD-TEST-1", now=NOW)
     assert session.get(Voucher, good.id).status == USED
 
 
@@ -421,7 +422,7 @@ def test_reviewer_cannot_also_pay(session, reviewed):
     app = reviewed["app"]
 
     with pytest.raises(DutySegregation) as caught:
-        settlement.pay(session, app, reviewed["reviewer"], now=NOW + timedelta(days=1))
+        settlement.pay(session, app, reviewed["reviewer"], reference="HD-TEST-1", now=NOW + timedelta(days=1))
 
     assert (caught.value.code, caught.value.status) == ("SEGREGATION_OF_DUTIES", 403)
     session.rollback()
@@ -433,7 +434,7 @@ def test_payment_settles_approved_vouchers_audits_and_tells_the_worker(session, 
     app, good, weak, cashier = reviewed["app"], reviewed["good"], reviewed["weak"], reviewed["cashier"]
     paid_at = NOW + timedelta(days=1)
 
-    settlement.pay(session, app, cashier, now=paid_at)
+    settlement.pay(session, app, cashier, reference="HD-TEST-1", now=paid_at)
 
     session.expire_all()
     app = session.get(Settlement, app.id)
@@ -442,10 +443,11 @@ def test_payment_settles_approved_vouchers_audits_and_tells_the_worker(session, 
     assert (settled.status, settled.settled_at) == (SETTLED, paid_at)
     [event] = f.audit_events(voucher_id=good.id, action="voucher.settle")
     assert (event.from_status, event.to_status, event.actor_id, event.at) == (USED, SETTLED, cashier.id, paid_at)
-    assert event.details == {"settlement_id": app.id, "amount_fen": 150000}
+    assert event.details == {"settlement_id": app.id, "amount_fen": 150000, "batch_id": app.batches[0].id,
+                             "reference": "HD-TEST-1"}
     [notice] = session.scalars(select(Notification).where(Notification.kind == "settled")).all()
     assert (notice.person_id, notice.voucher_id) == (good.person_id, good.id)
-    assert "¥1500.00" in notice.body
+    assert "¥1,500.00" in notice.body
     # The rejected line's voucher is untouched.
     assert session.get(Voucher, weak.id).status == USED
     assert f.audit_events(voucher_id=weak.id, action="voucher.settle") == []
@@ -454,27 +456,30 @@ def test_payment_settles_approved_vouchers_audits_and_tells_the_worker(session, 
 
 def test_a_settled_code_is_dead(session, reviewed):
     good, cls = reviewed["good"], reviewed["cls"]
-    settlement.pay(session, reviewed["app"], reviewed["cashier"], now=NOW)
+    settlement.pay(session, reviewed["app"], reviewed["cashier"], reference="HD-TEST-1", now=NOW)
 
     with pytest.raises(DomainError) as caught:
         verify.verify(session, qr=f.qr_for(good, f.epoch(NOW)), class_id=cls.id, actor=officer(cls),
                       qr_secret=app_qr_secret(), now=NOW, now_ts=f.epoch(NOW))
     assert caught.value.code == "VOUCHER_SETTLED"
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(DomainError) as second:
         settlement.apply(session, cls, officer(cls), codes=[good.code], now=NOW)
+    assert second.value.code == "VOUCHER_SETTLED"
+    assert second.value.details["rows"][0]["voucher_code"] == good.code
 
 
 def test_an_application_is_paid_once(session, reviewed):
-    settlement.pay(session, reviewed["app"], reviewed["cashier"], now=NOW)
+    settlement.pay(session, reviewed["app"], reviewed["cashier"], reference="HD-TEST-1", now=NOW)
 
-    with pytest.raises(SettlementError):
-        settlement.pay(session, reviewed["app"], reviewed["cashier"], now=NOW)
+    with pytest.raises(DomainError) as caught:
+        settlement.pay(session, reviewed["app"], reviewed["cashier"], reference="HD-TEST-2", now=NOW)
+    assert caught.value.code == "VOUCHER_SETTLED"
     assert len(f.audit_events(action="voucher.settle")) == 1
 
 
 def test_only_the_issuing_bureau_pays(session, reviewed):
     with pytest.raises(OutOfScope):
-        settlement.pay(session, reviewed["app"], f.bureau_actor("320200"), now=NOW)
+        settlement.pay(session, reviewed["app"], f.bureau_actor("320200"), reference="HD-TEST-1", now=NOW)
     assert session.get(Voucher, reviewed["good"].id).status == USED
 
 
@@ -489,9 +494,9 @@ def test_a_clerk_who_reviewed_part_of_an_application_cannot_pay_it(session, subm
     assert app.status == S_REVIEWED
 
     with pytest.raises(DutySegregation):
-        settlement.pay(session, app, first, now=NOW)
+        settlement.pay(session, app, first, reference="HD-TEST-1", now=NOW)
     with pytest.raises(DutySegregation):
-        settlement.pay(session, app, second, now=NOW)
+        settlement.pay(session, app, second, reference="HD-TEST-1", now=NOW)
 
 
 def test_one_api_key_cannot_review_and_pay(session, submitted):
@@ -501,6 +506,7 @@ def test_one_api_key_cannot_review_and_pay(session, submitted):
                       reject=[(submitted["weak"].code, "打卡率不足")], now=NOW)
 
     with pytest.raises(DutySegregation):
-        settlement.pay(session, app, key, now=NOW)
-    settlement.pay(session, app, audit.Actor("api_key", 8, "财务平台", region_code="330600"), now=NOW)
+        settlement.pay(session, app, key, reference="HD-TEST-1", now=NOW)
+    settlement.pay(session, app, audit.Actor("api_key", 8, "财务平台", region_code="330600"), reference="HD-1",
+                   now=NOW)
     assert app.status == S_PAID

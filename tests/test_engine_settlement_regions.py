@@ -66,7 +66,7 @@ def test_wuxi_automatic_settlement_ends_with_settled_vouchers_after_payment(sess
 
     codes = [line.voucher.code for line in app.lines]
     settlement.review(session, app, reviewer, approve=codes, now=NOW + timedelta(days=11))
-    settlement.pay(session, app, cashier, now=NOW + timedelta(days=12))
+    settlement.pay(session, app, cashier, reference="HD-TEST-1", now=NOW + timedelta(days=12))
 
     assert count(session, Voucher, Voucher.status == SETTLED) == 2
     assert session.get(Settlement, app.id).approved_total_fen == 160000
@@ -112,9 +112,10 @@ def test_shaoxing_general_certificate_voucher_is_paid_to_the_worker_by_matching_
     assert event.details["certificate"] == cert.number
 
     reviewer, cashier = bureau_pair()
+    f.payee_account(person_id=voucher.person_id, account_name=voucher.person.name)
     session.commit()
     settlement.review(session, app, reviewer, approve=[voucher.code], now=NOW + timedelta(days=31))
-    settlement.pay(session, app, cashier, now=NOW + timedelta(days=32))
+    settlement.pay(session, app, cashier, reference="HD-TEST-1", now=NOW + timedelta(days=32))
     assert session.get(Voucher, voucher.id).status == SETTLED
     [notice] = session.scalars(select(Notification).where(Notification.kind == "settled")).all()
     assert notice.person_id == voucher.person_id
@@ -180,11 +181,14 @@ def test_chongqing_institution_is_paid_the_amount_the_bureau_approved(session):
     assert app.lines[0].amount_fen == 100000  # the face value, as a reference
 
     settlement.review(session, app, reviewer, approve=[voucher.code], amounts={voucher.code: 86000}, now=NOW)
-    settlement.pay(session, app, cashier, now=NOW)
+    settlement.pay(session, app, cashier, reference="HD-TEST-1", now=NOW)
 
     session.expire_all()
     app = session.get(Settlement, app.id)
-    assert (app.lines[0].amount_fen, app.approved_total_fen) == (86000, 86000)
+    line = app.lines[0]
+    assert (line.amount_fen, line.reference_fen, line.approved_amount_fen, line.paid_amount_fen) == (
+        100000, 100000, 86000, 86000)
+    assert app.approved_total_fen == 86000
     [event] = f.audit_events(action="voucher.settle")
     assert event.details["amount_fen"] == 86000
 
@@ -207,8 +211,9 @@ def test_amount_cannot_be_adjusted_where_the_face_value_is_paid(session, submitt
     session.commit()
     before = lines_state(session, app)
 
-    with pytest.raises(SettlementError):
+    with pytest.raises(ValidationFailed) as caught:
         settlement.review(session, app, reviewer, approve=[good.code], amounts={good.code: 99000}, now=NOW)
+    assert "不能调整" in caught.value.details["rows"][0]["message"]
 
     assert lines_state(session, app) == before
     assert session.get(Settlement, app.id).status == S_SUBMITTED
@@ -247,4 +252,4 @@ def test_adjusted_amount_keyed_by_a_lower_case_code_applies(session):
 
     settlement.review(session, app, reviewer, approve=[voucher.code], amounts={voucher.code.lower(): 70000}, now=NOW)
 
-    assert app.lines[0].amount_fen == 70000
+    assert app.lines[0].approved_amount_fen == 70000

@@ -8,7 +8,7 @@ from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode
 from .people import PRIORITY_GROUPS, Person
 from .records import Certificate, Job, Notification
 from .regions import Policy, Region, in_region, region_covers, region_prefix, under_prefix
-from .settlement import Settlement, SettlementLine
+from .settlement import PayeeAccount, PaymentBatch, Settlement, SettlementLine
 from .staff import StaffUser
 from .statistics import KpiTarget, RegionTarget, StatsRollup, VoucherMonthlyStat
 from .vouchers import Issuance, Voucher, VoucherTemplate
@@ -16,7 +16,7 @@ from .vouchers import Issuance, Voucher, VoucherTemplate
 __all__ = [
     "ApiKey", "AuditEvent", "Certificate", "Channel", "CheckIn", "ClassRating", "ClassSession",
     "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "KpiTarget", "Notification",
-    "PRIORITY_GROUPS", "Person", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
+    "PRIORITY_GROUPS", "PayeeAccount", "PaymentBatch", "Person", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
     "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
     "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "in_region", "region_covers", "region_prefix", "under_prefix",
 ]

@@ -60,6 +60,10 @@ class Policy(db.Model):
     pays_worker_for_general_certificate: Mapped[bool] = mapped_column(Boolean, default=False)
     # Chongqing: face value is a reference; the district bureau approves the amount paid.
     face_value_is_reference: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Deadlines a region may set (the notices are silent): an institution applies for its subsidy
+    # within N days of 结业; the bureau reviews an application within M days of its submission.
+    apply_within_days: Mapped[int | None] = mapped_column(Integer)
+    review_within_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Region(db.Model):

@@ -87,19 +87,24 @@ def applicability_problem(template, training_class, institution) -> str | None:
     return None
 
 
-def subsidy_amount(template) -> tuple[int, str | None]:
-    """(amount in fen, note): face value capped by the catalogue standard; a credential voucher
-    is worth the catalogue standard."""
+def subsidy_amount(template, fee_fen: int | None = None) -> tuple[int, str | None]:
+    """(the line's maximum in fen, note): the face value (face-value vouchers) or the catalogue
+    standard (credential), capped by the standard where one is set and by the fee the class
+    actually charged — a subsidy never exceeds the fee. A class with no fee on record (0) is not
+    capped by it."""
     if template.function_mode == FACE_VALUE:
-        amount = template.face_value_fen or 0
+        amount, note = template.face_value_fen or 0, None
         if template.standard_fen is not None and template.standard_fen < amount:
-            return template.standard_fen, "按补贴标准封顶"
-        return amount, None
-    if template.function_mode == CREDENTIAL:
+            amount, note = template.standard_fen, "按补贴标准封顶"
+    elif template.function_mode == CREDENTIAL:
         if template.standard_fen is None:
             return 0, "抵用券未设置补贴标准"
-        return template.standard_fen, None
-    return 0, "未知的券功能模式"
+        amount, note = template.standard_fen, None
+    else:
+        return 0, "未知的券功能模式"
+    if fee_fen and fee_fen < amount:
+        amount, note = fee_fen, "按实际培训费封顶"
+    return amount, note
 
 
 def local_year(value: datetime) -> int:

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from ..codes import normalize_code
 from ..models import (
-    Certificate, Enrolment, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, region_covers,
+    Certificate, Enrolment, PaymentBatch, Policy, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate,
+    region_covers,
 )
 from ..models.classes import CLASS_COMPLETED
 from ..models.settlement import (
@@ -16,8 +17,11 @@ from ..models.settlement import (
 )
 from ..models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
-from . import audit, rules, states, subsidy
-from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed, YearlyLimitReached
+from . import audit, payees, rules, states, subsidy
+from .errors import (
+    AmountAboveMaximum, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
+    YearlyLimitReached,
+)
 from .notify import notify
 from .unit import service
 from .verify import check_yearly_limits
@@ -65,18 +69,21 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
             code = normalize_code(raw)
             voucher = used_here.get(code)
             if voucher is None:
-                bad.append({"index": index, "code": code, "message": "该券未在本班期验券使用"})
+                bad.append(_row(index, code, "VOUCHER_NOT_FOUND", "该券未在本班期验券使用"))
+            elif voucher.status == SETTLED:
+                bad.append(_row(index, code, "VOUCHER_SETTLED", "该券已结算核销，不能再次申请"))
             elif _open_line_exists(session, voucher.id):
-                bad.append({"index": index, "code": code, "message": "该券已在其他结算申请中"})
+                bad.append(_row(index, code, "VALIDATION_FAILED", "该券已在其他结算申请中"))
             elif voucher in chosen:
-                bad.append({"index": index, "code": code, "message": "券码重复"})
+                bad.append(_row(index, code, "VALIDATION_FAILED", "券码重复"))
             elif _pays_worker(voucher, training_class):
-                bad.append({"index": index, "code": code,
-                            "message": "通用券参加证书类培训，补贴由人社部门直接发放给劳动者本人，机构不能申请结算"})
+                bad.append(_row(index, code, "VALIDATION_FAILED",
+                                "通用券参加证书类培训，补贴由人社部门直接发放给劳动者本人，机构不能申请结算"))
             else:
                 chosen.append(voucher)
         if bad:
-            raise ValidationFailed(f"有{len(bad)}个券码不能申请结算", rows=bad)
+            error = VoucherSettled if any(row["code"] == "VOUCHER_SETTLED" for row in bad) else ValidationFailed
+            raise error(f"有{len(bad)}个券码不能申请结算", rows=bad)
     if not chosen:
         raise SettlementError("本班期没有可申请结算的已使用培训券")
     regions = {v.template.region_code for v in chosen}
@@ -89,7 +96,8 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
         result = subsidy.assess(session, voucher, training_class)
         settlement.lines.append(SettlementLine(
             voucher_id=voucher.id, eligible=result.eligible, attendance_rate=result.attendance_rate,
-            exam_passed=result.exam_passed, amount_fen=result.amount_fen, reason=result.reason,
+            exam_passed=result.exam_passed, amount_fen=result.amount_fen, reference_fen=result.reference_fen,
+            reason=result.reason,
         ))
     if submit:
         settlement.status, settlement.submitted_at = S_SUBMITTED, now
@@ -113,87 +121,193 @@ def _is_fen(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _row(index: int, voucher_code: str, code: str, message: str) -> dict:
+    return {"index": index, "voucher_code": voucher_code, "code": code, "message": message}
+
+
+def _lock(session, settlement: Settlement) -> None:
+    """Serialise reviews and payments of one settlement (PostgreSQL row lock; SQLite's writer lock)."""
+    session.execute(select(Settlement.id).where(Settlement.id == settlement.id).with_for_update())
+    session.refresh(settlement)
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen / 100:,.2f}"
+
+
 @service
 def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), reject=(), amounts=None,
            now=None) -> Settlement:
-    """Decide lines: `approve` codes, `reject` (code, reason) pairs. When every line is decided the
-    settlement is reviewed and waits for payment. `amounts` sets the approved amount where the
-    region's face value is only a reference (Chongqing)."""
+    """Decide lines: `approve` codes, `reject` (code, reason) pairs. `amounts` maps an approved code
+    to the amount approved (fen), never above the line's computed maximum; where the region's face
+    value is only a reference (Chongqing) that is what is paid, elsewhere the maximum is the
+    amount. When every line is decided the settlement is reviewed and waits for payment."""
     now = now or utcnow()
     _check_bureau(actor, settlement)
+    _lock(session, settlement)
     amounts = {normalize_code(code): value for code, value in (amounts or {}).items()}
     if settlement.status != S_SUBMITTED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，不能审核")
     lines = {line.voucher.code: line for line in settlement.lines}
-    bad = []
+    bad, above = [], False
     decisions = [(normalize_code(c), LINE_APPROVED, None) for c in approve]
     decisions += [(normalize_code(c), LINE_REJECTED, (r or "").strip()) for c, r in reject]
     seen = set()
     for index, (code, decision, reason) in enumerate(decisions, start=1):
         line = lines.get(code)
+        adjusted = decision == LINE_APPROVED and code in amounts
+        amount = amounts.get(code)
         if code in seen:
-            bad.append({"index": index, "code": code, "message": "同一张券只能给出一个审核意见"})
+            bad.append(_row(index, code, "VALIDATION_FAILED", "同一张券只能给出一个审核意见"))
         seen.add(code)
         if line is None:
-            bad.append({"index": index, "code": code, "message": "该券不在本结算申请中"})
+            bad.append(_row(index, code, "VOUCHER_NOT_FOUND", "该券不在本结算申请中"))
         elif line.decision != LINE_PENDING:
-            bad.append({"index": index, "code": code, "message": "该行已审核"})
+            bad.append(_row(index, code, "VALIDATION_FAILED", "该行已审核"))
         elif decision == LINE_APPROVED and not line.eligible:
-            bad.append({"index": index, "code": code, "message": f"不符合补贴条件：{line.reason}"})
+            bad.append(_row(index, code, "NOT_ELIGIBLE", f"不符合补贴条件：{line.reason}"))
         elif decision == LINE_REJECTED and not reason:
-            bad.append({"index": index, "code": code, "message": "请填写驳回原因"})
-        elif decision == LINE_APPROVED and amounts and code in amounts and not _is_fen(amounts[code]):
-            bad.append({"index": index, "code": code, "message": "审核金额应为不小于0的整数（单位：分）"})
+            bad.append(_row(index, code, "VALIDATION_FAILED", "请填写驳回原因"))
+        elif adjusted and not _is_fen(amount):
+            bad.append(_row(index, code, "VALIDATION_FAILED", "审核金额应为不小于0的整数（单位：分）"))
+        elif adjusted and amount > line.amount_fen:
+            above = True
+            bad.append(_row(index, code, "AMOUNT_ABOVE_MAXIMUM",
+                            f"审核金额{_yuan(amount)}高于该行的补贴上限{_yuan(line.amount_fen)}"))
+        elif (adjusted and amount != line.amount_fen
+              and not line.voucher.template.policy.face_value_is_reference):
+            bad.append(_row(index, code, "VALIDATION_FAILED",
+                            f"本地区按补贴标准拨付，金额为{_yuan(line.amount_fen)}，不能调整"))
     if bad:
-        raise ValidationFailed("审核意见有误，未做任何更改", rows=bad)
+        error = AmountAboveMaximum if above else ValidationFailed
+        raise error("审核意见有误，未做任何更改", rows=bad)
     for code, decision, reason in decisions:
         line = lines[code]
         line.decision, line.decision_reason, line.decided_by = decision, reason, _who(actor)
-        if decision == LINE_APPROVED and amounts and code in amounts:
-            if not line.voucher.template.policy.face_value_is_reference:
-                raise SettlementError("本地区按券面值补贴，不能调整金额")
-            line.amount_fen = int(amounts[code])
-        if decision == LINE_REJECTED:
-            line.amount_fen = 0
+        if decision == LINE_APPROVED:
+            line.approved_amount_fen = amounts.get(code, line.amount_fen)
+        else:
+            line.approved_amount_fen = None
+        audit.record(session, actor, "settlement.approve" if decision == LINE_APPROVED else "settlement.reject",
+                     voucher=line.voucher, institution_id=settlement.institution_id,
+                     person_id=settlement.person_id, region_code=settlement.region_code, reason=reason, at=now,
+                     details={"settlement_id": settlement.id, "amount_fen": line.amount_fen,
+                              "approved_amount_fen": line.approved_amount_fen})
+        if settlement.person_id is not None:
+            if decision == LINE_APPROVED:
+                notify(session, settlement.person_id, "subsidy_approved", "培训补贴审核通过",
+                       f"您的证书类培训补贴已审核通过，金额{_yuan(line.approved_amount_fen)}，将拨付到您的收款账户。",
+                       voucher_id=line.voucher_id)
+            else:
+                notify(session, settlement.person_id, "subsidy_rejected", "培训补贴未通过审核",
+                       f"您的证书类培训补贴未通过审核：{reason}", voucher_id=line.voucher_id)
     if all(line.decision != LINE_PENDING for line in settlement.lines):
         settlement.status = S_REVIEWED
         settlement.reviewed_at = now
+        if not settlement.unpaid_lines:  # every line rejected: nothing to pay, the application is closed
+            settlement.status = S_PAID
     settlement.reviewed_by_id = actor.id if actor.type == "staff" else settlement.reviewed_by_id
     audit.record(session, actor, "settlement.review", institution_id=settlement.institution_id,
-                 region_code=settlement.region_code,
-                 details={"settlement_id": settlement.id, "approved": list(approve),
-                          "rejected": [c for c, _ in reject]})
+                 person_id=settlement.person_id, region_code=settlement.region_code,
+                 details={"settlement_id": settlement.id, "approved": [c for c, d, _ in decisions if d == LINE_APPROVED],
+                          "rejected": [c for c, d, _ in decisions if d == LINE_REJECTED]})
     session.commit()
     return settlement
 
 
+def _paid_on(value, now) -> date:
+    if value is None:
+        return to_local(now).date()
+    if not isinstance(value, date) or value > to_local(now).date():
+        raise ValidationFailed("拨付日期不能晚于今天", fields={"paid_on": "拨付日期不能晚于今天"})
+    return value
+
+
 @service
-def pay(session, settlement: Settlement, actor: audit.Actor, *, now=None) -> Settlement:
-    """Mark paid: every approved voucher becomes settled and its code dead."""
+def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str | None = None, paid_on=None,
+        failed=(), now=None) -> PaymentBatch:
+    """拨付 one batch: every line approved and not yet paid is paid — its voucher settled, its code
+    dead — except the `failed` (code, reason) pairs the bank returned, which stay approved (待拨付)
+    with the reason. The settlement closes when every line is paid or rejected."""
     now = now or utcnow()
     _check_bureau(actor, settlement)
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 64:
+        raise ValidationFailed("请填写银行回单号（流水号），64个字符以内", fields={"reference": "请填写银行回单号"})
+    paid_on = _paid_on(paid_on, now)
+    _lock(session, settlement)
+    if settlement.status == S_PAID:
+        raise VoucherSettled("该结算申请已全部拨付，不能重复拨付")
     if settlement.status != S_REVIEWED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，审核完成后才能拨付")
     if any(line.decided_by == _who(actor) for line in settlement.lines):
         raise DutySegregation("审核与拨付须由不同人员办理：您审核过本申请，请由其他人员办理拨付")
-    for line in settlement.lines:
-        if line.decision != LINE_APPROVED:
+    unpaid = {line.voucher.code: line for line in settlement.unpaid_lines}
+    bad, failures = [], {}
+    for index, (code, reason) in enumerate(failed, start=1):
+        code, reason = normalize_code(code), (reason or "").strip()
+        if code not in unpaid:
+            known = any(line.voucher.code == code for line in settlement.lines)
+            bad.append(_row(index, code, "VALIDATION_FAILED" if known else "VOUCHER_NOT_FOUND",
+                            "该行不是待拨付状态" if known else "该券不在本结算申请中"))
+        elif not reason:
+            bad.append(_row(index, code, "VALIDATION_FAILED", "请填写拨付失败的原因，如 账号有误、账户已销户"))
+        else:
+            failures[code] = reason
+    if bad:
+        raise ValidationFailed("拨付失败的行有误，未做任何更改", rows=bad)
+    account = payees.settlement_account(session, settlement)
+    if account is None:
+        raise PayeeMissing("劳动者尚未填写本人收款账户，已提醒其在“我的 → 收款账户”中填写，填写后再拨付"
+                           if settlement.person_id is not None else
+                           "该培训机构尚未登记收款账户（或变更待确认），请先在“培训机构”中设置或确认收款账户")
+    batch = PaymentBatch(settlement_id=settlement.id, region_code=settlement.region_code, reference=reference,
+                         paid_on=paid_on, paid_by=actor.label, created_at=now)
+    session.add(batch)
+    session.flush()
+    for code, line in unpaid.items():
+        voucher = line.voucher
+        if code in failures:
+            line.failure_reason = failures[code]
+            batch.failed_lines += 1
+            audit.record(session, actor, "settlement.payment_failed", voucher=voucher, reason=failures[code],
+                         institution_id=settlement.institution_id, person_id=settlement.person_id,
+                         region_code=settlement.region_code, at=now,
+                         details={"settlement_id": settlement.id, "batch_id": batch.id, "reference": reference})
+            if settlement.person_id is not None:
+                notify(session, settlement.person_id, "subsidy_failed", "培训补贴拨付失败",
+                       f"您的培训补贴拨付未成功：{failures[code]}。请在“我的 → 收款账户”核对本人银行卡，"
+                       "人社部门将重新拨付。")
             continue
         try:
-            states.move(session, line.voucher, SETTLED, actor, at=now, settled_at=now,
-                        details={"settlement_id": settlement.id, "amount_fen": line.amount_fen})
+            states.move(session, voucher, SETTLED, actor, at=now, settled_at=now,
+                        details={"settlement_id": settlement.id, "amount_fen": line.payable_fen,
+                                 "batch_id": batch.id, "reference": reference})
         except states.StaleState:
             raise SettlementError("有培训券状态已变化，请刷新后重试") from None
-        notify(session, line.voucher.person_id, "settled", "培训补贴已拨付",
-               f"您使用的“{line.voucher.template.name}”已完成结算核销，补贴金额¥{line.amount_fen / 100:.2f}。",
-               voucher_id=line.voucher_id)
-    settlement.status, settlement.paid_at = S_PAID, now
-    settlement.paid_by_id = actor.id if actor.type == "staff" else None
+        line.paid_amount_fen, line.paid_at, line.failure_reason = line.payable_fen, now, None
+        line.payment_batch_id, line.payee_account_id = batch.id, account.id
+        batch.paid_lines += 1
+        batch.paid_total_fen += line.payable_fen
+        if settlement.person_id is not None:
+            notify(session, settlement.person_id, "settled", "培训补贴已拨付",
+                   f"您的证书类培训补贴{_yuan(line.payable_fen)}已拨付到{account.bank_name} {account.masked_number}。",
+                   voucher_id=voucher.id)
+        else:
+            notify(session, voucher.person_id, "settled", "培训券已结算核销",
+                   f"您使用的“{voucher.template.name}”已完成结算核销，补贴{_yuan(line.payable_fen)}已拨付给培训机构。",
+                   voucher_id=voucher.id)
+    if not settlement.unpaid_lines:
+        settlement.status, settlement.paid_at = S_PAID, now
+        settlement.paid_by_id = actor.id if actor.type == "staff" else None
     audit.record(session, actor, "settlement.pay", institution_id=settlement.institution_id,
-                 region_code=settlement.region_code,
-                 details={"settlement_id": settlement.id, "total_fen": settlement.approved_total_fen})
+                 person_id=settlement.person_id, region_code=settlement.region_code, at=now,
+                 details={"settlement_id": settlement.id, "batch_id": batch.id, "reference": reference,
+                          "paid_on": paid_on.isoformat(), "paid_total_fen": batch.paid_total_fen,
+                          "paid_lines": batch.paid_lines, "failed": sorted(failures),
+                          "account_id": account.id, "account_number": account.masked_number})
     session.commit()
-    return settlement
+    return batch
 
 
 @service
@@ -240,24 +354,42 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
     return application
 
 
-@service
-def match_worker_subsidies(session, region_code: str, actor: audit.Actor, *, now=None) -> list[Settlement]:
-    """Shaoxing §三(五): a general voucher used on certificate training — the worker paid the fee;
-    the bureau pays the worker once the certificate and the used voucher are both on record.
-    No application: matched here, one person-payee settlement per voucher, submitted for review."""
+def paying_region(person, template) -> str:
+    """Seed 003 §三(五): the bureau of the worker's unemployment-insurance place pays, then of the
+    place of employment, hukou (residence), unemployment registration — the first one on record
+    inside the issuing region; else the issuing bureau itself."""
+    for attribute in ("insurance_region_code", "employment_region_code", "hukou_region_code",
+                      "residence_region_code", "unemployment_registered_region_code", "region_code"):
+        code = getattr(person, attribute, None)
+        if code and region_covers(template.region_code, code):
+            return code
+    return template.region_code
+
+
+def _worker_candidates(person_id=None):
+    query = (select(Voucher).join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
+             .join(Policy, VoucherTemplate.policy_id == Policy.id)
+             .join(TrainingClass, Voucher.class_id == TrainingClass.id)
+             .where(Voucher.status == USED, VoucherTemplate.distribution_mode == GENERAL,
+                    Policy.pays_worker_for_general_certificate.is_(True),
+                    TrainingClass.project_type == "certificate")
+             .where(~select(SettlementLine.id).where(SettlementLine.voucher_id == Voucher.id,
+                                                     SettlementLine.decision != LINE_REJECTED).exists())
+             .order_by(Voucher.id))
+    return query.where(Voucher.person_id == person_id) if person_id is not None else query
+
+
+def match_for_person(session, person_id: int | None, actor: audit.Actor, *, region_code=None,
+                     now=None) -> list[Settlement]:
+    """Find the worker subsidies now due — a used general voucher on certificate training and a
+    certificate of the same occupation issued since — and submit one worker-payee settlement per
+    voucher. Part of the caller's transaction; safe to run again (a voucher with an open line is
+    skipped)."""
     now = now or utcnow()
-    candidates = session.scalars(
-        select(Voucher).join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
-        .join(TrainingClass, Voucher.class_id == TrainingClass.id)
-        .where(Voucher.status == USED, VoucherTemplate.distribution_mode == GENERAL,
-               TrainingClass.project_type == "certificate")
-    )
     made = []
-    for voucher in candidates:
+    for voucher in session.scalars(_worker_candidates(person_id)):
         template = voucher.template
-        if not (template.policy.pays_worker_for_general_certificate and region_covers(region_code, template.region_code)):
-            continue
-        if _open_line_exists(session, voucher.id):
+        if region_code is not None and not region_covers(region_code, template.region_code):
             continue
         training_class = voucher.training_class
         days = template.policy.valid_days_after_activation
@@ -268,23 +400,41 @@ def match_worker_subsidies(session, region_code: str, actor: audit.Actor, *, now
                                       Certificate.occupation == training_class.occupation,
                                       Certificate.issued_on >= (to_local(voucher.used_at).date() if voucher.used_at
                                                                 else date.min))
+            .order_by(Certificate.issued_on).limit(1)
         )
         if certificate is None:
             continue
-        amount, _note = rules.subsidy_amount(template)
+        person = voucher.person
+        amount, _note = rules.subsidy_amount(template, training_class.price_fen)
+        payer = paying_region(person, template)
         settlement = Settlement(person_id=voucher.person_id, class_id=training_class.id,
-                                region_code=template.region_code, status=S_SUBMITTED, submitted_at=now)
+                                region_code=payer, status=S_SUBMITTED, submitted_at=now)
         settlement.lines.append(SettlementLine(
             voucher_id=voucher.id, eligible=True, attendance_rate=subsidy.attendance_rate(
                 session, training_class, voucher.person_id),
-            exam_passed=True, amount_fen=amount, reason=f"证书 {certificate.number}",
+            exam_passed=True, amount_fen=amount, reference_fen=subsidy.reference_fen(template),
+            reason=f"证书 {certificate.number}",
         ))
         session.add(settlement)
         session.flush()
-        audit.record(session, actor, "settlement.match", person_id=voucher.person_id,
-                     region_code=template.region_code,
+        audit.record(session, actor, "settlement.match", voucher=voucher, person_id=voucher.person_id,
+                     region_code=payer, at=now,
                      details={"settlement_id": settlement.id, "voucher": voucher.code,
-                              "certificate": certificate.number})
+                              "certificate": certificate.number, "amount_fen": amount})
+        has_account = payees.active_account(session, person_id=voucher.person_id) is not None
+        notify(session, voucher.person_id, "subsidy_matched", "证书类培训补贴待审核",
+               f"您持“{template.name}”参加{training_class.occupation}培训并取得证书，补贴{_yuan(amount)}已进入人社部门审核。"
+               + ("补贴将拨付到您在“我的 → 收款账户”中填写的本人银行卡。" if has_account else
+                  "请尽快在“我的 → 收款账户”中填写本人银行卡，否则补贴无法拨付。"),
+               voucher_id=voucher.id, link="/worker/me/payee")
         made.append(settlement)
+    return made
+
+
+@service
+def match_worker_subsidies(session, region_code: str | None, actor: audit.Actor, *, now=None) -> list[Settlement]:
+    """Shaoxing §三(五), the nightly catch-up (`flask settlements match`): every worker subsidy due
+    and not yet found when its certificate was recorded. `region_code` None: the whole country."""
+    made = match_for_person(session, None, actor, region_code=region_code, now=now)
     session.commit()
     return made

@@ -18,6 +18,7 @@ class Eligibility:
     exam_passed: bool | None
     amount_fen: int
     reasons: list[str]
+    reference_fen: int | None = None
 
     @property
     def reason(self) -> str | None:
@@ -65,8 +66,15 @@ def assess(session, voucher: Voucher, training_class: TrainingClass) -> Eligibil
         limit = voucher.used_at + timedelta(days=policy.valid_days_after_activation)
         if end_of_local_day(training_class.ends_on) > limit:
             reasons.append(f"培训未在激活后{policy.valid_days_after_activation}天有效期内完成")
-    amount, note = rules.subsidy_amount(voucher.template)
+    amount, note = rules.subsidy_amount(voucher.template, training_class.price_fen)
     if note and amount == 0:
         reasons.append(note)
     eligible = not reasons
-    return Eligibility(eligible, rate, exam_passed, amount if eligible else 0, reasons)
+    return Eligibility(eligible, rate, exam_passed, amount if eligible else 0, reasons,
+                       reference_fen(voucher.template))
+
+
+def reference_fen(template) -> int | None:
+    """参考金额: where the face value is only a reference (Chongqing), it is shown beside the
+    amount the district bureau approves."""
+    return template.face_value_fen if template.policy.face_value_is_reference else None
