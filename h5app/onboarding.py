@@ -1,5 +1,6 @@
 """Onboarding training institutions (批量添加培训机构, seed 004 annex 2): validated row by row, all or
-nothing; each institution gets its officer (机构专员) account with a first password shown once."""
+nothing; each institution gets its officer (机构专员) account with a first password shown once, and
+its payee account (收款账户) when one is given, in force at once as the bureau entered it."""
 import re
 from dataclasses import dataclass
 
@@ -7,15 +8,18 @@ from sqlalchemy import select
 
 from .auth.forms import generate_password
 from .identity import id_number_error, name_error, normalize_id_number, normalize_name
-from .models import Institution, Region, Site, StaffUser
+from .models import Institution, PayeeAccount, Region, Site, StaffUser
 from .models.institutions import INSTITUTION_TYPES
 from .models.staff import OFFICER
-from .vouchers import audit
+from .vouchers import audit, payees
 from .vouchers.errors import ValidationFailed
 from .vouchers.unit import service
 
 TYPE_BY_LABEL = {label: code for code, label in INSTITUTION_TYPES.items()}
 COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，]\s*(-?\d+(?:\.\d+)?)\s*$")
+PAYEE_FIELDS = ("account_name", "bank_name", "account_number")
+# Excel shows a long number typed into a number cell as 6.22202E+18, its last digits already lost.
+SCIENTIFIC = re.compile(r"^\d+(\.\d+)?[eE]\+?\d+$")
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Onboarded:
     institution: Institution
     officer: StaffUser
     password: str
+    payee: PayeeAccount | None = None
 
 
 def _sites(text: str) -> list[tuple[float, float]] | None:
@@ -39,6 +44,21 @@ def _sites(text: str) -> list[tuple[float, float]] | None:
             return None
         points.append((lat, lng))
     return points
+
+
+def _payee(row: dict) -> tuple[dict | None, dict]:
+    """The row's 户名/开户行/账号 (flat columns, or the API's "payee" object): all three or none.
+    Returns (clean values or None, field → problem)."""
+    values = row.get("payee") if isinstance(row.get("payee"), dict) else row
+    values = {field: str(values.get(field) or "").strip() for field in PAYEE_FIELDS}
+    if not any(values.values()):
+        return None, {}
+    if SCIENTIFIC.match(values["account_number"]):
+        return None, {"account_number": "账号被Excel存成了数字（科学计数法），请把该列设为文本格式后重新填写"}
+    try:
+        return payees.clean_account(values), {}
+    except ValidationFailed as refusal:
+        return None, refusal.details["fields"]
 
 
 def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict], list[dict]]:
@@ -84,10 +104,13 @@ def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict],
         sites = _sites(row.get("sites") or "")
         if not sites:
             bad("sites", "请填写培训地点经纬度，如 30.0023,120.5810；多个地点用分号隔开")
+        payee, problems = _payee(row)
+        for field, message in problems.items():
+            bad(field, message)
         clean.append({"code": code, "name": name, "region_code": region, "type": kind_code or "other",
                       "address": (row.get("address") or "").strip(), "phone": (row.get("phone") or "").strip(),
                       "officer_name": officer_name, "officer_id_number": normalize_id_number(row.get("officer_id_number")),
-                      "sites": sites or []})
+                      "sites": sites or [], "payee": payee})
     return clean, errors
 
 
@@ -112,7 +135,8 @@ def onboard(session, rows: list[dict], actor: audit.Actor) -> list[Onboarded]:
                             institution_id=institution.id, must_change_password=True)
         officer.set_password(password)
         session.add(officer)
-        made.append(Onboarded(institution, officer, password))
+        account = payees.set_institution_account(session, institution, row["payee"], actor) if row["payee"] else None
+        made.append(Onboarded(institution, officer, password, account))
         audit.record(session, actor, "institution.onboard", institution_id=institution.id,
                      region_code=row["region_code"], details={"code": row["code"]})
     session.commit()

@@ -12,7 +12,7 @@ from .errors import from_http
 
 
 def _load_routes() -> None:
-    from . import settlements, training, vouchers  # noqa: F401  (they declare the endpoints)
+    from . import people_payee, settlements, training, vouchers  # noqa: F401  (they declare the endpoints)
 
 
 @bp.route("/openapi.json")

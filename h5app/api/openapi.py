@@ -20,7 +20,7 @@ def _schema(model: type[BaseModel], components: dict) -> dict:
 
 
 def build(prefix: str = "/api/v1") -> dict:
-    from . import settlements, training, vouchers  # noqa: F401  (their declarations fill ENDPOINTS)
+    from . import people_payee, settlements, training, vouchers  # noqa: F401  (their declarations fill ENDPOINTS)
 
     components: dict = {}
     error_ref = _schema(ErrorResponse, components)

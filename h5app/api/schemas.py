@@ -35,6 +35,7 @@ class RowProblem(BaseModel):
     code: str
     message: str
     field: str | None = None
+    voucher_code: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -174,6 +175,14 @@ class SiteIn(In):
     radius_m: Annotated[StrictInt, Field(ge=10, le=100000)] = 300
 
 
+class PayeeIn(In):
+    """收款账户; each value is checked by the rule the pages use (payees.clean_account), in its words."""
+
+    account_name: Annotated[str, Field(max_length=100, description="户名")]
+    bank_name: Annotated[str, Field(max_length=100, description="开户行")]
+    account_number: Annotated[str, Field(max_length=40, description="账号（数字，可含空格或短横线）")]
+
+
 class InstitutionIn(In):
     code: Annotated[str, Field(min_length=1, max_length=20)]
     name: Text120
@@ -184,6 +193,7 @@ class InstitutionIn(In):
     officer_name: Annotated[str, Field(min_length=1, max_length=30)]
     officer_id_number: IdNumber
     sites: Annotated[list[SiteIn], Field(min_length=1, max_length=50)]
+    payee: PayeeIn | None = Field(None, description="收款账户（选填）：人社部门录入，即时生效")
 
 
 class InstitutionsIn(In):
@@ -309,12 +319,32 @@ class SettlementIn(In):
     codes: Annotated[list[VoucherCode], Field(min_length=1, max_length=10000)] | None = None
 
 
+class PayeeOut(BaseModel):
+    account_name: str
+    bank_name: str
+    account_number: str = Field(description="脱敏账号（前4位和后4位）")
+
+
+class InstitutionPayeeOut(BaseModel):
+    code: str = Field(description="机构编码")
+    payee: PayeeOut
+    status: Literal["active"] = Field(description="人社部门录入的账户即时生效")
+
+
 class SettlementLineOut(BaseModel):
-    code: str
+    code: str = Field(description="券码")
+    voucher_code: str
     eligible: bool
     attendance_rate: float
     exam_passed: bool | None
-    amount_fen: int
+    amount_fen: int = Field(description="按政策计算的补贴上限（面值或标准，不超过实际培训费）")
+    reference_fen: int | None = Field(description="参考金额：券面值仅作参考的地区（重庆）为券面值")
+    approved_amount_fen: int | None
+    paid_amount_fen: int | None
+    paid_at: Iso | None
+    payment_reference: str | None
+    failure_reason: str | None = Field(description="上次拨付失败的原因；该行回到待拨付")
+    payee: PayeeOut | None
     reason: str | None
     decision: Literal["pending", "approved", "rejected"]
     decision_reason: str | None
@@ -323,14 +353,41 @@ class SettlementLineOut(BaseModel):
 class SettlementOut(BaseModel):
     id: int
     status: Literal["draft", "submitted", "reviewed", "paid"]
+    payee_kind: Literal["institution", "worker"]
+    payee: PayeeOut | None = Field(description="当前收款账户（脱敏）；缺少时拨付会被拒绝 PAYEE_MISSING")
     class_id: int | None
     institution_code: str | None
+    person: PersonOut | None
     region_code: str
     submitted_at: Iso | None
     reviewed_at: Iso | None
     paid_at: Iso | None
     approved_total_fen: int
+    paid_total_fen: int
     lines: list[SettlementLineOut]
+
+
+class SettlementSummary(BaseModel):
+    id: int
+    status: Literal["draft", "submitted", "reviewed", "paid"]
+    payee_kind: Literal["institution", "worker"]
+    class_id: int | None
+    institution_code: str | None
+    region_code: str
+    submitted_at: Iso | None
+    paid_at: Iso | None
+    lines: int
+    approved_total_fen: int
+    paid_total_fen: int
+
+
+class SettlementListOut(BaseModel):
+    settlements: list[SettlementSummary]
+    count: int
+    approved_total_fen: int
+    paid_total_fen: int
+    page: int
+    pages: int
 
 
 class RejectIn(In):
@@ -338,9 +395,25 @@ class RejectIn(In):
     reason: Text200
 
 
+class ApproveIn(In):
+    code: VoucherCode
+    amount_fen: Fen
+
+
 class ReviewIn(In):
-    approve: Annotated[list[VoucherCode], Field(max_length=10000)] = []
+    approve: Annotated[list[VoucherCode | ApproveIn], Field(max_length=10000)] = []
     reject: Annotated[list[RejectIn], Field(max_length=10000)] = []
+
+
+class FailedIn(In):
+    code: VoucherCode
+    reason: Text200
+
+
+class PaymentIn(In):
+    reference: Text64 = Field(description="银行回单号 / 流水号")
+    paid_on: date | None = Field(None, description="拨付日期，不填为今天")
+    failed: Annotated[list[FailedIn], Field(max_length=10000)] = []
 
 
 class CertificateIn(In):

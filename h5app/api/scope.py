@@ -38,6 +38,13 @@ def bureau_class(caller: Caller, class_id: int) -> TrainingClass:
     return training_class
 
 
+def bureau_institution(caller: Caller, code: str) -> Institution:
+    institution = db.session.scalar(select(Institution).where(Institution.code == code.strip()))
+    if institution is None or not bureau_covers(caller, institution.region_code):
+        raise not_found("培训机构不存在")
+    return institution
+
+
 def own_session(caller: Caller, session_id: int) -> ClassSession:
     class_session = db.session.get(ClassSession, session_id)
     if class_session is None or class_session.training_class.institution_id != caller.institution_id:

@@ -9,13 +9,13 @@ from ..extensions import db
 from ..models import TrainingClass, Voucher
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..timeutil import iso_local, utcnow
-from ..vouchers import app_qr_secret, checkin, classes, results, roster
+from ..vouchers import app_qr_secret, checkin, classes, payees, results, roster
 from ..vouchers.enrolment import usable_vouchers
 from ..vouchers.verify import verify
 from . import present, schemas
 from .blueprint import bp
 from .registry import endpoint
-from .scope import caller_institution, own_class, own_session
+from .scope import bureau_institution, caller_institution, own_class, own_session
 
 INSTITUTION = (SCOPE_INSTITUTION,)
 
@@ -38,6 +38,14 @@ def add_institutions(caller, body):
         {"id": m.institution.id, "code": m.institution.code, "name": m.institution.name,
          "region_code": m.institution.region_code, "officer_username": m.officer.username,
          "officer_password": m.password} for m in made]}
+
+
+@endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（即时生效）",
+          body=schemas.PayeeIn, response=schemas.InstitutionPayeeOut, tag="institutions")
+def set_institution_payee(caller, body, code):
+    institution = bureau_institution(caller, code)
+    account = payees.change_institution_account(db.session, institution, body.model_dump(), caller.actor)
+    return {"code": institution.code, "payee": present.payee(account), "status": account.status}
 
 
 def _utc(moment):

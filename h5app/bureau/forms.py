@@ -1,10 +1,13 @@
 """Bureau forms."""
 import re
+from datetime import date
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
     DecimalField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -72,6 +75,25 @@ class TemplateForm(RuleCheckedForm):
         return template_problems(self.values())
 
 
+class CertificateImportForm(FlaskForm):
+    file = FileField("证书文件（CSV 或 Excel）", validators=[
+        FileRequired("请选择要上传的文件"),
+        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
+    ], render_kw={"accept": ".csv,.xlsx"})
+    submit = SubmitField("上传并导入")
+
+
+class PayeeDecisionForm(FlaskForm):
+    """确认 or 不予确认 an institution's pending payee account change. The account's id is posted so
+    that a change submitted after the page was opened is never confirmed unseen. The reason is
+    required to decline: the service's rule (payees.decide_institution_account), not the form's."""
+
+    account_id = HiddenField(validators=[DataRequired("请刷新页面后重试")])
+    reason = StringField("不予确认的原因", validators=[Optional(), Length(max=200, message="原因不超过200字")])
+    confirm = SubmitField("确认变更")
+    decline = SubmitField("不予确认")
+
+
 class ClerkForm(FlaskForm):
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=30)])
     username = StringField("登录用户名", validators=[DataRequired("请填写用户名"), Length(min=3, max=32)],
@@ -82,3 +104,20 @@ class ClerkForm(FlaskForm):
     def validate_username(self, field):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", field.data or ""):
             raise ValidationError("用户名只能用字母、数字和 _ . -")
+
+
+class PaymentForm(FlaskForm):
+    """拨付 one batch: the bank's reference and the date it paid. Lines the bank returned are
+    posted beside it (failed-<line id>, failure-<line id>), one per approved line."""
+
+    reference = StringField("银行回单号（流水号）", validators=[
+        DataRequired("请填写银行回单号（流水号）"), Length(max=64, message="回单号不超过64个字符")])
+    paid_on = StringField("拨付日期", validators=[DataRequired("请填写拨付日期")],
+                          render_kw={"type": "date"})
+    submit = SubmitField("确认拨付")
+
+    def validate_paid_on(self, field):
+        try:
+            field.parsed = date.fromisoformat((field.data or "").strip())
+        except ValueError:
+            raise ValidationError("拨付日期格式应为 2026-12-07") from None

@@ -1,6 +1,7 @@
 """培训机构 in the bureau console: onboard one by form or many by CSV/XLSX (all or nothing, every bad row
 named), each with its officer account and a first password shown once; record strikes (three in a year
-suspend automatically) and reinstate with a reason."""
+suspend automatically) and reinstate with a reason; confirm or decline a change of the payee account
+(收款账户) the institution asked for."""
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -8,13 +9,14 @@ from sqlalchemy import select
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Institution, in_region
+from ..models import Institution, PayeeAccount, in_region
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
 from ..spreadsheets import read_table, records
 from ..timeutil import utcnow
-from ..vouchers import audit, supervision
+from ..vouchers import audit, payees, supervision
 from ..vouchers.errors import DomainError
+from .forms import PayeeDecisionForm
 from .routes import bp
 
 COLUMNS = {
@@ -23,7 +25,12 @@ COLUMNS = {
     "officer_name": ("机构专员姓名", "officer_name"),
     "officer_id_number": ("机构专员身份证号码", "机构专员身份证号", "officer_id_number"),
     "sites": ("培训机构经纬度", "经纬度", "sites"),
+    # 收款账户, optional as a group: all three columns filled in a row, or none.
+    "account_name": ("户名", "收款户名", "账户名称", "account_name"),
+    "bank_name": ("开户行", "开户银行", "bank_name"),
+    "account_number": ("账号", "银行账号", "收款账号", "account_number"),
 }
+OPTIONAL_COLUMNS = {"type", "account_name", "bank_name", "account_number"}
 FIELD_LABELS = {field: names[0] for field, names in COLUMNS.items()}
 
 
@@ -36,7 +43,7 @@ def institutions():
         try:
             upload = request.files.get("file")
             if upload and upload.filename:
-                rows = records(read_table(upload.filename, upload.read()), COLUMNS, set(COLUMNS) - {"type"})
+                rows = records(read_table(upload.filename, upload.read()), COLUMNS, set(COLUMNS) - OPTIONAL_COLUMNS)
             else:
                 rows = [{field: request.form.get(field, "") for field in COLUMNS}]
             made = onboard(db.session, rows, audit.Actor.for_staff(current_user))
@@ -55,6 +62,10 @@ def institutions():
 def institution_detail(institution_id):
     institution = db.get_or_404(Institution, institution_id)
     require_region_covers(institution.region_code)
+    decision = PayeeDecisionForm()
+    if decision.confirm.data or decision.decline.data:
+        _decide_payee(institution, decision)
+        return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
     form = ConfirmForm()
     if form.validate_on_submit():
         actor = audit.Actor.for_staff(current_user)
@@ -74,4 +85,27 @@ def institution_detail(institution_id):
         return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
     return render_template("bureau/institution.html", institution=institution, form=form,
                            kinds=supervision.STRIKE_KINDS,
-                           strikes=supervision.strikes_this_year(db.session, institution, utcnow()))
+                           strikes=supervision.strikes_this_year(db.session, institution, utcnow()),
+                           payee=payees.active_account(db.session, institution_id=institution.id),
+                           pending=payees.pending_account(db.session, institution.id), decision=decision)
+
+
+def _decide_payee(institution: Institution, decision: PayeeDecisionForm) -> None:
+    """确认变更 / 不予确认: the change shown on the page (its id posted), of this institution only."""
+    if not decision.validate_on_submit():
+        errors = decision.errors
+        flash("页面已过期，请刷新后重试" if "csrf_token" in errors else next(iter(errors.values()))[0], "error")
+        return
+    account_id = decision.account_id.data
+    account = db.session.get(PayeeAccount, int(account_id)) if account_id.isdigit() else None
+    if account is None or account.institution_id != institution.id:
+        abort(404)
+    approve = bool(decision.confirm.data)
+    try:
+        payees.decide_institution_account(db.session, account, audit.Actor.for_staff(current_user),
+                                          approve=approve, reason=decision.reason.data or "")
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+        return
+    flash(f"已确认收款账户变更，此后拨付到 {account.bank_name} {account.masked_number}" if approve
+          else "已不予确认该收款账户变更，原因已记录", "success")

@@ -98,8 +98,10 @@ def set_institution_account(session, institution, values: dict, actor: audit.Act
     if by_bureau:
         _activate(session, account, actor, now)
     else:
+        session.flush()  # the new one is pending too: it needs its id to be left out
         for older in session.scalars(select(PayeeAccount).where(
-                PayeeAccount.institution_id == institution.id, PayeeAccount.status == ACCOUNT_PENDING)):
+                PayeeAccount.institution_id == institution.id, PayeeAccount.status == ACCOUNT_PENDING,
+                PayeeAccount.id != account.id)):
             older.status = ACCOUNT_REPLACED
     session.flush()
     audit.record(session, actor, "payee.set" if by_bureau else "payee.request", institution_id=institution.id,

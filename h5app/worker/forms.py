@@ -5,6 +5,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
+from ..forms import RuleCheckedForm
+from ..vouchers.errors import ValidationFailed
+from ..vouchers.payees import clean_account
+
 
 class ClassSearchForm(FlaskForm):
     q = StringField("职业、课程或机构", validators=[Optional(), Length(max=40)],
@@ -37,3 +41,26 @@ class RatingForm(FlaskForm):
 class JobSearchForm(FlaskForm):
     q = StringField("岗位、职业或单位", validators=[Optional(), Length(max=40)], render_kw={"enterkeyhint": "search"})
     submit = SubmitField("搜索")
+
+
+class PayeeForm(RuleCheckedForm):
+    """我的 → 收款账户: the worker's own bank card. The card checks are the service's (clean_account);
+    that the name is the worker's real name is checked by set_worker_account and shown with show()."""
+
+    account_name = StringField(
+        "户名", validators=[InputRequired("请填写户名（本人真实姓名）"), Length(max=100, message="户名过长")],
+        render_kw={"autocomplete": "off"})
+    bank_name = StringField(
+        "开户行", validators=[InputRequired("请填写开户行"), Length(max=100, message="开户行名称过长")],
+        render_kw={"autocomplete": "off", "placeholder": "如 中国工商银行绍兴越城支行"})
+    account_number = StringField(
+        "银行卡号", validators=[InputRequired("请填写银行卡号"), Length(max=40, message="银行卡号应为16到19位数字")],
+        render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    submit = SubmitField("保存收款账户")
+
+    def problems(self) -> dict:
+        try:
+            clean_account(self.data, bank_card=True)
+        except ValidationFailed as refusal:
+            return refusal.details["fields"]
+        return {}

@@ -1,4 +1,5 @@
-"""证书查询, 就业岗位 (search; recommendations only with consent), 消息, and 我的 (profile, consent)."""
+"""证书查询, 就业岗位 (search; recommendations only with consent), 消息, and 我的 (profile, consent,
+收款账户)."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select, update
@@ -9,8 +10,9 @@ from ..forms import ConfirmForm
 from ..models import Certificate, Job, Notification, region_prefix
 from ..recommendations import occupations_of
 from ..timeutil import utcnow
-from ..vouchers import audit
-from .forms import JobSearchForm
+from ..vouchers import audit, payees
+from ..vouchers.errors import ValidationFailed
+from .forms import JobSearchForm, PayeeForm
 from .routes import bp, region_names
 
 
@@ -80,3 +82,25 @@ def consent():
         db.session.commit()
         flash("已开启岗位推荐" if give else "已关闭岗位推荐，我们不再根据您的培训和证书推荐岗位", "success")
     return redirect(request.form.get("back") == "jobs" and url_for("worker.jobs") or url_for("worker.me"))
+
+
+@bp.route("/me/payee", methods=["GET", "POST"])
+@roles_required(WORKER)
+def payee():
+    """收款账户: the worker's own bank card, where a subsidy paid to the worker goes. Shown masked only;
+    after a save the page is loaded afresh, so the number typed never comes back in the HTML."""
+    person = current_user._get_current_object()
+    form = PayeeForm(data={"account_name": person.name})
+    error = None
+    if form.validate_on_submit():
+        try:
+            payees.set_worker_account(db.session, person, form.data, audit.Actor.for_person(person))
+        except ValidationFailed as refusal:
+            error = refusal.message
+            form.show(refusal.details.get("fields", {}))
+        else:
+            flash("收款账户已保存", "success")
+            return redirect(url_for("worker.payee"))
+    account = payees.active_account(db.session, person_id=person.id)
+    return render_template("worker/payee.html", form=form, account=account, error=error,
+                           real_name=person.is_real_name), (400 if request.method == "POST" else 200)
