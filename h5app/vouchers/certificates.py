@@ -32,7 +32,7 @@ class ImportReport:
     matched: int
 
 
-def _problems(session, values: dict, numbers_seen: set) -> tuple[dict, Person | None]:
+def _problems(session, values: dict, numbers_seen: set, actor: audit.Actor) -> tuple[dict, Person | None]:
     fields = {}
     id_number = normalize_id_number(values.get("id_number"))
     problem = id_number_error(id_number)
@@ -41,8 +41,9 @@ def _problems(session, values: dict, numbers_seen: set) -> tuple[dict, Person | 
         fields["id_number"] = problem
     else:
         person = session.scalar(select(Person).where(Person.id_number == id_number))
-        if person is None:
-            fields["id_number"] = "该身份证号没有人员记录"
+        if person is None or not actor.in_region(person.region_code):
+            person = None  # another region's person is not this bureau's to learn of
+            fields["id_number"] = "该身份证号在本地区没有人员记录"
         elif normalize_name(values.get("name")) != person.name:
             fields["name"] = "姓名与该身份证号的实名信息不一致"
     number = (values.get("number") or "").strip()
@@ -76,7 +77,7 @@ def _add(session, values: dict, person: Person, actor: audit.Actor) -> Certifica
 @service
 def record_certificate(session, values: dict, actor: audit.Actor) -> tuple[Certificate, Person]:
     """The person must be known and the name must match their real name; the number is unique."""
-    fields, person = _problems(session, values, set())
+    fields, person = _problems(session, values, set(), actor)
     if fields:
         raise ValidationFailed(next(iter(fields.values())), fields=fields)
     certificate = _add(session, values, person, actor)
@@ -86,8 +87,11 @@ def record_certificate(session, values: dict, actor: audit.Actor) -> tuple[Certi
 
 
 def _date(text: str):
+    """2026-03-01, 2026/3/1 (how Excel in China writes a date into CSV), 2026.3.1, or an Excel date
+    cell (read as "2026-03-01 00:00:00")."""
+    parts = (text or "").strip().removesuffix(" 00:00:00").replace("/", "-").replace(".", "-").split("-")
     try:
-        return date.fromisoformat((text or "").strip().replace("/", "-").replace(".", "-"))
+        return date(*map(int, parts)) if len(parts) == 3 and len(parts[0]) == 4 else None
     except ValueError:
         return None
 
@@ -102,7 +106,7 @@ def import_certificates(session, filename: str, data: bytes, actor: audit.Actor)
     bad, ready, numbers = [], [], set()
     for line, row in enumerate(rows, start=2):
         values = {**row, "issued_on": _date(row.get("issued_on"))}
-        fields, person = _problems(session, values, numbers)
+        fields, person = _problems(session, values, numbers, actor)
         numbers.add((values.get("number") or "").strip())
         if fields:
             bad.append({"index": line - 1, "line": line, "code": "VALIDATION_FAILED",
