@@ -119,10 +119,11 @@ def test_settlement_apply_review_and_pay(client, w, session):
                        headers=auth(w.institution_key)).status_code == 403
     reviewed = client.post(path + "/review", json={"approve": [w.voucher.code]}, headers=auth(w.bureau_key))
     assert reviewed.status_code == 200 and reviewed.get_json()["status"] == "reviewed"
-    same_clerk = client.post(path + "/payment", headers=auth(w.bureau_key))
+    payment = {"reference": "HD20261207001", "paid_on": "2026-12-07"}
+    same_clerk = client.post(path + "/payment", json=payment, headers=auth(w.bureau_key))
     assert same_clerk.status_code == 403 and error_code(same_clerk) == "SEGREGATION_OF_DUTIES"
     cashier = key_for("bureau", "330600")
-    paid = client.post(path + "/payment", headers=auth(cashier))
+    paid = client.post(path + "/payment", json=payment, headers=auth(cashier))
     assert paid.status_code == 200 and paid.get_json()["status"] == "paid"
     session.expire_all()
     assert session.get(Voucher, w.voucher.id).status == "settled"

@@ -67,25 +67,28 @@ def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money
         f"decision-{line_id(made, good)}": "approve",
         f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
     reviewed_page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
-    assert "须由另一名工作人员标记拨付" in reviewed_page and "标记已拨付</button>" not in reviewed_page
-    client.post(f"/bureau/settlements/{made.id}/payment")  # posted anyway: refused by the service
-    assert "审核与拨付须由不同人员办理" in client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "须由另一名工作人员办理拨付" in reviewed_page and "确认拨付" not in reviewed_page
+    payment = {"reference": "HD20261207001", "paid_on": "2026-12-07"}
+    refused = client.post(f"/bureau/settlements/{made.id}/payment", data=payment)  # posted anyway
+    assert refused.status_code == 403 and "审核与拨付须由不同人员办理" in refused.get_data(as_text=True)
     assert db.session.get(Voucher, good.id).status == "used"
 
     other = app.test_client()
     staff_sign_in(other, cashier)
-    other.post(f"/bureau/settlements/{made.id}/payment")
+    other.post(f"/bureau/settlements/{made.id}/payment", data=payment)
     db.session.expire_all()
     assert db.session.get(Settlement, made.id).status == "paid"
     assert (db.session.get(Voucher, good.id).status, db.session.get(Voucher, weak.id).status) == ("settled", "used")
 
     csv_text = other.get(f"/bureau/settlements/{made.id}/sheet.csv").get_data().decode("utf-8-sig")
     assert good.code in csv_text and weak.code not in csv_text and "1500.00" in csv_text
+    assert "HD20261207001" in csv_text
     sheet = load_workbook(io.BytesIO(other.get(f"/bureau/settlements/{made.id}/sheet.xlsx").get_data())).active
-    assert sheet.cell(row=1, column=1).value == "申请编号" and sheet.cell(row=3, column=1).value == "合计"
-    amount = sheet.cell(row=2, column=8)
+    assert sheet.cell(row=3, column=1).value == "序号" and sheet.cell(row=4, column=1).value == 1
+    amount = sheet.cell(row=4, column=7)
     assert amount.value == 1500 and amount.number_format == "#,##0.00"
-    assert sheet.cell(row=3, column=8).value == 1500
+    assert (sheet.cell(row=5, column=1).value, sheet.cell(row=5, column=7).value) == ("本页合计", 1500)
+    assert (sheet.cell(row=6, column=1).value, sheet.cell(row=6, column=7).value) == ("总计", 1500)
 
 
 def test_another_regions_bureau_cannot_see_or_review(client, application):

@@ -8,9 +8,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Person, SettlementLine, TrainingClass, Voucher, VoucherTemplate
+from h5app.models import (
+    AuditEvent, PaymentBatch, Person, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate,
+)
 from h5app.timeutil import utcnow
-from h5app.vouchers import app_qr_secret
+from h5app.vouchers import app_qr_secret, audit
 from h5app.vouchers import claim as claim_service
 from h5app.vouchers import settlement
 from h5app.vouchers import verify as verify_service
@@ -159,3 +161,31 @@ def test_two_settlement_applications_at_once_never_share_a_voucher(app):
     assert sorted(outcomes, key=str) == sorted([3, "SETTLEMENT_INVALID", "SETTLEMENT_INVALID", "SETTLEMENT_INVALID"],
                                                key=str), outcomes
     assert db.session.scalar(select(func.count(SettlementLine.id))) == 3
+
+
+def test_two_clerks_paying_one_settlement_at_once_settle_each_voucher_once(app):
+    template = factories.template()
+    training_class = factories.training_class()
+    for _ in range(3):
+        person = factories.person()
+        factories.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,
+                          institution_id=training_class.institution_id)
+        for lesson in training_class.sessions:
+            factories.check_in(lesson, person)
+        factories.exam_result(training_class, person, True)
+    applied = settlement.apply(db.session, training_class, factories.institution_actor(training_class.institution))
+    settlement.review(db.session, applied, factories.bureau_actor(),
+                      approve=[line.voucher.code for line in applied.lines])
+    cashiers = [factories.staff("bureau") for _ in range(4)]
+    actors = [audit.Actor.for_staff(c) for c in cashiers]
+    settlement_id = applied.id
+
+    def work(i):
+        batch = settlement.pay(db.session, db.session.get(Settlement, settlement_id), actors[i], reference=f"HD{i}")
+        return batch.paid_lines
+
+    outcomes = race(app, work, count=4)
+    assert sorted(outcomes, key=str) == sorted([3, "VOUCHER_SETTLED", "VOUCHER_SETTLED", "VOUCHER_SETTLED"],
+                                               key=str), outcomes
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "voucher.settle")) == 3
+    assert db.session.scalar(select(func.count(PaymentBatch.id))) == 1

@@ -51,15 +51,32 @@ def training_class(c) -> dict:
     }
 
 
-def settlement(s) -> dict:
+def payee(account) -> dict | None:
+    return account.masked if account is not None else None
+
+
+def settlement_summary(s) -> dict:
     return {
-        "id": s.id, "status": s.status, "class_id": s.class_id,
+        "id": s.id, "status": s.status, "payee_kind": s.payee_kind, "class_id": s.class_id,
         "institution_code": s.institution.code if s.institution is not None else None,
-        "region_code": s.region_code, "submitted_at": iso_local(s.submitted_at),
-        "reviewed_at": iso_local(s.reviewed_at), "paid_at": iso_local(s.paid_at),
-        "approved_total_fen": s.approved_total_fen,
-        "lines": [{"code": line.voucher.code, "eligible": line.eligible,
+        "region_code": s.region_code, "submitted_at": iso_local(s.submitted_at), "paid_at": iso_local(s.paid_at),
+        "lines": len(s.lines), "approved_total_fen": s.approved_total_fen, "paid_total_fen": s.paid_total_fen,
+    }
+
+
+def settlement(s, account=None) -> dict:
+    """`account`: the payee account a payment would go to now (masked)."""
+    return {
+        **settlement_summary(s),
+        "payee": payee(account), "person": person(s.person) if s.person is not None else None,
+        "reviewed_at": iso_local(s.reviewed_at),
+        "lines": [{"code": line.voucher.code, "voucher_code": line.voucher.code, "eligible": line.eligible,
                    "attendance_rate": float(line.attendance_rate), "exam_passed": line.exam_passed,
-                   "amount_fen": line.amount_fen, "reason": line.reason, "decision": line.decision,
+                   "amount_fen": line.amount_fen, "reference_fen": line.reference_fen,
+                   "approved_amount_fen": line.approved_amount_fen, "paid_amount_fen": line.paid_amount_fen,
+                   "paid_at": iso_local(line.paid_at),
+                   "payment_reference": line.payment_batch.reference if line.payment_batch else None,
+                   "failure_reason": line.failure_reason, "payee": payee(line.payee_account),
+                   "reason": line.reason, "decision": line.decision,
                    "decision_reason": line.decision_reason} for line in s.lines],
     }

@@ -121,6 +121,10 @@ ACTION_LABELS = {
     "voucher.claim": "领券", "voucher.verify": "验券", "voucher.settle": "核销", "voucher.expire": "失效",
     "voucher.revoke": "作废", "voucher.offer": "发券", "settlement.submit": "提交结算", "settlement.review": "审核",
     "settlement.pay": "拨付", "staff.login": "登录", "class.roster": "上传花名册", "institution.strike": "记录问题",
+    "settlement.approve": "审核通过", "settlement.reject": "审核驳回", "settlement.payment_failed": "拨付失败",
+    "settlement.match": "证书比对生成补贴", "settlement.sheet": "导出资金拨付表", "certificate.add": "添加证书",
+    "payee.set": "设置收款账户", "payee.request": "申请变更收款账户", "payee.confirm": "确认收款账户",
+    "payee.decline": "不予确认收款账户",
 }
 
 

@@ -7,6 +7,8 @@ from ..access import BUREAU, roles_required
 from ..extensions import db
 from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, region_prefix, under_prefix
 from ..models.settlement import S_REVIEWED, S_SUBMITTED
+from ..timeutil import utcnow
+from ..vouchers.settlement_lists import overdue_reviews
 
 bp = Blueprint("bureau", __name__)
 
@@ -32,8 +34,10 @@ def home():
     region_institutions = db.session.scalars(
         select(Institution).where(under_prefix(Institution.region_code, prefix)).order_by(Institution.id)
     ).all()
+    overdue = overdue_reviews(db.session, utcnow(), region_prefix=prefix)
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=region_templates,
-                           waiting=waiting, institutions=region_institutions)
+                           waiting=waiting, institutions=region_institutions, overdue=overdue)
 
 
-from . import institutions, oversight, settlements, staff, statistics, templates  # noqa: E402,F401  (routes join the blueprint)
+# The routes of each module join the blueprint.
+from . import certificates, institutions, oversight, settlements, staff, statistics, templates  # noqa: E402,F401

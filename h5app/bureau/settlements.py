@@ -1,20 +1,26 @@
-"""结算审核: the issuing bureau reviews each line with its evidence, approves or rejects with a reason,
-another clerk marks it paid (the vouchers become settled, their codes dead), and the 资金拨付表 is
-exported as CSV or XLSX. Also 批量作废 of claimed vouchers with a reason."""
+"""结算审核: the issuing bureau reviews each line with its evidence, approves or rejects with a reason
+(and the amount, where the face value is only a reference), another clerk pays it in batches with
+the bank's reference — lines the bank returns go back to 待拨付 — and the 资金拨付表 is exported as
+CSV or XLSX. Also 批量作废 of claimed vouchers with a reason."""
+from decimal import Decimal, InvalidOperation
+
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
-from ..models import CheckIn, ClassSession, Settlement, region_prefix, under_prefix
-from ..models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
-from ..spreadsheets import csv_bytes, xlsx_bytes
-from ..vouchers import audit, lifecycle, settlement
-from ..vouchers.errors import DomainError, ValidationFailed
+from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
+from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REVIEWED
+from ..timeutil import local_today, utcnow
+from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
+from ..vouchers.errors import DomainError
+from .forms import PaymentForm
 from .routes import bp
+
+PER_PAGE = 50
 
 
 def _my_settlement(settlement_id: int) -> Settlement:
@@ -23,16 +29,41 @@ def _my_settlement(settlement_id: int) -> Settlement:
     return row
 
 
+TABS = {"submitted": "待审核", "reviewed": "待拨付", "paid": "已拨付"}
+PAYEE_TABS = {"": "全部", "institution": "培训机构", "worker": "劳动者本人"}
+
+
 @bp.route("/settlements")
 @roles_required(BUREAU)
 def settlements():
+    status = request.args.get("status", "submitted")
+    status = status if status in TABS else "submitted"
+    payee_kind = request.args.get("payee", "")
+    payee_kind = payee_kind if payee_kind in PAYEE_TABS else ""
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and len(page) < 7 else 1
     prefix = region_prefix(current_user.region_code)
-    status = request.args.get("status", "open")
-    query = select(Settlement).where(under_prefix(Settlement.region_code, prefix)).order_by(Settlement.id.desc())
-    query = query.where(Settlement.status.in_((S_SUBMITTED, S_REVIEWED)) if status == "open"
-                        else Settlement.status == S_PAID)
-    return render_template("bureau/settlements.html", settlements=db.session.scalars(query.limit(200)).all(),
-                           status=status)
+    found = settlement_lists.list_settlements(
+        db.session, settlement_lists.Filters(status=status, payee_kind=payee_kind or None, region_prefix=prefix),
+        page=page, per_page=PER_PAGE)
+    overdue = {s.id: days for s, days in settlement_lists.overdue_reviews(db.session, utcnow(), region_prefix=prefix)}
+    accounts = _accounts_of(found.rows)
+    return render_template("bureau/settlements.html", found=found, status=status, payee_kind=payee_kind,
+                           tabs=TABS, payee_tabs=PAYEE_TABS, overdue=overdue, accounts=accounts)
+
+
+def _accounts_of(rows) -> dict:
+    """Which payees of the listed settlements have an account in force (one query)."""
+    institutions = {s.institution_id for s in rows if s.person_id is None}
+    people = {s.person_id for s in rows if s.person_id is not None}
+    have = set()
+    for institution_id, person_id in db.session.execute(
+            select(PayeeAccount.institution_id, PayeeAccount.person_id).where(
+                PayeeAccount.status == ACCOUNT_ACTIVE,
+                or_(PayeeAccount.institution_id.in_(institutions), PayeeAccount.person_id.in_(people)))):
+        have.add(("person", person_id) if person_id is not None else ("institution", institution_id))
+    return {s.id: (("person", s.person_id) if s.person_id is not None else ("institution", s.institution_id)) in have
+            for s in rows}
 
 
 def _evidence(row: Settlement) -> dict[int, int]:
@@ -45,72 +76,127 @@ def _evidence(row: Settlement) -> dict[int, int]:
     ).all())
 
 
+def _fen(text: str) -> int | None:
+    """'860' or '860.50' yuan → fen; None when it is not a sum of money."""
+    try:
+        value = Decimal((text or "").strip().replace(",", "").replace("，", ""))
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")) or value > 10**7:
+        return None
+    return int(value * 100)
+
+
+def _decisions(row: Settlement) -> tuple[list, list, dict, list]:
+    """The per-line choices posted by the review form: approve, reject (with reasons), amounts."""
+    approve, reject, amounts, bad = [], [], {}, []
+    for line in row.lines:
+        choice = request.form.get(f"decision-{line.id}")
+        code = line.voucher.code
+        if choice == "approve":
+            approve.append(code)
+            typed = request.form.get(f"amount-{line.id}", "").strip()
+            if typed:
+                fen = _fen(typed)
+                if fen is None:
+                    bad.append({"voucher_code": code, "message": "审核金额应为不小于0的金额，最多两位小数，如 860.00"})
+                else:
+                    amounts[code] = fen
+        elif choice == "reject":
+            reject.append((code, request.form.get(f"reason-{line.id}", "")))
+    return approve, reject, amounts, bad
+
+
+def _page(row, form, pay_form, *, message=None, errors=(), status=200):
+    return render_template(
+        "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
+        checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
+        mask_id=mask_id_number, today=local_today().isoformat()), status
+
+
 @bp.route("/settlements/<int:settlement_id>", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def settlement_review(settlement_id):
     row = _my_settlement(settlement_id)
     form = ConfirmForm()
-    errors, message = [], None
-    if form.validate_on_submit():
-        approve = [l.voucher.code for l in row.lines if request.form.get(f"decision-{l.id}") == "approve"]
-        reject = [(l.voucher.code, request.form.get(f"reason-{l.id}", "")) for l in row.lines
-                  if request.form.get(f"decision-{l.id}") == "reject"]
-        if not approve and not reject:
-            message = "请至少对一张券给出审核意见"
+    if not form.validate_on_submit():
+        return _page(row, form, PaymentForm(formdata=None, paid_on=local_today().isoformat()))
+    approve, reject, amounts, bad = _decisions(row)
+    message = None
+    if bad:
+        message = "审核金额有误，未做任何更改"
+    elif not approve and not reject:
+        message = "请至少对一张券给出审核意见"
+    else:
+        try:
+            settlement.review(db.session, row, audit.Actor.for_staff(current_user), approve=approve, reject=reject,
+                              amounts=amounts)
+        except DomainError as refusal:
+            message, bad = refusal.message, refusal.details.get("rows", [])
         else:
-            try:
-                settlement.review(db.session, row, audit.Actor.for_staff(current_user), approve=approve, reject=reject)
-            except ValidationFailed as refusal:
-                message, errors = refusal.message, refusal.details.get("rows", [])
-            except DomainError as refusal:
-                message = refusal.message
-            else:
-                flash("审核意见已保存", "success")
-                return redirect(url_for("bureau.settlement_review", settlement_id=settlement_id))
-    return render_template("bureau/settlement.html", settlement=row, form=form, message=message, errors=errors,
-                           checkins=_evidence(row), mask_name=mask_name, mask_id=mask_id_number), (
-        400 if message else 200)
+            flash("审核意见已保存", "success")
+            return redirect(url_for("bureau.settlement_review", settlement_id=settlement_id))
+    return _page(row, form, PaymentForm(formdata=None, paid_on=local_today().isoformat()), message=message,
+                 errors=bad, status=400)
 
 
 @bp.route("/settlements/<int:settlement_id>/payment", methods=["POST"])
 @roles_required(BUREAU)
 def settlement_payment(settlement_id):
     row = _my_settlement(settlement_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    pay_form = PaymentForm()
+    if not pay_form.validate_on_submit():
+        return _page(row, ConfirmForm(formdata=None), pay_form, message="拨付信息有误，请按提示修改", status=400)
+    failed = [(line.voucher.code, request.form.get(f"failure-{line.id}", ""))
+              for line in row.unpaid_lines if request.form.get(f"failed-{line.id}")]
     try:
-        settlement.pay(db.session, row, audit.Actor.for_staff(current_user))
+        batch = settlement.pay(db.session, row, audit.Actor.for_staff(current_user),
+                               reference=pay_form.reference.data, paid_on=pay_form.paid_on.parsed, failed=failed)
     except DomainError as refusal:
-        flash(refusal.message, "error")
-    else:
-        flash(f"已标记拨付 {row.approved_total_fen / 100:,.2f} 元，相关培训券已核销", "success")
+        return _page(row, ConfirmForm(formdata=None), pay_form, message=refusal.message,
+                     errors=refusal.details.get("rows", []), status=400 if refusal.status != 403 else 403)
+    text = f"已拨付 {batch.paid_lines} 行，共 {batch.paid_total_fen / 100:,.2f} 元，相关培训券已核销"
+    if batch.failed_lines:
+        text += f"；{batch.failed_lines} 行拨付失败，已退回待拨付"
+    flash(text, "success")
     return redirect(url_for("bureau.settlement_review", settlement_id=settlement_id))
-
-
-SHEET_HEADER = ["申请编号", "收款方", "班期", "券码", "持券人", "身份证号", "打卡率", "补贴金额（元）"]
 
 
 @bp.route("/settlements/<int:settlement_id>/sheet.<fmt>")
 @roles_required(BUREAU)
 def disbursement_sheet(settlement_id, fmt):
-    """资金拨付表: the approved lines of a reviewed or paid application."""
+    """资金拨付表 of one application: its approved lines, paid or waiting."""
     row = _my_settlement(settlement_id)
     if row.status not in (S_REVIEWED, S_PAID) or fmt not in ("csv", "xlsx"):
         abort(404)
-    payee = row.institution.name if row.institution else "劳动者本人"
-    course = row.lines[0].voucher.training_class.course_name if row.lines and row.lines[0].voucher.training_class else ""
-    rows = [[row.id, payee, course, line.voucher.code, line.voucher.person.name,
-             mask_id_number(line.voucher.person.id_number), float(line.attendance_rate), line.amount_fen / 100]
-            for line in row.lines if line.decision == LINE_APPROVED]
-    rows.append(["合计", "", "", "", "", "", "", row.approved_total_fen / 100])
+    sheet = disbursement.build(db.session, region_code=row.region_code, settlement_ids=[row.id], unpaid_only=False)
+    return _sheet_response(sheet, fmt, f"disbursement-{row.id}")
+
+
+@bp.route("/settlements/disbursement.<fmt>")
+@roles_required(BUREAU)
+def disbursement_all(fmt):
+    """资金拨付表 of everything approved and not yet paid in the clerk's region: per payee, with the
+    account to pay to, 30 lines a page — what goes to the finance bureau for its stamp."""
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    sheet = disbursement.build(db.session, region_code=current_user.region_code,
+                               region_prefix=region_prefix(current_user.region_code), unpaid_only=True)
+    audit.record(db.session, audit.Actor.for_staff(current_user), "settlement.sheet",
+                 region_code=current_user.region_code, details={"entries": len(sheet.entries),
+                                                                "total_fen": sheet.total_fen})
+    db.session.commit()
+    return _sheet_response(sheet, fmt, f"disbursement-{local_today().isoformat()}")
+
+
+def _sheet_response(sheet, fmt: str, name: str) -> Response:
     if fmt == "csv":
-        text_rows = [[*r[:6], f"{r[6]:.0%}" if r[6] != "" else "", f"{r[7]:.2f}"] for r in rows]
-        body, mimetype = csv_bytes(SHEET_HEADER, text_rows), "text/csv"
+        body, mimetype = disbursement.csv_bytes(sheet), "text/csv"
     else:
-        body = xlsx_bytes("资金拨付表", SHEET_HEADER, rows, {6: "0%", 7: "#,##0.00"})
+        body = disbursement.xlsx_bytes(sheet)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''disbursement-{row.id}.{fmt}"})
+        "Content-Disposition": f"attachment; filename*=UTF-8''{name}.{fmt}", "Cache-Control": "no-store"})
 
 
 @bp.route("/revoke", methods=["GET", "POST"])

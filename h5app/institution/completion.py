@@ -3,6 +3,8 @@ verified vouchers or imported codes, each line with its eligibility and amount) 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
@@ -100,7 +102,8 @@ def apply_settlement(class_id):
 @roles_required(OFFICER, VERIFIER)
 def settlements():
     rows = db.session.scalars(select(Settlement).where(Settlement.institution_id == current_user.institution_id)
-                              .order_by(Settlement.id.desc())).all()
+                              .options(selectinload(Settlement.lines))
+                              .order_by(Settlement.id.desc()).limit(200)).all()
     return render_template("institution/settlements.html", settlements=rows)
 
 

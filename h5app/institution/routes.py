@@ -7,6 +7,8 @@ from ..access import OFFICER, VERIFIER, roles_required
 from ..extensions import db
 from ..models import Enrolment, TrainingClass, Voucher
 from ..models.vouchers import USED
+from ..timeutil import utcnow
+from ..vouchers.settlement_lists import overdue_applications, overdue_reviews
 
 bp = Blueprint("institution", __name__)
 
@@ -30,8 +32,11 @@ def home():
         .where(Voucher.institution_id == institution.id, Voucher.status == USED)
         .group_by(Voucher.class_id)
     ).all())
+    now = utcnow()
     return render_template("institution/home.html", institution=institution, classes=own_classes,
-                           enrolled=enrolled, verified=verified)
+                           enrolled=enrolled, verified=verified,
+                           overdue_applications=overdue_applications(db.session, institution.id, now),
+                           overdue_reviews=overdue_reviews(db.session, now, institution_id=institution.id))
 
 
 from . import attendance, class_edit, classes, completion, profile, staff, verify  # noqa: E402,F401  (routes)

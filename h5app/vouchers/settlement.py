@@ -5,6 +5,7 @@ only that bureau's staff review it. The clerk who reviewed cannot also mark it p
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from ..codes import normalize_code
 from ..models import (
@@ -126,9 +127,17 @@ def _row(index: int, voucher_code: str, code: str, message: str) -> dict:
 
 
 def _lock(session, settlement: Settlement) -> None:
-    """Serialise reviews and payments of one settlement (PostgreSQL row lock; SQLite's writer lock)."""
-    session.execute(select(Settlement.id).where(Settlement.id == settlement.id).with_for_update())
-    session.refresh(settlement)
+    """Serialise reviews and payments of one settlement (PostgreSQL row lock; SQLite's writer lock),
+    then read it and its lines afresh — with their vouchers, templates and policies in three more
+    statements, whatever the number of lines."""
+    session.scalars(select(Settlement).where(Settlement.id == settlement.id).with_for_update()
+                    .execution_options(populate_existing=True)).one()
+    session.scalars(
+        select(SettlementLine).where(SettlementLine.settlement_id == settlement.id)
+        .options(selectinload(SettlementLine.voucher).selectinload(Voucher.template)
+                 .selectinload(VoucherTemplate.policy))
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def _yuan(fen: int) -> str:
