@@ -16,7 +16,7 @@ from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLAT
 from ..policies import SHAOXING, ensure_policies
 from ..statistics.rollup import roll_up
 from ..timeutil import local_at, local_today
-from ..vouchers import audit, claim, enrolment, issuance, roster
+from ..vouchers import audit, claim, enrolment, issuance, payees, roster
 from .history import make_history, verifier_actors
 
 DEMO_PASSWORD = "Demo-2026-pass"  # demo accounts only; printed by `flask demo`
@@ -91,6 +91,14 @@ def seed_demo(session) -> list[str]:
         session.add(institution)
         institutions.append(institution)
     session.flush()
+    # Each institution's payee account (fictitious numbers), entered by the bureau at onboarding.
+    onboarding = audit.Actor.system("演示数据")
+    for number, institution in enumerate(institutions, start=1):
+        payees.set_institution_account(session, institution, {
+            "account_name": institution.name, "bank_name": "中国工商银行绍兴分行营业部",
+            "account_number": f"12110201092000{number:05d}"}, onboarding)
+    # Deadlines the notices leave to each bureau: apply within 30 days of 结业, review within 20.
+    policy.apply_within_days, policy.review_within_days = 30, 20
 
     staff = [StaffUser(username="bureau_admin", name="陈主任", role="bureau", region_code=REGION[0], is_supervisor=True),
              StaffUser(username="bureau_clerk", name="何经办", role="bureau", region_code=REGION[0]),
