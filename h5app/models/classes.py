@@ -25,7 +25,7 @@ class_sites = Table(
 
 
 class ClassStatus:
-    """A class's status in words: shared by the model and verification's plain class row."""
+    """A class's status in words."""
 
     @property
     def status_label(self) -> str:

@@ -21,7 +21,7 @@ ACTIVE, SUSPENDED = "active", "suspended"
 
 
 class InstitutionStatus:
-    """Shared by the model and verification's plain institution row."""
+    """Whether the institution may verify."""
 
     @property
     def is_suspended(self) -> bool:

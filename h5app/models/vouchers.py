@@ -107,8 +107,7 @@ class Issuance(db.Model):
 
 
 class VoucherStatus:
-    """What a voucher's state means as of a moment: shared by the Voucher model and the plain
-    voucher row that verification reads (vouchers/verify.py)."""
+    """What a voucher's state means as of a moment."""
 
     def effective_status(self, now: datetime) -> str:
         """The state as of `now`, right even when no expiry job has run."""

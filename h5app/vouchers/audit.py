@@ -1,10 +1,6 @@
 """Who did it, and the audit record of what was done."""
 from dataclasses import dataclass
-from functools import cache
 
-from sqlalchemy import bindparam
-
-from ..database import prepared
 from ..models import AuditEvent
 from ..timeutil import utcnow
 
@@ -42,29 +38,21 @@ class Actor:
         return cls("person", person.id, f"劳动者 {mask_name(person.name)}")
 
 
-@cache
-def insert_statement():
-    """Built once, every column named: compiled ahead (database.Prepared), it takes them all."""
-    table = AuditEvent.__table__
-    return table.insert().values({c.name: bindparam(c.name, type_=c.type) for c in table.columns if c.name != "id"})
-
-
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
            person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None) -> None:
     """Append one audit row, written at once in the caller's transaction (it commits or rolls
-    back with the change it records). A plain INSERT, compiled once (database.Prepared): the log
-    is never read back as objects here, and every voucher move writes one."""
+    back with the change it records). A plain INSERT: the log is never read back as objects here,
+    and every voucher move writes one."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    prepared(insert_statement()).execute(session.connection(), values(
+    session.connection().execute(AuditEvent.__table__.insert(), values(
         actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
         institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
 
 
 def values(actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None, person_id=None,
            institution_id=None, region_code=None, reason=None, details=None, at=None) -> dict:
-    """The audit row's columns (record writes them; verification on PostgreSQL writes them in
-    the same statement as its move)."""
+    """The audit row's columns."""
     return dict(
         at=at or utcnow(),
         actor_type=actor.type,

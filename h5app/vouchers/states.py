@@ -5,10 +5,9 @@ engine safe under concurrency: of two requests racing for the same move, exactly
 """
 from functools import cache
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..database import prepared
 from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VOUCHER_STATUSES
 from . import audit
@@ -51,8 +50,7 @@ def check_move(from_status: str, to_status: str) -> None:
 
 @cache
 def guarded_update(columns: tuple[str, ...]):
-    """One UPDATE statement per set of columns, built once: building SQLAlchemy statements costs
-    more than running them on the hot path of verification."""
+    """One UPDATE statement per set of columns, built once (SQLAlchemy caches its compiled form)."""
     return (
         update(Voucher.__table__)
         .where(Voucher.id == bindparam("_id"), Voucher.status == bindparam("_from"))
@@ -64,29 +62,26 @@ def guarded_update_params(voucher, to_status: str, values: dict) -> dict:
     return {"_id": voucher.id, "_from": voucher.status, "_to": to_status, **values}
 
 
-def mirror(voucher, to_status: str, values: dict) -> None:
-    """Show a move just written on the loaded object (a Voucher, or a plain row) without another
-    SELECT, and without the ORM writing it a second time."""
-    set_value = set_committed_value if inspect(voucher, raiseerr=False) is not None else setattr
+def mirror(voucher: Voucher, to_status: str, values: dict) -> None:
+    """Show a move just written on the loaded voucher without another SELECT, and without the ORM
+    writing it a second time."""
     for name, value in {"status": to_status, **values}.items():
-        set_value(voucher, name, value)
+        set_committed_value(voucher, name, value)
 
 
 def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reason=None,
          details=None, at=None, **values) -> None:
-    """Move `voucher` (a loaded Voucher, or verification's plain VoucherRow) from its current
-    state to `to_status`, or raise.
+    """Move the loaded `voucher` from its current state to `to_status`, or raise.
 
     Raises InvalidTransition for a move the state machine does not have, StaleState when another
     transaction changed the row since it was read.
     """
     from_status = voucher.status
     check_move(from_status, to_status)
-    result = prepared(guarded_update(tuple(sorted(values)))).execute(
-        session.connection(), guarded_update_params(voucher, to_status, values))
+    result = session.connection().execute(guarded_update(tuple(sorted(values))),
+                                          guarded_update_params(voucher, to_status, values))
     if result.rowcount != 1:
-        if inspect(voucher, raiseerr=False) is not None:
-            session.expire(voucher)
+        session.expire(voucher)
         raise StaleState
     mirror(voucher, to_status, values)
     audit.record(

@@ -4,21 +4,17 @@ The checks run in the order of PRODUCT.md §4, each failing with its own error. 
 a guarded UPDATE, so under any concurrency a voucher is used at most once.
 
 Verification is the busiest write of the system (front desks at 8 a.m., partner platforms, scan
-guns): what it reads costs one statement (reading.py); on PostgreSQL what it writes costs one more.
+guns): what it reads is one statement (reading.py); it writes the guarded UPDATE, its audit row and
+the enrolment, and commits once.
 """
 from dataclasses import dataclass
-from functools import cache
 
-from sqlalchemy import bindparam, func, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import scoped_session
 
 from ..codes import normalize_code
-from ..database import prepared
 from ..identity import normalize_id_number
-from ..models import AuditEvent, Enrolment, TrainingClass, Voucher, VoucherTemplate
+from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
@@ -28,7 +24,7 @@ from .errors import (
     QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
     VoucherSettled, YearlyLimitReached,
 )
-from .reading import ClassRow, VoucherRow, read, reads_in_autocommit
+from .reading import read
 from .unit import lock_person, service
 
 VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
@@ -37,7 +33,7 @@ VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
 @dataclass
 class VerifyResult:
     result: str  # 'verified' | 'already_verified'
-    voucher: VoucherRow
+    voucher: Voucher
 
 
 def read_qr(qr: str, secret: bytes, now_ts: float | None = None) -> tuple[str, str]:
@@ -57,7 +53,7 @@ def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) ->
     return code
 
 
-def _refuse_state(voucher: VoucherRow, training_class: ClassRow, now) -> str | None:
+def _refuse_state(voucher: Voucher, training_class: TrainingClass, now) -> str | None:
     """None when the voucher may be used; ALREADY_VERIFIED for a repeat at the same class."""
     status = voucher.effective_status(now)
     if status == USED:
@@ -76,7 +72,7 @@ def _refuse_state(voucher: VoucherRow, training_class: ClassRow, now) -> str | N
     return None
 
 
-def _already_in_class(session, voucher: VoucherRow, training_class: ClassRow) -> AlreadyInClass:
+def _already_in_class(session, voucher: Voucher, training_class: TrainingClass) -> AlreadyInClass:
     """A person joins a class with one voucher (a second one would be paid for twice). The
     (class, person) unique index enforces it; this only words the refusal."""
     other = session.scalar(select(Voucher.code).where(
@@ -90,8 +86,7 @@ def has_yearly_limits(policy) -> bool:
 
 
 def check_yearly_limits(session, voucher, training_class, now) -> None:
-    """`voucher` and `training_class`: the models or verification's plain rows. Two vouchers of one
-    person must not both pass: the person is locked before counting (PostgreSQL row lock; SQLite's
+    """Two vouchers of one person must not both pass: the person is locked before counting (PostgreSQL row lock; SQLite's
     BEGIN IMMEDIATE has already serialised all writers)."""
     policy = voucher.template.policy
     if not has_yearly_limits(policy):
@@ -129,16 +124,12 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
     """Verify the voucher behind `qr` for the class `class_id`; commit and return the result, or
     roll back and raise the DomainError of the first failed check. Another institution's class is
     ClassNotFound: its existence is not the caller's to learn."""
-    if isinstance(session, scoped_session):
-        session = session()  # looked up once: the busiest write asks it for its connection often
     now = now or utcnow()
     try:
         code, refusal = normalize_code(voucher_code_from_qr(qr, qr_secret, now_ts)), None  # 1. signature, freshness
     except DomainError as error:
         code, refusal = "", error
-    session.flush()  # the caller's pending work: a Core statement does not autoflush it
-    autocommit = reads_in_autocommit(session)
-    reading = read(session, class_id, code, autocommit=autocommit)
+    reading = read(session, class_id, code)
     if reading is None or not actor.for_institution(reading.training_class.institution_id):
         raise ClassNotFound()
     if refusal is not None:
@@ -163,22 +154,23 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    return _use(session, voucher, training_class, actor, now, autocommit)
+    return _use(session, reading, actor, now)
 
 
-def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now,
-         autocommit: bool = False) -> VerifyResult:
+def _use(session, reading, actor: audit.Actor, now) -> VerifyResult:
     """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
-    if autocommit and has_yearly_limits(voucher.template.policy):
-        session.commit()  # ends the read's autocommit: the lock, the count and the writes share a transaction
+    voucher, training_class = reading.voucher, reading.training_class
+    class_id, code = training_class.id, voucher.code
     check_yearly_limits(session, voucher, training_class, now)
     try:
-        _write(session, voucher, training_class, actor, now)
+        _write(session, reading, actor, now)
+        session.flush()
     except states.StaleState:
         # Another transaction moved it between our read and our write: answer as if we had read
         # after it (already verified here, used elsewhere, revoked …).
         session.rollback()
-        reading = read(session, training_class.id, voucher.code)
+        reading = read(session, class_id, code)
+        training_class = reading.training_class
         if _refuse_state(reading.voucher, training_class, now) == ALREADY_VERIFIED:
             session.commit()
             return VerifyResult(ALREADY_VERIFIED, reading.voucher)
@@ -190,69 +182,16 @@ def _use(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Ac
     return VerifyResult(VERIFIED, voucher)
 
 
-def _write(session, voucher: VoucherRow, training_class: ClassRow, actor: audit.Actor, now) -> None:
-    """The guarded move to used with its audit row, and the enrolment. On PostgreSQL the three
-    writes go as one statement (one round trip instead of three); on SQLite states.move and the
-    enrolment upsert. Each statement a database.Prepared."""
-    values = {"used_at": now, "class_id": training_class.id, "institution_id": training_class.institution_id}
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        states.move(session, voucher, USED, actor, at=now, **values)
-        prepared(_enrolment_upsert()).execute(connection, {
-            "class_id": training_class.id, "person_id": voucher.person_id, "voucher_id": voucher.id,
-            "created_at": utcnow()})
-        return
-    states.check_move(voucher.status, USED)
-    audit_values = audit.values(actor, states.ACTIONS[USED], voucher=voucher, from_status=voucher.status,
-                                to_status=USED, institution_id=training_class.institution_id, at=now)
-    moved = prepared(_writes_in_one_statement(tuple(sorted(values)))).execute(connection, {
-        **states.guarded_update_params(voucher, USED, values),
-        **{f"a_{name}": value for name, value in audit_values.items()},
-        "e_class_id": training_class.id, "e_created_at": utcnow(),
-    })
-    if not moved.rows:
-        raise states.StaleState
-    states.mirror(voucher, USED, values)
-
-
-def _enrolled_again(statement):
-    """The enrolment insert becomes an upsert: a trainee who had withdrawn and now pays with a
-    voucher is enrolled again; an enrolment without a voucher gets this one."""
-    return statement.on_conflict_do_update(
-        index_elements=["class_id", "person_id"],
-        set_={"voucher_id": func.coalesce(Enrolment.voucher_id, statement.excluded.voucher_id),
-              "status": "enrolled"},
-    )
-
-
-@cache
-def _enrolment_upsert():
-    """SQLite: the verified voucher pays for the person's place in the class — enrol them if they
-    were not (a walk-in at the front desk), or attach the voucher to their enrolment."""
-    return _enrolled_again(sqlite_insert(Enrolment).values(
-        class_id=bindparam("class_id"), person_id=bindparam("person_id"), voucher_id=bindparam("voucher_id"),
-        source="verify", status="enrolled", created_at=bindparam("created_at"),
-    ))
-
-
-@cache
-def _writes_in_one_statement(columns: tuple[str, ...]):
-    """PostgreSQL: states.move's guarded UPDATE (of `columns`), its audit row and the enrolment upsert as one
-    data-modifying WITH. The inserts take their voucher and person from the UPDATE's RETURNING,
-    so when the guard matches no row (someone moved the voucher first) nothing is written and
-    the statement returns no row."""
-    a, e = AuditEvent.__table__, Enrolment.__table__
-    moved = (states.guarded_update(columns)
-             .returning(Voucher.__table__.c.id, Voucher.__table__.c.person_id).cte("moved"))
-    from_moved = {"voucher_id": moved.c.id, "person_id": moved.c.person_id}
-    audit_columns = [c.name for c in a.columns if c.name != "id"]
-    audited = a.insert().from_select(audit_columns, select(*[
-        from_moved.get(name, bindparam(f"a_{name}", type_=a.c[name].type)) for name in audit_columns
-    ]).select_from(moved)).returning(a.c.id).cte("audited")
-    enrolled = _enrolled_again(pg_insert(e).from_select(
-        ["class_id", "person_id", "voucher_id", "source", "status", "created_at"],
-        select(bindparam("e_class_id", type_=e.c.class_id.type), moved.c.person_id, moved.c.id,
-               literal("verify", e.c.source.type), literal("enrolled", e.c.status.type),
-               bindparam("e_created_at", type_=e.c.created_at.type)).select_from(moved),
-    )).returning(e.c.id).cte("enrolled")
-    return select(moved.c.id).add_cte(audited, enrolled)
+def _write(session, reading, actor: audit.Actor, now) -> None:
+    """The guarded move to used with its audit row, and the enrolment: the verified voucher pays
+    for the person's place in the class — enrol them if they were not (a walk-in at the front
+    desk), attach the voucher to their enrolment, or enrol again one who had withdrawn."""
+    voucher, training_class, enrolment = reading.voucher, reading.training_class, reading.enrolment
+    states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
+                institution_id=training_class.institution_id)
+    if enrolment is None:
+        session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
+                              source="verify", status="enrolled"))
+    else:
+        enrolment.voucher_id = enrolment.voucher_id or voucher.id
+        enrolment.status = "enrolled"
