@@ -189,3 +189,26 @@ def test_two_clerks_paying_one_settlement_at_once_settle_each_voucher_once(app):
                                                key=str), outcomes
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "voucher.settle")) == 3
     assert db.session.scalar(select(func.count(PaymentBatch.id))) == 1
+
+
+def test_one_idempotency_key_sent_four_times_at_once_has_one_effect_and_one_answer(app):
+    """The stored answer and the effect share a transaction: whichever request wins, the others
+    replay its answer and nothing of theirs stays."""
+    from .api_support import auth, key_for
+
+    template = factories.template()
+    worker = factories.person()
+    institution = factories.institution()
+    training_class = factories.training_class(institution)
+    voucher = claim_service.claim(db.session, worker, template)
+    body = {"qr": factories.qr_for(voucher), "class_id": training_class.id}
+    headers = auth(key_for("institution", institution.code), **{"Idempotency-Key": "same-scan"})
+
+    def work(_i):
+        response = app.test_client().post("/api/v1/verifications", json=body, headers=headers)
+        return response.status_code, response.get_json()["result"], response.headers.get("Idempotent-Replayed")
+
+    outcomes = race(app, work, count=4)
+    assert sorted(outcomes, key=str) == sorted([(200, "verified", None)] + [(200, "verified", "true")] * 3,
+                                               key=str), outcomes
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "voucher.verify")) == 1

@@ -1,14 +1,22 @@
 """Idempotency-Key on POSTs (API.md): the first answer for a key, per API key, is stored and
-replayed for 24 h; the same key with another body is refused. The key is claimed by inserting
-its row first — the unique (owner, key) index lets exactly one of two concurrent requests in,
-so one key never has two effects."""
+replayed for 24 h; the same key with another body is refused.
+
+The answer is stored in the same transaction as the effect, so one key never has two effects and
+costs one transaction, not three. The request runs in a transaction of our own on its own
+connection; the view's session joins it with SAVEPOINTs (SQLAlchemy's "joining a Session into an
+external transaction"), so the services' commits and rollbacks stay inside it. After the view the
+answer is inserted and everything commits at once. Two requests with one key at the same moment:
+on SQLite BEGIN IMMEDIATE runs them one after the other (the second finds the first's answer); on
+PostgreSQL the unique (owner, key) index refuses the second's insert, its effect is rolled back
+with it, and it replays the first's answer."""
 import hashlib
 import json
 from datetime import timedelta
 
 from flask import Response, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import IdempotencyRecord
@@ -32,20 +40,18 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
-def _claim(owner: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
-    """None when this request now owns the key; else the record someone else holds."""
-    now = utcnow()
-    db.session.execute(delete(IdempotencyRecord).where(
+def _find(connection, owner: str, key: str):
+    return connection.execute(select(IdempotencyRecord.__table__).where(
         IdempotencyRecord.owner == owner, IdempotencyRecord.key == key,
-        IdempotencyRecord.created_at < now - REPLAY_FOR))
-    try:
-        db.session.add(IdempotencyRecord(owner=owner, key=key, request_hash=fingerprint, created_at=now))
-        db.session.commit()
-        return None
-    except IntegrityError:
-        db.session.rollback()
-    return db.session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.owner == owner, IdempotencyRecord.key == key))
+        IdempotencyRecord.created_at >= utcnow() - REPLAY_FOR)).first()
+
+
+def _answer_held(held, fingerprint: str) -> Response:
+    if held.request_hash != fingerprint:
+        raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一个请求")
+    if held.status_code is None:  # a claim row of the earlier three-transaction scheme, still running
+        raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试")
+    return _replay(held)
 
 
 def run(owner: str, respond) -> Response:
@@ -56,36 +62,55 @@ def run(owner: str, respond) -> Response:
     if len(key) > 128:
         raise ApiError(422, "VALIDATION_FAILED", "Idempotency-Key 最长128个字符", fields={HEADER: "最长128个字符"})
     fingerprint = _fingerprint()
-    held = _claim(owner, key, fingerprint)
-    if held is not None:
-        if held.request_hash != fingerprint:
-            raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一个请求")
-        if held.status_code is None:
-            raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试")
-        return _replay(held)
-    try:
-        response = respond()
-    except BaseException:
-        _release(owner, key)
-        raise
-    if response.status_code >= 500:
-        _release(owner, key)
-        return response
-    headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
-    db.session.rollback()  # whatever the handler left open; its own work is committed
-    db.session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.owner == owner, IdempotencyRecord.key == key)
-        .values(status_code=response.status_code, response_body=response.get_data(),
-                response_headers=json.dumps(headers))
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    db.session.commit()  # what the request wrote so far (the key's last use) ends before ours begins
+    with db.engine.connect() as connection:
+        outer = connection.begin()
+        held = _find(connection, owner, key)
+        if held is not None:
+            outer.rollback()
+            return _answer_held(held, fingerprint)
+        try:
+            response = _respond_inside(connection, respond)
+        except IntegrityError:
+            # On PostgreSQL the same key's first request can collide with ours on another unique
+            # index (the same new person, say) before ours reaches the answer's insert.
+            outer.rollback()
+            held = _find(connection, owner, key)
+            connection.rollback()
+            if held is None:
+                raise
+            return _answer_held(held, fingerprint)
+        if response.status_code >= 500:
+            outer.rollback()
+            return response
+        now = utcnow()
+        headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
+        try:
+            connection.execute(delete(IdempotencyRecord).where(  # an expired answer under the same key
+                IdempotencyRecord.owner == owner, IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < now - REPLAY_FOR))
+            connection.execute(IdempotencyRecord.__table__.insert().values(
+                owner=owner, key=key, request_hash=fingerprint, status_code=response.status_code,
+                response_body=response.get_data(), response_headers=json.dumps(headers), created_at=now))
+            outer.commit()
+        except IntegrityError:
+            outer.rollback()  # the same key won elsewhere a moment ago: our effect goes with it
+            held = _find(connection, owner, key)
+            connection.rollback()
+            if held is None:
+                raise
+            return _answer_held(held, fingerprint)
     return response
 
 
-def _release(owner: str, key: str) -> None:
-    """A request that failed unexpectedly leaves the key free for a retry."""
-    db.session.rollback()
-    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.owner == owner, IdempotencyRecord.key == key))
-    db.session.commit()
+def _respond_inside(connection, respond) -> Response:
+    """Run the view with `db.session` joined to the connection's transaction."""
+    joined = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    registry = db.session.registry
+    own = registry()
+    registry.set(joined)
+    try:
+        return respond()
+    finally:
+        joined.close()
+        registry.set(own)
