@@ -1,6 +1,7 @@
 """Forms every area uses."""
 from flask_wtf import FlaskForm
-from wtforms import SubmitField
+from wtforms import StringField, SubmitField
+from wtforms.validators import Length
 
 
 class ConfirmForm(FlaskForm):
@@ -35,3 +36,32 @@ class RuleCheckedForm(FlaskForm):
         problems = self.problems()
         self.show(problems)
         return valid and not problems
+
+
+class PayeeAccountForm(RuleCheckedForm):
+    """户名, 开户行, 账号 of a payee account, checked by the rule onboarding and the API use
+    (vouchers.payees.clean_account); `BANK_CARD` for a worker's own card."""
+
+    BANK_CARD = False
+
+    account_name = StringField("户名", validators=[Length(max=100, message="户名不超过100字")],
+                               render_kw={"autocomplete": "off"})
+    bank_name = StringField("开户行", validators=[Length(max=100, message="开户行不超过100字")],
+                            render_kw={"autocomplete": "off", "placeholder": "如 中国工商银行绍兴越城支行"})
+    account_number = StringField("账号", validators=[Length(max=40, message="账号不超过40位")],
+                                 render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    submit = SubmitField("保存收款账户")
+
+    def values(self) -> dict:
+        return {"account_name": self.account_name.data, "bank_name": self.bank_name.data,
+                "account_number": self.account_number.data}
+
+    def problems(self) -> dict:
+        from .vouchers.errors import ValidationFailed
+        from .vouchers.payees import clean_account
+
+        try:
+            clean_account(self.values(), bank_card=self.BANK_CARD)
+        except ValidationFailed as refusal:
+            return refusal.details["fields"]
+        return {}

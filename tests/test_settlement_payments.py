@@ -400,3 +400,54 @@ def test_review_rows_carry_error_codes_not_voucher_codes(session):
 
     [row] = caught.value.details["rows"]
     assert (row["code"], row["voucher_code"]) == ("VOUCHER_NOT_FOUND", "NOSUCHCODE")
+
+
+def test_a_refused_review_keeps_what_the_clerk_chose_and_typed(client, session):
+    voucher, app = chongqing_application(session)
+    clerk = f.staff("bureau", region_code="500000")
+    session.commit()
+    staff_sign_in(client, clerk)
+    line = app.lines[0]
+
+    page = client.post(f"/bureau/settlements/{app.id}", data={f"decision-{line.id}": "approve",
+                                                             f"amount-{line.id}": "1200"}).get_data(as_text=True)
+
+    assert f'name="decision-{line.id}" value="approve" checked' in page
+    assert f'name="amount-{line.id}" inputmode="decimal" placeholder="1000.00" value="1200"' in page
+
+
+def test_the_bureau_sets_an_institutions_account_itself_and_it_is_in_force_at_once(client, session):
+    institution = f.institution(payee=False)
+    clerk = f.staff("bureau")
+    session.commit()
+    staff_sign_in(client, clerk)
+    path = f"/bureau/institutions/{institution.id}"
+    assert "设置收款账户" in client.get(path).get_data(as_text=True)
+
+    bad = client.post(path, data={"payee-account_name": institution.name, "payee-bank_name": "中国银行",
+                                  "payee-account_number": "6222021001115550004", "payee-submit": "保存收款账户"})
+    assert bad.status_code == 400 and "校验位不正确" in bad.get_data(as_text=True)
+    assert payees.active_account(session, institution_id=institution.id) is None
+
+    good = client.post(path, data={"payee-account_name": institution.name, "payee-bank_name": "中国银行绍兴分行",
+                                   "payee-account_number": "1211 0201 0920 0012 345", "payee-submit": "保存收款账户"})
+    assert good.status_code == 302
+    account = payees.active_account(session, institution_id=institution.id)
+    assert account.account_number == "1211020109200012345" and account.confirmed_by
+    assert "1211020109200012345" not in client.get(path).get_data(as_text=True)
+
+
+def test_without_an_account_the_page_offers_no_payment_and_the_sheet_leaves_it_out(client, session):
+    app, _, _ = reviewed_application(session)
+    for account in session.scalars(select(PayeeAccount)):
+        account.status = ACCOUNT_REPLACED
+    cashier = f.staff("bureau")
+    session.commit()
+    staff_sign_in(client, cashier)
+
+    page = client.get(f"/bureau/settlements/{app.id}").get_data(as_text=True)
+    csv_text = client.get("/bureau/settlements/disbursement.csv").get_data().decode("utf-8-sig")
+
+    assert "收款方还没有收款账户，补充后才能拨付" in page and "确认拨付" not in page
+    assert "另有 1 笔共 3,000.00 元因收款方缺少收款账户未列入本表" in csv_text
+    assert "总计" in csv_text and app.lines[0].voucher.code not in csv_text

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, PayeeAccountForm
 from ..models import Institution, PayeeAccount, in_region
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
@@ -66,8 +66,14 @@ def institution_detail(institution_id):
     if decision.confirm.data or decision.decline.data:
         _decide_payee(institution, decision)
         return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
+    account_form = PayeeAccountForm(prefix="payee")
     form = ConfirmForm()
-    if form.validate_on_submit():
+    status = 200
+    if account_form.submit.data:
+        if _set_payee(institution, account_form):
+            return redirect(url_for("bureau.institution_detail", institution_id=institution_id) + "#payee")
+        status = 400
+    elif form.validate_on_submit():
         actor = audit.Actor.for_staff(current_user)
         try:
             if request.form.get("action") == "strike":
@@ -87,7 +93,22 @@ def institution_detail(institution_id):
                            kinds=supervision.STRIKE_KINDS,
                            strikes=supervision.strikes_this_year(db.session, institution, utcnow()),
                            payee=payees.active_account(db.session, institution_id=institution.id),
-                           pending=payees.pending_account(db.session, institution.id), decision=decision)
+                           pending=payees.pending_account(db.session, institution.id), decision=decision,
+                           account_form=account_form), status
+
+
+def _set_payee(institution: Institution, form: PayeeAccountForm) -> bool:
+    """The bureau's own entry (from the institution's bank letter, say): in force at once."""
+    if not form.validate_on_submit():
+        return False
+    try:
+        account = payees.change_institution_account(db.session, institution, form.values(),
+                                                    audit.Actor.for_staff(current_user))
+    except DomainError as refusal:
+        form.show(refusal.details.get("fields", {}))
+        return False
+    flash(f"收款账户已设置，此后拨付到 {account.bank_name} {account.masked_number}", "success")
+    return True
 
 
 def _decide_payee(institution: Institution, decision: PayeeDecisionForm) -> None:

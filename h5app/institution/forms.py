@@ -16,12 +16,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import RuleCheckedForm
+from ..forms import PayeeAccountForm, RuleCheckedForm
 from ..identity import is_valid_phone, normalize_phone
 from ..timeutil import local_at
 from ..vouchers.classes import class_problems
-from ..vouchers.errors import ValidationFailed
-from ..vouchers.payees import clean_account
 
 
 class RosterForm(FlaskForm):
@@ -146,27 +144,10 @@ class ContactForm(FlaskForm):
             raise ValidationError("请填写手机或座机号码")
 
 
-class PayeeForm(RuleCheckedForm):
-    """收款账户 change asked by the officer; checked by the rule the API and onboarding use."""
+class PayeeForm(PayeeAccountForm):
+    """收款账户 change asked by the officer: it waits for the bureau's confirmation."""
 
-    account_name = StringField("户名", validators=[Length(max=100, message="户名不超过100字")],
-                               render_kw={"autocomplete": "off"})
-    bank_name = StringField("开户行", validators=[Length(max=100, message="开户行不超过100字")],
-                            render_kw={"placeholder": "如 中国工商银行绍兴越城支行"})
-    account_number = StringField("账号", validators=[Length(max=40, message="账号不超过40位")],
-                                 render_kw={"inputmode": "numeric", "autocomplete": "off"})
     submit = SubmitField("提交变更")
-
-    def values(self) -> dict:
-        return {"account_name": self.account_name.data, "bank_name": self.bank_name.data,
-                "account_number": self.account_number.data}
-
-    def problems(self) -> dict:
-        try:
-            clean_account(self.values())
-        except ValidationFailed as refusal:
-            return refusal.details["fields"]
-        return {}
 
 
 class SiteForm(FlaskForm):

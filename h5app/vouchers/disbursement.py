@@ -39,6 +39,9 @@ class Sheet:
     title: str
     bureau: str
     entries: list[Entry]
+    # Lines left out because their payee has no account yet: they cannot be paid, so the sheet
+    # the finance bureau stamps does not count them (entries, total in fen).
+    missing_accounts: tuple[int, int] = (0, 0)
 
     @property
     def total_fen(self) -> int:
@@ -88,13 +91,16 @@ def build(session, *, region_code: str, settlement_ids=None, unpaid_only: bool =
         if entry is None:
             entry = grouped[key] = Entry(
                 PAYEE_KINDS[kind], person_name if person_id else institution_name,
-                account.account_name if account else "（缺少收款账户）", account.bank_name if account else "",
+                account.account_name if account else "", account.bank_name if account else "",
                 account.account_number if account else "", 0, [], settlement_id, references.get(batch_id, ""))
         entry.amount_fen += approved if approved is not None else computed
         entry.codes.append(code)
     bureau = session.scalar(select(Region.name).where(Region.code == region_code)) or region_code
     title = "资金拨付表（待拨付）" if unpaid_only else "资金拨付表"
-    return Sheet(title, f"{bureau}人力资源和社会保障局", list(grouped.values()))
+    payable = [e for e in grouped.values() if e.account_number]
+    missing = [e for e in grouped.values() if not e.account_number]
+    return Sheet(title, f"{bureau}人力资源和社会保障局", payable,
+                 (len(missing), sum(e.amount_fen for e in missing)))
 
 
 def _accounts(session, rows) -> dict:
@@ -139,6 +145,13 @@ def _table(sheet: Sheet) -> list[list]:
     return rows
 
 
+def _missing_note(sheet: Sheet) -> str | None:
+    count, total = sheet.missing_accounts
+    if not count:
+        return None
+    return f"另有 {count} 笔共 {total / 100:,.2f} 元因收款方缺少收款账户未列入本表，补充账户后再行拨付。"
+
+
 def csv_bytes(sheet: Sheet) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -146,6 +159,8 @@ def csv_bytes(sheet: Sheet) -> bytes:
     writer.writerow(HEADER)
     for row in _table(sheet):
         writer.writerow([safe_cell(f"{v:.2f}" if i == 6 else v) for i, v in enumerate(row)])
+    if _missing_note(sheet):
+        writer.writerow([_missing_note(sheet)])
     writer.writerow([SIGNATURES])
     return out.getvalue().encode("utf-8-sig")
 
@@ -171,6 +186,8 @@ def xlsx_bytes(sheet: Sheet) -> bytes:
                 cell.font = Font(bold=True)
             if row[0] == "本页合计" and (index + 1) % per_page == 0 and index + 2 < len(table):
                 ws.row_breaks.append(Break(id=current))
+    if _missing_note(sheet):
+        ws.append([_missing_note(sheet)])
     ws.append([SIGNATURES])
     ws["A1"].font = Font(bold=True, size=14)
     for column, width in zip("ABCDEFGHIJK", (8, 10, 24, 20, 24, 24, 14, 8, 40, 12, 20)):

@@ -5,9 +5,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from ..forms import RuleCheckedForm
-from ..vouchers.errors import ValidationFailed
-from ..vouchers.payees import clean_account
+from ..forms import PayeeAccountForm
 
 
 class ClassSearchForm(FlaskForm):
@@ -43,9 +41,11 @@ class JobSearchForm(FlaskForm):
     submit = SubmitField("搜索")
 
 
-class PayeeForm(RuleCheckedForm):
-    """我的 → 收款账户: the worker's own bank card. The card checks are the service's (clean_account);
-    that the name is the worker's real name is checked by set_worker_account and shown with show()."""
+class PayeeForm(PayeeAccountForm):
+    """我的 → 收款账户: the worker's own bank card; that the name is the worker's real name is
+    checked by set_worker_account and shown with show()."""
+
+    BANK_CARD = True
 
     account_name = StringField(
         "户名", validators=[InputRequired("请填写户名（本人真实姓名）"), Length(max=100, message="户名过长")],
@@ -56,11 +56,3 @@ class PayeeForm(RuleCheckedForm):
     account_number = StringField(
         "银行卡号", validators=[InputRequired("请填写银行卡号"), Length(max=40, message="银行卡号应为16到19位数字")],
         render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    submit = SubmitField("保存收款账户")
-
-    def problems(self) -> dict:
-        try:
-            clean_account(self.data, bank_card=True)
-        except ValidationFailed as refusal:
-            return refusal.details["fields"]
-        return {}

@@ -94,7 +94,7 @@ def payee():
     error = None
     if form.validate_on_submit():
         try:
-            payees.set_worker_account(db.session, person, form.data, audit.Actor.for_person(person))
+            payees.set_worker_account(db.session, person, form.values(), audit.Actor.for_person(person))
         except ValidationFailed as refusal:
             error = refusal.message
             form.show(refusal.details.get("fields", {}))
