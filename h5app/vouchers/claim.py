@@ -67,9 +67,24 @@ def claims_of_type_this_year(session, person_id: int, template, now) -> int:
     )
 
 
-def claim_problems(session, person, template, now) -> list[tuple[type, str]]:
+def count_claims_of_type(held, template, now) -> int:
+    """claims_of_type_this_year, counted in Python from the person's vouchers already loaded with
+    their templates (卡券中心 checks every template against one read of them)."""
+    start, end = local_year_bounds(rules.local_year(now))
+    return sum(
+        1 for voucher in held
+        if voucher.template_id != template.id
+        and voucher.template.voucher_type == template.voucher_type
+        and voucher.template.policy_id == template.policy_id
+        and voucher.claimed_at is not None and start <= voucher.claimed_at < end
+    )
+
+
+def claim_problems(session, person, template, now, *, names=None, held=None) -> list[tuple[type, str]]:
     """Everything that stands between `person` and a voucher of `template`, for display in
-    卡券中心 and for `claim`. Each item is (error class, message)."""
+    卡券中心 and for `claim`. Each item is (error class, message).
+    A page checking many templates passes what it has loaded, so the check costs no statement:
+    `names` (region names by code) and `held` (all the person's vouchers, templates loaded)."""
     problems = []
     if template.status != TEMPLATE_ACTIVE:
         problems.append((ClaimClosed, "该券已停止发放"))
@@ -78,10 +93,12 @@ def claim_problems(session, person, template, now) -> list[tuple[type, str]]:
     window = rules.claim_window_problem(template, now)
     if window:
         problems.append((ClaimClosed, window))
-    for message in rules.eligibility_problems(person, template, region_names(session)):
+    names = region_names(session) if names is None else names
+    for message in rules.eligibility_problems(person, template, names):
         problems.append((NotEligible, message))
     limit = template.policy.claims_per_type_per_year
-    if limit and claims_of_type_this_year(session, person.id, template, now) >= limit:
+    if limit and (count_claims_of_type(held, template, now) if held is not None
+                  else claims_of_type_this_year(session, person.id, template, now)) >= limit:
         problems.append((
             YearlyLimitReached, f"本年度同类型培训券（{template.voucher_type}）每人限领{limit}次，您已领取",
         ))

@@ -1,19 +1,24 @@
 """Worker pages: the blueprint and its home. The flows live beside it: vouchers.py (卡券中心,
 我的卡券), training.py (培训报名, 打卡签到, 培训评价), records.py (证书, 岗位, 消息, 我的)."""
+from collections.abc import Mapping
+
 from flask import Blueprint, render_template
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import WORKER, roles_required
 from ..extensions import db
-from ..models import Notification, Region, Voucher
+from ..models import Notification, Voucher
+from ..region_names import region_names as _cached_region_names
 from ..timeutil import utcnow
 
 bp = Blueprint("worker", __name__)
 
 
-def region_names() -> dict[str, str]:
-    return dict(db.session.execute(select(Region.code, Region.name)).all())
+def region_names() -> Mapping[str, str]:
+    """Region names by code, read-only, from the per-process cache (see h5app/region_names.py for
+    when it is dropped): no statement on most requests."""
+    return _cached_region_names(db.session)
 
 
 @bp.route("/")

@@ -1,13 +1,16 @@
 """卡券中心 (what I may claim, and why not) and 我的卡券 (my vouchers, each with a live QR)."""
+from dataclasses import dataclass
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from ..access import WORKER, require_person_owns, roles_required
 from ..codes import normalize_code
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Voucher, VoucherTemplate
+from ..models import Voucher, VoucherTemplate, region_covers
 from ..models.vouchers import CLAIMED, EXPIRED, GENERAL, OFFERED, REVOKED, SETTLED, TEMPLATE_ACTIVE, USED
 from ..qr import qr_svg
 from ..timeutil import local_today, utcnow
@@ -20,28 +23,80 @@ from .routes import bp, region_names
 TABS = [(CLAIMED, "可使用"), (USED, "已使用"), (SETTLED, "已核销"), (EXPIRED, "已失效"), (REVOKED, "已作废")]
 
 
-def _offers(now) -> list[tuple[VoucherTemplate, Voucher | None]]:
+# A national-scale 卡券中心 stays small: what I can claim as full cards, the rest as one line each.
+CARDS_PER_PAGE = 20     # full cards of what I can claim now; more is rare and pages on (?page=2)
+BLOCKED_INLINE = 10     # one-line "why not" entries under the cards, those that concern me first
+BLOCKED_PER_PAGE = 30   # one-line entries per page of 暂不能领取的培训券
+
+
+@dataclass(frozen=True)
+class Offer:
+    template: VoucherTemplate
+    held: Voucher | None
+    problems: list[tuple[type, str]]
+    concerns_me: bool  # offered to me, or for my region: its reasons come before other regions'
+
+    @property
+    def reasons(self) -> str:
+        return "；".join(message for _kind, message in self.problems)
+
+
+def _my_vouchers() -> list[Voucher]:
+    """All my vouchers with their templates, in one statement (the yearly limit counts them)."""
+    return db.session.scalars(
+        select(Voucher).where(Voucher.person_id == current_user.id)
+        .options(joinedload(Voucher.template).joinedload(VoucherTemplate.policy))
+    ).all()
+
+
+def _offers(now, held: list[Voucher], template_id: int | None = None) -> list[tuple[VoucherTemplate, Voucher | None]]:
     """What 卡券中心 shows: vouchers offered to me, and open general templates in their claim
-    window that I do not hold yet."""
+    window that I do not hold yet (`held`: my vouchers) — one statement, policies joined in,
+    whatever the number of templates."""
     today = local_today(now)
-    mine = {v.template_id: v for v in db.session.scalars(select(Voucher).where(Voucher.person_id == current_user.id))}
+    mine = {v.template_id: v for v in held}
+    where = [
+        VoucherTemplate.distribution_mode == GENERAL, VoucherTemplate.status == TEMPLATE_ACTIVE,
+        VoucherTemplate.claim_starts_on <= today, VoucherTemplate.claim_ends_on >= today,
+        or_(VoucherTemplate.audience == "open", VoucherTemplate.id.in_(list(mine) or [0])),
+    ]
+    if template_id is not None:
+        where.append(VoucherTemplate.id == template_id)
     templates = db.session.scalars(
-        select(VoucherTemplate).where(
-            VoucherTemplate.distribution_mode == GENERAL, VoucherTemplate.status == TEMPLATE_ACTIVE,
-            VoucherTemplate.claim_starts_on <= today, VoucherTemplate.claim_ends_on >= today,
-            or_(VoucherTemplate.audience == "open", VoucherTemplate.id.in_(list(mine) or [0])),
-        ).order_by(VoucherTemplate.claim_ends_on, VoucherTemplate.id)
+        select(VoucherTemplate).where(*where).options(joinedload(VoucherTemplate.policy))
+        .order_by(VoucherTemplate.claim_ends_on, VoucherTemplate.id)
     ).all()
     offers = []
     for template in templates:
-        held = mine.get(template.id)
-        if held is None or held.effective_status(now) == OFFERED:
-            offers.append((template, held))
+        voucher = mine.get(template.id)
+        if voucher is None or voucher.effective_status(now) == OFFERED:
+            offers.append((template, voucher))
     return offers
 
 
+def _card_center(now, names) -> tuple[list[Offer], list[Offer]]:
+    """(what I can claim now, what I cannot and why), each in the order the page lists them;
+    eligibility is checked in Python against rows already loaded."""
+    person = current_user._get_current_object()
+    held = _my_vouchers()
+    claimable, blocked = [], []
+    for template, voucher in _offers(now, held):
+        problems = claim_service.claim_problems(db.session, person, template, now, names=names, held=held)
+        concerns_me = voucher is not None or region_covers(template.region_code, person.region_code)
+        (blocked if problems else claimable).append(Offer(template, voucher, problems, concerns_me))
+    blocked.sort(key=lambda offer: not offer.concerns_me)  # stable: keeps the deadline order within
+    return claimable, blocked
+
+
+def _page(items: list, per_page: int) -> tuple[list, int, int]:
+    """The requested ?page= of `items` (clamped to the pages there are), its number, the page count."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    return items[(page - 1) * per_page:page * per_page], page, pages
+
+
 def _visible_template(template_id: int, now) -> VoucherTemplate:
-    for template, _held in _offers(now):
+    for template, _held in _offers(now, _my_vouchers(), template_id):
         if template.id == template_id:
             return template
     abort(404)
@@ -50,10 +105,27 @@ def _visible_template(template_id: int, now) -> VoucherTemplate:
 @bp.route("/cards")
 @roles_required(WORKER)
 def cards():
+    """What I can claim now as full cards; under them, one line each on why I cannot claim the
+    templates that concern me, and a link to all the others (other regions included)."""
     now = utcnow()
-    entries = [(template, held, claim_service.claim_problems(db.session, current_user, template, now))
-               for template, held in _offers(now)]
-    return render_template("worker/cards.html", entries=entries, regions=region_names(), now=now)
+    names = region_names()
+    claimable, blocked = _card_center(now, names)
+    shown, page, pages = _page(claimable, CARDS_PER_PAGE)
+    nearby = [offer for offer in blocked if offer.concerns_me][:BLOCKED_INLINE]
+    return render_template("worker/cards.html", offers=shown, page=page, pages=pages, nearby=nearby,
+                           blocked_count=len(blocked), regions=names, now=now)
+
+
+@bp.route("/cards/others")
+@roles_required(WORKER)
+def cards_blocked():
+    """暂不能领取的培训券: every template in its claim window I cannot claim, with why, paged."""
+    now = utcnow()
+    names = region_names()
+    _claimable, blocked = _card_center(now, names)
+    shown, page, pages = _page(blocked, BLOCKED_PER_PAGE)
+    return render_template("worker/cards_blocked.html", offers=shown, page=page, pages=pages,
+                           blocked_count=len(blocked), regions=names)
 
 
 @bp.route("/cards/<int:template_id>", methods=["GET", "POST"])
