@@ -13,7 +13,7 @@ from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
 from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region, region_covers
 from ..models.classes import CLASS_COMPLETED
-from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED
+from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
 from ..vouchers import audit, issuance
@@ -109,36 +109,61 @@ def _audit_query():
         if args.get(key):
             try:
                 day = datetime.strptime(args[key], "%Y-%m-%d").date() + timedelta(days=1 if key == "to" else 0)
-            except ValueError:
-                problems.append("日期格式应为 2026-11-22")
+                bound = local_at(day, datetime.min.time())
+            except (ValueError, OverflowError):  # not a date, or beyond what a date can hold
+                problems.append("日期格式应为 2026-11-22，且在 0002-01-01 至 9999-12-30 之间")
                 continue
-            bound = local_at(day, datetime.min.time())
             query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at < bound)
     return query, problems, person_id
 
 
 ACTION_LABELS = {
     "voucher.claim": "领券", "voucher.verify": "验券", "voucher.settle": "核销", "voucher.expire": "失效",
-    "voucher.revoke": "作废", "voucher.offer": "发券", "settlement.submit": "提交结算", "settlement.review": "审核",
-    "settlement.pay": "拨付", "staff.login": "登录", "class.roster": "上传花名册", "institution.strike": "记录问题",
-    "settlement.approve": "审核通过", "settlement.reject": "审核驳回", "settlement.payment_failed": "拨付失败",
-    "settlement.match": "证书比对生成补贴", "settlement.sheet": "导出资金拨付表", "certificate.add": "添加证书",
-    "payee.set": "设置收款账户", "payee.request": "申请变更收款账户", "payee.confirm": "确认收款账户",
-    "payee.decline": "不予确认收款账户",
+    "voucher.revoke": "作废", "voucher.offer": "发券", "voucher.auto_use_refused": "自动使用被拒",
+    "settlement.submit": "提交结算", "settlement.draft": "结算草稿", "settlement.review": "审核",
+    "settlement.approve": "审核通过", "settlement.reject": "审核驳回", "settlement.pay": "拨付",
+    "settlement.payment_failed": "拨付失败", "settlement.match": "证书比对生成补贴", "settlement.sheet": "导出资金拨付表",
+    "certificate.add": "添加证书", "payee.set": "设置收款账户", "payee.request": "申请变更收款账户",
+    "payee.confirm": "确认收款账户", "payee.decline": "不予确认收款账户",
+    "staff.login": "登录", "staff.lockout": "登录锁定", "staff.password": "修改密码", "staff.reset_password": "重置密码",
+    "staff.create": "添加工作人员", "person.sso_login": "渠道登录", "person.sms_login": "短信登录",
+    "person.bind_phone": "绑定手机号", "person.job_consent": "岗位推荐授权",
+    "class.create": "新建班期", "class.edit": "编辑班期", "class.open": "开放报名", "class.closed": "停止报名",
+    "class.complete": "结业", "class.enrol": "报名", "class.results": "录入考核结果", "class.roster": "上传花名册",
+    "checkin.location": "定位签到", "checkin.scan": "扫码签到", "checkin.session_qr": "扫课堂码签到",
+    "institution.onboard": "添加机构", "institution.strike": "记录问题", "institution.suspend": "暂停验券资格",
+    "institution.reinstate": "恢复验券资格", "institution.contact": "修改联系方式", "institution.site": "培训地点",
+    "issuance.directed": "定向发券", "issuance.general": "通用发券", "targets.import": "导入目标",
+    "template.create": "制券", "template.edit": "修改券模板", "template.activate": "券模板生效",
+    "template.close": "停止发放", "scanner.device.register": "登记扫码枪", "scanner.device.configure": "设置扫码枪",
+    "scanner.device.revoke": "停用扫码枪",
 }
+
+
+AUDIT_PAGE = 50
 
 
 @bp.route("/audit")
 @roles_required(BUREAU)
 def audit_log():
+    """Newest first, 50 a page; "更早的记录" continues below the last one shown (by id, so a page
+    costs the same however long the log is). Each row names its voucher."""
     query, problems, person_id = _audit_query()
-    events = db.session.scalars(query.limit(200)).all()
+    before = request.args.get("before", "")
+    if before.isdigit() and len(before) < 19:
+        query = query.where(AuditEvent.id < int(before))
+    rows = db.session.execute(
+        query.add_columns(Voucher.code).outerjoin(Voucher, Voucher.id == AuditEvent.voucher_id)
+        .limit(AUDIT_PAGE + 1)).all()
+    more = len(rows) > AUDIT_PAGE
+    rows = rows[:AUDIT_PAGE]
     person = db.session.get(Person, person_id) if person_id else None
-    filters = {k: v for k, v in request.args.items() if k not in ("id_number", "person") and v}
+    filters = {k: v for k, v in request.args.items() if k not in ("id_number", "person", "before") and v}
     if person_id is not None:
         filters["person"] = person_id
-    return render_template("bureau/audit.html", events=events, problems=problems, labels=ACTION_LABELS,
-                           person=person, person_id=person_id, filters=filters)
+    return render_template("bureau/audit.html", rows=rows, problems=problems, labels=ACTION_LABELS,
+                           person=person, person_id=person_id, filters=filters,
+                           older=rows[-1][0].id if more else None, first_page=not before)
 
 
 @bp.route("/audit.csv")
@@ -146,9 +171,11 @@ def audit_log():
 def audit_export():
     query, _problems, _person = _audit_query()
     rows = [[to_local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, ACTION_LABELS.get(e.action, e.action),
-             e.from_status or "", e.to_status or "", mask_text(e.reason or "")]
-            for e in db.session.scalars(query.limit(50_000))]
-    return Response(csv_bytes(["时间", "操作人", "操作", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
+             code or "", VOUCHER_STATUSES.get(e.from_status, ""), VOUCHER_STATUSES.get(e.to_status, ""),
+             mask_text(e.reason or "")]
+            for e, code in db.session.execute(
+                query.add_columns(Voucher.code).outerjoin(Voucher, Voucher.id == AuditEvent.voucher_id).limit(50_000))]
+    return Response(csv_bytes(["时间", "操作人", "操作", "券码", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename*=UTF-8''audit.csv"})
 
 
