@@ -141,7 +141,7 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         raise PersonMismatch()  # 3. belongs to the presented person
     training_class, institution = reading.training_class, reading.institution
     if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
-        session.commit()
+        _commit_keeping(session, voucher)
         return VerifyResult(ALREADY_VERIFIED, voucher)
     problem = rules.applicability_problem(voucher.template, training_class, institution)
     if problem is None and voucher.bound_class_id not in (None, training_class.id):
@@ -172,14 +172,25 @@ def _use(session, reading, actor: audit.Actor, now) -> VerifyResult:
         reading = read(session, class_id, code)
         training_class = reading.training_class
         if _refuse_state(reading.voucher, training_class, now) == ALREADY_VERIFIED:
-            session.commit()
+            _commit_keeping(session, reading.voucher)
             return VerifyResult(ALREADY_VERIFIED, reading.voucher)
         raise VoucherAlreadyUsed() from None
     except IntegrityError:  # the (class, person) index: this person is in the class with another voucher
         session.rollback()
         raise _already_in_class(session, voucher, training_class) from None
-    session.commit()
+    _commit_keeping(session, voucher)
     return VerifyResult(VERIFIED, voucher)
+
+
+def _commit_keeping(session, voucher: Voucher) -> None:
+    """Commit, keeping the voucher, its owner and its template as read: the answer (front-desk
+    page, API, scan gun) is built from them, and a commit would expire them and cost a SELECT
+    each to show what this transaction just wrote. They leave the session first, so the commit
+    does not touch them."""
+    session.flush()
+    for loaded in (voucher, voucher.person, voucher.template):
+        session.expunge(loaded)
+    session.commit()
 
 
 def _write(session, reading, actor: audit.Actor, now) -> None:
