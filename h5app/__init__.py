@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from flask import Flask, abort, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -21,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     config_module.check(app.config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    register_proxy_fix(app)
     register_logging(app)
     register_request_guards(app)
     register_extensions(app)
@@ -30,6 +32,14 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     register_api(app)
     return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Behind nginx every request comes from nginx's address: take the client's address (and
+    scheme) from the headers the configured number of proxies set, so rate limits count clients."""
+    x_for, x_proto = app.config["PROXY_FIX_X_FOR"], app.config["PROXY_FIX_X_PROTO"]
+    if x_for or x_proto:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)
 
 
 def register_logging(app: Flask) -> None:

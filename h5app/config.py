@@ -62,6 +62,10 @@ def from_environment() -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", f"{rate_storage.SCHEME}://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000")),
+        # How many reverse proxies in front of the app set X-Forwarded-For / X-Forwarded-Proto. 0 (no
+        # proxy): the headers are ignored, since any client can send them.
+        "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
+        "PROXY_FIX_X_PROTO": int(os.environ.get("PROXY_FIX_X_PROTO", "0")),
     }
     return values
 
@@ -80,6 +84,9 @@ def check(config) -> None:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
         if config["SMS_BACKEND"] == "console":
             raise ConfigError("SMS_BACKEND=console writes login codes to the log; not in production")
+    for name in ("PROXY_FIX_X_FOR", "PROXY_FIX_X_PROTO"):
+        if config[name] < 0:
+            raise ConfigError(f"{name} counts the proxies in front of the app: 0 or more, not {config[name]}")
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _development_secret()
     if not config.get("SQLALCHEMY_DATABASE_URI"):

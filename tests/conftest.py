@@ -85,14 +85,26 @@ def db(app):
         _db.session.remove()
 
 
+# The limiter is one object for the whole run, as for a server process. Flask-Limiter takes most
+# RATELIMIT_* settings (key prefix, headers, swallow errors, fallback …) from the first app that
+# switches it on, and that switch then holds for every app built in the run.
+_LIMITER_AS_BUILT = dict(vars(limiter))
+
+
+def _limiter_as_built() -> None:
+    vars(limiter).clear()
+    vars(limiter).update(_LIMITER_AS_BUILT)
+
+
 @pytest.fixture
 def restore_limiter():
-    """The limiter is one object shared by every app built in the run: an app built with
-    RATELIMIT_ENABLED switches it on for all. Give it back as found."""
-    enabled = limiter.enabled
-    yield
-    limiter.reset()
-    limiter.enabled = enabled
+    """The limiter as Flask-Limiter built it, so the next app's RATELIMIT_* settings apply; given
+    back so after the test. Yields that reset: a test playing a second server calls it between."""
+    _limiter_as_built()
+    yield _limiter_as_built
+    if limiter.initialized:
+        limiter.reset()
+    _limiter_as_built()
 
 
 @pytest.fixture

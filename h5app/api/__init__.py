@@ -5,7 +5,7 @@ import os
 
 from flask import Flask, current_app, jsonify, request
 
-from ..extensions import csrf, limiter
+from ..extensions import csrf
 from . import ratelimit
 from .blueprint import PREFIX, bp
 from .errors import from_http
@@ -47,9 +47,7 @@ def register(app: Flask) -> None:
     global _limited
     if not _limited:  # the limiter and the blueprint are shared by every app built in a process
         csrf.exempt(bp)  # key auth, no cookies: CSRF has nothing to protect here
-        limiter.request_filter(lambda: request.blueprint == bp.name)  # the API counts its own (ratelimit.py)
-        bp.before_request(ratelimit.check)
-        bp.after_request(ratelimit.add_headers)
+        ratelimit.apply(bp)
         _limited = True
     app.register_blueprint(bp, url_prefix=PREFIX)
     for code in (400, 404, 405, 413, 415, 429, 500):
