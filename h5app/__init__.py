@@ -3,6 +3,7 @@ from pathlib import Path
 
 from flask import Flask, abort, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -52,7 +53,17 @@ def register_logging(app: Flask) -> None:
         default_handler.addFilter(MaskingFilter())
 
 
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every URL: an id beyond a database integer cannot exist, so it is a 404 before
+    it reaches the driver (SQLite raises OverflowError on a 64-bit overflow, PostgreSQL an error)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002 (Werkzeug's names)
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def register_request_guards(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseId  # before any blueprint adds its rules
+
     @app.before_request
     def refuse_nul_bytes():
         # A NUL byte is never meaningful input, and PostgreSQL's driver refuses it with an error

@@ -54,7 +54,7 @@ def parse_body(model: type[BaseModel]):
         raise ApiError(422, "VALIDATION_FAILED", "提交的数据含有空字符", fields={"body": "不允许空字符"})
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to parse
         raise ApiError(400, "BAD_REQUEST", "请求体不是有效的 JSON") from None
     if data is None:
         raise ApiError(400, "BAD_REQUEST", "缺少 JSON 请求体")

@@ -109,7 +109,10 @@ def _judge_all(items: list) -> list:
 
 
 def _json_object():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not a scan, whatever it is
+        return None
     return body if isinstance(body, dict) else None
 
 

@@ -1,0 +1,82 @@
+"""Hostile input never answers 5xx: an id beyond any database integer in a page URL is a 404 on
+every route that takes one (walked from the URL map, as each role), and JSON nested deeper than
+the parser goes is a 400 on the API and refused on the scan-gun endpoint."""
+import re
+
+import pytest
+
+from h5app.extensions import db
+
+from . import factories as f
+from .api_support import auth, error_code, key_for
+from .scanner_support import bearer, scan_gun
+from .test_institution_verify import staff_sign_in
+from .test_worker_vouchers import sign_in as worker_sign_in
+
+HUGE = "99999999999999999999"  # past 64 bits: SQLite raises OverflowError, PostgreSQL an error
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def int_routes(app):
+    """Every rule with an <int:…> part, its ints filled with HUGE and its other parts with 'x'."""
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        path = re.sub(r"<int:\w+>", HUGE, rule.rule)
+        path = re.sub(r"<(?:\w+:)?\w+>", "x", path)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, path
+
+
+@pytest.fixture
+def signed_in_as(app, client):
+    institution = f.institution()
+    people = {
+        "bureau": f.staff("bureau"),
+        "officer": f.staff("officer", institution_id=institution.id, region_code=None),
+        "worker": f.person(),
+    }
+    db.session.commit()
+
+    def sign_in(role):
+        if role == "worker":
+            worker_sign_in(client, people[role])
+        else:
+            staff_sign_in(client, people[role])
+        return client
+
+    return sign_in
+
+
+@pytest.mark.parametrize("role", ["bureau", "officer", "worker"])
+def test_an_id_past_any_database_integer_is_never_a_server_error(app, signed_in_as, role):
+    client = signed_in_as(role)
+    routes = list(int_routes(app))
+    assert len(routes) > 20  # the walk found the app's routes
+    failures = []
+    for method, path in routes:
+        status = client.open(path, method=method).status_code
+        if status >= 500:
+            failures.append((method, path, status))
+    assert failures == []
+
+
+def test_a_page_with_an_id_past_any_integer_is_not_found(signed_in_as):
+    client = signed_in_as("officer")
+    assert client.get(f"/institution/classes/{HUGE}").status_code == 404
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request_on_the_api(client):
+    institution = f.institution()
+    db.session.commit()
+    response = client.post("/api/v1/verifications", data=DEEP, content_type="application/json",
+                           headers=auth(key_for("institution", institution.code)))
+    assert response.status_code == 400 and error_code(response) == "BAD_REQUEST"
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_refused_by_the_scan_gun_endpoint(client):
+    institution = f.institution()
+    _device, token = scan_gun(institution)
+    db.session.commit()
+    response = client.post("/scanner/v1/scans", data=DEEP, content_type="application/json", headers=bearer(token))
+    assert 400 <= response.status_code < 500
