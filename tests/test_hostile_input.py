@@ -80,3 +80,20 @@ def test_json_nested_deeper_than_the_parser_goes_is_refused_by_the_scan_gun_endp
     db.session.commit()
     response = client.post("/scanner/v1/scans", data=DEEP, content_type="application/json", headers=bearer(token))
     assert 400 <= response.status_code < 500
+
+
+LATIN_SENTENCE = re.compile(r"[A-Za-z]{2,}[ ,.]+[A-Za-z]{2,}")
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "x" * 200, "region_code": "33060", "function_mode": "money", "distribution_mode": 1,
+     "face_value_fen": -1, "claim_starts_on": "2026-13-01", "stock": 1.5, "eligible_groups": "all"},
+    {"region_code": 330600, "valid_days": 0, "claim_ends_on": "tomorrow", "audience": None},
+    {},
+])
+def test_api_field_errors_are_in_chinese(client, body):
+    response = client.post("/api/v1/templates", json=body, headers=auth(key_for("bureau", "330600")))
+    fields = response.get_json()["error"]["fields"]
+    assert response.status_code == 422 and len(fields) >= 3
+    english = {name: message for name, message in fields.items() if LATIN_SENTENCE.search(message)}
+    assert english == {}

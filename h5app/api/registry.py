@@ -40,11 +40,44 @@ class Endpoint:
 ENDPOINTS: list[Endpoint] = []
 
 
+# pydantic's messages are English; a partner's clerk reads these. By the error's type (pydantic's
+# stable identifiers), with its context values; a validator of ours raises ValueError in Chinese.
+PYDANTIC_MESSAGES = {
+    "missing": "必填", "extra_forbidden": "不允许的字段", "string_type": "应为字符串",
+    "string_too_short": "至少{min_length}个字符", "string_too_long": "最多{max_length}个字符",
+    "string_pattern_mismatch": "格式不正确", "int_type": "应为整数", "int_parsing": "应为整数",
+    "int_from_float": "应为整数", "float_type": "应为数字", "float_parsing": "应为数字", "finite_number": "应为有限的数字",
+    "bool_type": "应为 true 或 false", "bool_parsing": "应为 true 或 false",
+    "greater_than": "应大于{gt}", "greater_than_equal": "应不小于{ge}", "less_than": "应小于{lt}",
+    "less_than_equal": "应不大于{le}", "list_type": "应为数组", "too_short": "至少{min_length}项",
+    "too_long": "最多{max_length}项", "dict_type": "应为对象", "model_type": "应为对象",
+    "model_attributes_type": "应为对象", "literal_error": "应为以下之一：{expected}",
+    "enum": "应为以下之一：{expected}", "date_type": "应为日期 YYYY-MM-DD", "date_parsing": "应为日期 YYYY-MM-DD",
+    "date_from_datetime_parsing": "应为日期 YYYY-MM-DD", "date_from_datetime_inexact": "应为日期 YYYY-MM-DD",
+    "datetime_type": "应为带时区的时间，如 2026-12-01T08:00:00+08:00",
+    "datetime_parsing": "应为带时区的时间，如 2026-12-01T08:00:00+08:00",
+    "datetime_from_date_parsing": "应为带时区的时间，如 2026-12-01T08:00:00+08:00",
+    "timezone_aware": "时间须带时区，如 +08:00", "union_tag_invalid": "类型不正确", "json_invalid": "不是有效的 JSON",
+}
+
+
+def _message(problem: dict) -> str:
+    if problem["type"] in ("value_error", "assertion_error"):
+        return str(problem.get("ctx", {}).get("error") or problem["msg"])
+    template = PYDANTIC_MESSAGES.get(problem["type"])
+    if template is None:
+        return "取值不正确"
+    try:
+        return template.format(**problem.get("ctx", {}))
+    except (KeyError, IndexError):
+        return template.split("{")[0].rstrip("：") or "取值不正确"
+
+
 def _field_errors(error: ValidationError) -> dict:
     fields = {}
     for problem in error.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in problem["loc"]) or "body"
-        fields.setdefault(name, problem["msg"])
+        fields.setdefault(name, _message(problem))
     return fields
 
 
