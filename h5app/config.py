@@ -54,6 +54,7 @@ def from_environment() -> dict:
         "PERMANENT_SESSION_LIFETIME": timedelta(days=int(os.environ.get("WORKER_SESSION_DAYS", "7"))),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session; a worker may keep a page open for long
+        "WTF_I18N_ENABLED": False,  # WTForms' own zh catalogue (forms.Form); Flask-WTF's needs Flask-Babel
         # The console backend writes codes to the log: development only. Production has no SMS
         # sign-in until a gateway backend is configured.
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console" if development else "none"),

@@ -4,13 +4,21 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import Length
 
 
-class ConfirmForm(FlaskForm):
+class Form(FlaskForm):
+    """Every form of the app: WTForms' own messages in Chinese (its bundled zh catalogue; the app
+    sets WTF_I18N_ENABLED off, as Flask-WTF's translations need Flask-Babel)."""
+
+    class Meta:
+        locales = ("zh",)
+
+
+class ConfirmForm(Form):
     """A one-button action: still a POST with CSRF."""
 
     submit = SubmitField("确认")
 
 
-class RuleCheckedForm(FlaskForm):
+class RuleCheckedForm(Form):
     """A form whose checks across fields are a service's own (its `…_problems(values)`, which the
     API applies too): they are shown on the fields together with the fields' own errors."""
 

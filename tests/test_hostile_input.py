@@ -97,3 +97,19 @@ def test_api_field_errors_are_in_chinese(client, body):
     assert response.status_code == 422 and len(fields) >= 3
     english = {name: message for name, message in fields.items() if LATIN_SENTENCE.search(message)}
     assert english == {}
+
+
+def test_form_errors_from_wtforms_itself_are_in_chinese(client):
+    """Messages of WTForms' own validators and fields (no message of ours given) reach the page in
+    Chinese, from WTForms' bundled catalogue."""
+    from .test_institution_class_edit import form_data
+
+    institution = f.institution()
+    officer = f.staff("officer", institution_id=institution.id, region_code=None)
+    db.session.commit()
+    staff_sign_in(client, officer)
+
+    page = client.post("/institution/classes/new", data=form_data(officer, price="1000000", hours="x")).get_data(
+        as_text=True)
+
+    assert "数值大小必须介于" in page and "Number must be" not in page and "Not a valid" not in page

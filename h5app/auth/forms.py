@@ -1,22 +1,22 @@
 """Sign-in forms; each validates its own fields with a message a person can act on."""
 import secrets
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..forms import Form
 from ..identity import (
     id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone,
 )
 
 
-class StaffLoginForm(FlaskForm):
+class StaffLoginForm(Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64)])
     password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=128)])
     submit = SubmitField("登录")
 
 
-class PhoneForm(FlaskForm):
+class PhoneForm(Form):
     phone = StringField("手机号", validators=[DataRequired("请输入手机号")],
                         render_kw={"inputmode": "tel", "autocomplete": "tel"})
     submit = SubmitField("获取验证码")
@@ -27,7 +27,7 @@ class PhoneForm(FlaskForm):
         field.data = normalize_phone(field.data)
 
 
-class SmsCodeForm(FlaskForm):
+class SmsCodeForm(Form):
     code = StringField("短信验证码", validators=[DataRequired("请输入验证码"), Length(min=6, max=6, message="验证码为6位数字")],
                        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})
     submit = SubmitField("登录")
@@ -37,7 +37,7 @@ class SmsCodeForm(FlaskForm):
             raise ValidationError("验证码为6位数字")
 
 
-class BindIdentityForm(FlaskForm):
+class BindIdentityForm(Form):
     name = StringField("真实姓名", validators=[DataRequired("请输入姓名")])
     id_number = StringField("身份证号", validators=[DataRequired("请输入身份证号")])
     submit = SubmitField("确认绑定")
@@ -78,7 +78,7 @@ def generate_password() -> str:
             return password
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField("当前密码", validators=[DataRequired("请输入当前密码")])
     new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码"), Length(max=128)])
     confirm = PasswordField("再次输入新密码", validators=[DataRequired("请再次输入新密码")])

@@ -2,7 +2,6 @@
 import re
 from datetime import date
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
@@ -19,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import RuleCheckedForm
+from ..forms import Form, RuleCheckedForm
 from ..models import PRIORITY_GROUPS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
 from ..vouchers.templates import template_problems
@@ -75,7 +74,7 @@ class TemplateForm(RuleCheckedForm):
         return template_problems(self.values())
 
 
-class CertificateImportForm(FlaskForm):
+class CertificateImportForm(Form):
     file = FileField("证书文件（CSV 或 Excel）", validators=[
         FileRequired("请选择要上传的文件"),
         FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
@@ -83,7 +82,7 @@ class CertificateImportForm(FlaskForm):
     submit = SubmitField("上传并导入")
 
 
-class PayeeDecisionForm(FlaskForm):
+class PayeeDecisionForm(Form):
     """确认 or 不予确认 an institution's pending payee account change. The account's id is posted so
     that a change submitted after the page was opened is never confirmed unseen. The reason is
     required to decline: the service's rule (payees.decide_institution_account), not the form's."""
@@ -94,7 +93,7 @@ class PayeeDecisionForm(FlaskForm):
     decline = SubmitField("不予确认")
 
 
-class ClerkForm(FlaskForm):
+class ClerkForm(Form):
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=30)])
     username = StringField("登录用户名", validators=[DataRequired("请填写用户名"), Length(min=3, max=32)],
                            render_kw={"autocapitalize": "none", "autocomplete": "off"})
@@ -106,7 +105,7 @@ class ClerkForm(FlaskForm):
             raise ValidationError("用户名只能用字母、数字和 _ . -")
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(Form):
     """拨付 one batch: the bank's reference and the date it paid. Lines the bank returned are
     posted beside it (failed-<line id>, failure-<line id>), one per approved line."""
 

@@ -3,18 +3,18 @@ as a demo worker. Registered only when DEMO_MODE is on; never in production."""
 import secrets
 
 from flask import Blueprint, abort, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, SubmitField
 
 from ..auth.sso import mint_ticket
 from ..extensions import db
+from ..forms import Form
 from ..models import Channel, Person
 
 bp = Blueprint("demo", __name__)
 
 
-class TicketForm(FlaskForm):
+class TicketForm(Form):
     channel = SelectField("渠道")
     person = SelectField("以哪位劳动者身份进入")
     submit = SubmitField("生成登录凭证并进入")

@@ -1,7 +1,6 @@
 """Institution forms."""
 import re
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
@@ -16,13 +15,13 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import PayeeAccountForm, RuleCheckedForm
+from ..forms import Form, PayeeAccountForm, RuleCheckedForm
 from ..identity import is_valid_phone, normalize_phone
 from ..timeutil import local_at
 from ..vouchers.classes import class_problems
 
 
-class RosterForm(FlaskForm):
+class RosterForm(Form):
     file = FileField("花名册文件（CSV 或 Excel）", validators=[
         FileRequired("请选择要上传的文件"),
         FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
@@ -30,7 +29,7 @@ class RosterForm(FlaskForm):
     submit = SubmitField("上传并导入")
 
 
-class VerifierForm(FlaskForm):
+class VerifierForm(Form):
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=30)])
     username = StringField("登录用户名", validators=[DataRequired("请填写用户名"), Length(min=3, max=32)],
                            render_kw={"autocapitalize": "none", "autocomplete": "off"})
@@ -134,7 +133,7 @@ class ClassForm(RuleCheckedForm):
         return problems
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     address = StringField("机构地址", validators=[DataRequired("请填写地址"), Length(max=200)])
     phone = StringField("联系电话", validators=[DataRequired("请填写联系电话"), Length(max=20)])
     submit = SubmitField("保存联系方式")
@@ -150,7 +149,7 @@ class PayeeForm(PayeeAccountForm):
     submit = SubmitField("提交变更")
 
 
-class SiteForm(FlaskForm):
+class SiteForm(Form):
     name = StringField("地点名称", validators=[DataRequired("请填写地点名称"), Length(max=120)])
     address = StringField("详细地址（选填）", validators=[Optional(), Length(max=200)])
     lat = DecimalField("纬度", places=6, validators=[InputRequired("请填写纬度"), NumberRange(-90, 90, "纬度应在-90到90之间")])

@@ -1,9 +1,9 @@
 """Scan station forms: register a scan gun, switch what it is scanning for."""
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..forms import Form
 from .devices import MODE_CHECKIN, MODE_VERIFY, MODES
 
 
@@ -11,7 +11,7 @@ def _optional_int(value):
     return int(value) if value not in (None, "", "None") and str(value).isdigit() else None
 
 
-class DeviceSettingsForm(FlaskForm):
+class DeviceSettingsForm(Form):
     """Mode and target. Choices are the institution's own classes and sessions, set by the view."""
 
     mode = SelectField("扫码用途", choices=[SelectChoice(value, label) for value, label in MODES.items()], default=MODE_VERIFY)

@@ -1,14 +1,13 @@
 """Worker forms (one-button actions use h5app.forms.ConfirmForm)."""
-from flask_wtf import FlaskForm
 from wtforms import DateField, FloatField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from ..forms import PayeeAccountForm
+from ..forms import Form, PayeeAccountForm
 
 
-class ClassSearchForm(FlaskForm):
+class ClassSearchForm(Form):
     q = StringField("职业、课程或机构", validators=[Optional(), Length(max=40)],
                     render_kw={"placeholder": "例如：电工、育婴员", "enterkeyhint": "search"})
     district = SelectField("地区", validators=[Optional()], validate_choice=False)
@@ -18,14 +17,14 @@ class ClassSearchForm(FlaskForm):
     submit = SubmitField("搜索")
 
 
-class CheckInForm(FlaskForm):
+class CheckInForm(Form):
     # Filled in by the page's geolocation script; missing or impossible values are refused.
     lat = FloatField(widget=HiddenInput(), validators=[InputRequired(), NumberRange(-90, 90)])
     lng = FloatField(widget=HiddenInput(), validators=[InputRequired(), NumberRange(-180, 180)])
     submit = SubmitField("定位签到")
 
 
-class RatingForm(FlaskForm):
+class RatingForm(Form):
     stars = RadioField("评分", choices=[SelectChoice(str(n), f"{n}星") for n in range(5, 0, -1)],
                        validators=[InputRequired("请选择评分")], validate_choice=False)
     comment = TextAreaField("说说您的感受（选填）", validators=[Optional(), Length(max=500, message="请在500字以内")])
@@ -36,7 +35,7 @@ class RatingForm(FlaskForm):
             raise ValidationError("请选择1到5星")
 
 
-class JobSearchForm(FlaskForm):
+class JobSearchForm(Form):
     q = StringField("岗位、职业或单位", validators=[Optional(), Length(max=40)], render_kw={"enterkeyhint": "search"})
     submit = SubmitField("搜索")
 
