@@ -146,7 +146,10 @@ def test_voucher_status_for_bureau_and_the_institution_where_used(client, w, ses
     assert body["status"] == "used" and body["institution_code"] == w.institution.code
     assert client.get(path, headers=auth(w.other_institution_key)).status_code == 404
     assert client.get(path, headers=auth(w.foreign_bureau_key)).status_code == 404
-    assert client.get("/api/v1/vouchers/NOSUCHCODE", headers=auth(w.bureau_key)).status_code == 404
+    unknown = client.get("/api/v1/vouchers/NOSUCHCODE", headers=auth(w.bureau_key))
+    assert unknown.status_code == 404 and error_code(unknown) == "VOUCHER_NOT_FOUND"
+    # Out of scope looks the same as unknown: its existence is not the caller's to learn.
+    assert error_code(client.get(path, headers=auth(w.foreign_bureau_key))) == "VOUCHER_NOT_FOUND"
 
 
 def test_revocations_report_per_code(client, w, session):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 from ..extensions import db
 from ..models import ClassSession, Institution, Person, Settlement, TrainingClass, Voucher, region_covers
 from ..models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
-from .errors import not_found
+from .errors import ApiError, not_found
 from .keys import Caller
 
 
@@ -59,7 +59,7 @@ def visible_voucher(caller: Caller, code: str) -> Voucher:
             return voucher
         if caller.scope == SCOPE_INSTITUTION and voucher.institution_id == caller.institution_id:
             return voucher
-    raise not_found("未找到该培训券")
+    raise ApiError(404, "VOUCHER_NOT_FOUND", "未找到该培训券")  # API.md: an unknown code anywhere
 
 
 def visible_person(caller: Caller, person: Person | None) -> bool:
