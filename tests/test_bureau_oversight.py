@@ -74,3 +74,18 @@ def test_audit_log_filters_by_code_and_by_person_shown_masked(client, clerk):
 def test_audit_log_explains_bad_filters(client, clerk):
     page = client.get("/bureau/audit?id_number=123&from=yesterday").get_data(as_text=True)
     assert "身份证号码应为18位" in page and "日期格式应为" in page
+
+
+def test_the_home_counts_a_voucher_past_its_deadline_as_expired_before_any_job(client, clerk):
+    from h5app.timeutil import utcnow
+    from datetime import timedelta
+
+    template = f.template()
+    f.voucher(template, f.person(), "claimed", expires_at=utcnow() - timedelta(days=1))
+    f.voucher(template, f.person(), "claimed", expires_at=utcnow() + timedelta(days=30))
+    db.session.commit()
+
+    page = client.get("/bureau/").get_data(as_text=True)
+
+    assert "<li><strong>1</strong><span>已失效</span></li>" in page
+    assert "<li><strong>1</strong><span>可使用</span></li>" in page

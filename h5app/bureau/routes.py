@@ -1,12 +1,13 @@
 """Bureau console. This area's home: the region's voucher figures and what waits for review."""
 from flask import Blueprint, render_template
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from ..access import BUREAU, roles_required
 from ..extensions import db
 from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, region_prefix, under_prefix
 from ..models.settlement import S_REVIEWED, S_SUBMITTED
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED
 from ..timeutil import utcnow
 from ..vouchers.settlement_lists import overdue_reviews
 
@@ -18,11 +19,15 @@ bp = Blueprint("bureau", __name__)
 def home():
     prefix = region_prefix(current_user.region_code)
     region = db.session.scalar(select(Region).where(Region.code == current_user.region_code))
+    # As of now: an unused voucher past its deadline is 已失效 here as it is to its holder, whether
+    # or not the nightly `vouchers expire` has recorded it yet.
+    status = case((and_(Voucher.status.in_((OFFERED, CLAIMED)), Voucher.expires_at < utcnow()), EXPIRED),
+                  else_=Voucher.status)
     by_status = dict(db.session.execute(
-        select(Voucher.status, func.count(Voucher.id))
+        select(status, func.count(Voucher.id))
         .join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
         .where(under_prefix(VoucherTemplate.region_code, prefix))
-        .group_by(Voucher.status)
+        .group_by(status)
     ).all())
     region_templates = db.session.scalars(
         select(VoucherTemplate).where(under_prefix(VoucherTemplate.region_code, prefix)).order_by(VoucherTemplate.id)
