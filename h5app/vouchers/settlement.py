@@ -4,8 +4,10 @@
 only that bureau's staff review it. The clerk who reviewed cannot also mark it paid."""
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..codes import normalize_code
 from ..models import (
@@ -23,16 +25,22 @@ from .errors import (
     AmountAboveMaximum, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
     YearlyLimitReached,
 )
-from .notify import notify
+from .notify import notify, notify_many
 from .unit import service
 from .verify import check_yearly_limits
 
 
 def _open_line_exists(session, voucher_id: int) -> bool:
-    return session.scalar(
-        select(SettlementLine.id).join(Settlement)
-        .where(SettlementLine.voucher_id == voucher_id, SettlementLine.decision != LINE_REJECTED)
-    ) is not None
+    return bool(_with_open_lines(session, [voucher_id]))
+
+
+def _with_open_lines(session, voucher_ids) -> set[int]:
+    """Which of these vouchers already stand on a line not rejected: one query per thousand."""
+    voucher_ids, found = list(voucher_ids), set()
+    for start in range(0, len(voucher_ids), 1000):
+        found.update(session.scalars(select(SettlementLine.voucher_id).where(
+            SettlementLine.voucher_id.in_(voucher_ids[start:start + 1000]), SettlementLine.decision != LINE_REJECTED)))
+    return found
 
 
 def _pays_worker(voucher: Voucher, training_class: TrainingClass) -> bool:
@@ -60,12 +68,14 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
     # Locked (PostgreSQL) so two applications made at the same moment cannot both take a voucher.
     used_here = {v.code: v for v in session.scalars(
         select(Voucher).where(Voucher.class_id == training_class.id).with_for_update(of=Voucher)
+        .options(selectinload(Voucher.template).selectinload(VoucherTemplate.policy))
     )}
+    taken = _with_open_lines(session, [v.id for v in used_here.values()])
     if codes is None:
-        chosen = [v for v in used_here.values() if v.status == USED and not _open_line_exists(session, v.id)
+        chosen = [v for v in used_here.values() if v.status == USED and v.id not in taken
                   and not _pays_worker(v, training_class)]
     else:
-        chosen, bad = [], []
+        chosen, bad, seen = [], [], set()
         for index, raw in enumerate(codes, start=1):
             code = normalize_code(raw)
             voucher = used_here.get(code)
@@ -73,15 +83,16 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
                 bad.append(_row(index, code, "VOUCHER_NOT_FOUND", "该券未在本班期验券使用"))
             elif voucher.status == SETTLED:
                 bad.append(_row(index, code, "VOUCHER_SETTLED", "该券已结算核销，不能再次申请"))
-            elif _open_line_exists(session, voucher.id):
+            elif voucher.id in taken:
                 bad.append(_row(index, code, "VALIDATION_FAILED", "该券已在其他结算申请中"))
-            elif voucher in chosen:
+            elif voucher.id in seen:
                 bad.append(_row(index, code, "VALIDATION_FAILED", "券码重复"))
             elif _pays_worker(voucher, training_class):
                 bad.append(_row(index, code, "VALIDATION_FAILED",
                                 "通用券参加证书类培训，补贴由人社部门直接发放给劳动者本人，机构不能申请结算"))
             else:
                 chosen.append(voucher)
+                seen.add(voucher.id)
         if bad:
             error = VoucherSettled if any(row["code"] == "VOUCHER_SETTLED" for row in bad) else ValidationFailed
             raise error(f"有{len(bad)}个券码不能申请结算", rows=bad)
@@ -90,16 +101,14 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
     regions = {v.template.region_code for v in chosen}
     if len(regions) > 1:
         raise SettlementError("不同地区发放的培训券请分别申请结算（谁发券、谁审核、谁补贴）")
+    assessed = subsidy.assess_many(session, chosen, training_class)
     settlement = Settlement(institution_id=training_class.institution_id, class_id=training_class.id,
                             region_code=regions.pop(), status=S_DRAFT)
+    settlement.lines = [SettlementLine(
+        voucher=voucher, eligible=result.eligible, attendance_rate=result.attendance_rate,
+        exam_passed=result.exam_passed, amount_fen=result.amount_fen, reference_fen=result.reference_fen,
+        reason=result.reason) for voucher, result in ((v, assessed[v.id]) for v in chosen)]
     session.add(settlement)
-    for voucher in chosen:
-        result = subsidy.assess(session, voucher, training_class)
-        settlement.lines.append(SettlementLine(
-            voucher_id=voucher.id, eligible=result.eligible, attendance_rate=result.attendance_rate,
-            exam_passed=result.exam_passed, amount_fen=result.amount_fen, reference_fen=result.reference_fen,
-            reason=result.reason,
-        ))
     if submit:
         settlement.status, settlement.submitted_at = S_SUBMITTED, now
     session.flush()
@@ -128,16 +137,32 @@ def _row(index: int, voucher_code: str, code: str, message: str) -> dict:
 
 def _lock(session, settlement: Settlement) -> None:
     """Serialise reviews and payments of one settlement (PostgreSQL row lock; SQLite's writer lock),
-    then read it and its lines afresh — with their vouchers, templates and policies in three more
-    statements, whatever the number of lines."""
+    then read it and its lines afresh with their vouchers, templates and policies, in one more
+    statement whatever the number of lines; `settlement.lines` is that list."""
     session.scalars(select(Settlement).where(Settlement.id == settlement.id).with_for_update()
                     .execution_options(populate_existing=True)).one()
-    session.scalars(
-        select(SettlementLine).where(SettlementLine.settlement_id == settlement.id)
-        .options(selectinload(SettlementLine.voucher).selectinload(Voucher.template)
-                 .selectinload(VoucherTemplate.policy))
+    lines = session.scalars(
+        select(SettlementLine).where(SettlementLine.settlement_id == settlement.id).order_by(SettlementLine.id)
+        .options(joinedload(SettlementLine.voucher).joinedload(Voucher.template).joinedload(VoucherTemplate.policy))
         .execution_options(populate_existing=True)
-    ).all()
+    ).unique().all()
+    set_committed_value(settlement, "lines", lines)
+
+
+def _set_lines(session, lines: list[SettlementLine], **values) -> None:
+    """Write the same values to many lines in one UPDATE per thousand, and show them on the loaded
+    lines without the unit of work writing them a second time. A value may be a column of the line
+    (approved_amount_fen=SettlementLine.amount_fen): each line gets its own."""
+    table = SettlementLine.__table__
+    for start in range(0, len(lines), 1000):
+        ids = [line.id for line in lines[start:start + 1000]]
+        session.connection().execute(update(table).where(table.c.id.in_(ids)).values(
+            {name: (table.c[value.key] if isinstance(value, InstrumentedAttribute) else value)
+             for name, value in values.items()}))
+    for line in lines:
+        for name, value in values.items():
+            set_committed_value(line, name, getattr(line, value.key) if isinstance(value, InstrumentedAttribute)
+                                else value)
 
 
 def _yuan(fen: int) -> str:
@@ -190,18 +215,21 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     if bad:
         error = AmountAboveMaximum if above else ValidationFailed
         raise error("审核意见有误，未做任何更改", rows=bad)
+    moves, who = [], _who(actor)
+    plain = [lines[code] for code, decision, _ in decisions if decision == LINE_APPROVED and code not in amounts]
+    _set_lines(session, plain, decision=LINE_APPROVED, decision_reason=None, decided_by=who,
+               approved_amount_fen=SettlementLine.amount_fen)
     for code, decision, reason in decisions:
         line = lines[code]
-        line.decision, line.decision_reason, line.decided_by = decision, reason, _who(actor)
-        if decision == LINE_APPROVED:
-            line.approved_amount_fen = amounts.get(code, line.amount_fen)
-        else:
-            line.approved_amount_fen = None
-        audit.record(session, actor, "settlement.approve" if decision == LINE_APPROVED else "settlement.reject",
-                     voucher=line.voucher, institution_id=settlement.institution_id,
-                     person_id=settlement.person_id, region_code=settlement.region_code, reason=reason, at=now,
-                     details={"settlement_id": settlement.id, "amount_fen": line.amount_fen,
-                              "approved_amount_fen": line.approved_amount_fen})
+        if decision == LINE_REJECTED or code in amounts:  # few: each its own reason or amount
+            line.decision, line.decision_reason, line.decided_by = decision, reason, who
+            line.approved_amount_fen = amounts[code] if decision == LINE_APPROVED else None
+        moves.append(audit.values(
+            actor, "settlement.approve" if decision == LINE_APPROVED else "settlement.reject", voucher=line.voucher,
+            institution_id=settlement.institution_id, person_id=settlement.person_id,
+            region_code=settlement.region_code, reason=reason, at=now,
+            details={"settlement_id": settlement.id, "amount_fen": line.amount_fen,
+                     "approved_amount_fen": line.approved_amount_fen}))
         if settlement.person_id is not None:
             if decision == LINE_APPROVED:
                 notify(session, settlement.person_id, "subsidy_approved", "培训补贴审核通过",
@@ -210,6 +238,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
             else:
                 notify(session, settlement.person_id, "subsidy_rejected", "培训补贴未通过审核",
                        f"您的证书类培训补贴未通过审核：{reason}", voucher_id=line.voucher_id)
+    audit.record_many(session, moves)
     if all(line.decision != LINE_PENDING for line in settlement.lines):
         settlement.status = S_REVIEWED
         settlement.reviewed_at = now
@@ -274,38 +303,40 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
                          paid_on=paid_on, paid_by=actor.label, created_at=now)
     session.add(batch)
     session.flush()
-    for code, line in unpaid.items():
-        voucher = line.voucher
-        if code in failures:
-            line.failure_reason = failures[code]
-            batch.failed_lines += 1
-            audit.record(session, actor, "settlement.payment_failed", voucher=voucher, reason=failures[code],
-                         institution_id=settlement.institution_id, person_id=settlement.person_id,
-                         region_code=settlement.region_code, at=now,
-                         details={"settlement_id": settlement.id, "batch_id": batch.id, "reference": reference})
-            if settlement.person_id is not None:
-                notify(session, settlement.person_id, "subsidy_failed", "培训补贴拨付失败",
-                       f"您的培训补贴拨付未成功：{failures[code]}。请在“我的 → 收款账户”核对本人银行卡，"
-                       "人社部门将重新拨付。")
-            continue
-        try:
-            states.move(session, voucher, SETTLED, actor, at=now, settled_at=now,
-                        details={"settlement_id": settlement.id, "amount_fen": line.payable_fen,
-                                 "batch_id": batch.id, "reference": reference})
-        except states.StaleState:
-            raise SettlementError("有培训券状态已变化，请刷新后重试") from None
-        line.paid_amount_fen, line.paid_at, line.failure_reason = line.payable_fen, now, None
-        line.payment_batch_id, line.payee_account_id = batch.id, account.id
-        batch.paid_lines += 1
-        batch.paid_total_fen += line.payable_fen
-        if settlement.person_id is not None:
-            notify(session, settlement.person_id, "settled", "培训补贴已拨付",
-                   f"您的证书类培训补贴{_yuan(line.payable_fen)}已拨付到{account.bank_name} {account.masked_number}。",
-                   voucher_id=voucher.id)
-        else:
-            notify(session, voucher.person_id, "settled", "培训券已结算核销",
-                   f"您使用的“{voucher.template.name}”已完成结算核销，补贴{_yuan(line.payable_fen)}已拨付给培训机构。",
-                   voucher_id=voucher.id)
+    returned = [line for code, line in unpaid.items() if code in failures]
+    paid = [line for code, line in unpaid.items() if code not in failures]
+    for line in returned:
+        line.failure_reason = failures[line.voucher.code]
+    audit.record_many(session, [audit.values(
+        actor, "settlement.payment_failed", voucher=line.voucher, reason=line.failure_reason,
+        institution_id=settlement.institution_id, person_id=settlement.person_id, region_code=settlement.region_code,
+        at=now, details={"settlement_id": settlement.id, "batch_id": batch.id, "reference": reference})
+        for line in returned])
+    try:
+        states.move_many(session, [line.voucher for line in paid], SETTLED, actor, at=now, settled_at=now,
+                         details=lambda v, by_voucher={line.voucher_id: line for line in paid}: {
+                             "settlement_id": settlement.id, "amount_fen": by_voucher[v.id].payable_fen,
+                             "batch_id": batch.id, "reference": reference})
+    except states.StaleState:
+        raise SettlementError("有培训券状态已变化，请刷新后重试") from None
+    _set_lines(session, paid, paid_amount_fen=SettlementLine.approved_amount_fen, paid_at=now, failure_reason=None,
+               payment_batch_id=batch.id, payee_account_id=account.id)
+    batch.failed_lines, batch.paid_lines = len(returned), len(paid)
+    batch.paid_total_fen = sum(line.paid_amount_fen for line in paid)
+    notices = []
+    if settlement.person_id is not None:
+        notices += [dict(person_id=settlement.person_id, kind="subsidy_failed", title="培训补贴拨付失败",
+                         body=f"您的培训补贴拨付未成功：{line.failure_reason}。请在“我的 → 收款账户”核对本人银行卡，"
+                              "人社部门将重新拨付。") for line in returned]
+        notices += [dict(person_id=settlement.person_id, kind="settled", title="培训补贴已拨付", voucher_id=line.voucher_id,
+                         body=f"您的证书类培训补贴{_yuan(line.payable_fen)}已拨付到{account.bank_name} "
+                              f"{account.masked_number}。") for line in paid]
+    else:
+        notices += [dict(person_id=line.voucher.person_id, kind="settled", title="培训券已结算核销",
+                         voucher_id=line.voucher_id,
+                         body=f"您使用的“{line.voucher.template.name}”已完成结算核销，补贴{_yuan(line.payable_fen)}"
+                              "已拨付给培训机构。") for line in paid]
+    notify_many(session, notices)
     if not settlement.unpaid_lines:
         settlement.status, settlement.paid_at = S_PAID, now
         settlement.paid_by_id = actor.id if actor.type == "staff" else None
