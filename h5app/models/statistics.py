@@ -2,7 +2,7 @@
 and the yearly targets (the seeds' annex tables) the indicators are measured against."""
 from datetime import date, datetime
 
-from sqlalchemy import Date, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Date, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -15,10 +15,14 @@ class VoucherMonthlyStat(db.Model):
     each day is added once; a year of a city is then a few thousand rows at most."""
 
     __tablename__ = "voucher_monthly_stats"
-    __table_args__ = (UniqueConstraint("month", "template_id", "region_code"),)
+    __table_args__ = (
+        UniqueConstraint("month", "template_id", "region_code"),
+        # A region's dashboard reads its own templates' months of a year, not the whole country's year.
+        Index("ix_voucher_monthly_stats_template_month", "template_id", "month"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    month: Mapped[date] = mapped_column(Date, index=True)  # the first day of the month
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
     template_id: Mapped[int] = mapped_column(Integer)  # no FK: statistics block no deletion
     region_code: Mapped[str] = mapped_column(String(6))  # the person's region; '' when unknown
     issued: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from datetime import date, datetime
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, literal_column, or_, select
 
 from ..models import (
-    CheckIn, ClassSession, Institution, KpiTarget, Region, RegionTarget, TrainingClass, Voucher, VoucherMonthlyStat,
-    VoucherTemplate, region_covers, region_prefix, under_prefix,
+    CheckIn, ClassSession, Institution, KpiTarget, Person, Region, RegionTarget, TrainingClass, Voucher,
+    VoucherMonthlyStat, VoucherTemplate, in_region, region_covers, region_prefix, under_prefix,
 )
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import FACE_VALUE, GENERAL, OFFERED, TEMPLATE_ACTIVE
@@ -140,13 +140,34 @@ class Areas:
         """The whole region, and the district too when `code` lies in one."""
         return list(dict.fromkeys((self.region.code, self.of(code))))
 
+    def holds_whole(self, code: str) -> bool:
+        """Every voucher of a template of region `code` counts in one area, `code`'s, whoever holds
+        it: `code` lies in this region and no district lies strictly within it (a holder inside
+        `code` is in `code`'s district, a holder elsewhere counts where the voucher came from)."""
+        return region_covers(self.region.code, code) and not any(
+            region_covers(code, d.code) and not region_covers(d.code, code) for d in self.districts)
 
-def _voucher_tallies(session, templates, areas: Areas, year: int, now) -> dict[tuple[str, int], Tally]:
-    """{(area code, month): Tally} for the year."""
+
+def counted_here(region_code: str, templates, template_id, holder_region):
+    """SQL: the vouchers that count in the region — those of its own templates, and those of the
+    bureaus above it held by people here — given the columns of the template and of the holder's
+    region. The template ids lead the indexes the counts read, (template_id, time)."""
+    own = [t.id for t in templates if region_covers(region_code, t.region_code)]
+    above = [t.id for t in templates if not region_covers(region_code, t.region_code)]
+    if not above:
+        return template_id.in_(own)
+    held_here = in_region(holder_region, region_code)
+    return and_(template_id.in_(own + above), or_(template_id.in_(own), held_here) if own else held_here)
+
+
+def _voucher_tallies(session, templates, areas: Areas, year: int, through: date) -> dict[tuple[str, int], Tally]:
+    """{(area code, month): Tally} for the year: the months rolled up through `through`, and the
+    days since counted live. Only the region's own vouchers are read, never the country's."""
     tallies: dict[tuple[str, int], Tally] = defaultdict(Tally)
     by_id = {t.id: t for t in templates}
     if not by_id:
         return tallies
+    code = areas.region.code
 
     @cache
     def area_of(template_id, region_code) -> str | None:
@@ -177,23 +198,42 @@ def _voucher_tallies(session, templates, areas: Areas, year: int, now) -> dict[t
     rolled = session.execute(
         select(VoucherMonthlyStat.template_id, VoucherMonthlyStat.region_code, VoucherMonthlyStat.month,
                *(getattr(VoucherMonthlyStat, e) for e in COUNTS))
-        .where(VoucherMonthlyStat.month >= date(year, 1, 1), VoucherMonthlyStat.month <= date(year, 12, 1),
-               VoucherMonthlyStat.template_id.in_(by_id))
+        .where(counted_here(code, templates, VoucherMonthlyStat.template_id, VoucherMonthlyStat.region_code),
+               VoucherMonthlyStat.month >= date(year, 1, 1), VoucherMonthlyStat.month <= date(year, 12, 1))
     )
     for template_id, region_code, month, *values in rolled:
         add(template_id, region_code, month.month, dict(zip(COUNTS, values)))
-    # Today (and anything after the last roll-up): a small range of the time indexes.
-    for (day, template_id, region_code), values in count_events(
-            session, start_of_local_day(rolled_through(session)), None).items():
-        if day.year == year and template_id in by_id:
-            add(template_id, region_code, day.month, values)
+    # Today (and anything after the last roll-up), of this region's vouchers only: a few short
+    # ranges of the (template_id, time) indexes. A district's template counts in its district
+    # whoever holds it, so its events are counted from the index alone; only the templates of this
+    # region's own level and of the bureaus above it look up their holders, and only holders here
+    # (one from elsewhere counts where the voucher came from, or not at all).
+    if through.year <= year:
+        start = start_of_local_day(through)
+        whole = [t for t in templates if areas.holds_whole(t.region_code)]
+        by_holder = [t for t in templates if not areas.holds_whole(t.region_code)]
+        live = []
+        if whole:
+            live.append(count_events(session, start, None, Voucher.template_id.in_([t.id for t in whole]),
+                                     holders=False))
+        if by_holder:
+            live.append(count_events(session, start, None,
+                                     counted_here(code, by_holder, Voucher.template_id, Person.region_code),
+                                     holders_in=code))
+        for counts in live:
+            for (day, template_id, region_code), values in counts.items():
+                if day.year == year:
+                    add(template_id, by_id[template_id].region_code if region_code is None else region_code,
+                        day.month, values)
     # An open general template puts its whole stock out at once: the part nobody holds yet is issued
     # too. Offered vouchers are rows already counted above and do not take stock until claimed.
     stocked = [t for t in templates if t.distribution_mode == GENERAL and t.audience == "open"
                and t.stock is not None and t.status == TEMPLATE_ACTIVE and t.claim_starts_on.year == year]
+    # The status written out, not bound: the partial (template_id, status) index holds offered
+    # vouchers only, and a planner proves a query fits it from a literal, never from a parameter.
     offered = dict(session.execute(
-        select(Voucher.template_id, func.count(Voucher.id))
-        .where(Voucher.template_id.in_([t.id for t in stocked]), Voucher.status == OFFERED)
+        select(Voucher.template_id, func.count())
+        .where(Voucher.template_id.in_([t.id for t in stocked]), Voucher.status == literal_column(f"'{OFFERED}'"))
         .group_by(Voucher.template_id)
     ).all()) if stocked else {}
     for template in stocked:
@@ -243,10 +283,16 @@ def _class_coverage(session, prefix: str, areas: Areas, by_code: dict[str, Area]
             area.ratings += n_ratings or 0
 
 
+def covering_codes(region_code: str) -> set[str]:
+    """The region and the bureaus above it: the codes whose regions cover it."""
+    return {region_code, region_code[:4] + "00", region_code[:2] + "0000"}
+
+
 def kpi_targets(session, region_code: str, year: int) -> dict[str, KpiTarget]:
     """Each indicator's thresholds from the most local bureau that set them for the year."""
     chosen: dict[str, KpiTarget] = {}
-    for kpi in session.scalars(select(KpiTarget).where(KpiTarget.year == year)):
+    for kpi in session.scalars(select(KpiTarget).where(KpiTarget.year == year,
+                                                       KpiTarget.scope_code.in_(covering_codes(region_code)))):
         if region_covers(kpi.scope_code, region_code):
             held = chosen.get(kpi.code)
             if held is None or len(region_prefix(kpi.scope_code)) > len(region_prefix(held.scope_code)):
@@ -268,16 +314,21 @@ def _flag(board: Dashboard, area: Area) -> None:
 
 def build(session, region: Region, year: int, *, district: str | None = None, now: datetime | None = None) -> Dashboard:
     now = now or utcnow()
-    roll_up(session, now=now)
+    # Roll up the finished days on the first view of a day; later views only read how far it went
+    # (no lock, no commit: a crowd of views does not queue on the roll-up's row).
+    through = rolled_through(session)
+    if through < local_today(now):
+        roll_up(session, now=now)
+        through = rolled_through(session)
     prefix = region_prefix(region.code)
     districts = list(session.scalars(select(Region).where(Region.parent_code == region.code).order_by(Region.code)))
     areas = Areas(region, districts)
     by_code = {r.code: Area(r.code, r.name) for r in [region, *districts]}
     # This region's own templates, and those of the bureaus above it, whose holders here count here.
-    above = {region.code[:4] + "00", region.code[:2] + "0000"} - {region.code}
+    above = covering_codes(region.code) - {region.code}
     templates = session.scalars(select(VoucherTemplate).where(or_(
         under_prefix(VoucherTemplate.region_code, prefix), VoucherTemplate.region_code.in_(above)))).all()
-    tallies = _voucher_tallies(session, templates, areas, year, now)
+    tallies = _voucher_tallies(session, templates, areas, year, through)
     whole = by_code[region.code]
     per_area_total: dict[str, Tally] = defaultdict(Tally)
     for (code, _month), tally in tallies.items():

@@ -8,12 +8,12 @@ does the same from cron, and `--rebuild` counts everything again."""
 from collections import defaultdict
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import and_, delete, func, literal_column, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from ..models import Person, StatsRollup, Voucher, VoucherMonthlyStat
+from ..models import Person, StatsRollup, Voucher, VoucherMonthlyStat, VoucherTemplate, in_region
 from ..timeutil import local_today, start_of_local_day, utcnow
 
 EVENTS = {
@@ -36,17 +36,34 @@ def as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def count_events(session, start: datetime | None, end: datetime | None) -> dict[tuple, dict[str, int]]:
-    """{(day, template_id, region_code): {event: count}} for events in [start, end)."""
+def count_events(session, start: datetime | None, end: datetime | None, where=None, *,
+                 holders: bool = True, holders_in: str | None = None) -> dict[tuple, dict[str, int]]:
+    """{(day, template_id, region_code): {event: count}} for events in [start, end) of the vouchers
+    `where` picks (a condition on Voucher.template_id, and on Person.region_code if need be).
+    With holders=False the holder's region is not looked up (region_code None): the counts then
+    come from the index on the event's time alone. With `holders_in` a region code, only holders
+    in that region are looked up; a holder elsewhere counts with region_code '' (as one unknown).
+
+    Each event's time is indexed behind the template, (template_id, time): the dashboard counts
+    today for its own region's templates only, a few short ranges of the index however busy the
+    rest of the country is; the nightly roll-up names every template (a subquery on the templates)."""
     dialect = session.get_bind().dialect.name
     counts: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(EVENTS, 0))
+    if where is None:
+        where = Voucher.template_id.in_(select(VoucherTemplate.id))
     for event, column in EVENTS.items():
         day = local_day(column, dialect)
-        query = (
-            select(day, Voucher.template_id, func.coalesce(Person.region_code, ""), func.count())
-            .join(Person, Person.id == Voucher.person_id)
-            .group_by(day, Voucher.template_id, Person.region_code)
-        )
+        if holders:
+            query = select(day, Voucher.template_id, func.coalesce(Person.region_code, ""), func.count())
+            if holders_in is None:
+                query = query.join(Person, Person.id == Voucher.person_id)
+            else:  # whichever way the join is run, it reads no person outside the region
+                query = query.outerjoin(Person, and_(Person.id == Voucher.person_id,
+                                                     in_region(Person.region_code, holders_in)))
+            query = query.group_by(day, Voucher.template_id, Person.region_code)
+        else:
+            query = select(day, Voucher.template_id, null(), func.count()).group_by(day, Voucher.template_id)
+        query = query.where(where)
         query = query.where(column >= start) if start is not None else query.where(column.is_not(None))
         if end is not None:
             query = query.where(column < end)

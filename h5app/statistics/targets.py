@@ -4,9 +4,9 @@ importing a year again replaces that year's rows of the same scope."""
 import re
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
-from ..models import KpiTarget, Region, RegionTarget, region_covers
+from ..models import KpiTarget, Region, RegionTarget, in_region
 from ..spreadsheets import SheetError, records
 from ..timeutil import utcnow
 from ..vouchers import audit
@@ -164,6 +164,8 @@ def import_targets(session, table: list[list[str]], year: int, actor: audit.Acto
 
 def region_targets(session, region_code: str, year: int) -> list[RegionTarget]:
     """The year's region targets this bureau may see: its own imports and those for its regions."""
-    rows = session.scalars(select(RegionTarget).where(RegionTarget.year == year)
-                           .order_by(RegionTarget.province, RegionTarget.id))
-    return [t for t in rows if t.scope_code == region_code or region_covers(region_code, t.region_code)]
+    return list(session.scalars(
+        select(RegionTarget)
+        .where(RegionTarget.year == year,
+               or_(RegionTarget.scope_code == region_code, in_region(RegionTarget.region_code, region_code)))
+        .order_by(RegionTarget.province, RegionTarget.id)))
