@@ -1,8 +1,6 @@
 """A worker's own 收款账户 set by the channel the worker signed in through (API.md, Money):
 PUT /people/{id_number}/payee. The same service as the worker's page (我的 → 收款账户); the number is
 answered masked."""
-from typing import Annotated
-
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -14,33 +12,17 @@ from ..vouchers import payees
 from .blueprint import bp
 from .errors import ApiError, not_found
 from .registry import endpoint
-from .schemas import In
+from .schemas import PayeeIn, PayeeOut
 from .scope import visible_person
-
-# Lengths are the service's to judge (in Chinese, per field); these only bound what is parsed.
-AccountText = Annotated[str, Field(max_length=100)]
-
-
-class PersonPayeeIn(In):
-    account_name: AccountText = Field(description="户名：须为本人实名")
-    bank_name: AccountText = Field(description="开户行")
-    account_number: Annotated[str, Field(max_length=40)] = Field(
-        description="本人银行卡号，16到19位数字（62/4/5开头的卡号校验 Luhn 校验位）")
-
-
-class PersonPayeeAccount(BaseModel):
-    account_name: str
-    bank_name: str
-    account_number: str = Field(description="脱敏账号（前4位和后4位）")
 
 
 class PersonPayeeOut(BaseModel):
     id_number: str = Field(description="脱敏身份证号")
-    payee: PersonPayeeAccount
+    payee: PayeeOut
 
 
 @endpoint(bp, "PUT", "/people/{id_number}/payee", scopes=(SCOPE_CHANNEL,), summary="设置劳动者本人收款账户",
-          body=PersonPayeeIn, response=PersonPayeeOut, tag="people")
+          body=PayeeIn, response=PersonPayeeOut, tag="people")
 def set_person_payee(caller, body, id_number):
     problem = id_number_error(id_number)
     if problem:
