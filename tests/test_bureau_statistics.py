@@ -332,3 +332,22 @@ def test_rollup_command_rebuilds_the_daily_counts(app, vouchers):
     assert rebuilt.exit_code == 0
     # Every voucher was issued before today (real time), so all seven are in the roll-up, once.
     assert db.session.scalar(select(func.sum(VoucherMonthlyStat.issued))) == 7
+
+
+def test_what_counts_in_no_district_has_its_own_row_so_the_table_adds_up(shaoxing, client):
+    """An open template's unclaimed stock is issued at city level, in no district: before, the
+    city's 发券 was 40 while its districts summed to 0."""
+    f.template(name="开放领取券", audience="open", stock=50, claimed_count=10,
+               claim_starts_on=date(2026, 2, 1), claim_ends_on=date(2026, 12, 31))
+    clerk = f.staff("bureau")
+    db.session.commit()
+
+    board = build(db.session, shaoxing, 2026, now=NOW)
+
+    whole, *districts = board.areas
+    assert board.unallocated.name == "绍兴市本级（未分到区县）" and board.unallocated.tally.issued == 40
+    assert sum(d.tally.issued for d in districts) + board.unallocated.tally.issued == whole.tally.issued
+    from .test_institution_verify import staff_sign_in
+
+    staff_sign_in(client, clerk)
+    assert "绍兴市本级（未分到区县）" in client.get("/bureau/statistics?year=2026").get_data(as_text=True)

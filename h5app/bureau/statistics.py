@@ -65,6 +65,10 @@ def statistics_export():
         rows.append([area.name, area.tally.issued, area.tally.claimed, area.tally.used, area.tally.settled,
                      t.issue_target if t else None, t.use_target if t else None,
                      *(_rounded(area.rates[c]) for c in codes), "；".join(area.flags)])
+    if board.unallocated:
+        u = board.unallocated.tally
+        rows.append([board.unallocated.name, u.issued, u.claimed, u.used, u.settled, None, None,
+                     *([None] * len(codes)), ""])
     thresholds = [["本季度目标", *([None] * 6), *(board.threshold(c) for c in codes), None]]
     monthly = [[f"{board.year}年{m}月", t.issued, t.claimed, t.used, t.settled] for m, t in board.months]
     data = xlsx_book([

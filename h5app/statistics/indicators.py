@@ -95,6 +95,10 @@ class Dashboard:
     kpis: dict[str, KpiTarget]
     quarter_field: str | None  # 'q3_target' / 'q4_target': the threshold in force, if any
     elapsed: float  # the share of the year gone by: where a count should be against its target
+    # What counts in the region but in none of its districts (an open template's unclaimed stock,
+    # vouchers of the region's own level held elsewhere): its own row, so the districts' rows and
+    # it add up to the whole. None when there is nothing, or no district.
+    unallocated: Area | None = None
 
     def threshold(self, code: str) -> float | None:
         kpi = self.kpis.get(code)
@@ -358,4 +362,8 @@ def build(session, region: Region, year: int, *, district: str | None = None, no
                       elapsed=_elapsed(year, as_of, local_today(now)))
     for area in board.areas:
         _flag(board, area)
+    own_level = per_area_total.get(region.code)
+    if districts and own_level is not None and any(
+            (own_level.issued, own_level.claimed, own_level.used, own_level.settled)):
+        board.unallocated = Area(region.code, f"{region.name}本级（未分到区县）", tally=own_level)
     return board
