@@ -37,6 +37,7 @@ def template(t) -> dict:
         "claim_ends_on": t.claim_ends_on.isoformat(),
         "valid_until": t.valid_until.isoformat() if t.valid_until else None, "valid_days": t.valid_days,
         "stock": t.stock, "remaining_stock": t.remaining_stock, "status": t.status,
+        "policy_code": t.policy.code if t.policy is not None else None,
     }
 
 
@@ -49,6 +50,10 @@ def training_class(c) -> dict:
         "sessions": [{"id": s.id, "starts_at": iso_local(s.starts_at), "ends_at": iso_local(s.ends_at),
                       "hours": float(s.hours)} for s in c.sessions],
     }
+
+
+def site(s) -> dict:
+    return {"id": s.id, "lat": s.lat, "lng": s.lng, "radius_m": s.radius_m}
 
 
 def payee(account) -> dict | None:

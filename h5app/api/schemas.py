@@ -3,7 +3,7 @@ from them; field names are the contract."""
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator
 
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Fen = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
@@ -99,6 +99,8 @@ class TemplateIn(In):
     audience: Literal["open", "targeted"] = "open"
     stock: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    policy_code: Text32 | None = Field(None, description="地区政策编码（default、wuxi、shaoxing、chongqing 等）；"
+                                                         "不填为模板所在地区的政策，与制券页面一致")
 
 
 class TemplateOut(BaseModel):
@@ -121,6 +123,7 @@ class TemplateOut(BaseModel):
     stock: int | None
     remaining_stock: int | None
     status: str
+    policy_code: str | None = Field(description="适用的地区政策编码")
 
 
 class TemplateList(BaseModel):
@@ -200,6 +203,13 @@ class InstitutionsIn(In):
     institutions: Annotated[list[InstitutionIn], Field(min_length=1, max_length=1000)]
 
 
+class SiteOut(BaseModel):
+    id: int = Field(description="培训地点编号（创建班期时的 site）")
+    lat: float
+    lng: float
+    radius_m: int
+
+
 class InstitutionOut(BaseModel):
     id: int
     code: str
@@ -207,6 +217,7 @@ class InstitutionOut(BaseModel):
     region_code: str
     officer_username: str
     officer_password: str = Field(description="机构专员初始密码，只返回这一次")
+    sites: list[SiteOut] = Field(description="按提交顺序创建的培训地点")
 
 
 class InstitutionsOut(BaseModel):
@@ -230,8 +241,22 @@ class ClassIn(In):
     price_fen: Fen = 0
     capacity: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
     sessions: Annotated[list[SessionIn], Field(max_length=500)] = []
-    site_id: Id | None = Field(None, description="本机构的培训地点；不填为第一个地点")
+    site_id: Id | None = Field(None, description="同 site（旧名，仍然接受）")
+    site: Id | None = Field(None, description="本机构的培训地点编号；不填为第一个地点。与 site_id 同时提交时须一致")
     status: Literal["draft", "open"] = "open"
+
+    @field_validator("site")
+    @classmethod
+    def _site_agrees_with_site_id(cls, site, info: ValidationInfo):
+        other = info.data.get("site_id")
+        if site is not None and other is not None and site != other:
+            raise ValueError(f"site（{site}）与 site_id（{other}）不一致，只需填写 site")
+        return site
+
+    @property
+    def site_given(self) -> int | None:
+        """The site asked for, under either name."""
+        return self.site if self.site is not None else self.site_id
 
 
 class SessionOut(BaseModel):

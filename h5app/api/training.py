@@ -11,6 +11,7 @@ from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..timeutil import iso_local, utcnow
 from ..vouchers import app_qr_secret, checkin, classes, payees, results, roster
 from ..vouchers.enrolment import usable_vouchers
+from ..vouchers.errors import ValidationFailed
 from ..vouchers.verify import verify
 from . import present, schemas
 from .blueprint import bp
@@ -37,7 +38,7 @@ def add_institutions(caller, body):
     return {"institutions": [
         {"id": m.institution.id, "code": m.institution.code, "name": m.institution.name,
          "region_code": m.institution.region_code, "officer_username": m.officer.username,
-         "officer_password": m.password} for m in made]}
+         "officer_password": m.password, "sites": [present.site(s) for s in m.institution.sites]} for m in made]}
 
 
 @endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（即时生效）",
@@ -55,12 +56,19 @@ def _utc(moment):
 @endpoint(bp, "POST", "/classes", scopes=INSTITUTION, summary="创建班期", body=schemas.ClassIn,
           response=schemas.ClassOut, status=201, tag="classes")
 def create_class(caller, body):
-    values = body.model_dump(exclude={"sessions", "site_id"})
+    values = body.model_dump(exclude={"sessions", "site_id", "site"})
     if values["hours"] is None:
         values.pop("hours")
     sessions = [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions]
-    training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
-                                          site_ids=[body.site_id] if body.site_id is not None else None)
+    site = body.site_given
+    try:
+        training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
+                                              site_ids=[site] if site is not None else None)
+    except ValidationFailed as refusal:
+        fields = refusal.details.get("fields") or {}
+        if body.site is not None and "site_id" in fields:  # blame the field the caller sent
+            fields["site"] = fields.pop("site_id")
+        raise
     return present.training_class(training_class)
 
 

@@ -42,12 +42,24 @@ def create_template(caller, body):
     return present.template(template)
 
 
+def _own_template(caller, template_id: int) -> VoucherTemplate:
+    template = db.session.get(VoucherTemplate, template_id)
+    if template is None or not bureau_covers(caller, template.region_code):
+        raise not_found("券模板不存在")
+    return template
+
+
+@endpoint(bp, "POST", "/templates/{id}/activation", scopes=(SCOPE_BUREAU,),
+          summary="券模板生效：草稿生效后不能再修改（同首次发券）；已生效的再次调用原样返回，已关闭的 409，已过领取期或使用期的 422",
+          response=schemas.TemplateOut, tag="templates", int_params=("id",))
+def activate_template(caller, id):
+    return present.template(issuance.put_in_force(db.session, _own_template(caller, id), caller.actor))
+
+
 @endpoint(bp, "POST", "/templates/{id}/issuances", scopes=(SCOPE_BUREAU,), summary="发券",
           body=schemas.IssuanceIn, response=schemas.IssuanceOut, status=201, tag="templates", int_params=("id",))
 def issue(caller, body, id):
-    template = db.session.get(VoucherTemplate, id)
-    if template is None or not bureau_covers(caller, template.region_code):
-        raise not_found("券模板不存在")
+    template = _own_template(caller, id)
     training_class = bureau_class(caller, body.class_id) if body.class_id is not None else None
     report = issuance.issue_to_people(db.session, template, [p.model_dump() for p in body.people], caller.actor,
                                       training_class=training_class)

@@ -8,9 +8,9 @@ from ..models import (
     AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, in_region,
 )
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
-from ..timeutil import utcnow
+from ..timeutil import local_today, utcnow
 from . import audit, rules
-from .errors import ClaimClosed, NotApplicable, OutOfScope, OutOfStock
+from .errors import ClaimClosed, InvalidTransition, NotApplicable, OutOfScope, OutOfStock, ValidationFailed
 from .claim import claims_of_type_this_year, region_names
 from .unit import service
 
@@ -31,12 +31,39 @@ def _check_issuable(actor: audit.Actor, template: VoucherTemplate, mode: str) ->
         raise ClaimClosed("该券模板已关闭")
 
 
+def lapse_problem(template: VoucherTemplate, now) -> str | None:
+    """Why nobody could claim or use an offer of `template` any more (its claim window has ended or
+    its use deadline has passed), or None. An offer made before the window opens is fine: it waits
+    in 卡券中心 until then."""
+    if local_today(now) < template.claim_starts_on:
+        return None
+    return rules.claim_window_problem(template, now)
+
+
 def activate(session, template: VoucherTemplate, actor: audit.Actor) -> None:
     """The first issuance puts a draft template into force (it can no longer be edited)."""
     if template.status != TEMPLATE_ACTIVE:
         audit.record(session, actor, "template.activate", region_code=template.region_code,
                      details={"template_id": template.id, "from": template.status})
         template.status = TEMPLATE_ACTIVE
+
+
+@service
+def put_in_force(session, template: VoucherTemplate, actor: audit.Actor, *, now=None) -> VoucherTemplate:
+    """Put a draft template into force without issuing from it (what the first issuance does), so
+    workers may claim an open general template in 卡券中心. A template already in force is left as
+    it is; a closed or lapsed one is refused."""
+    if not actor.in_region(template.region_code):
+        raise OutOfScope("只能启用本地区的券模板")
+    if template.status == TEMPLATE_CLOSED:
+        raise InvalidTransition("该券模板已关闭，不能再启用")
+    if template.status != TEMPLATE_ACTIVE:
+        problem = lapse_problem(template, now or utcnow())
+        if problem:
+            raise ValidationFailed(f"{problem}，不能再启用")
+        activate(session, template, actor)
+        session.commit()
+    return template
 
 
 def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
@@ -64,6 +91,9 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
     voucher in 卡券中心. Stock is taken at claim, not at offer."""
     now = now or utcnow()
     _check_issuable(actor, template, GENERAL)
+    lapsed = lapse_problem(template, now)
+    if lapsed:  # an offer nobody could claim or use is no offer; 422, as for any template that cannot work
+        raise ValidationFailed(f"{lapsed}，不能再发券")
     filters = {"groups": groups or [], "region_code": region_code, "min_insurance_months": min_insurance_months}
     issuance = Issuance(template=template, filters=filters, created_by_id=actor.id if actor.type == "staff" else None)
     session.add(issuance)

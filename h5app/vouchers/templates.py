@@ -1,6 +1,6 @@
 """制券 as a service: a bureau creates a voucher template for its region (a draft until the first
-issuance puts it into force) and may edit it until then. One set of rules for the 制券 page and
-the partner API."""
+issuance, or an activation through the API, puts it into force) and may edit it until then. One set
+of rules for the 制券 page and the partner API."""
 from sqlalchemy import select
 
 from ..models import Policy, Region, VoucherTemplate
@@ -37,22 +37,31 @@ def template_problems(values: dict) -> dict:
 
 
 def _policy_id(session, values: dict, region) -> int | None:
-    """The policy the clerk chose, else the region's, else the default one."""
+    """The policy the clerk chose, else the region's (what the 制券 page preselects), else the
+    default one."""
     if values.get("policy_id") is not None:
         return session.scalar(select(Policy.id).where(Policy.id == values["policy_id"]))
     return region.policy_id or session.scalar(select(Policy.id).where(Policy.code == "default"))
 
 
 def _checked(session, values: dict, actor: audit.Actor) -> dict:
-    """`values` with the policy settled, or OutOfScope / ValidationFailed with every problem."""
+    """`values` with the policy settled, or OutOfScope / ValidationFailed with every problem. The
+    policy is chosen by id (the page) or by its code (the API's `policy_code`)."""
     if not actor.in_region(values["region_code"]):
         raise OutOfScope("只能为本地区制券")
+    values = dict(values)
+    policy_code = values.pop("policy_code", None)
     region = session.scalar(select(Region).where(Region.code == values["region_code"]))
     problems = template_problems(values)
+    if policy_code is not None:
+        values["policy_id"] = session.scalar(select(Policy.id).where(Policy.code == policy_code))
+        if values["policy_id"] is None:
+            known = "、".join(session.scalars(select(Policy.code).order_by(Policy.id)))
+            problems["policy_code"] = f"地区政策“{policy_code}”不存在，应为：{known}"
     if region is None:
         problems["region_code"] = "行政区划编码不存在"
     elif (policy_id := _policy_id(session, values, region)) is None:
-        if values.get("policy_id") is None:  # the region's own policy is missing (the API sends none)
+        if values.get("policy_id") is None:  # none chosen, and the region's own policy is missing
             problems["region_code"] = "该地区尚未配置培训券政策"
         else:
             problems["policy_id"] = "地区政策不存在"
@@ -63,8 +72,8 @@ def _checked(session, values: dict, actor: audit.Actor) -> dict:
 
 @service
 def create_template(session, values: dict, actor: audit.Actor, *, created_by_id: int | None = None) -> VoucherTemplate:
-    """A draft template for a region the actor's bureau covers; its policy is the one given or the
-    region's."""
+    """A draft template for a region the actor's bureau covers; its policy is the one given (by id
+    or code) or the region's."""
     template = VoucherTemplate(**_checked(session, values, actor), status=TEMPLATE_DRAFT, created_by_id=created_by_id)
     session.add(template)
     session.flush()
