@@ -9,12 +9,13 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from ..extensions import db
+from ..ids import MAX_ID
 from ..vouchers.errors import DomainError
 from . import idempotency
 from .errors import ApiError, from_api, from_domain
 from .keys import authenticate
 
-MAX_INT = 2**31 - 1  # PostgreSQL integer: a larger id cannot exist, and must not reach the driver
+MAX_INT = MAX_ID  # PostgreSQL integer: a larger id cannot exist, and must not reach the driver
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 

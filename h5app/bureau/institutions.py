@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm, PayeeAccountForm
+from ..ids import database_id
 from ..models import Institution, PayeeAccount, in_region
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
@@ -118,7 +119,8 @@ def _decide_payee(institution: Institution, decision: PayeeDecisionForm) -> None
         flash("页面已过期，请刷新后重试" if "csrf_token" in errors else next(iter(errors.values()))[0], "error")
         return
     account_id = decision.account_id.data
-    account = db.session.get(PayeeAccount, int(account_id)) if account_id.isdigit() else None
+    account_id = database_id(account_id)
+    account = db.session.get(PayeeAccount, account_id) if account_id else None
     if account is None or account.institution_id != institution.id:
         abort(404)
     approve = bool(decision.confirm.data)

@@ -11,6 +11,7 @@ from ..codes import normalize_code
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
+from ..ids import database_id
 from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region, region_covers
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
@@ -72,7 +73,7 @@ def issue():
 @roles_required(BUREAU)
 def issue_count():
     """The live count before a general issuance: how many people the filters reach."""
-    template = db.session.get(VoucherTemplate, request.args.get("template_id", type=int) or 0)
+    template = db.session.get(VoucherTemplate, database_id(request.args.get("template_id")) or 0)
     if template is None or not region_covers(current_user.region_code, template.region_code):
         return {"error": {"code": "NOT_FOUND", "message": "未找到券模板"}}, 404
     groups = [g for g in request.args.getlist("groups") if g]
@@ -90,7 +91,9 @@ def _audit_query():
     if args.get("code"):
         voucher_id = db.session.scalar(select(Voucher.id).where(Voucher.code == normalize_code(args["code"])))
         query = query.where(AuditEvent.voucher_id == (voucher_id or 0))
-    person_id = args.get("person", type=int)
+    person_id = database_id(args.get("person")) if args.get("person") else None
+    if args.get("person") and person_id is None:
+        person_id = 0  # a person no id names: no rows
     if args.get("id_number"):
         problem = id_number_error(args["id_number"])
         if problem:

@@ -20,7 +20,9 @@ from .routes import bp
 
 
 def _form(training_class=None) -> ClassForm:
-    form = ClassForm(obj=training_class)
+    # The class fills the form only when it is shown: a POST is judged on what was posted alone
+    # (a field missing from it must not take the class's sessions list as its text).
+    form = ClassForm(obj=training_class if request.method == "GET" else None)
     form.project_type.choices = [SelectChoice(code, label) for code, label in PROJECT_TYPES.items()]
     form.sites.choices = [SelectChoice(site.id, site.name) for site in current_user.institution.sites]
     if request.method == "GET" and training_class is not None:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
+from ..ids import database_id
 from ..models import TrainingClass
 from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
@@ -26,9 +27,10 @@ def _open_classes():
 def _class_from(value) -> TrainingClass | None:
     if value in (None, ""):
         return None
-    if not str(value).isdigit():
+    class_id = database_id(value)
+    if class_id is None:
         abort(404)
-    return require_institution_owns(db.session.get(TrainingClass, int(value)))
+    return require_institution_owns(db.session.get(TrainingClass, class_id))
 
 
 def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:

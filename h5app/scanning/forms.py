@@ -4,11 +4,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..forms import Form
+from ..ids import database_id
 from .devices import MODE_CHECKIN, MODE_VERIFY, MODES
 
 
 def _optional_int(value):
-    return int(value) if value not in (None, "", "None") and str(value).isdigit() else None
+    return database_id(value)
 
 
 class DeviceSettingsForm(Form):
