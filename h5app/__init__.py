@@ -7,6 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .ids import MAX_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     register_api(app)
+    register_static(app)
     return app
 
 
@@ -57,7 +59,7 @@ class DatabaseId(IntegerConverter):
     """`<int:…>` in every URL: an id beyond a database integer cannot exist, so it is a 404 before
     it reaches the driver (SQLite raises OverflowError on a 64-bit overflow, PostgreSQL an error)."""
 
-    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002 (Werkzeug's names)
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002 (Werkzeug's names)
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
@@ -207,5 +209,12 @@ def register_cli(app: Flask) -> None:
 def register_api(app: Flask) -> None:
     """The partner API (/api/v1): its blueprint, JSON errors under its prefix, its rate limit."""
     from .api import register
+
+    register(app)
+
+
+def register_static(app: Flask) -> None:
+    """WhiteNoise serves static/: content-hashed names in the pages, gzip, a year's cache."""
+    from .static_files import register
 
     register(app)
