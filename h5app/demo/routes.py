@@ -9,7 +9,9 @@ from wtforms import SelectField, SubmitField
 from ..auth.sso import mint_ticket
 from ..extensions import db
 from ..forms import Form
+from ..identity import mask_id_number
 from ..models import Channel, Person
+from .seed import WORKERS
 
 bp = Blueprint("demo", __name__)
 
@@ -28,7 +30,10 @@ def tickets():
     ).all()
     form = TicketForm()
     form.channel.choices = [(c.code, c.name) for c in channels]
-    form.person.choices = [(str(p.id), f"{p.name}（{'、'.join(p.group_labels) or '无重点群体'}）") for p in people]
+    # Two people may share a name (the seed's 张伟 and one of the past season's): the masked ID tells them apart.
+    form.person.choices = [
+        (str(p.id), f"{p.name} · {mask_id_number(p.id_number)}（{'、'.join(p.group_labels) or '无重点群体'}）")
+        for p in people]
     if form.validate_on_submit():
         channel = next((c for c in channels if c.code == form.channel.data), None)
         person = next((p for p in people if str(p.id) == form.person.data), None)
@@ -38,4 +43,5 @@ def tickets():
                              nonce=secrets.token_hex(12), region_code=person.region_code, groups=person.groups,
                              insurance_months=person.insurance_months)
         return redirect(url_for("auth.sso_login", channel_code=channel.code, ticket=ticket))
-    return render_template("demo/tickets.html", form=form, has_data=bool(channels and people))
+    return render_template("demo/tickets.html", form=form, has_data=bool(channels and people),
+                           named=min(len(WORKERS), len(people)), listed=len(people))

@@ -6,7 +6,7 @@ from datetime import time, timedelta
 
 from sqlalchemy import select
 
-from ..identity import id_check_char
+from ..identity import id_check_char, mask_id_number
 from ..models import (
     Certificate, Channel, ClassSession, Institution, Job, KpiTarget, Person, Region, RegionTarget, Site, StaffUser,
     TrainingClass, Voucher, VoucherTemplate,
@@ -230,9 +230,11 @@ def sign_in_help(session) -> list[str]:
         lines.append(f"  {user.username:<16}{user.role_label}{'（主管）' if user.is_supervisor else ''} · {where}")
     lines.append("劳动者：打开 /demo/tickets 选择渠道和劳动者（模拟渠道单点登录），或在 /sms 用手机号登录")
     lines.append("  （开发环境的短信验证码打印在服务器日志中）")
-    for person in session.scalars(select(Person).where(Person.verified_via.is_not(None)).order_by(Person.id).limit(8)):
-        lines.append(f"  {person.name:<6}手机 {person.phone or '—'} · {'、'.join(person.group_labels) or '—'}"
-                     f" · 失业保险{person.insurance_months}个月")
+    lines.append(f"  /demo/tickets 先列出下面这 {len(WORKERS)} 位，其后是往季统计数据里的劳动者（无手机号）；同名的看身份证号")
+    workers = select(Person).where(Person.verified_via.is_not(None)).order_by(Person.id).limit(len(WORKERS))
+    for person in session.scalars(workers):
+        lines.append(f"  {person.name:<6}{mask_id_number(person.id_number)} · 手机 {person.phone or '—'}"
+                     f" · {'、'.join(person.group_labels) or '—'} · 失业保险{person.insurance_months}个月")
     for channel in session.scalars(select(Channel).order_by(Channel.id)):
         lines.append(f"渠道 {channel.name}：/sso/{channel.code}?ticket=…（签名密钥：flask channels secret {channel.code}）")
     return lines
