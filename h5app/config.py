@@ -63,6 +63,12 @@ def from_environment() -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", f"{rate_storage.SCHEME}://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000")),
+        # Claims of one template written at once (h5app/admission.py); past it a claim is refused at
+        # once with 503 and Retry-After. Counted in CLAIM_ADMISSION_STORAGE_URI, else in
+        # RATELIMIT_STORAGE_URI's Redis (shared by all instances), else in each process's memory.
+        "CLAIM_ADMISSION_LIMIT": int(os.environ.get("CLAIM_ADMISSION_LIMIT", "8")),
+        "CLAIM_ADMISSION_RETRY_AFTER": int(os.environ.get("CLAIM_ADMISSION_RETRY_AFTER", "2")),
+        "CLAIM_ADMISSION_STORAGE_URI": os.environ.get("CLAIM_ADMISSION_STORAGE_URI") or None,
         # How many reverse proxies in front of the app set X-Forwarded-For / X-Forwarded-Proto. 0 (no
         # proxy): the headers are ignored, since any client can send them.
         "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
@@ -85,6 +91,13 @@ def check(config) -> None:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
         if config["SMS_BACKEND"] == "console":
             raise ConfigError("SMS_BACKEND=console writes login codes to the log; not in production")
+    for name in ("CLAIM_ADMISSION_LIMIT", "CLAIM_ADMISSION_RETRY_AFTER"):
+        if config[name] < 1:
+            raise ConfigError(f"{name} must be 1 or more, not {config[name]}")
+    admission_uri = config.get("CLAIM_ADMISSION_STORAGE_URI")
+    if admission_uri and not admission_uri.startswith(("redis://", "rediss://", f"{rate_storage.SCHEME}://")):
+        raise ConfigError(f"CLAIM_ADMISSION_STORAGE_URI: redis://… (shared by all instances) or "
+                          f"{rate_storage.SCHEME}:// (each process its own), not {admission_uri}")
     for name in ("PROXY_FIX_X_FOR", "PROXY_FIX_X_PROTO"):
         if config[name] < 0:
             raise ConfigError(f"{name} counts the proxies in front of the app: 0 or more, not {config[name]}")

@@ -1,16 +1,17 @@
 """卡券中心 (what I may claim, and why not) and 我的卡券 (my vouchers, each with a live QR)."""
 from dataclasses import dataclass
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
+from .. import admission
 from ..access import WORKER, require_person_owns, roles_required
 from ..codes import normalize_code
 from ..extensions import db
-from ..forms import ConfirmForm
 from ..models import Voucher, VoucherTemplate, region_covers
+from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import CLAIMED, EXPIRED, GENERAL, OFFERED, REVOKED, SETTLED, TEMPLATE_ACTIVE, USED
 from ..qr import qr_svg
 from ..timeutil import local_today, utcnow
@@ -95,11 +96,14 @@ def _page(items: list, per_page: int) -> tuple[list, int, int]:
     return items[(page - 1) * per_page:page * per_page], page, pages
 
 
-def _visible_template(template_id: int, now) -> VoucherTemplate:
-    for template, _held in _offers(now, _my_vouchers(), template_id):
-        if template.id == template_id:
-            return template
-    abort(404)
+def _on_offer(offer: claim_service.Offer, now) -> bool:
+    """Whether 卡券中心 lists this template for me — the conditions of `_offers`, for one template
+    already read (the confirm page and the claim are not found otherwise)."""
+    template, held, today = offer.template, offer.held, local_today(now)
+    return (template.distribution_mode == GENERAL and template.status == TEMPLATE_ACTIVE
+            and template.claim_starts_on <= today <= template.claim_ends_on
+            and (template.audience == "open" or held is not None)
+            and (held is None or held.effective_status(now) == OFFERED))
 
 
 @bp.route("/cards")
@@ -131,22 +135,39 @@ def cards_blocked():
 @bp.route("/cards/<int:template_id>", methods=["GET", "POST"])
 @roles_required(WORKER)
 def claim(template_id):
-    """One confirm step showing whose identity the voucher goes to, then the claim."""
+    """One confirm step showing whose identity the voucher goes to, then the claim. Each is the
+    signed-in person and one statement more (`read_offer`); the claim adds its three writes. In a
+    rush the claim may be refused at once (admission control): a 503 page with a retry button."""
     now = utcnow()
-    template = _visible_template(template_id, now)
-    form = ConfirmForm()
-    error = None
-    if form.validate_on_submit():
+    person = current_user._get_current_object()
+    offer = claim_service.read_offer(db.session, person.id, template_id)
+    if offer is None or not _on_offer(offer, now):
+        abort(404)
+    # Whose identity the voucher goes to, read now: the page renders after the transaction ends.
+    holder = {"name": person.name, "id_number": person.id_number}
+    error = busy = None
+    problems = []
+    if request.method == "POST":  # CSRFProtect has checked its token, as for every POST
         try:
-            voucher = claim_service.claim(db.session, current_user._get_current_object(), template)
+            voucher = claim_service.claim(db.session, person, offer.template, now=now, offer=offer,
+                                          admit=lambda: admission.claim_slot(template_id))
+        except admission.Busy as refusal:
+            busy = refusal
         except DomainError as refusal:
             error = refusal
         else:
             flash("领取成功，可在“我的卡券”中出示二维码使用", "success")
             return redirect(url_for("worker.voucher", code=voucher.code))
-    problems = [] if error else claim_service.claim_problems(db.session, current_user, template, now)
-    return render_template("worker/claim.html", template=template, form=form, error=error, problems=problems,
-                           regions=region_names()), (400 if request.method == "POST" else 200)
+    else:
+        problems = claim_service.offer_problems(db.session, person, offer, now, names=region_names())
+    # The page is drawn from what was read: the read transaction ends first (on SQLite it holds
+    # the write lock) instead of staying open while the template renders.
+    db.session.commit()
+    page = render_template("worker/claim.html", template=offer.template, error=error, busy=busy,
+                           problems=problems, regions=region_names(), holder=holder)
+    if busy:
+        return page, 503, {"Retry-After": str(busy.retry_after)}
+    return page, (400 if request.method == "POST" else 200)
 
 
 @bp.route("/vouchers")
@@ -178,10 +199,20 @@ def qr_state(kind: str, code: str, title: str) -> dict:
 
 
 def _qr_state(voucher: Voucher, now) -> dict | None:
-    """The voucher's QR, or None when it can no longer be presented."""
-    if voucher.effective_status(now) not in (CLAIMED, USED):
+    """The voucher's QR, or None when it can no longer be presented: a claimed voucher is shown to
+    be verified, a used one to check in while its class runs — not once the class has completed."""
+    status = voucher.effective_status(now)
+    if status not in (CLAIMED, USED) or (status == USED and training_over(voucher)):
         return None
     return qr_state(qrtoken.KIND_VOUCHER, voucher.code, "培训券二维码")
+
+
+def training_over(voucher: Voucher | None, training_class=None) -> bool:
+    """Whether the training is over — the voucher settled, or the class (the voucher's own unless
+    given) completed: then there is no QR to show and nothing to check in to."""
+    training_class = training_class or (voucher.training_class if voucher else None)
+    return ((voucher is not None and voucher.status == SETTLED)
+            or (training_class is not None and training_class.status == CLASS_COMPLETED))
 
 
 @bp.route("/vouchers/<code>")
@@ -191,6 +222,18 @@ def voucher(code):
     voucher = _my_voucher(code)
     return render_template("worker/voucher.html", voucher=voucher, status=voucher.effective_status(now),
                            qr=_qr_state(voucher, now), regions=region_names(), now=now)
+
+
+@bp.route("/vouchers/<code>/holder", methods=["POST"])
+@roles_required(WORKER)
+def voucher_holder(code):
+    """The holder's full name and ID number, only when the worker asks (the voucher page, shown at
+    the front desk, carries the masked ones): a POST (CSRFProtect checks its token), a page of its
+    own, never cached."""
+    voucher = _my_voucher(code)
+    response = make_response(render_template("worker/voucher_holder.html", voucher=voucher))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/vouchers/<code>/qr.json")
