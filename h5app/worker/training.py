@@ -10,8 +10,11 @@ from wtforms.fields.choices import SelectChoice
 from ..access import WORKER, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, region_prefix
+from ..models import (
+    CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, Voucher, region_prefix,
+)
 from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
+from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
 from ..vouchers import app_qr_secret, qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
@@ -19,7 +22,7 @@ from ..vouchers import enrolment as enrolment_service
 from ..vouchers.errors import DomainError
 from .forms import CheckInForm, ClassSearchForm, RatingForm
 from .routes import bp, region_names
-from .vouchers import qr_state
+from .vouchers import qr_state, training_over
 
 
 def rating_summary(class_ids) -> dict[int, tuple[float, int]]:
@@ -82,9 +85,12 @@ def class_detail(class_id):
         Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
     rated = db.session.scalar(select(ClassRating).where(
         ClassRating.class_id == class_id, ClassRating.person_id == person.id))
+    voucher = db.session.get(Voucher, enrolment.voucher_id) if enrolment and enrolment.voucher_id else None
+    over = training_over(voucher, training_class)
     return render_template(
         "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=usable,
-        enrolment=enrolment, rating=rating_summary([class_id]).get(class_id), rated=rated,
+        enrolment=enrolment, rating=rating_summary([class_id]).get(class_id), rated=rated, training_over=over,
+        voucher_to_show=not over and voucher is not None and voucher.effective_status(now) == CLAIMED,
         rating_form=RatingForm(),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
     ), (400 if error else 200)
@@ -106,6 +112,22 @@ def rate(class_id):
     else:
         flash("感谢您的评价", "success")
     return redirect(url_for("worker.class_detail", class_id=class_id))
+
+
+@bp.route("/ratings")
+@roles_required(WORKER)
+def ratings():
+    """培训评价 from 我的: the classes I am enrolled in — completed ones still to rate first, then those
+    rated, then those not yet completed (rated once they complete)."""
+    my_classes = db.session.scalars(
+        select(TrainingClass).join(Enrolment, Enrolment.class_id == TrainingClass.id)
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled")
+        .order_by(TrainingClass.ends_on.desc(), TrainingClass.id.desc())
+    ).all()
+    given = {rating.class_id: rating for rating in db.session.scalars(
+        select(ClassRating).where(ClassRating.person_id == current_user.id))}
+    my_classes.sort(key=lambda c: (c.status != CLASS_COMPLETED, c.id in given))  # stable: newest first within
+    return render_template("worker/ratings.html", classes=my_classes, given=given)
 
 
 @bp.route("/checkin")

@@ -1,6 +1,7 @@
 """A worker's first visit on a phone, as a new user would make it: in from the channel app,
 卡券中心 with a refusal explained and a voucher to claim, the one-step claim, the voucher's live QR
-refreshing itself, the masked identity toggle, and 我的卡券. Screenshots in <artifacts>/screens-worker/."""
+refreshing itself, the masked identity (the full one on request), and 我的卡券. Screenshots in
+<artifacts>/screens-worker/."""
 import pytest
 
 from h5app.auth.sso import mint_ticket
@@ -52,7 +53,9 @@ def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
     expect(page.locator("#qr-countdown")).to_contain_text("秒后自动更新二维码")
     expect(page.locator("#live-qr svg")).to_be_visible()
 
-    page.locator("details.identity summary").click()
+    assert id_number not in page.content()  # shown at the front desk: the masked number only
+    page.get_by_role("button", name="显示完整信息").click()  # fetched on request, on a page of its own
+    page.wait_for_url("**/holder")
     expect(page.get_by_text(id_number)).to_be_visible()
     shots.check_and_save(page, "voucher-identity-shown")
 
