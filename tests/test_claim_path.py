@@ -179,7 +179,8 @@ def test_stock_and_status_are_read_live_never_from_the_cache(client, worker):
     assert "3 张" in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
 
     raw_update("UPDATE voucher_templates SET status = 'closed' WHERE id = :id", id=template_id)
-    assert fresh_get(client, f"/worker/cards/{template_id}").status_code == 404
+    closed = fresh_get(client, f"/worker/cards/{template_id}")
+    assert closed.status_code == 302 and "该券已停止发放" in text_of(fresh_get(client, "/worker/cards"))
 
 
 def test_a_cached_entry_serves_only_the_row_it_was_read_from(client, worker):

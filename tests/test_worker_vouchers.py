@@ -76,7 +76,8 @@ def test_second_claim_is_refused_with_a_message_and_changes_nothing(client, work
     db.session.commit()
     client.post(f"/worker/cards/{template.id}")
     response = client.get(f"/worker/cards/{template.id}")
-    assert response.status_code == 404  # no longer on offer: it is in 我的卡券
+    assert response.status_code == 302 and response.headers["Location"] == "/worker/vouchers"  # it is in 我的卡券
+    assert "您已领取过该培训券" in text_of(client.get("/worker/vouchers"))
     assert db.session.scalar(select(func.count(Voucher.id))) == 1
 
 
@@ -144,3 +145,26 @@ def test_a_revoked_voucher_shows_no_qr(client, worker):
     page = text_of(client.get(f"/worker/vouchers/{voucher.code}"))
     assert "<svg" not in page and "重复发放" in page
     assert client.get(f"/worker/vouchers/{voucher.code}/qr.json").status_code == 409
+
+
+def test_claiming_again_after_pressing_back_says_the_voucher_is_already_mine(client, worker):
+    template = f.template(name="再次领取券")
+    db.session.commit()
+    assert client.post(f"/worker/cards/{template.id}").status_code == 302
+
+    again = client.post(f"/worker/cards/{template.id}", follow_redirects=True)
+
+    assert again.status_code == 200 and "您已领取过该培训券" in text_of(again) and "页面不存在" not in text_of(again)
+
+
+def test_claiming_after_the_window_closed_says_so(client, worker):
+    from datetime import date
+
+    template = f.template(name="过期券", claim_starts_on=date(2025, 1, 1), claim_ends_on=date(2025, 6, 30),
+                          valid_until=None)
+    db.session.commit()
+
+    for method in ("get", "post"):
+        response = getattr(client, method)(f"/worker/cards/{template.id}", follow_redirects=True)
+        page = text_of(response)
+        assert response.status_code == 200 and "领取时间已于2025年6月30日结束" in page and "页面不存在" not in page

@@ -15,7 +15,7 @@ from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import CLAIMED, EXPIRED, GENERAL, OFFERED, REVOKED, SETTLED, TEMPLATE_ACTIVE, USED
 from ..qr import qr_svg
 from ..timeutil import local_today, utcnow
-from ..vouchers import app_qr_secret, qrtoken
+from ..vouchers import app_qr_secret, qrtoken, rules
 from ..vouchers import claim as claim_service
 from ..vouchers.errors import DomainError
 from .routes import bp, region_names
@@ -141,8 +141,10 @@ def claim(template_id):
     now = utcnow()
     person = current_user._get_current_object()
     offer = claim_service.read_offer(db.session, person.id, template_id)
-    if offer is None or not _on_offer(offer, now):
+    if offer is None:
         abort(404)
+    if not _on_offer(offer, now):
+        return _gone(offer, now)
     # Whose identity the voucher goes to, read now: the page renders after the transaction ends.
     holder = {"name": person.name, "id_number": person.id_number}
     error = busy = None
@@ -168,6 +170,25 @@ def claim(template_id):
     if busy:
         return page, 503, {"Retry-After": str(busy.retry_after)}
     return page, (400 if request.method == "POST" else 200)
+
+
+def _gone(offer: claim_service.Offer, now):
+    """A template 卡券中心 no longer lists for me (the back button, an old link): say why, where
+    the answer is mine to know, instead of a bare 404."""
+    template, held = offer.template, offer.held
+    if held is not None and held.status != OFFERED:
+        flash("您已领取过该培训券，请在“我的卡券”中查看", "info")
+        return redirect(url_for("worker.vouchers"))
+    if template.distribution_mode != GENERAL or (template.audience != "open" and held is None):
+        abort(404)  # directed, or offered to others only: not mine to claim, nor to learn of
+    if template.status != TEMPLATE_ACTIVE:
+        message = "该券已停止发放"
+    else:
+        message = rules.claim_window_problem(template, now) or "该券已不在领取时间内"
+    if held is not None and held.effective_status(now) == EXPIRED:
+        message = "该券已过领取期限，已失效"
+    flash(message, "error")
+    return redirect(url_for("worker.cards"))
 
 
 @bp.route("/vouchers")
