@@ -4,7 +4,9 @@ worker, a verifier, an officer, a bureau clerk — with hostile values in its pa
 every query parameter the views read and in every field of every form the app declares. Values are
 drawn by Hypothesis from a fixed set of the shapes that broke pages before (huge and negative
 numbers, dates past the calendar, long strings, NUL and broken UTF-8, markup, nested JSON), within
-a bounded number of examples, so the run stays short on both databases."""
+a bounded number of examples, so the run stays short on both databases. What a user reads of each
+answer — the API's message and fields, a page's notices, flashes and field errors — must not be a
+Latin sentence (an English message of a library reaching a Chinese user)."""
 import re
 from urllib.parse import quote
 
@@ -79,6 +81,21 @@ def people(app):
     return made
 
 
+LATIN = re.compile(r"[A-Za-z]{2,}[ ,.']+[A-Za-z]{2,}[ ,.']+[A-Za-z]{2,}")  # three Latin words: a sentence
+NOTICE = re.compile(r'class="(?:notice[^"]*|field-error|flash[^"]*)"[^>]*>(.*?)</', re.S)
+
+
+def _messages(response) -> list[str]:
+    """What a user reads of an answer's refusal: the API's message and fields, a page's notices,
+    flashes and field errors."""
+    if response.is_json:
+        error = (response.get_json(silent=True) or {}).get("error") or {}
+        return [str(error.get("message", "")), *map(str, (error.get("fields") or {}).values())]
+    if response.mimetype == "text/html":
+        return [re.sub(r"<[^>]+>", " ", m) for m in NOTICE.findall(response.get_data(as_text=True))]
+    return []
+
+
 def _sign_in(client, people, role) -> None:
     """Before every request: a route that signs out (退出 bumps the user's session epoch) must not
     turn the rest of the walk into sign-in redirects."""
@@ -97,7 +114,7 @@ def test_no_route_answers_a_server_error_to_hostile_input(app, people, value, ro
     client = app.test_client()
     routes = _routes(app)
     assert len(routes) > 80  # the walk found the whole app
-    failures = []
+    failures, english = [], []
     query = "&".join(f"{name}={quote(value, safe='%') if value != '%FF%FE' else value}" for name in QUERY_NAMES)
     for method, rule in routes:
         path = _path(rule, value if value else "x")
@@ -111,5 +128,9 @@ def test_no_route_answers_a_server_error_to_hostile_input(app, people, value, ro
             response = client.open(path, method=method, data={name: value for name in FORM_NAMES})
         if response.status_code >= 500:
             failures.append((role, method, rule, value[:30], response.status_code))
+        for message in _messages(response):
+            if LATIN.search(message):
+                english.append((role, method, rule, message[:80]))
         db.session.rollback()
     assert failures == []
+    assert sorted(set(english)) == []
