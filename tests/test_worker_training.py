@@ -187,7 +187,8 @@ def test_job_recommendations_need_consent_and_consent_is_revocable(client, worke
 
     client.post("/worker/me/consent", data={"give": "0"})
     assert "根据：" not in text_of(client.get("/worker/jobs"))
-    consents = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "person.job_consent")).all()
+    consents = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "person.job_consent")
+                                  .order_by(AuditEvent.id)).all()
     assert [e.details["consent"] for e in consents] == [True, False]
 
 
