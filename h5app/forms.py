@@ -1,15 +1,54 @@
 """Forms every area uses."""
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField
+from wtforms import IntegerField, StringField, SubmitField
 from wtforms.validators import Length
 
 
+# Messages WTForms added after its zh catalogue was last translated.
+MISSING_FROM_CATALOGUE = {
+    "'%(value)s' is not a valid choice for this field.": "“%(value)s”不是可选的值",
+    "'%(value)s' are not valid choices for this field.": "“%(value)s”不是可选的值",
+    "Not a valid month value.": "不是有效的月份",
+    "Not a valid week value.": "不是有效的星期",
+}
+
+
+class _Chinese:
+    """WTForms' zh catalogue, and ours for what it lacks."""
+
+    def __init__(self, catalogue):
+        self.catalogue = catalogue
+
+    def gettext(self, message):
+        return MISSING_FROM_CATALOGUE.get(message) or self.catalogue.gettext(message)
+
+    def ngettext(self, singular, plural, n):
+        found = MISSING_FROM_CATALOGUE.get(singular if n == 1 else plural)
+        return found or self.catalogue.ngettext(singular, plural, n)
+
+
 class Form(FlaskForm):
-    """Every form of the app: WTForms' own messages in Chinese (its bundled zh catalogue; the app
-    sets WTF_I18N_ENABLED off, as Flask-WTF's translations need Flask-Babel)."""
+    """Every form of the app: WTForms' own messages in Chinese (its bundled zh catalogue, completed
+    by MISSING_FROM_CATALOGUE; the app sets WTF_I18N_ENABLED off, as Flask-WTF's translations need
+    Flask-Babel)."""
 
     class Meta:
         locales = ("zh",)
+
+        def get_translations(self, form):
+            return _Chinese(super().get_translations(form))
+
+
+class WholeNumberField(IntegerField):
+    """An integer field that refuses a number too long to be meant, before any validator sees it:
+    WTForms' NumberRange asks math.isnan of the value, which overflows for an integer past a
+    float's range (found by tests/test_page_fuzz.py)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and len(str(valuelist[0]).strip().lstrip("+-")) > 12:
+            self.data = None
+            raise ValueError("数值过大，请填写合理的整数")
+        super().process_formdata(valuelist)
 
 
 class ConfirmForm(Form):

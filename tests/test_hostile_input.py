@@ -113,3 +113,21 @@ def test_form_errors_from_wtforms_itself_are_in_chinese(client):
         as_text=True)
 
     assert "数值大小必须介于" in page and "Number must be" not in page and "Not a valid" not in page
+
+
+def test_a_number_past_a_floats_range_and_a_foreign_choice_get_chinese_messages(client):
+    """Found by the page fuzz test: WTForms' NumberRange overflowed on a 400-digit integer (500),
+    and its "not a valid choice" message is missing from WTForms' zh catalogue."""
+    from .test_institution_class_edit import form_data
+
+    institution = f.institution()
+    officer = f.staff("officer", institution_id=institution.id, region_code=None)
+    db.session.commit()
+    staff_sign_in(client, officer)
+
+    response = client.post("/institution/classes/new", data=form_data(
+        officer, capacity="9" * 400, sites=["99999999999999999999"]))
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "数值过大" in page and "不是可选的值" in page
+    assert "valid choice" not in page

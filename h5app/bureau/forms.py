@@ -7,7 +7,6 @@ from wtforms import (
     DateField,
     DecimalField,
     HiddenField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -18,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import Form, RuleCheckedForm
+from ..forms import Form, RuleCheckedForm, WholeNumberField
 from ..models import PRIORITY_GROUPS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
 from ..vouchers.templates import template_problems
@@ -42,7 +41,7 @@ class TemplateForm(RuleCheckedForm):
     standard = DecimalField("补贴标准（元，选填）", places=2, validators=[Optional(), NumberRange(0, 100000)])
     eligible_groups = SelectMultipleField("面向群体（不选则不限）", choices=_choices(PRIORITY_GROUPS),
                                           widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
-    min_insurance_months = IntegerField("失业保险缴费月数不少于（选填）", validators=[Optional(), NumberRange(0, 600)])
+    min_insurance_months = WholeNumberField("失业保险缴费月数不少于（选填）", validators=[Optional(), NumberRange(0, 600)])
     occupation = StringField("限定职业（选填）", validators=[Optional(), Length(max=64)])
     level = StringField("限定等级（选填）", validators=[Optional(), Length(max=16)])
     project_types = SelectMultipleField("适用培训项目（不选则不限）", choices=_choices(PROJECT_TYPES),
@@ -50,8 +49,8 @@ class TemplateForm(RuleCheckedForm):
     claim_starts_on = DateField("领取开始", validators=[InputRequired("请选择领取开始日期")])
     claim_ends_on = DateField("领取截止", validators=[InputRequired("请选择领取截止日期")])
     valid_until = DateField("使用截止日期（选填）", validators=[Optional()])
-    valid_days = IntegerField("领取后N天内使用（选填）", validators=[Optional(), NumberRange(1, 3650)])
-    stock = IntegerField("发放数量（选填，不填不限）", validators=[Optional(), NumberRange(1, 10_000_000)])
+    valid_days = WholeNumberField("领取后N天内使用（选填）", validators=[Optional(), NumberRange(1, 3650)])
+    stock = WholeNumberField("发放数量（选填，不填不限）", validators=[Optional(), NumberRange(1, 10_000_000)])
     description = TextAreaField("说明（选填）", validators=[Optional(), Length(max=2000)])
     submit = SubmitField("保存")
 

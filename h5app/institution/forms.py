@@ -5,7 +5,6 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
     DecimalField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -15,7 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import Form, PayeeAccountForm, RuleCheckedForm
+from ..forms import Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField
 from ..identity import is_valid_phone, normalize_phone
 from ..timeutil import local_at
 from ..vouchers.classes import class_problems
@@ -91,7 +90,7 @@ class ClassForm(RuleCheckedForm):
     level = StringField("等级（选填）", validators=[Optional(), Length(max=16)])
     project_type = SelectField("培训项目", validate_choice=True)
     price = DecimalField("培训费（元）", places=2, validators=[InputRequired("请填写培训费"), NumberRange(0, 100000)])
-    capacity = IntegerField("名额（选填）", validators=[Optional(), NumberRange(1, 10000)])
+    capacity = WholeNumberField("名额（选填）", validators=[Optional(), NumberRange(1, 10000)])
     starts_on = DateField("开班日期", validators=[InputRequired("请选择开班日期")])
     ends_on = DateField("结业日期", validators=[InputRequired("请选择结业日期")])
     sites = SelectMultipleField("培训地点", coerce=int, widget=ListWidget(prefix_label=False),
@@ -154,6 +153,6 @@ class SiteForm(Form):
     address = StringField("详细地址（选填）", validators=[Optional(), Length(max=200)])
     lat = DecimalField("纬度", places=6, validators=[InputRequired("请填写纬度"), NumberRange(-90, 90, "纬度应在-90到90之间")])
     lng = DecimalField("经度", places=6, validators=[InputRequired("请填写经度"), NumberRange(-180, 180, "经度应在-180到180之间")])
-    radius_m = IntegerField("签到半径（米）", default=300,
+    radius_m = WholeNumberField("签到半径（米）", default=300,
                             validators=[InputRequired("请填写签到半径"), NumberRange(50, 2000, "签到半径应在50到2000米之间")])
     submit = SubmitField("添加培训地点")
