@@ -2,6 +2,7 @@
 from sqlalchemy import select
 
 from ..models import Notification
+from .unit import in_chunks
 
 
 def notify(session, person_id: int, kind: str, title: str, body: str, *, voucher_id=None, link=None):
@@ -23,9 +24,9 @@ def notify_many(session, notices: list[dict]) -> None:
     for kind, wanted in by_kind.items():
         ids = [n["voucher_id"] for n in wanted if n.get("voucher_id") is not None]
         told = set()
-        for start in range(0, len(ids), 1000):
+        for chunk in in_chunks(ids):
             told |= set(session.scalars(select(Notification.voucher_id).where(
-                Notification.kind == kind, Notification.voucher_id.in_(ids[start:start + 1000]))))
+                Notification.kind == kind, Notification.voucher_id.in_(chunk))))
         rows = [{"link": None, "voucher_id": None, **n} for n in wanted
                 if n.get("voucher_id") is None or n["voucher_id"] not in told]
         if rows:  # one executemany: these are never read back in this transaction

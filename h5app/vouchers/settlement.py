@@ -26,7 +26,7 @@ from .errors import (
     YearlyLimitReached,
 )
 from .notify import notify, notify_many
-from .unit import service
+from .unit import in_chunks, service
 from .verify import check_yearly_limits
 
 
@@ -36,10 +36,10 @@ def _open_line_exists(session, voucher_id: int) -> bool:
 
 def _with_open_lines(session, voucher_ids) -> set[int]:
     """Which of these vouchers already stand on a line not rejected: one query per thousand."""
-    voucher_ids, found = list(voucher_ids), set()
-    for start in range(0, len(voucher_ids), 1000):
+    found = set()
+    for chunk in in_chunks(list(voucher_ids)):
         found.update(session.scalars(select(SettlementLine.voucher_id).where(
-            SettlementLine.voucher_id.in_(voucher_ids[start:start + 1000]), SettlementLine.decision != LINE_REJECTED)))
+            SettlementLine.voucher_id.in_(chunk), SettlementLine.decision != LINE_REJECTED)))
     return found
 
 
@@ -154,8 +154,8 @@ def _set_lines(session, lines: list[SettlementLine], **values) -> None:
     lines without the unit of work writing them a second time. A value may be a column of the line
     (approved_amount_fen=SettlementLine.amount_fen): each line gets its own."""
     table = SettlementLine.__table__
-    for start in range(0, len(lines), 1000):
-        ids = [line.id for line in lines[start:start + 1000]]
+    for chunk in in_chunks(lines):
+        ids = [line.id for line in chunk]
         session.connection().execute(update(table).where(table.c.id.in_(ids)).values(
             {name: (table.c[value.key] if isinstance(value, InstrumentedAttribute) else value)
              for name, value in values.items()}))

@@ -12,6 +12,7 @@ from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VOUCHER_STATUSES
 from . import audit
 from .errors import InvalidTransition
+from .unit import in_chunks
 
 ALLOWED_MOVES = {
     OFFERED: frozenset({CLAIMED, EXPIRED, REVOKED}),
@@ -103,8 +104,8 @@ def move_many(session, vouchers: list, to_status: str, actor: audit.Actor, *, at
         raise ValueError("move_many moves vouchers of one state")
     check_move(from_status, to_status)
     table = Voucher.__table__
-    for start in range(0, len(vouchers), 1000):
-        ids = [v.id for v in vouchers[start:start + 1000]]
+    for chunk in in_chunks(vouchers):
+        ids = [v.id for v in chunk]
         result = session.connection().execute(
             update(table).where(table.c.id.in_(ids), table.c.status == from_status)
             .values(status=to_status, **values))

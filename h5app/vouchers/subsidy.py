@@ -9,6 +9,7 @@ from ..models import CheckIn, ClassSession, ExamResult, TrainingClass, Voucher
 from ..models.vouchers import USED
 from ..timeutil import end_of_local_day
 from . import rules
+from .unit import in_chunks
 
 
 @dataclass
@@ -32,11 +33,6 @@ def class_hours(session, training_class: TrainingClass) -> Decimal:
     return Decimal(total or 0) or Decimal(training_class.hours or 0)
 
 
-def _chunks(ids: list, size: int = 1000):
-    for start in range(0, len(ids), size):
-        yield ids[start:start + size]
-
-
 def attendance_rates(session, training_class: TrainingClass, person_ids) -> dict[int, Decimal]:
     """打卡率 = checked-in hours ÷ total hours of the class, 0–1 with four decimals, for each person:
     one query per thousand people."""
@@ -44,7 +40,7 @@ def attendance_rates(session, training_class: TrainingClass, person_ids) -> dict
     total = class_hours(session, training_class)
     attended = {}
     if total:
-        for chunk in _chunks(person_ids):
+        for chunk in in_chunks(person_ids):
             attended.update(session.execute(
                 select(CheckIn.person_id, func.coalesce(func.sum(ClassSession.hours), 0))
                 .join(ClassSession, CheckIn.session_id == ClassSession.id)
@@ -65,7 +61,7 @@ def assess_many(session, vouchers: list[Voucher], training_class: TrainingClass)
     person_ids = [v.person_id for v in vouchers]
     rates = attendance_rates(session, training_class, person_ids)
     results = {}
-    for chunk in _chunks(list(dict.fromkeys(person_ids))):
+    for chunk in in_chunks(list(dict.fromkeys(person_ids))):
         results.update(session.execute(
             select(ExamResult.person_id, ExamResult.passed)
             .where(ExamResult.class_id == training_class.id, ExamResult.person_id.in_(chunk))

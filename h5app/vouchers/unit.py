@@ -19,6 +19,17 @@ def service(function):
     return run
 
 
+# Ids per IN list: within every database's limit on bound parameters, and one round trip per
+# thousand rows for a settlement or a payment of thousands.
+CHUNK = 1000
+
+
+def in_chunks(items, size: int = CHUNK):
+    """`items` (a sequence) a slice of `size` at a time."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def lock_person(session, person_id: int) -> None:
     """Serialise the yearly-limit checks of one person (PostgreSQL row lock; SQLite's
     BEGIN IMMEDIATE already serialises all writers)."""
