@@ -73,6 +73,10 @@ def from_environment() -> dict:
         # proxy): the headers are ignored, since any client can send them.
         "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
         "PROXY_FIX_X_PROTO": int(os.environ.get("PROXY_FIX_X_PROTO", "0")),
+        # Background tasks (imports, population issuance): a running task not heard from for this
+        # long is shown as interrupted (its process died) and may be submitted again.
+        "TASKS_INLINE": False,
+        "TASK_STALE_SECONDS": int(os.environ.get("TASK_STALE_SECONDS", "300")),
     }
     return values
 

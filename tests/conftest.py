@@ -20,6 +20,7 @@ TEST_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "DEMO_MODE": True,
     "SERVER_NAME": None,
+    "TASKS_INLINE": True,  # background tasks run before submit() returns
 }
 
 

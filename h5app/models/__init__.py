@@ -5,7 +5,7 @@ from .classes import (
 )
 from .institutions import Institution, Site, Strike
 from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode, SsoNonce
-from .people import PRIORITY_GROUPS, Person
+from .people import PRIORITY_GROUPS, Person, PersonRecordChange
 from .records import Certificate, Job, Notification
 from .regions import Policy, Region, in_region, region_covers, region_prefix, under_prefix
 from .settlement import PayeeAccount, PaymentBatch, Settlement, SettlementLine
@@ -16,7 +16,7 @@ from .vouchers import Issuance, Voucher, VoucherTemplate
 __all__ = [
     "ApiKey", "AuditEvent", "Certificate", "Channel", "CheckIn", "ClassRating", "ClassSession",
     "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "KpiTarget", "Notification",
-    "PRIORITY_GROUPS", "PayeeAccount", "PaymentBatch", "Person", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
+    "PRIORITY_GROUPS", "PayeeAccount", "PaymentBatch", "Person", "PersonRecordChange", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
     "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
     "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "in_region", "region_covers", "region_prefix", "under_prefix",
 ]
@@ -25,3 +25,8 @@ __all__ = [
 from .scanning import ScanRecord  # noqa: E402
 
 __all__ += ["ScanRecord"]
+
+# Background tasks (issue 18): imports and population issuances with progress.
+from .tasks import BackgroundTask  # noqa: E402
+
+__all__ += ["BackgroundTask"]

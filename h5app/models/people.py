@@ -1,8 +1,8 @@
 """Workers (劳动者): the people who claim and use vouchers."""
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..codes import random_code
@@ -24,6 +24,21 @@ PRIORITY_GROUPS = {
 }
 
 
+# What a person's record (人员信息, 大数据比对) holds besides name and phone, in the order pages show it.
+# Each is read by the policies; the record's `as_of` and source say how fresh it is.
+RECORD_REGION_FIELDS = {
+    "hukou_region_code": "户籍地",
+    "residence_region_code": "常住地",
+    "employment_region_code": "就业地",
+    "insurance_region_code": "参保地",
+    "unemployment_registered_region_code": "失业登记地",
+}
+RECORD_FIELDS = (*RECORD_REGION_FIELDS, "insurance_months", "groups")
+
+# Where a record came from (PersonRecordChange.source, Person.record_source).
+RECORD_SOURCES = {"import": "人员信息导入", "api": "接口同步", "sso": "渠道实名信息", "demo": "演示数据"}
+
+
 def new_qr_code() -> str:
     """A person's own code, signed into a QR for scan check-in when no voucher is involved."""
     return random_code("P")
@@ -39,6 +54,14 @@ class Person(UserMixin, db.Model):
     groups: Mapped[list] = mapped_column(JSON, default=list)
     region_code: Mapped[str | None] = mapped_column(String(6), index=True)
     insurance_months: Mapped[int] = mapped_column(Integer, default=0)
+    # The record (issue 18): regions each policy may read, and how fresh the record is.
+    hukou_region_code: Mapped[str | None] = mapped_column(String(6))
+    residence_region_code: Mapped[str | None] = mapped_column(String(6))
+    employment_region_code: Mapped[str | None] = mapped_column(String(6))
+    insurance_region_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    unemployment_registered_region_code: Mapped[str | None] = mapped_column(String(6))
+    record_as_of: Mapped[date | None] = mapped_column(Date)
+    record_source: Mapped[str | None] = mapped_column(String(40))
     job_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     job_consent_at: Mapped[datetime | None] = mapped_column(DateTime)
     qr_code: Mapped[str] = mapped_column(String(16), unique=True, default=new_qr_code)
@@ -61,3 +84,18 @@ class Person(UserMixin, db.Model):
     @property
     def group_labels(self) -> list[str]:
         return [PRIORITY_GROUPS.get(g, g) for g in (self.groups or [])]
+
+
+class PersonRecordChange(db.Model):
+    """One accepted update of a person's record: what changed (field → [old, new]), from which source
+    and as of which day. Never edited; the history shown on the bureau's person page."""
+    __tablename__ = "person_record_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    source: Mapped[str] = mapped_column(String(40))
+    as_of: Mapped[date] = mapped_column(Date)
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Who sent it: an import file's task id, an API key's name, a channel code.
+    origin: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = created_at_column()
