@@ -120,7 +120,7 @@ def test_claim_costs_five_statements_with_the_stock_update_last_before_commit(cl
         response = client.post(f"/worker/cards/{template_id}")
 
     voucher = db.session.scalar(select(Voucher).where(Voucher.person_id == worker.id))
-    assert response.status_code == 302 and response.headers["Location"] == f"/worker/vouchers/{voucher.code}"
+    assert response.status_code == 302 and response.headers["Location"] == f"/worker/vouchers/{voucher.code}?claimed=1"
     statements = statements_only(seen)
     assert len(statements) == CLAIM_STATEMENTS, statements
     assert ["INSERT INTO vouchers" in statements[2], "INSERT INTO audit_events" in statements[3],

@@ -67,8 +67,10 @@ def test_claim_shows_whose_identity_then_claims_on_confirm(client, worker):
 
     response = client.post(f"/worker/cards/{template.id}")
     voucher = db.session.scalar(select(Voucher).where(Voucher.person_id == worker.id))
-    assert response.status_code == 302 and response.headers["Location"] == f"/worker/vouchers/{voucher.code}"
+    assert response.status_code == 302 and response.headers["Location"] == f"/worker/vouchers/{voucher.code}?claimed=1"
     assert voucher.status == "claimed"
+    assert "领取成功" in text_of(client.get(response.headers["Location"]))
+    assert "领取成功" not in text_of(client.get(f"/worker/vouchers/{voucher.code}"))
 
 
 def test_second_claim_is_refused_with_a_message_and_changes_nothing(client, worker):

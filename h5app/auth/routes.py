@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
@@ -51,6 +52,9 @@ def _start_session(user) -> None:
     session.clear()
     session["epoch"] = user.session_epoch or 0
     login_user(user)
+    # The CSRF secret is made now, while the session is being written anyway, so that the first
+    # form page (the claim confirm page in a rush) need not send a new cookie.
+    generate_csrf()
     # Workers stay signed in on their own phone (PERMANENT_SESSION_LIFETIME); staff sessions end
     # with the browser, since front-desk devices are shared.
     session.permanent = user.role == "worker"

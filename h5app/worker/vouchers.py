@@ -158,8 +158,9 @@ def claim(template_id):
         except DomainError as refusal:
             error = refusal
         else:
-            flash("领取成功，可在“我的卡券”中出示二维码使用", "success")
-            return redirect(url_for("worker.voucher", code=voucher.code))
+            # Said by the voucher page from the address, not a flash: the session (and its cookie)
+            # stays as it was, in a rush as at any other time.
+            return redirect(url_for("worker.voucher", code=voucher.code, claimed=1))
     else:
         problems = claim_service.offer_problems(db.session, person, offer, now, names=region_names())
     # The page is drawn from what was read: the read transaction ends first (on SQLite it holds
@@ -241,8 +242,10 @@ def training_over(voucher: Voucher | None, training_class=None) -> bool:
 def voucher(code):
     now = utcnow()
     voucher = _my_voucher(code)
-    return render_template("worker/voucher.html", voucher=voucher, status=voucher.effective_status(now),
-                           qr=_qr_state(voucher, now), regions=region_names(), now=now)
+    status = voucher.effective_status(now)
+    return render_template("worker/voucher.html", voucher=voucher, status=status,
+                           qr=_qr_state(voucher, now), regions=region_names(), now=now,
+                           just_claimed=request.args.get("claimed") == "1" and status == CLAIMED)
 
 
 @bp.route("/vouchers/<code>/holder", methods=["POST"])
