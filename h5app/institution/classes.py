@@ -3,6 +3,7 @@ validated row by row, all or nothing; exported safe against spreadsheet formulas
 from flask import Response, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
@@ -27,21 +28,38 @@ def _my_class(class_id: int) -> TrainingClass:
     return require_institution_owns(db.session.get(TrainingClass, class_id))
 
 
-def trainee_rows(training_class: TrainingClass) -> list[dict]:
+TRAINEES_PER_PAGE = 50
+
+
+def _enrolled(training_class: TrainingClass):
+    return (select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
+            .order_by(Enrolment.id))
+
+
+def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
+    """One row per enrolled trainee (all of them, or the `enrolments` given): the people, their
+    vouchers, exam results and attendance rates each read in one query, whatever the class's size."""
     now = utcnow()
-    enrolments = db.session.scalars(
-        select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
-        .order_by(Enrolment.id)
-    ).all()
-    vouchers = {v.person_id: v for v in db.session.scalars(
-        select(Voucher).where((Voucher.class_id == training_class.id) | (Voucher.bound_class_id == training_class.id)))}
+    if enrolments is None:
+        enrolments = db.session.scalars(_enrolled(training_class).options(selectinload(Enrolment.person))).all()
+    person_ids = [e.person_id for e in enrolments]
+    # The voucher the trainee enrolled or was verified with; else one used for or bound to the class.
+    vouchers = {}
+    if person_ids:
+        for voucher in db.session.scalars(select(Voucher).where(
+                Voucher.person_id.in_(person_ids),
+                (Voucher.class_id == training_class.id) | (Voucher.bound_class_id == training_class.id)
+                | Voucher.id.in_([e.voucher_id for e in enrolments if e.voucher_id]))):
+            vouchers.setdefault(voucher.person_id, {})[voucher.id] = voucher
     results = {r.person_id: r for r in db.session.scalars(
-        select(ExamResult).where(ExamResult.class_id == training_class.id))}
+        select(ExamResult).where(ExamResult.class_id == training_class.id, ExamResult.person_id.in_(person_ids)))}
+    rates = subsidy.attendance_rates(db.session, training_class, person_ids)
     rows = []
     for enrolment in enrolments:
-        person, voucher = enrolment.person, vouchers.get(enrolment.person_id)
-        if voucher is None and enrolment.voucher_id:
-            voucher = db.session.get(Voucher, enrolment.voucher_id)
+        person, held = enrolment.person, vouchers.get(enrolment.person_id, {})
+        voucher = (held.get(enrolment.voucher_id)
+                   or next((v for v in held.values() if v.class_id == training_class.id), None)
+                   or next(iter(held.values()), None))
         result = results.get(person.id)
         rows.append({
             "name": mask_name(person.name), "id_number": mask_id_number(person.id_number),
@@ -49,7 +67,7 @@ def trainee_rows(training_class: TrainingClass) -> list[dict]:
                 enrolment.source, "现场验券"),
             "voucher": VOUCHER_STATUSES[voucher.effective_status(now)] if voucher else "无培训券",
             "voucher_code": voucher.code if voucher else "",
-            "attendance": subsidy.attendance_rate(db.session, training_class, person.id),
+            "attendance": rates.get(person.id, 0),
             "exam": "—" if result is None else ("通过" if result.passed else "未通过"),
         })
     return rows
@@ -59,8 +77,10 @@ def trainee_rows(training_class: TrainingClass) -> list[dict]:
 @roles_required(OFFICER, VERIFIER)
 def class_trainees(class_id):
     training_class = _my_class(class_id)
+    page = db.paginate(_enrolled(training_class).options(selectinload(Enrolment.person)),
+                       per_page=TRAINEES_PER_PAGE, max_per_page=TRAINEES_PER_PAGE, error_out=False)
     return render_template("institution/class.html", training_class=training_class,
-                           trainees=trainee_rows(training_class))
+                           trainees=trainee_rows(training_class, page.items), trainee_page=page)
 
 
 @bp.route("/classes/<int:class_id>/roster", methods=["GET", "POST"])

@@ -3,8 +3,6 @@ verified vouchers or imported codes, each line with its eligibility and amount) 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
@@ -12,9 +10,11 @@ from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
 from ..models.vouchers import USED
-from ..vouchers import audit, results, settlement, subsidy
+from ..vouchers import audit, results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
 from .routes import bp
+
+SETTLEMENTS_PER_PAGE = 50
 
 
 def _my_class(class_id: int) -> TrainingClass:
@@ -101,10 +101,11 @@ def apply_settlement(class_id):
 @bp.route("/settlements")
 @roles_required(OFFICER, VERIFIER)
 def settlements():
-    rows = db.session.scalars(select(Settlement).where(Settlement.institution_id == current_user.institution_id)
-                              .options(selectinload(Settlement.lines))
-                              .order_by(Settlement.id.desc()).limit(200)).all()
-    return render_template("institution/settlements.html", settlements=rows)
+    page = request.args.get("page", "1")
+    found = settlement_lists.list_settlements(
+        db.session, settlement_lists.Filters(institution_id=current_user.institution_id),
+        page=int(page) if page.isdigit() and len(page) < 7 else 1, per_page=SETTLEMENTS_PER_PAGE)
+    return render_template("institution/settlements.html", settlements=found.rows, found=found)
 
 
 @bp.route("/settlements/<int:settlement_id>")
