@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from flask.sessions import SecureCookieSessionInterface
 from openapi_spec_validator import validate
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from h5app.api.keys import forget_cached_keys
 from h5app.extensions import db, limiter
@@ -165,6 +165,17 @@ def test_idempotency_key_reused_with_another_body_is_422(client, w, session):
     other = issue(client, w, people=[{"id_number": f.valid_id_number(serial=8), "name": "郑另一"}])
     assert other.status_code == 422 and error_code(other) == "IDEMPOTENCY_KEY_REUSED"
     assert session.scalar(select(func.count(Issuance.id))) == 1
+
+
+def test_a_key_older_than_24_hours_runs_again_and_keeps_one_answer(client, w, session):
+    first = issue(client, w)
+    assert first.status_code == 201
+    session.execute(update(IdempotencyRecord).values(created_at=utcnow() - timedelta(hours=25)))
+    session.commit()
+    later = issue(client, w, people=[{"id_number": f.valid_id_number(serial=8), "name": "郑另一"}])
+    assert later.status_code == 201 and "Idempotent-Replayed" not in later.headers
+    assert session.scalar(select(func.count(Issuance.id))) == 2
+    assert session.scalar(select(func.count(IdempotencyRecord.id))) == 1
 
 
 def test_idempotency_keys_belong_to_one_api_key(client, w, session):

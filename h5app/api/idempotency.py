@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 from flask import Response, request
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,10 +40,20 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+# Built once: statements with bound parameters, not rebuilt for every request.
+FIND = select(IdempotencyRecord.__table__).where(
+    IdempotencyRecord.owner == bindparam("owner"), IdempotencyRecord.key == bindparam("key"))
+FORGET = delete(IdempotencyRecord).where(IdempotencyRecord.id == bindparam("record_id"))
+
+
 def _find(connection, owner: str, key: str):
-    return connection.execute(select(IdempotencyRecord.__table__).where(
-        IdempotencyRecord.owner == owner, IdempotencyRecord.key == key,
-        IdempotencyRecord.created_at >= utcnow() - REPLAY_FOR)).first()
+    """The answer held for the key, if still replayable. An expired one is deleted here, in the
+    request's transaction, so that the key can be used again (rare: one statement on the hot path)."""
+    held = connection.execute(FIND, {"owner": owner, "key": key}).first()
+    if held is not None and held.created_at < utcnow() - REPLAY_FOR:
+        connection.execute(FORGET, {"record_id": held.id})
+        return None
+    return held
 
 
 def _answer_held(held, fingerprint: str) -> Response:
@@ -86,9 +96,6 @@ def run(owner: str, respond) -> Response:
         now = utcnow()
         headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
         try:
-            connection.execute(delete(IdempotencyRecord).where(  # an expired answer under the same key
-                IdempotencyRecord.owner == owner, IdempotencyRecord.key == key,
-                IdempotencyRecord.created_at < now - REPLAY_FOR))
             connection.execute(IdempotencyRecord.__table__.insert().values(
                 owner=owner, key=key, request_hash=fingerprint, status_code=response.status_code,
                 response_body=response.get_data(), response_headers=json.dumps(headers), created_at=now))
