@@ -1,13 +1,14 @@
 """Forms every area uses."""
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField, SubmitField
-from wtforms.validators import Length
+from wtforms import IntegerField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 
-# Messages WTForms added after its zh catalogue was last translated.
+# Messages WTForms added after its zh catalogue was last translated. The choice messages do not
+# repeat what was sent: it may be anything (a script, a line of SQL) and it is not the user's own words.
 MISSING_FROM_CATALOGUE = {
-    "'%(value)s' is not a valid choice for this field.": "“%(value)s”不是可选的值",
-    "'%(value)s' are not valid choices for this field.": "“%(value)s”不是可选的值",
+    "'%(value)s' is not a valid choice for this field.": "所选内容不是可选的值，请重新选择",
+    "'%(value)s' are not valid choices for this field.": "所选内容不是可选的值，请重新选择",
     "Not a valid month value.": "不是有效的月份",
     "Not a valid week value.": "不是有效的星期",
 }
@@ -55,6 +56,26 @@ class ConfirmForm(Form):
     """A one-button action: still a POST with CSRF."""
 
     submit = SubmitField("确认")
+
+
+def reason_field(label: str) -> TextAreaField:
+    """A required reason of at most 500 characters, kept in the audit log and shown to those it concerns."""
+    return TextAreaField(label, validators=[DataRequired(f"请填写{label}"), Length(max=500, message=f"{label}请在500字以内")],
+                         render_kw={"rows": 3})
+
+
+class CancelClassForm(Form):
+    """取消班期 (institution and bureau)."""
+
+    reason = reason_field("取消原因")
+    submit = SubmitField("确认取消班期")
+
+
+class WithdrawForm(Form):
+    """退班 of one trainee."""
+
+    reason = reason_field("退班原因")
+    submit = SubmitField("确认退班")
 
 
 class RuleCheckedForm(Form):

@@ -1,6 +1,7 @@
 """How the front desk sees an outcome, wherever the code was scanned (扫码验券, scan check-in, the
 扫码台 of a scan gun): one colour and one title per result, the same words on every page."""
 from .identity import mask_id_number, mask_name
+from .vouchers.checkout import ALREADY_CHECKED_OUT, CHECKED_OUT
 from .vouchers.verify import ALREADY_VERIFIED, VERIFIED
 
 CHECKED_IN, ALREADY_CHECKED_IN = "checked_in", "already_checked_in"
@@ -11,8 +12,10 @@ LOOKS = {
     ALREADY_VERIFIED: ("again", "已在本班验过"),
     CHECKED_IN: ("ok", "签到成功"),
     ALREADY_CHECKED_IN: ("again", "本次课已签到"),
+    CHECKED_OUT: ("ok", "签退成功"),
+    ALREADY_CHECKED_OUT: ("again", "本次课已签退"),
 }
-REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到"}
+REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到", "checkout": "不能签退"}
 
 
 def masked_trainee(person) -> dict:

@@ -169,8 +169,12 @@ def enrol(cls: TrainingClass, who: Person, **values) -> Enrolment:
     return row
 
 
-def check_in(class_session: ClassSession, who: Person) -> CheckIn:
-    row = CheckIn(session_id=class_session.id, person_id=who.id, method="scan")
+def check_in(class_session: ClassSession, who: Person, **values) -> CheckIn:
+    """Present for the whole lesson: in at its start, out (签退) at its end, so it counts the lesson
+    whether or not the region's policy counts time present."""
+    row = CheckIn(**{"session_id": class_session.id, "person_id": who.id, "method": "scan",
+                     "created_at": class_session.starts_at, "checked_out_at": class_session.ends_at,
+                     "checkout_method": "scan", **values})
     db.session.add(row)
     db.session.flush()
     return row

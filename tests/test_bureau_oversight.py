@@ -1,4 +1,6 @@
 """发券 and 审计日志 in the bureau console."""
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -18,6 +20,13 @@ def clerk(client):
     return user
 
 
+def confirmation(preview) -> dict:
+    """The hidden fields of a 定向发券 preview's confirm form."""
+    html = preview.get_data(as_text=True)
+    return {name: re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html).group(1)
+            for name in ("template_id", "class_id", "plan")}
+
+
 def test_directed_issue_to_a_class_roster(client, clerk):
     template = f.directed_template(name="家政定向券")
     training_class = f.training_class(course_name="育婴员培训")
@@ -25,8 +34,12 @@ def test_directed_issue_to_a_class_roster(client, clerk):
     for person in people:
         f.enrol(training_class, person)
     db.session.commit()
-    page = client.post("/bureau/issue", data={"kind": "directed", "template_id": template.id,
-                                              "class_id": training_class.id}).get_data(as_text=True)
+    chosen = client.post("/bureau/issue", data={"kind": "directed", "template_id": template.id,
+                                                "class_id": training_class.id})
+    preview = client.get(chosen.headers["Location"])  # 定向发券 is previewed first (test_directed_issuance.py)
+    assert "将发放 2 张" in preview.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Voucher.id))) == 0
+    page = client.post("/bureau/issue/directed", data=confirmation(preview)).get_data(as_text=True)
     assert "2 张已发放" in page
     assert db.session.scalar(select(func.count(Voucher.id)).where(Voucher.status == "claimed")) == 2
     assert db.session.scalar(select(func.count(Notification.id))) == 2
@@ -37,11 +50,12 @@ def test_general_issue_with_a_live_count(client, clerk):
     f.person(groups=["graduate"])
     f.person(groups=["unemployed"])
     db.session.commit()
-    assert client.get(f"/bureau/issue/count?template_id={template.id}&groups=graduate").get_json() == {"count": 1}
-    assert client.get(f"/bureau/issue/count?template_id={template.id}").get_json() == {"count": 2}
-    page = client.post("/bureau/issue", data={"kind": "general", "template_id": template.id,
-                                              "groups": ["graduate"]}).get_data(as_text=True)
-    assert "1 张已发放" in page
+    assert client.get(f"/bureau/issue/count?template_id={template.id}&groups=graduate").get_json()["count"] == 1
+    assert client.get(f"/bureau/issue/count?template_id={template.id}").get_json()["count"] == 2
+    response = client.post("/bureau/issue/general", data={"template_id": template.id, "groups": ["graduate"],
+                                                          "expected": 1})
+    assert "已向 <strong id=\"offered-count\">1</strong> 人发放" in client.get(response.headers["Location"]).get_data(
+        as_text=True)
     assert db.session.scalar(select(func.count(Voucher.id)).where(Voucher.status == "offered")) == 1
 
 

@@ -13,6 +13,10 @@ from .errors import from_http
 
 def _load_routes() -> None:
     from . import people_payee, settlements, training, vouchers  # noqa: F401  (they declare the endpoints)
+    from . import class_review  # noqa: F401  (开班审核, issue 19)
+    from . import attendance  # noqa: F401  (补签 and online study records, issue 19)
+    from . import people  # noqa: F401  (people records, issue 18)
+    from . import class_lifecycle  # noqa: F401  (取消班期, 退班, 签退: issue 19)
 
 
 @bp.route("/openapi.json")

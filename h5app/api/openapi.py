@@ -21,6 +21,9 @@ def _schema(model: type[BaseModel], components: dict) -> dict:
 
 def build(prefix: str = "/api/v1") -> dict:
     from . import people_payee, settlements, training, vouchers  # noqa: F401  (their declarations fill ENDPOINTS)
+    from . import class_review  # noqa: F401  (开班审核, issue 19)
+    from . import attendance  # noqa: F401  (补签 and online study records, issue 19)
+    from . import class_lifecycle  # noqa: F401  (取消班期, 退班, 签退: issue 19)
 
     components: dict = {}
     error_ref = _schema(ErrorResponse, components)

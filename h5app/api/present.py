@@ -41,14 +41,17 @@ def template(t) -> dict:
     }
 
 
-def training_class(c) -> dict:
+def training_class(c, *, review_reason: str | None = None) -> dict:
     return {
         "id": c.id, "institution_code": c.institution.code, "course_name": c.course_name,
         "occupation": c.occupation, "level": c.level, "project_type": c.project_type, "hours": float(c.hours),
         "starts_on": c.starts_on.isoformat(), "ends_on": c.ends_on.isoformat(), "status": c.status,
-        "site_id": c.sites[0].id if c.sites else None,
+        "site_id": c.sites[0].id if c.sites else None, "delivery": c.delivery,
         "sessions": [{"id": s.id, "starts_at": iso_local(s.starts_at), "ends_at": iso_local(s.ends_at),
                       "hours": float(s.hours)} for s in c.sessions],
+        "teaching_plan": c.teaching_plan,
+        "teachers": [{"name": t.name, "certificate_number": t.certificate_number} for t in c.teachers],
+        "approved_at": iso_local(c.approved_at), "review_reason": review_reason,
     }
 
 

@@ -230,6 +230,16 @@ class SessionIn(In):
     hours: Hours
 
 
+class TeacherIn(In):
+    name: Annotated[str, Field(min_length=1, max_length=30)]
+    certificate_number: Annotated[str, Field(min_length=1, max_length=40, description="教师资格或职业技能等级证书编号")]
+
+
+class TeacherOut(BaseModel):
+    name: str
+    certificate_number: str
+
+
 class ClassIn(In):
     course_name: Text120
     occupation: Text64
@@ -243,7 +253,15 @@ class ClassIn(In):
     sessions: Annotated[list[SessionIn], Field(max_length=500)] = []
     site_id: Id | None = Field(None, description="同 site（旧名，仍然接受）")
     site: Id | None = Field(None, description="本机构的培训地点编号；不填为第一个地点。与 site_id 同时提交时须一致")
-    status: Literal["draft", "open"] = "open"
+    delivery: Literal["offline", "online"] = Field(
+        "offline", description="培训方式：offline 线下（到培训地点上课、签到），online 线上（无培训地点；劳动者本人确认用券，"
+                               "学习时长由 POST /classes/{id}/study-records 报送，计入打卡率）")
+    status: Literal["draft", "open"] = Field("open", description="开班须经审核的地区（地区政策 class_review_required）"
+                                                        "不看此项：班期为 pending_review，审核通过后开放报名")
+    teaching_plan: Annotated[str, Field(max_length=5000)] | None = Field(
+        None, description="教学计划（培训内容、课时安排、考核方式）；开班须经审核的地区必填")
+    teachers: Annotated[list[TeacherIn], Field(max_length=30)] = Field(
+        [], description="授课教师及其证书编号；开班须经审核的地区至少一位")
 
     @field_validator("site")
     @classmethod
@@ -276,9 +294,19 @@ class ClassOut(BaseModel):
     hours: float
     starts_on: str
     ends_on: str
-    status: str
+    status: str = Field(description="draft、open、closed、completed；开班审核中为 pending_review，退回修改为 returned")
     site_id: int | None
     sessions: list[SessionOut]
+    delivery: Literal["offline", "online"] = "offline"
+    teaching_plan: str | None = None
+    teachers: list[TeacherOut] = []
+    approved_at: Iso | None = Field(None, description="开班审核通过的时间；无需审核的班期为 null")
+    review_reason: str | None = Field(None, description="退回修改的原因（status 为 returned 时）")
+
+
+class ClassReviewIn(In):
+    approve: StrictBool
+    reason: Annotated[str, Field(max_length=500)] | None = Field(None, description="退回修改时必填：培训机构将看到的原因")
 
 
 class TraineesIn(In):
@@ -461,3 +489,57 @@ class CertificateOut(BaseModel):
     issued_on: str
     issuer: str
     person: PersonOut
+
+
+# ---- 补签 and online study (issue 19) ------------------------------------------------------------
+
+class CorrectionIn(In):
+    session_id: Id
+    id_number: IdNumber
+    reason: Annotated[str, Field(min_length=1, max_length=500, description="漏签的原因，至少4个字")]
+    evidence_url: Annotated[str, Field(max_length=490)] | None = Field(
+        None, description="佐证材料（如纸质签到表照片）的网址，http:// 或 https:// 开头")
+
+
+class CorrectionReviewIn(In):
+    approve: StrictBool
+    reason: Annotated[str, Field(max_length=500)] | None = Field(None, description="不予通过时必填：培训机构将看到的原因")
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    status: Literal["pending", "approved", "refused"]
+    session_id: int
+    class_id: int
+    institution_code: str
+    trainee: PersonOut
+    reason: str
+    evidence_url: str | None
+    has_evidence_photo: bool = Field(description="是否上传了签到表照片（在机构和人社部门的页面查看）")
+    requested_at: Iso
+    requested_by: str
+    reviewed_at: Iso | None
+    reviewed_by: str | None
+    review_reason: str | None
+    attendance_rate: float = Field(description="该学员在本班期当前的打卡率（0–1）；补签通过后计入")
+
+
+class StudyRecordIn(In):
+    id_number: IdNumber
+    session_id: Id
+    minutes: Annotated[StrictInt, Field(ge=0, le=1440, description="该课次的累计学习分钟数；再次报送以最新一次为准")]
+
+
+class StudyRecordsIn(In):
+    records: Annotated[list[StudyRecordIn], Field(min_length=1, max_length=10000)]
+
+
+class StudyTraineeOut(BaseModel):
+    trainee: PersonOut
+    attendance_rate: float = Field(description="打卡率（0–1）：学习时长折算的课时 ÷ 总课时，每课次最多计满该课次课时")
+
+
+class StudyRecordsOut(BaseModel):
+    class_id: int
+    saved: int = Field(description="写入或更新的学习记录条数（学习0分钟且此前没有记录的不计）")
+    trainees: list[StudyTraineeOut]

@@ -56,14 +56,15 @@ def _utc(moment):
 @endpoint(bp, "POST", "/classes", scopes=INSTITUTION, summary="创建班期", body=schemas.ClassIn,
           response=schemas.ClassOut, status=201, tag="classes")
 def create_class(caller, body):
-    values = body.model_dump(exclude={"sessions", "site_id", "site"})
+    values = body.model_dump(exclude={"sessions", "site_id", "site", "teachers"})
     if values["hours"] is None:
         values.pop("hours")
     sessions = [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions]
     site = body.site_given
     try:
         training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
-                                              site_ids=[site] if site is not None else None)
+                                              site_ids=[site] if site is not None else None,
+                                              teachers=[t.model_dump() for t in body.teachers])
     except ValidationFailed as refusal:
         fields = refusal.details.get("fields") or {}
         if body.site is not None and "site_id" in fields:  # blame the field the caller sent

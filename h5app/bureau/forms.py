@@ -18,8 +18,11 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..forms import Form, RuleCheckedForm, WholeNumberField
+from ..identity import id_number_error
+from ..ids import database_id
 from ..models import PRIORITY_GROUPS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
+from ..vouchers.population import EMPLOYMENT_STATUSES, Filters
 from ..vouchers.templates import template_problems
 
 
@@ -81,6 +84,15 @@ class CertificateImportForm(Form):
     submit = SubmitField("上传并导入")
 
 
+class PeopleImportForm(Form):
+    """人员信息导入: a file of people records from the social-insurance or employment system."""
+    file = FileField("人员信息文件（CSV 或 Excel）", validators=[
+        FileRequired("请选择要上传的文件"),
+        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
+    ], render_kw={"accept": ".csv,.xlsx"})
+    submit = SubmitField("上传并导入")
+
+
 class PayeeDecisionForm(Form):
     """确认 or 不予确认 an institution's pending payee account change. The account's id is posted so
     that a change submitted after the page was opened is never confirmed unseen. The reason is
@@ -119,3 +131,89 @@ class PaymentForm(Form):
             field.parsed = date.fromisoformat((field.data or "").strip())
         except ValueError:
             raise ValidationError("拨付日期格式应为 2026-12-07") from None
+
+
+class _PopulationFields(Form):
+    """通用券 to a population: the template and the filters. The choices of template and region are
+    the view's; what a filter means for the template is the service's rule (population.filter_problems)."""
+
+    template_id = SelectField("通用券模板", validate_choice=False)
+    groups = SelectMultipleField("重点群体（可多选，不选则按券模板条件）", choices=_choices(PRIORITY_GROUPS),
+                                 widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    region_code = SelectField("地区（人员信息中的地区在此范围内）", default="", validate_choice=False)
+    min_insurance_months = WholeNumberField("失业保险缴费月数不少于（选填）",
+                                            validators=[Optional(),
+                                                        NumberRange(0, 600, "缴费月数应为0至600之间的整数")])
+    employment = SelectField("就业状态", default="", validate_choice=False,
+                             choices=[SelectChoice("", "不限"), *_choices(EMPLOYMENT_STATUSES)])
+    submit = SubmitField("预览")
+
+    def validate_template_id(self, field):
+        if database_id(field.data) is None:
+            raise ValidationError("请选择通用券模板")
+
+    def filters(self) -> Filters:
+        return Filters(groups=tuple(dict.fromkeys(self.groups.data or ())), region_code=self.region_code.data or None,
+                       min_insurance_months=self.min_insurance_months.data or None,
+                       employment=self.employment.data or None)
+
+
+class PopulationFilterForm(_PopulationFields):
+    """The filters read from the query string: 预览 is a GET, it changes nothing."""
+
+    class Meta:
+        csrf = False
+
+
+class PopulationConfirmForm(_PopulationFields):
+    """确认发放: the filters previewed, posted back with the count the bureau saw (a POST with CSRF)."""
+
+    expected = HiddenField(validators=[DataRequired("请先预览再确认发放")])
+    submit = SubmitField("确认发放")
+
+    def validate_expected(self, field):
+        if not (field.data or "").isdigit() or len(field.data) > 9:
+            raise ValidationError("请先预览再确认发放")
+
+
+class PersonSearchForm(Form):
+    """人员信息: look a person up by the full ID number (a POST, so the number stays out of URLs
+    and access logs)."""
+
+    id_number = StringField("身份证号码", validators=[DataRequired("请填写身份证号码"), Length(max=40)],
+                            render_kw={"autocomplete": "off", "inputmode": "text", "autocapitalize": "characters",
+                                       "placeholder": "18位身份证号码"})
+    submit = SubmitField("查询")
+
+    def validate_id_number(self, field):
+        problem = id_number_error(field.data)
+        if problem:
+            raise ValidationError(problem)
+
+
+class ClassReturnForm(Form):
+    """开班审核: return a class to its institution, saying what to mend (issue 19)."""
+
+    reason = TextAreaField("退回原因", validators=[
+        DataRequired("请填写退回原因，培训机构将按此修改"), Length(max=500, message="退回原因请在500字以内")],
+        render_kw={"rows": 3, "placeholder": "例如：授课教师证书编号与证书查询结果不符，请核对后重新提交"})
+    submit = SubmitField("退回修改")
+
+
+class DirectedIssueForm(Form):
+    """The confirmation of a 定向发券 preview: the template, the class and the digest of the list of
+    people shown, so what is issued is what was seen (vouchers/directed.py)."""
+
+    template_id = HiddenField(validators=[DataRequired()])
+    class_id = HiddenField(validators=[DataRequired()])
+    plan = HiddenField(validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField("确认发放")
+
+
+class CorrectionReviewForm(Form):
+    """补签审核: approve, or refuse with a reason the institution will read."""
+
+    reason = TextAreaField("审核意见", validators=[Optional(), Length(max=500, message="审核意见请在500字以内")],
+                           render_kw={"rows": 2, "placeholder": "不予通过时必填，培训机构将看到"})
+    approve = SubmitField("通过，计入打卡率")
+    refuse = SubmitField("不予通过")

@@ -10,7 +10,7 @@ from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm, PayeeAccountForm
 from ..ids import database_id
-from ..models import Institution, PayeeAccount, in_region
+from ..models import Institution, PayeeAccount, TrainingClass, in_region
 from ..models.institutions import INSTITUTION_TYPES
 from ..onboarding import onboard
 from ..spreadsheets import read_table, records
@@ -95,7 +95,10 @@ def institution_detail(institution_id):
                            strikes=supervision.strikes_this_year(db.session, institution, utcnow()),
                            payee=payees.active_account(db.session, institution_id=institution.id),
                            pending=payees.pending_account(db.session, institution.id), decision=decision,
-                           account_form=account_form), status
+                           account_form=account_form, classes=db.session.scalars(
+                               select(TrainingClass).where(TrainingClass.institution_id == institution.id)
+                               .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc()).limit(100)).all(),
+                           ), status
 
 
 def _set_payee(institution: Institution, form: PayeeAccountForm) -> bool:

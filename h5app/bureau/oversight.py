@@ -2,7 +2,7 @@
 a filtered population with a live count) and read the audit log, filtered and exportable."""
 from datetime import datetime, timedelta
 
-from flask import Response, render_template, request
+from flask import Response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,12 +12,11 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
 from ..ids import database_id
-from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region, region_covers
-from ..models.classes import CLASS_COMPLETED
+from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_UNAPPROVED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
-from ..vouchers import audit, issuance
 from ..vouchers.errors import DomainError
 from .routes import bp
 
@@ -33,7 +32,10 @@ def _classes():
     return db.session.scalars(
         select(TrainingClass).join(Institution, TrainingClass.institution_id == Institution.id)
         .where(in_region(Institution.region_code, current_user.region_code),
-               TrainingClass.status != CLASS_COMPLETED).order_by(TrainingClass.starts_on.desc())
+               TrainingClass.status != CLASS_COMPLETED,
+               TrainingClass.status.not_in(CLASS_UNAPPROVED),  # not before 开班审核 approves it (issue 19)
+               TrainingClass.status != CLASS_CANCELLED)
+        .order_by(TrainingClass.starts_on.desc())
     ).all()
 
 
@@ -49,35 +51,22 @@ def issue():
     report, message = None, None
     directed, general, classes = _templates(DIRECTED), _templates(GENERAL), _classes()
     if form.validate_on_submit():
-        actor = audit.Actor.for_staff(current_user)
         try:
             if request.form.get("kind") == "directed":
                 template, training_class = _pick(directed, "template_id"), _pick(classes, "class_id")
                 if template is None or training_class is None:
                     raise DomainError("请选择定向券模板和班期")
-                report = issuance.issue_directed(db.session, template, training_class, actor)
-            else:
-                template = _pick(general, "template_id")
-                if template is None:
-                    raise DomainError("请选择通用券模板")
-                groups = [g for g in request.form.getlist("groups") if g]
-                report = issuance.issue_general(db.session, template, actor, groups=groups or None)
+                # 定向发券 shows who gets one and who is skipped first, then issues (directed_issue.py)
+                return redirect(url_for("bureau.issue_directed", template_id=template.id, class_id=training_class.id))
+            else:  # 通用券 go to a population through 预览 and 确认 (population.py)
+                raise DomainError("通用券请先选择发放条件并预览，确认人数后再发放")
         except DomainError as refusal:
             message = refusal.message
+    from .population import blank_form
+
     return render_template("bureau/issue.html", form=form, directed=directed, general=general, classes=classes,
                            report=report, issued_template=None if report is None else template,
-                           message=message), (400 if message else 200)
-
-
-@bp.route("/issue/count")
-@roles_required(BUREAU)
-def issue_count():
-    """The live count before a general issuance: how many people the filters reach."""
-    template = db.session.get(VoucherTemplate, database_id(request.args.get("template_id")) or 0)
-    if template is None or not region_covers(current_user.region_code, template.region_code):
-        return {"error": {"code": "NOT_FOUND", "message": "未找到券模板"}}, 404
-    groups = [g for g in request.args.getlist("groups") if g]
-    return {"count": issuance.count_population(db.session, template, groups=groups or None)}
+                           message=message, general_form=blank_form()), (400 if message else 200)
 
 
 def _audit_query():
@@ -130,10 +119,16 @@ ACTION_LABELS = {
     "payee.confirm": "确认收款账户", "payee.decline": "不予确认收款账户",
     "staff.login": "登录", "staff.lockout": "登录锁定", "staff.password": "修改密码", "staff.reset_password": "重置密码",
     "staff.create": "添加工作人员", "person.sso_login": "渠道登录", "person.sms_login": "短信登录",
-    "person.bind_phone": "绑定手机号", "person.job_consent": "岗位推荐授权",
+    "person.bind_phone": "绑定手机号", "person.job_consent": "岗位推荐授权", "person.view": "查看人员信息",
     "class.create": "新建班期", "class.edit": "编辑班期", "class.open": "开放报名", "class.closed": "停止报名",
     "class.complete": "结业", "class.enrol": "报名", "class.results": "录入考核结果", "class.roster": "上传花名册",
+    "class.submit": "提交开班申请", "class.resubmit": "重新提交开班申请", "class.approve": "开班审核通过",
+    "class.return": "开班审核退回", "class.change": "审核通过后变更班期", "class.change_read": "已阅班期变更",
     "checkin.location": "定位签到", "checkin.scan": "扫码签到", "checkin.session_qr": "扫课堂码签到",
+    "checkout.location": "定位签退", "checkout.scan": "扫码签退", "class.cancel": "取消班期", "class.withdraw": "退班",
+    "voucher.return": "退回可使用", "voucher.unbind": "定向券解除班期",
+    "attendance.correction.request": "申请补签", "attendance.correction.approve": "补签审核通过",
+    "attendance.correction.refuse": "补签不予通过", "attendance.study": "报送线上学习时长",
     "institution.onboard": "添加机构", "institution.strike": "记录问题", "institution.suspend": "暂停验券资格",
     "institution.reinstate": "恢复验券资格", "institution.contact": "修改联系方式", "institution.site": "培训地点",
     "issuance.directed": "定向发券", "issuance.general": "通用发券", "targets.import": "导入目标",

@@ -9,6 +9,7 @@ from ..models import Institution, Region, Settlement, Voucher, VoucherTemplate, 
 from ..models.settlement import S_REVIEWED, S_SUBMITTED
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED
 from ..timeutil import utcnow
+from ..vouchers.class_review import changed as changed_classes, waiting_count as classes_waiting
 from ..vouchers.settlement_lists import overdue_reviews
 
 bp = Blueprint("bureau", __name__)
@@ -41,8 +42,15 @@ def home():
     ).all()
     overdue = overdue_reviews(db.session, utcnow(), region_prefix=prefix)
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=region_templates,
-                           waiting=waiting, institutions=region_institutions, overdue=overdue)
+                           waiting=waiting, institutions=region_institutions, overdue=overdue,
+                           classes_waiting=classes_waiting(db.session, current_user.region_code),
+                           classes_changed=len(changed_classes(db.session, current_user.region_code)))
 
 
 # The routes of each module join the blueprint.
 from . import certificates, institutions, oversight, settlements, staff, statistics, templates  # noqa: E402,F401
+from . import class_review, directed_issue  # noqa: E402,F401  (开班审核, 定向发券 preview: issue 19)
+from . import persons, population  # noqa: E402,F401  (人员信息 and 通用券 to a population, issue 18)
+from . import corrections  # noqa: E402,F401  (补签审核, issue 19)
+from . import cancellations  # noqa: E402,F401  (取消班期, issue 19)
+from . import people_import  # noqa: E402,F401  (人员信息导入, issue 18)

@@ -2,10 +2,11 @@
 as a demo worker. Registered only when DEMO_MODE is on; never in production."""
 import secrets
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from wtforms import SelectField, SubmitField
 
+from ..auth.routes import safe_next
 from ..auth.sso import mint_ticket
 from ..extensions import db
 from ..forms import Form
@@ -42,6 +43,8 @@ def tickets():
         ticket = mint_ticket(channel.secret, id_number=person.id_number, name=person.name, phone=person.phone or "",
                              nonce=secrets.token_hex(12), region_code=person.region_code, groups=person.groups,
                              insurance_months=person.insurance_months)
-        return redirect(url_for("auth.sso_login", channel_code=channel.code, ticket=ticket))
+        # Back where the worker came from (e.g. to confirm an online class's voucher by a fresh sign-in).
+        back = safe_next(request.args.get("next"))
+        return redirect(url_for("auth.sso_login", channel_code=channel.code, ticket=ticket, next=back))
     return render_template("demo/tickets.html", form=form, has_data=bool(channels and people),
                            named=min(len(WORKERS), len(people)), listed=len(people))

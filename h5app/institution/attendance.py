@@ -13,11 +13,13 @@ from ..presenters import local_dt
 from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
+from ..vouchers import presence
 from ..vouchers.errors import DomainError
 from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .routes import bp
 
-METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码"}
+METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码", "correction": "补签（人社审核通过）",
+           "online": "线上学习"}
 
 
 def _my_session(session_id: int) -> ClassSession:
@@ -27,7 +29,13 @@ def _my_session(session_id: int) -> ClassSession:
 
 
 def _when_and_how(check_in: CheckIn | None) -> str | None:
-    return f"{local_dt(check_in.created_at, '%H:%M')} {METHODS.get(check_in.method, '')}" if check_in else None
+    if check_in is None:
+        return None
+    if check_in.method == "correction":  # recorded when the bureau approved, not at the lesson
+        return METHODS["correction"]
+    if check_in.study_minutes is not None:
+        return f"{METHODS['online']} {check_in.study_minutes}分钟"
+    return f"{local_dt(check_in.created_at, '%H:%M')} {METHODS.get(check_in.method, '')}"
 
 
 def attendance_sheet(class_session: ClassSession) -> dict:
@@ -36,9 +44,28 @@ def attendance_sheet(class_session: ClassSession) -> dict:
     enrolled = db.session.scalars(select(Enrolment).options(joinedload(Enrolment.person)).where(
         Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
     done = {c.person_id: c for c in db.session.scalars(select(CheckIn).where(CheckIn.session_id == class_session.id))}
+    by_time = presence.counts_time_present(db.session, class_session.training_class)
     rows = [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
-             "checked_in": _when_and_how(done.get(e.person_id))} for e in enrolled]
-    return {"rows": rows, "checked_in": sum(1 for row in rows if row["checked_in"]), "total": len(rows)}
+             "checked_in": _when_and_how(done.get(e.person_id)),
+             "checked_out": left_when(presence.Presence(done.get(e.person_id), class_session, by_time))}
+            for e in enrolled]
+    return {"rows": rows, "checked_in": sum(1 for row in rows if row["checked_in"]), "total": len(rows),
+            "checked_out": sum(1 for e in enrolled if (c := done.get(e.person_id)) and c.checked_out_at),
+            "by_time": by_time}
+
+
+CHECKOUT_METHODS = {"location": "定位签退", "scan": "扫码签退"}
+
+
+def left_when(at: "presence.Presence") -> str:
+    """签退 of one trainee at one lesson, in words: when, how, and (where it counts) the time present."""
+    check_in = at.check_in
+    if check_in is None or check_in.method not in presence.IN_PERSON:
+        return "—"
+    if check_in.checked_out_at is None:
+        return "未签退（不计课时）" if at.by_time else "未签退"
+    words = f"{local_dt(check_in.checked_out_at, '%H:%M')} {CHECKOUT_METHODS.get(check_in.checkout_method, '签退')}"
+    return f"{words} · 在场{presence.duration_words(at.span)}" if at.by_time else words
 
 
 @bp.route("/sessions/<int:session_id>/checkin", methods=["GET", "POST"])

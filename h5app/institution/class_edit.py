@@ -9,12 +9,14 @@ from wtforms.fields.choices import SelectChoice
 from ..access import OFFICER, require_institution_owns, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import CheckIn, ClassSession, Site, TrainingClass
-from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
+from ..models import CheckIn, ClassSession, ClassTeacher, Site, TrainingClass
+from ..models.classes import (
+    CLASS_CANCELLED, CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNED,
+)
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import to_local
-from ..vouchers import audit, classes
-from ..vouchers.errors import ValidationFailed
+from ..vouchers import audit, class_review, classes
+from ..vouchers.errors import DomainError, ValidationFailed
 from .forms import ClassForm
 from .routes import bp
 
@@ -25,11 +27,21 @@ def _form(training_class=None) -> ClassForm:
     form = ClassForm(obj=training_class if request.method == "GET" else None)
     form.project_type.choices = [SelectChoice(code, label) for code, label in PROJECT_TYPES.items()]
     form.sites.choices = [SelectChoice(site.id, site.name) for site in current_user.institution.sites]
+    # 开班申请: a class under 开班审核 (waiting, returned or approved by it), or a new one where the
+    # district's policy asks for it, must carry its teaching plan and teachers.
+    if (training_class.is_unapproved or training_class.approved_at is not None) if training_class is not None \
+            else class_review.review_required(db.session, current_user.institution):
+        form.require_review()
+    if training_class is not None and training_class.status == CLASS_RETURNED:
+        form.submit.label.text = "保存并重新提交审核"
+    elif training_class is None and form.review_required:
+        form.submit.label.text = "提交开班申请"
     if request.method == "GET" and training_class is not None:
         form.price.data = training_class.price_fen / 100
         form.sites.data = [site.id for site in training_class.sites]
         form.sessions.data = "\n".join(
             f"{to_local(s.starts_at):%Y-%m-%d %H:%M}-{to_local(s.ends_at):%H:%M} {s.hours}" for s in training_class.sessions)
+        form.teachers.data = "\n".join(f"{t.name} {t.certificate_number}" for t in training_class.teachers)
     return form
 
 
@@ -37,17 +49,18 @@ def _apply(form: ClassForm, training_class: TrainingClass) -> None:
     with db.session.no_autoflush:  # no flush of a half-edited class while its sites and lessons load
         for name, value in form.values().items():
             setattr(training_class, name, value)
-        training_class.sites = list(db.session.scalars(select(Site).where(
+        training_class.sites = [] if training_class.is_online else list(db.session.scalars(select(Site).where(
             Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
         for old in list(training_class.sessions):
             db.session.delete(old)
         times = form.session_times()
         training_class.sessions = [
             ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours,
-                         site_id=training_class.sites[0].id)
+                         site_id=training_class.sites[0].id if training_class.sites else None)
             for n, (start, end, hours) in enumerate(times, start=1)
         ]
         training_class.hours = sum(h for *_, h in times)
+        training_class.teachers = [ClassTeacher(**t) for t in class_review.clean_teachers(form.teacher_rows())[0]]
 
 
 @bp.route("/classes/new", methods=["GET", "POST"])
@@ -58,11 +71,14 @@ def new_class():
         try:
             training_class = classes.create_class(db.session, current_user.institution, form.values(),
                                                   form.session_times(), audit.Actor.for_staff(current_user),
-                                                  site_ids=form.sites.data)
+                                                  site_ids=form.sites.data, teachers=form.teacher_rows())
         except ValidationFailed as problems:
             form.show(problems.details["fields"])
         else:
-            flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
+            if training_class.status == CLASS_PENDING_REVIEW:
+                flash("开班申请已提交人社部门审核。审核通过后自动开放报名；审核期间可上传花名册", "success")
+            else:
+                flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
             return redirect(url_for("institution.class_trainees", class_id=training_class.id))
     return render_template("institution/class_form.html", form=form, training_class=None), (
         400 if form.errors else 200)
@@ -72,7 +88,7 @@ def new_class():
 @roles_required(OFFICER)
 def edit_class(class_id):
     training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
-    if training_class.status == CLASS_COMPLETED:
+    if training_class.status in (CLASS_COMPLETED, CLASS_CANCELLED):
         abort(409)
     form = _form(training_class)
     error = None
@@ -82,11 +98,22 @@ def edit_class(class_id):
         if attended is not None:
             error = "已有学员签到，不能再修改课次；如需调整请联系人社部门"
         else:
+            actor = audit.Actor.for_staff(current_user)
+            approved = class_review.snapshot(training_class)
             _apply(form, training_class)
-            audit.record(db.session, audit.Actor.for_staff(current_user), "class.edit",
+            audit.record(db.session, actor, "class.edit",
                          institution_id=training_class.institution_id, details={"class_id": class_id})
+            changed = class_review.record_changes(db.session, training_class, approved, actor)
             db.session.commit()
-            flash("班期已保存", "success")
+            if training_class.status == CLASS_RETURNED:
+                try:
+                    class_review.resubmit(db.session, training_class, actor)
+                except DomainError as refusal:
+                    flash(f"班期已保存，但未能重新提交审核：{refusal.message}", "error")
+                else:
+                    flash("班期已保存，并已重新提交人社部门审核", "success")
+            else:
+                flash("班期已保存" + ("，课次变更已告知人社部门" if changed else ""), "success")
             return redirect(url_for("institution.class_trainees", class_id=class_id))
     return render_template("institution/class_form.html", form=form, training_class=training_class, error=error), (
         400 if form.errors or error else 200)
@@ -100,6 +127,12 @@ def class_status(class_id):
     if not ConfirmForm().validate_on_submit() or wanted not in (CLASS_OPEN, CLASS_CLOSED) \
             or training_class.status == CLASS_COMPLETED:
         abort(400)
+    if training_class.is_unapproved:
+        flash("班期尚未通过开班审核，审核通过后自动开放报名", "error")
+        return redirect(url_for("institution.class_trainees", class_id=class_id))
+    if training_class.status == CLASS_CANCELLED:
+        flash("班期已取消，不能再开放或截止报名", "error")
+        return redirect(url_for("institution.class_trainees", class_id=class_id))
     training_class.status = wanted
     audit.record(db.session, audit.Actor.for_staff(current_user), f"class.{wanted}",
                  institution_id=training_class.institution_id, details={"class_id": class_id})
@@ -108,3 +141,17 @@ def class_status(class_id):
     return redirect(url_for("institution.class_trainees", class_id=class_id))
 
 
+@bp.route("/classes/<int:class_id>/resubmit", methods=["POST"])
+@roles_required(OFFICER)
+def resubmit_class(class_id):
+    """Send a returned class back to 开班审核 as it stands (after mending it on the edit page)."""
+    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        class_review.resubmit(db.session, training_class, audit.Actor.for_staff(current_user))
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash("已重新提交开班审核，请等待人社部门审核", "success")
+    return redirect(url_for("institution.class_trainees", class_id=class_id))

@@ -7,13 +7,15 @@ from sqlalchemy.orm import selectinload
 
 from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
-from ..vouchers import audit, roster, subsidy
+from ..vouchers import audit, class_review, roster, subsidy
 from ..vouchers.errors import DomainError
+from .cancellation import ended_enrolments
 from .forms import RosterForm
 from .routes import bp
 
@@ -62,6 +64,7 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
                    or next(iter(held.values()), None))
         result = results.get(person.id)
         rows.append({
+            "enrolment_id": enrolment.id,
             "name": mask_name(person.name), "id_number": mask_id_number(person.id_number),
             "phone": mask_phone(person.phone), "source": {"roster": "花名册", "self": "自主报名"}.get(
                 enrolment.source, "现场验券"),
@@ -80,7 +83,10 @@ def class_trainees(class_id):
     page = db.paginate(_enrolled(training_class).options(selectinload(Enrolment.person)),
                        per_page=TRAINEES_PER_PAGE, max_per_page=TRAINEES_PER_PAGE, error_out=False)
     return render_template("institution/class.html", training_class=training_class,
-                           trainees=trainee_rows(training_class, page.items), trainee_page=page)
+                           trainees=trainee_rows(training_class, page.items), trainee_page=page,
+                           review_reason=class_review.last_return_reason(db.session, training_class),
+                           ended=ended_enrolments(training_class),
+                           resubmit_form=ConfirmForm())
 
 
 @bp.route("/classes/<int:class_id>/roster", methods=["GET", "POST"])

@@ -9,8 +9,9 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
+from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import USED
-from ..vouchers import audit, results, settlement, settlement_lists, subsidy
+from ..vouchers import audit, completion, results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
 from .routes import bp
 
@@ -58,19 +59,28 @@ def class_results(class_id):
                            error=error), (400 if error else 200)
 
 
-@bp.route("/classes/<int:class_id>/complete", methods=["POST"])
+@bp.route("/classes/<int:class_id>/complete", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def complete_class(class_id):
+    """结业 asks first: the page says whether the class may complete now and what will follow;
+    its button posts back here."""
     training_class = _my_class(class_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        made = settlement.complete_class(db.session, training_class, audit.Actor.for_staff(current_user))
-    except DomainError as refusal:
-        flash(refusal.message, "error")
-    else:
-        flash("班期已结业" + ("，定向抵用券已自动提交结算" if made else ""), "success")
-    return redirect(url_for("institution.class_trainees", class_id=class_id))
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            made = settlement.complete_class(db.session, training_class, audit.Actor.for_staff(current_user))
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash("班期已结业" + (f"，{len(made.lines)}张定向抵用券已自动使用并提交结算" if made else ""), "success")
+            return redirect(url_for("institution.class_trainees", class_id=class_id))
+    if training_class.status == CLASS_COMPLETED and request.method == "GET":
+        return redirect(url_for("institution.class_trainees", class_id=class_id))
+    preview = completion.preview(db.session, training_class)
+    return render_template("institution/complete.html", training_class=training_class, preview=preview, form=form), (
+        409 if request.method == "POST" else 200)
 
 
 @bp.route("/classes/<int:class_id>/settlement", methods=["GET", "POST"])

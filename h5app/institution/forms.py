@@ -5,18 +5,22 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     DateField,
     DecimalField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..forms import Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField
 from ..identity import is_valid_phone, normalize_phone
+from ..models.classes import DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
+from ..vouchers.class_review import submission_problems
 from ..vouchers.classes import class_problems
 
 
@@ -82,6 +86,22 @@ def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
     return sessions, errors
 
 
+def parse_teachers(text: str | None) -> tuple[list[dict], list[str]]:
+    """One teacher a line: name, then certificate number (a space, a comma or a tab between).
+    Returns ([{name, certificate_number}], [errors with their line numbers])."""
+    teachers, errors = [], []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = [p for p in re.split(r"[\s,，、;；]+", line) if p]
+        if len(parts) != 2:
+            errors.append(f"第{number}行应为“姓名 证书编号”，例如“张明 3306002019000123”")
+            continue
+        teachers.append({"name": parts[0], "certificate_number": parts[1]})
+    return teachers, errors
+
+
 class ClassForm(RuleCheckedForm):
     FORM_NAMES = {"hours": "sessions", "site_id": "sites"}
 
@@ -93,15 +113,40 @@ class ClassForm(RuleCheckedForm):
     capacity = WholeNumberField("名额（选填）", validators=[Optional(), NumberRange(1, 10000)])
     starts_on = DateField("开班日期", validators=[InputRequired("请选择开班日期")])
     ends_on = DateField("结业日期", validators=[InputRequired("请选择结业日期")])
+    # 线上培训 (issue 19): no site, no geofence; the platform reports study time.
+    delivery = RadioField("培训方式", choices=[SelectChoice(DELIVERY_OFFLINE, "线下培训（学员到培训地点上课、签到）"),
+                                           SelectChoice(DELIVERY_ONLINE, "线上培训（在线学习，无培训地点，学习时长由平台报送）")],
+                          default=DELIVERY_OFFLINE)  # not posted (an older page): offline, as before
     sites = SelectMultipleField("培训地点", coerce=int, widget=ListWidget(prefix_label=False),
                                 option_widget=CheckboxInput())
     sessions = TextAreaField("课次（每行一次课）", validators=[DataRequired("请至少填写一次课")],
                              render_kw={"rows": 5, "placeholder": "2026-12-01 09:00-12:00 3"})
     description = TextAreaField("课程介绍（选填）", validators=[Optional(), Length(max=2000)])
+    # 开班申请 (issue 19): what the bureau reviews where its policy requires 开班审核; `review_required`
+    # is set by the view from the district's policy.
+    teaching_plan = TextAreaField("教学计划（选填）", validators=[Optional(), Length(max=5000)],
+                                  render_kw={"rows": 5})
+    teachers = TextAreaField("授课教师（选填，每行一位：姓名 证书编号）", validators=[Optional(), Length(max=3000)],
+                             render_kw={"rows": 3, "placeholder": "张明 3306002019000123"})
     submit = SubmitField("保存")
+    review_required = False
+
+    def require_review(self) -> None:
+        """The district's policy requires 开班审核: the plan and the teachers must be given."""
+        self.review_required = True
+        self.teaching_plan.label.text = "教学计划"
+        self.teachers.label.text = "授课教师（每行一位：姓名 证书编号）"
+
+    def validate_teachers(self, field):
+        self.parsed_teachers, errors = parse_teachers(field.data)
+        if errors:
+            raise ValidationError("；".join(errors))
+
+    def teacher_rows(self) -> list[dict]:
+        return getattr(self, "parsed_teachers", None) or parse_teachers(self.teachers.data)[0]
 
     def validate_sites(self, field):
-        if not field.data:
+        if not field.data and self.delivery.data != DELIVERY_ONLINE:
             raise ValidationError("请至少选择一个培训地点（用于定位签到）")
 
     def validate_sessions(self, field):
@@ -116,9 +161,11 @@ class ClassForm(RuleCheckedForm):
         """The class's column values as typed (what vouchers/classes.py takes)."""
         return {"course_name": self.course_name.data, "occupation": self.occupation.data,
                 "level": self.level.data or None, "project_type": self.project_type.data,
-                "price_fen": int(self.price.data * 100) if self.price.data is not None else None,
+                "price_fen": (int(self.price.data * 100)
+                              if self.price.data is not None and self.price.data.is_finite() else None),
                 "capacity": self.capacity.data, "starts_on": self.starts_on.data, "ends_on": self.ends_on.data,
-                "description": self.description.data or None}
+                "description": self.description.data or None, "teaching_plan": self.teaching_plan.data or None,
+                "delivery": self.delivery.data or DELIVERY_OFFLINE}
 
     def session_times(self) -> list[tuple]:
         """(starts_at, ends_at, hours) in naive UTC, from the local times typed."""
@@ -129,6 +176,8 @@ class ClassForm(RuleCheckedForm):
         problems = class_problems(self.values(), self.session_times())
         if not getattr(self, "parsed_sessions", None):
             problems.pop("hours", None)  # the sessions field has said what is wrong with them
+        if not self.teachers.errors:
+            problems.update(submission_problems(self.values(), self.teacher_rows(), self.review_required))
         return problems
 
 
@@ -156,3 +205,16 @@ class SiteForm(Form):
     radius_m = WholeNumberField("签到半径（米）", default=300,
                             validators=[InputRequired("请填写签到半径"), NumberRange(50, 2000, "签到半径应在50到2000米之间")])
     submit = SubmitField("添加培训地点")
+
+
+class CorrectionForm(Form):
+    """补签申请: who, why, and the photo of the paper sign-in sheet (its content is checked by
+    h5app/evidence.py, not its name)."""
+
+    trainee = SelectField("漏签的学员", validators=[InputRequired("请选择学员")])
+    reason = TextAreaField("漏签原因", validators=[DataRequired("请填写漏签原因"),
+                                                Length(min=4, max=500, message="漏签原因请写4到500字")],
+                           render_kw={"rows": 3, "placeholder": "例如：学员手机没电，未能定位签到，已在纸质签到表签名"})
+    photo = FileField("纸质签到表照片", validators=[FileRequired("请上传纸质签到表照片")],
+                      render_kw={"accept": "image/*"})
+    submit = SubmitField("提交补签申请")

@@ -39,4 +39,5 @@ def home():
                            overdue_reviews=overdue_reviews(db.session, now, institution_id=institution.id))
 
 
-from . import attendance, class_edit, classes, completion, profile, staff, verify  # noqa: E402,F401  (routes)
+from . import attendance, class_edit, classes, completion, corrections, profile, staff, verify  # noqa: E402,F401
+from . import cancellation, checkout  # noqa: E402,F401  (取消班期, 退班, 签退)

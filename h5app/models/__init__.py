@@ -30,3 +30,13 @@ __all__ += ["ScanRecord"]
 from .tasks import BackgroundTask  # noqa: E402
 
 __all__ += ["BackgroundTask"]
+
+# 开班申请 and 开班审核 (issue 19): teachers, review steps, changes after approval.
+from .class_review import ClassChange, ClassReview, ClassTeacher  # noqa: E402
+
+__all__ += ["ClassChange", "ClassReview", "ClassTeacher"]
+
+# 补签 (issue 19): attendance corrections with evidence, decided by the bureau.
+from .attendance import AttendanceCorrection  # noqa: E402
+
+__all__ += ["AttendanceCorrection"]

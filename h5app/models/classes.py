@@ -15,6 +15,19 @@ from .people import Person
 
 CLASS_DRAFT, CLASS_OPEN, CLASS_CLOSED, CLASS_COMPLETED = "draft", "open", "closed", "completed"
 CLASS_STATUSES = {CLASS_DRAFT: "未开放", CLASS_OPEN: "报名中", CLASS_CLOSED: "已截止报名", CLASS_COMPLETED: "已结业"}
+# 开班申请 → 开班审核 (issue 19), where the region's policy requires it: a class waits for the bureau,
+# and one it returned waits for the institution to mend and resubmit it. Neither enrols nor verifies.
+CLASS_PENDING_REVIEW, CLASS_RETURNED = "pending_review", "returned"
+CLASS_STATUSES.update({CLASS_PENDING_REVIEW: "待开班审核", CLASS_RETURNED: "开班审核退回"})
+CLASS_UNAPPROVED = (CLASS_PENDING_REVIEW, CLASS_RETURNED)
+# 取消班期 (issue 19): the vouchers used for it went back to their holders; nothing more happens in it.
+CLASS_CANCELLED = "cancelled"
+CLASS_STATUSES[CLASS_CANCELLED] = "已取消"
+# An enrolment ends when its class is cancelled or the trainee withdraws (退班) before attending.
+ENROLLED, ENROLMENT_CANCELLED, WITHDRAWN = "enrolled", "cancelled", "withdrawn"
+
+DELIVERY_OFFLINE, DELIVERY_ONLINE = "offline", "online"
+DELIVERIES = {DELIVERY_OFFLINE: "线下培训", DELIVERY_ONLINE: "线上培训"}
 
 class_sites = Table(
     "class_sites",
@@ -49,6 +62,16 @@ class TrainingClass(ClassStatus, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=CLASS_DRAFT)
     description: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # 取消班期: when and why (who is in the audit log).
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # 线上培训 (issue 19): an online class has no site and no geofence; the worker confirms the use
+    # of a voucher with their identity, and the platform reports study minutes as attendance.
+    delivery: Mapped[str] = mapped_column(String(16), default=DELIVERY_OFFLINE, server_default=DELIVERY_OFFLINE)
+    # 开班申请 (issue 19): the teaching plan the bureau reviews, and when it approved the class (NULL
+    # where no review was required); session changes after that are shown to the bureau.
+    teaching_plan: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
     # For 培训评价完成率 without counting enrolments and ratings on every dashboard view: the
     # trainees enrolled when the class completed, and the ratings given since.
     trainees_completed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -60,6 +83,23 @@ class TrainingClass(ClassStatus, db.Model):
     sessions: Mapped[list["ClassSession"]] = relationship(
         back_populates="training_class", order_by="ClassSession.starts_at"
     )
+    teachers: Mapped[list["ClassTeacher"]] = relationship(  # noqa: F821  (models/class_review.py)
+        order_by="ClassTeacher.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_unapproved(self) -> bool:
+        """Waiting for 开班审核, or returned by it: no enrolment, verification or directed voucher."""
+        return self.status in CLASS_UNAPPROVED
+
+    @property
+    def is_online(self) -> bool:
+        """线上培训: no site, no geofence; attendance is the study time the platform reports."""
+        return self.delivery == DELIVERY_ONLINE
+
+    @property
+    def delivery_label(self) -> str:
+        return DELIVERIES.get(self.delivery, self.delivery)
 
 
 class ClassSession(db.Model):
@@ -88,7 +128,10 @@ class Enrolment(db.Model):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     voucher_id: Mapped[int | None] = mapped_column(ForeignKey("vouchers.id"))
     source: Mapped[str] = mapped_column(String(16), default="self")  # self | roster | api
-    status: Mapped[str] = mapped_column(String(16), default="enrolled")  # enrolled | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="enrolled")  # enrolled | cancelled | withdrawn
+    # When and why an enrolment ended (its class cancelled, or 退班).
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    end_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
 
     training_class: Mapped[TrainingClass] = relationship()
@@ -107,6 +150,14 @@ class CheckIn(db.Model):
     lng: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # method "online": the minutes of study the online platform reported for the lesson (they count
+    # up to the lesson's hours); NULL for attendance in person, which counts the whole lesson.
+    study_minutes: Mapped[int | None] = mapped_column(Integer)
+    # 签退: when the trainee left, and how it was recorded (location | scan); where the region's
+    # policy counts time present, the lesson counts the part of it between check-in and check-out.
+    checked_out_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checkout_method: Mapped[str | None] = mapped_column(String(16))
+    checkout_distance_m: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_at_column()
 
     session: Mapped[ClassSession] = relationship()

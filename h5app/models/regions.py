@@ -1,5 +1,5 @@
 """Administrative regions (GB/T 2260 six-digit codes) and the region policies that govern them."""
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -64,6 +64,16 @@ class Policy(db.Model):
     # within N days of 结业; the bureau reviews an application within M days of its submission.
     apply_within_days: Mapped[int | None] = mapped_column(Integer)
     review_within_days: Mapped[int | None] = mapped_column(Integer)
+    # Which fields of a person's record place them in a general template's region (any one of
+    # them): Shaoxing reads where the unemployment insurance is paid, Wuxi and Chongqing the hukou,
+    # residence or employment. NULL: any region of the record (h5app/policies.py).
+    eligibility_region_fields: Mapped[list | None] = mapped_column(JSON)
+    # 开班审核 (Shandong 002 §三(三), Chongqing 004 §三(二)): a new class waits for the bureau of its
+    # district before it enrols, verifies or receives directed vouchers.
+    class_review_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # 签退 (issue 19): attendance counts the time present, check-in to check-out, against each
+    # lesson's length, not the check-in alone (Shaoxing 003 §三(六): 打卡率 is hours attended ÷ hours).
+    attendance_by_time_present: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Region(db.Model):

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..models import CheckIn, ClassSession, Enrolment, Person, Voucher
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN
 from ..timeutil import to_local, utcnow
 from . import audit, qrtoken
-from .errors import ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrInvalid
+from .errors import (
+    ClassCancelled, ClassIsOnline, ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrInvalid,
+)
 from .unit import service
 from .verify import read_qr
 
@@ -29,8 +31,12 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 def _check_session_open(class_session: ClassSession, now) -> None:
     training_class = class_session.training_class
+    if training_class.status == CLASS_CANCELLED:
+        raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能签到")
     if training_class.status not in (CLASS_OPEN, CLASS_CLOSED):
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能签到")
+    if training_class.is_online:
+        raise ClassIsOnline()
     if not class_session.starts_at - EARLY <= now <= class_session.ends_at:
         start, end = to_local(class_session.starts_at), to_local(class_session.ends_at)
         raise OutsideSessionTime(
@@ -38,13 +44,18 @@ def _check_session_open(class_session: ClassSession, now) -> None:
         )
 
 
-def _enrolment(session, class_session: ClassSession, person_id: int) -> Enrolment:
+def _enrolment(session, class_session: ClassSession, person_id: int, doing: str = "签到") -> Enrolment:
+    """The person's enrolment in the lesson's class, share-locked (PostgreSQL) until the commit: a
+    退班 or a cancellation ending it either waits for this record or has ended it already."""
     enrolment = session.scalar(select(Enrolment).where(
         Enrolment.class_id == class_session.class_id, Enrolment.person_id == person_id,
         Enrolment.status == "enrolled",
-    ))
+    ).with_for_update(read=True).execution_options(populate_existing=True))
     if enrolment is None:
-        raise NotEnrolled("未报名该班期，不能签到")
+        training_class = class_session.training_class
+        if training_class.status == CLASS_CANCELLED:  # its enrolments ended with it: say why
+            raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能{doing}")
+        raise NotEnrolled(f"未报名该班期，不能{doing}")
     return enrolment
 
 
@@ -69,6 +80,23 @@ def _save(session, check_in: CheckIn, actor: audit.Actor) -> CheckIn:
     return check_in
 
 
+def distance_to_site(class_session: ClassSession, lat: float, lng: float, doing: str = "签到") -> float:
+    """Metres from the lesson's nearest site, or OutsideSite when that is beyond the site's radius."""
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise OutsideSite("定位数据无效，请打开手机定位后重试")
+    sites = [class_session.site] if class_session.site else list(class_session.training_class.sites)
+    if not sites:
+        raise OutsideSite(f"本班期未设置签到地点，请让培训机构扫码{doing}")
+    nearest = min(sites, key=lambda s: distance_m(lat, lng, s.lat, s.lng))
+    distance = distance_m(lat, lng, nearest.lat, nearest.lng)
+    if distance > nearest.radius_m:
+        raise OutsideSite(
+            f"您距离培训地点“{nearest.name}”约{distance:,.0f}米，需在{nearest.radius_m}米范围内{doing}；"
+            f"定位失败时可请培训机构扫码{doing}"
+        )
+    return distance
+
+
 @service
 def location_check_in(session, person: Person, class_session: ClassSession, lat: float, lng: float,
                       *, now=None) -> CheckIn:
@@ -77,16 +105,7 @@ def location_check_in(session, person: Person, class_session: ClassSession, lat:
         raise OutsideSite("定位数据无效，请打开手机定位后重试")
     _enrolment(session, class_session, person.id)
     _check_session_open(class_session, now)
-    sites = [class_session.site] if class_session.site else list(class_session.training_class.sites)
-    if not sites:
-        raise OutsideSite("本班期未设置签到地点，请让培训机构扫码签到")
-    nearest = min(sites, key=lambda s: distance_m(lat, lng, s.lat, s.lng))
-    distance = distance_m(lat, lng, nearest.lat, nearest.lng)
-    if distance > nearest.radius_m:
-        raise OutsideSite(
-            f"您距离培训地点“{nearest.name}”约{distance:,.0f}米，需在{nearest.radius_m}米范围内签到；"
-            f"定位失败时可请培训机构扫码签到"
-        )
+    distance = distance_to_site(class_session, lat, lng)
     record = CheckIn(session_id=class_session.id, person_id=person.id, method="location", lat=lat, lng=lng,
                      distance_m=round(distance, 1), created_at=now)
     return _save(session, record, audit.Actor.for_person(person))

@@ -4,10 +4,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..models import ClassSession, Institution, Site, TrainingClass
+from ..models import ClassSession, ClassTeacher, Institution, Site, TrainingClass
+from ..models.classes import DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import local_today
-from . import audit
+from . import audit, class_review
 from .errors import OutOfScope, ValidationFailed
 from .unit import service
 
@@ -18,6 +19,8 @@ def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]
     problems = {}
     if values.get("project_type") not in PROJECT_TYPES:
         problems["project_type"] = "培训项目类型应为：" + "、".join(PROJECT_TYPES)
+    if values.get("delivery", DELIVERY_OFFLINE) not in DELIVERIES:
+        problems["delivery"] = "培训方式应为线下培训（offline）或线上培训（online）"
     starts, ends = values.get("starts_on"), values.get("ends_on")
     if starts and ends and ends < starts:
         problems["ends_on"] = "结业日期不能早于开班日期"
@@ -33,14 +36,22 @@ def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]
 
 @service
 def create_class(session, institution: Institution, values: dict, sessions: list[tuple[datetime, datetime, float]],
-                 actor: audit.Actor, *, site_ids: list[int] | None = None) -> TrainingClass:
+                 actor: audit.Actor, *, site_ids: list[int] | None = None,
+                 teachers: list[dict] | None = None) -> TrainingClass:
     """`sessions` are (starts_at, ends_at, hours) in naive UTC; the class's hours are the sessions'
     when it has any. Without `site_ids` the class is held at the institution's first site; its
-    lessons at the first site given."""
+    lessons at the first site given. Where the district's policy requires 开班审核 the class is the
+    开班申请 (teaching plan and teachers required) and waits for the bureau (class_review.py)."""
     if not actor.for_institution(institution.id):
         raise OutOfScope("只能为本机构创建班期")
     problems = class_problems(values, sessions)
-    if site_ids:
+    review_required = class_review.review_required(session, institution)
+    problems.update(class_review.submission_problems(values, teachers, review_required))
+    if values.get("delivery") == DELIVERY_ONLINE:
+        sites = []  # 线上培训: no site, no geofence
+        if site_ids:
+            problems["site_id"] = "线上班期没有培训地点，请不要选择培训地点"
+    elif site_ids:
         sites = list(session.scalars(select(Site).where(Site.id.in_(site_ids), Site.institution_id == institution.id)))
         if len(sites) != len(set(site_ids)):
             problems["site_id"] = "不是本机构的培训地点"
@@ -51,6 +62,8 @@ def create_class(session, institution: Institution, values: dict, sessions: list
     if problems:
         raise ValidationFailed("班期信息有误", fields=problems)
     training_class = TrainingClass(institution_id=institution.id, **values)
+    training_class.teaching_plan = (values.get("teaching_plan") or "").strip() or None
+    training_class.teachers = [ClassTeacher(**teacher) for teacher in class_review.clean_teachers(teachers)[0]]
     if sessions:
         training_class.hours = sum(hours for *_, hours in sessions)
     training_class.sites = sites
@@ -63,5 +76,7 @@ def create_class(session, institution: Institution, values: dict, sessions: list
     session.flush()
     audit.record(session, actor, "class.create", institution_id=institution.id, region_code=institution.region_code,
                  details={"class_id": training_class.id})
+    if review_required:
+        class_review.record_submission(session, training_class, actor)
     session.commit()
     return training_class

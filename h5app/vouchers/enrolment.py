@@ -4,11 +4,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import ClassRating, Enrolment, TrainingClass, Voucher
-from ..models.classes import CLASS_COMPLETED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_OPEN, CLASS_PENDING_REVIEW
 from ..models.vouchers import CLAIMED
 from ..timeutil import utcnow
 from . import audit, rules
-from .errors import AlreadyEnrolled, AlreadyRated, ClassFull, ClassNotOpen, NotApplicable, NotEnrolled, ValidationFailed
+from .errors import (
+    AlreadyEnrolled, AlreadyRated, ClassCancelled, ClassFull, ClassNotOpen, ClassPendingReview, NotApplicable,
+    NotEnrolled, ValidationFailed,
+)
 from .unit import service
 
 
@@ -27,6 +30,15 @@ def usable_vouchers(session, person_id: int, training_class: TrainingClass, now)
 @service
 def enrol(session, person, training_class: TrainingClass, *, voucher_code: str | None = None, now=None) -> Enrolment:
     now = now or utcnow()
+    # Read afresh under a KEY SHARE lock: a cancellation (FOR UPDATE) either waits for this
+    # enrolment, and ends it, or has already cancelled the class (PostgreSQL; SQLite serialises).
+    session.execute(select(TrainingClass).where(TrainingClass.id == training_class.id)
+                    .with_for_update(read=True, key_share=True, of=TrainingClass)
+                    .execution_options(populate_existing=True))
+    if training_class.status == CLASS_CANCELLED:
+        raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能报名")
+    if training_class.status == CLASS_PENDING_REVIEW:
+        raise ClassPendingReview(f"班期“{training_class.course_name}”正在等待开班审核，审核通过后才能报名")
     if training_class.status != CLASS_OPEN:
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能报名")
     existing = session.scalar(select(Enrolment).where(

@@ -5,13 +5,15 @@ from sqlalchemy import select, update
 
 from ..codes import random_code
 from ..models import (
-    AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate, in_region,
+    AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate,
 )
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
 from ..timeutil import local_today, utcnow
-from . import audit, rules
-from .errors import ClaimClosed, InvalidTransition, NotApplicable, OutOfScope, OutOfStock, ValidationFailed
-from .claim import claims_of_type_this_year, region_names
+from . import audit, directed, rules
+from .errors import (
+    ClaimClosed, InvalidTransition, NotApplicable, OutOfScope, OutOfStock, PlanChanged, ValidationFailed,
+)
+from .claim import region_names
 from .unit import service
 
 
@@ -66,22 +68,13 @@ def put_in_force(session, template: VoucherTemplate, actor: audit.Actor, *, now=
     return template
 
 
-def population_query(template: VoucherTemplate, groups=None, region_code=None, min_insurance_months=None):
-    """The people a general issuance would reach: eligible for the template and inside the filters."""
-    query = select(Person).where(in_region(Person.region_code, region_code or template.region_code))
-    required = max(rules.required_insurance_months(template), min_insurance_months or 0)
-    if required:
-        query = query.where(Person.insurance_months >= required)
-    return query, list(groups or template.eligible_groups or [])
-
-
-def _in_groups(person, groups) -> bool:
-    return not groups or bool(set(groups) & set(person.groups or []))
-
-
-def count_population(session, template, groups=None, region_code=None, min_insurance_months=None) -> int:
-    query, wanted = population_query(template, groups, region_code, min_insurance_months)
-    return sum(1 for p in session.scalars(query) if _in_groups(p, wanted) and p.is_real_name)
+def check_general_issuable(actor: audit.Actor, template: VoucherTemplate, now) -> None:
+    """Raise why `template` cannot be offered now: another region's, not a general one, closed, or
+    lapsed (an offer nobody could claim or use is no offer: 422, as for any template that cannot work)."""
+    _check_issuable(actor, template, GENERAL)
+    lapsed = lapse_problem(template, now)
+    if lapsed:
+        raise ValidationFailed(f"{lapsed}，不能再发券")
 
 
 @service
@@ -89,19 +82,18 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
                   min_insurance_months=None, people=None, now=None) -> IssueReport:
     """Offer `template` to a population (the filters) or to listed people; each gets an `offered`
     voucher in 卡券中心. Stock is taken at claim, not at offer."""
+    from .population import Filters, people_query
+
     now = now or utcnow()
-    _check_issuable(actor, template, GENERAL)
-    lapsed = lapse_problem(template, now)
-    if lapsed:  # an offer nobody could claim or use is no offer; 422, as for any template that cannot work
-        raise ValidationFailed(f"{lapsed}，不能再发券")
+    check_general_issuable(actor, template, now)
     filters = {"groups": groups or [], "region_code": region_code, "min_insurance_months": min_insurance_months}
     issuance = Issuance(template=template, filters=filters, created_by_id=actor.id if actor.type == "staff" else None)
     session.add(issuance)
     session.flush()
     activate(session, template, actor)
     if people is None:
-        query, wanted = population_query(template, groups, region_code, min_insurance_months)
-        people = [p for p in session.scalars(query) if _in_groups(p, wanted)]
+        people = session.scalars(people_query(session, template, Filters(
+            groups=tuple(groups or ()), region_code=region_code, min_insurance_months=min_insurance_months))).all()
     report = IssueReport(issuance)
     held = set(session.scalars(select(Voucher.person_id).where(Voucher.template_id == template.id)))
     names = region_names(session)
@@ -130,44 +122,20 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
 
 @service
 def issue_directed(session, template: VoucherTemplate, training_class: TrainingClass, actor: audit.Actor,
-                   *, now=None, person_ids=None) -> IssueReport:
-    """Issue directed vouchers to everyone on the class roster (or to `person_ids` of it):
-    auto-claimed, bound to the class, and each worker notified. Stock is all-or-nothing for the batch."""
+                   *, now=None, person_ids=None, expected: str | None = None) -> IssueReport:
+    """Issue directed vouchers to everyone on the class roster (or to `person_ids` of it) who holds
+    none for the class yet (directed.py): auto-claimed, bound to the class, and each worker notified.
+    Stock is all-or-nothing for the batch. `expected`: the digest of the plan the bureau confirmed;
+    a plan changed since is refused (PlanChanged) and nothing is issued."""
     now = now or utcnow()
-    _check_issuable(actor, template, DIRECTED)
-    window = rules.claim_window_problem(template, now)
-    if window:  # directed vouchers are claimed at once, so the claim window applies to issuing them
-        raise ClaimClosed(window)
-    problem = rules.applicability_problem(template, training_class, training_class.institution)
-    if problem:
-        raise NotApplicable(problem)
-    roster = list(session.scalars(
-        select(Person).join(Enrolment, Enrolment.person_id == Person.id)
-        .where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
-        .order_by(Enrolment.id)
-    ))
-    if person_ids is not None:
-        roster = [person for person in roster if person.id in person_ids]
-    held = set(session.scalars(select(Voucher.person_id).where(Voucher.template_id == template.id)))
+    planned = directed.plan(session, template, training_class, actor, now=now, person_ids=person_ids)
+    if expected is not None and planned.digest != expected:
+        raise PlanChanged("花名册或学员持券情况已变化，请重新核对发放名单后再确认")
     issuance = Issuance(template=template, class_id=training_class.id,
                         created_by_id=actor.id if actor.type == "staff" else None)
     session.add(issuance)
-    report = IssueReport(issuance)
-    chosen = []
-    for person in roster:
-        if person.id in held:
-            report.rejected.append((person, "ALREADY_CLAIMED", "已持有该券"))
-            continue
-        problems = rules.eligibility_problems(person, template, check_region=False)
-        if problems:
-            report.rejected.append((person, "NOT_ELIGIBLE", problems[0]))
-            continue
-        limit = template.policy.claims_per_type_per_year
-        if limit and claims_of_type_this_year(session, person.id, template, now) >= limit:
-            report.rejected.append((person, "YEARLY_LIMIT_REACHED",
-                                    f"本年度已领取过同类型培训券（{template.voucher_type}）"))
-            continue
-        chosen.append(person)
+    report = IssueReport(issuance, rejected=list(planned.skipped))
+    chosen = planned.chosen
     if chosen:
         result = session.execute(
             update(VoucherTemplate)

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from ..identity import id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone
 from ..models import Enrolment, Person, TrainingClass
-from ..models.classes import CLASS_COMPLETED
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
 from . import audit
-from .errors import ClassNotOpen, OutOfScope, ValidationFailed
+from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
 from .unit import service
 
 
@@ -49,6 +49,8 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
         raise OutOfScope("只能为本机构的班期添加学员")
     if training_class.status == CLASS_COMPLETED:
         raise ClassNotOpen("班期已结业，不能再添加学员")
+    if training_class.status == CLASS_CANCELLED:
+        raise ClassCancelled("班期已取消，不能再添加学员")
     clean, errors = validate_rows(rows)
     if not rows:
         errors.append(RowError(0, "file", "花名册中没有学员"))

@@ -17,7 +17,9 @@ from .unit import in_chunks
 ALLOWED_MOVES = {
     OFFERED: frozenset({CLAIMED, EXPIRED, REVOKED}),
     CLAIMED: frozenset({USED, EXPIRED, REVOKED}),
-    USED: frozenset({SETTLED}),
+    # used → claimed: the class was cancelled, or the trainee withdrew before attending (issue 19);
+    # the voucher goes back to its holder, its deadline extended by the days it was held.
+    USED: frozenset({SETTLED, CLAIMED}),
     SETTLED: frozenset(),
     EXPIRED: frozenset(),
     REVOKED: frozenset(),
@@ -30,6 +32,13 @@ ACTIONS = {
     EXPIRED: "voucher.expire",
     REVOKED: "voucher.revoke",
 }
+# A move whose action is not named by its new state alone.
+MOVE_ACTIONS = {(USED, CLAIMED): "voucher.return"}
+
+
+def action_for(from_status: str, to_status: str) -> str:
+    """The audit action of a move: voucher.claim, voucher.verify … and voucher.return (used → claimed)."""
+    return MOVE_ACTIONS.get((from_status, to_status)) or ACTIONS[to_status]
 
 
 class StaleState(Exception):
@@ -77,7 +86,7 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
     Raises InvalidTransition for a move the state machine does not have, StaleState when another
     transaction changed the row since it was read.
     """
-    from_status = voucher.status
+    from_status, institution_id = voucher.status, voucher.institution_id
     check_move(from_status, to_status)
     result = session.connection().execute(guarded_update(tuple(sorted(values))),
                                           guarded_update_params(voucher, to_status, values))
@@ -86,9 +95,10 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
         raise StaleState
     mirror(voucher, to_status, values)
     audit.record(
-        session, actor, ACTIONS[to_status], voucher=voucher, from_status=from_status,
+        session, actor, action_for(from_status, to_status), voucher=voucher, from_status=from_status,
         to_status=to_status, reason=reason, details=details, at=at,
-        institution_id=voucher.institution_id,
+        # A return clears where the voucher was used; its audit row still names that institution.
+        institution_id=voucher.institution_id or institution_id,
     )
 
 
@@ -114,5 +124,5 @@ def move_many(session, vouchers: list, to_status: str, actor: audit.Actor, *, at
     for voucher in vouchers:
         mirror(voucher, to_status, values)
     audit.record_many(session, [audit.values(
-        actor, ACTIONS[to_status], voucher=v, from_status=from_status, to_status=to_status, at=at,
+        actor, action_for(from_status, to_status), voucher=v, from_status=from_status, to_status=to_status, at=at,
         details=details(v) if details else None, institution_id=v.institution_id) for v in vouchers])

@@ -3,12 +3,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal_column, select
 
 from ..models import CheckIn, ClassSession, ExamResult, TrainingClass, Voucher
 from ..models.vouchers import USED
 from ..timeutil import end_of_local_day
-from . import rules
+from . import presence, rules
 from .unit import in_chunks
 
 
@@ -33,21 +33,32 @@ def class_hours(session, training_class: TrainingClass) -> Decimal:
     return Decimal(total or 0) or Decimal(training_class.hours or 0)
 
 
+def credited_hours():
+    """The hours one attendance record counts: the whole lesson for a check-in in person (or an
+    approved 补签), the minutes an online platform reported, up to the lesson's hours."""
+    minutes = CheckIn.study_minutes
+    return case((minutes.is_(None), ClassSession.hours), (minutes >= ClassSession.hours * 60, ClassSession.hours),
+                else_=minutes / literal_column("60.0"))
+
+
 def attendance_rates(session, training_class: TrainingClass, person_ids) -> dict[int, Decimal]:
     """打卡率 = checked-in hours ÷ total hours of the class, 0–1 with four decimals, for each person:
-    one query per thousand people."""
+    one query per thousand people. Where the region's policy counts the time present (签到 to 签退),
+    a lesson attended in person counts that part of it (presence.py)."""
     person_ids = list(dict.fromkeys(person_ids))
     total = class_hours(session, training_class)
     attended = {}
-    if total:
+    if total and presence.counts_time_present(session, training_class):
+        attended = presence.hours_credited(session, training_class.id, person_ids)
+    elif total:
         for chunk in in_chunks(person_ids):
             attended.update(session.execute(
-                select(CheckIn.person_id, func.coalesce(func.sum(ClassSession.hours), 0))
+                select(CheckIn.person_id, func.coalesce(func.sum(credited_hours()), 0))
                 .join(ClassSession, CheckIn.session_id == ClassSession.id)
                 .where(ClassSession.class_id == training_class.id, CheckIn.person_id.in_(chunk))
                 .group_by(CheckIn.person_id)
             ).all())
-    return {pid: (min(Decimal(attended.get(pid) or 0) / total, Decimal(1)).quantize(Decimal("0.0001"))
+    return {pid: (min(Decimal(str(attended.get(pid) or 0)) / total, Decimal(1)).quantize(Decimal("0.0001"))
                   if total else Decimal(0)) for pid in person_ids}
 
 

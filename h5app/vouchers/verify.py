@@ -15,14 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from ..codes import normalize_code
 from ..identity import normalize_id_number
 from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN, CLASS_PENDING_REVIEW
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
 from .errors import (
-    AlreadyInClass, ClassNotFound, ClassNotOpen, DomainError, InstitutionSuspended, NotApplicable, PersonMismatch,
-    QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound, VoucherRevoked,
-    VoucherSettled, YearlyLimitReached,
+    AlreadyInClass, ClassCancelled, ClassNotFound, ClassNotOpen, ClassPendingReview, DomainError, InstitutionSuspended,
+    NotApplicable, PersonMismatch, QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound,
+    VoucherRevoked, VoucherSettled, YearlyLimitReached,
 )
 from .reading import read
 from .unit import lock_person, service
@@ -134,6 +134,14 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         raise ClassNotFound()
     if refusal is not None:
         raise refusal
+    return judge(session, reading, actor, now, id_number=id_number)
+
+
+def judge(session, reading, actor: audit.Actor, now, *, id_number: str | None = None,
+          details: dict | None = None) -> VerifyResult:
+    """Checks 2–8 of the voucher `reading` found and, when they pass, the use: what a scan at the
+    front desk and a worker's own confirmation of an online class (online.py) share. `details` go
+    into the audit row of the move."""
     voucher = reading.voucher
     if voucher is None:  # 2. exists
         raise VoucherNotFound()
@@ -148,22 +156,26 @@ def verify(session, *, qr: str, class_id: int, actor: audit.Actor, qr_secret: by
         problem = "该定向券只能在发券时指定的班期使用"
     if problem:  # 6. template applies to this class
         raise NotApplicable(problem)
+    if training_class.status == CLASS_PENDING_REVIEW:  # 开班审核 (class_review.py): not yet approved
+        raise ClassPendingReview(f"班期“{training_class.course_name}”正在等待人社部门开班审核，审核通过后才能验券")
+    if training_class.status == CLASS_CANCELLED:  # 取消班期 (cancellation.py)
+        raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能验券")
     # Enrolment closed: those already enrolled are still verified at their first lesson.
     if training_class.status != CLASS_OPEN and not (
             training_class.status == CLASS_CLOSED and reading.enrolment_status == "enrolled"):
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
-    return _use(session, reading, actor, now)
+    return _use(session, reading, actor, now, details)
 
 
-def _use(session, reading, actor: audit.Actor, now) -> VerifyResult:
+def _use(session, reading, actor: audit.Actor, now, details: dict | None = None) -> VerifyResult:
     """The writes: the person's yearly limits (8.), the guarded move, the enrolment; one commit."""
     voucher, training_class = reading.voucher, reading.training_class
     class_id, code = training_class.id, voucher.code
     check_yearly_limits(session, voucher, training_class, now)
     try:
-        _write(session, reading, actor, now)
+        _write(session, reading, actor, now, details)
         session.flush()
     except states.StaleState:
         # Another transaction moved it between our read and our write: answer as if we had read
@@ -193,13 +205,13 @@ def _commit_keeping(session, voucher: Voucher) -> None:
     session.commit()
 
 
-def _write(session, reading, actor: audit.Actor, now) -> None:
+def _write(session, reading, actor: audit.Actor, now, details: dict | None = None) -> None:
     """The guarded move to used with its audit row, and the enrolment: the verified voucher pays
     for the person's place in the class — enrol them if they were not (a walk-in at the front
     desk), attach the voucher to their enrolment, or enrol again one who had withdrawn."""
     voucher, training_class, enrolment = reading.voucher, reading.training_class, reading.enrolment
     states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
-                institution_id=training_class.institution_id)
+                institution_id=training_class.institution_id, details=details)
     if enrolment is None:
         session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
                               source="verify", status="enrolled"))

@@ -55,3 +55,20 @@ class PayeeForm(PayeeAccountForm):
     account_number = StringField(
         "银行卡号", validators=[InputRequired("请填写银行卡号"), Length(max=40, message="银行卡号应为16到19位数字")],
         render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+
+class OnlineUseForm(Form):
+    """线上培训: which voucher to use, and the identity confirmation (an SMS code to the bound phone,
+    or a channel sign-in a few minutes old)."""
+
+    voucher = RadioField("使用哪张培训券", validators=[InputRequired("请选择培训券")])
+    code = StringField("短信验证码", validators=[Optional(), Length(max=6, message="验证码为6位数字")],
+                       render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6})
+    send = SubmitField("获取验证码")
+    confirm = SubmitField("验证并使用培训券")
+    channel = SubmitField("确认使用（已通过渠道实名认证）")
+
+    def validate_code(self, field):
+        field.data = (field.data or "").strip()
+        if field.data and not (field.data.isdigit() and len(field.data) == 6):
+            raise ValidationError("验证码为6位数字")

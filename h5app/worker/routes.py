@@ -39,4 +39,4 @@ def home():
     return render_template("worker/home.html", counts=counts, vouchers=held, notices=notices, now=now)
 
 
-from . import records, training, vouchers  # noqa: E402,F401  (their routes join the blueprint)
+from . import checkout, online, records, training, vouchers  # noqa: E402,F401  (their routes join the blueprint)

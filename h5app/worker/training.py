@@ -13,7 +13,7 @@ from ..forms import ConfirmForm
 from ..models import (
     CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, Voucher, region_prefix,
 )
-from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, DELIVERY_ONLINE
 from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
 from ..vouchers import app_qr_secret, qrtoken, subsidy
@@ -21,6 +21,8 @@ from ..vouchers import checkin as checkin_service
 from ..vouchers import enrolment as enrolment_service
 from ..vouchers.errors import DomainError
 from .forms import CheckInForm, ClassSearchForm, RatingForm
+from .checkout import checkout_state
+from .online import used_here
 from .routes import bp, region_names
 from .vouchers import qr_state, training_over
 
@@ -59,7 +61,9 @@ def classes():
 
 def _class_or_404(class_id: int) -> TrainingClass:
     training_class = db.session.get(TrainingClass, class_id)
-    if training_class is None or training_class.status not in (CLASS_OPEN, CLASS_CLOSED, CLASS_COMPLETED):
+    # A cancelled class still answers (its former trainees follow a link from their notice) and says so.
+    if training_class is None or training_class.status not in (CLASS_OPEN, CLASS_CLOSED, CLASS_COMPLETED,
+                                                               CLASS_CANCELLED):
         abort(404)
     return training_class
 
@@ -74,11 +78,15 @@ def class_detail(class_id):
     error = None
     usable = enrolment_service.usable_vouchers(db.session, person.id, training_class, now)
     if form.validate_on_submit():
+        chosen = request.form.get("voucher")
         try:
-            enrolment_service.enrol(db.session, person, training_class, voucher_code=request.form.get("voucher"))
+            enrolment_service.enrol(db.session, person, training_class, voucher_code=chosen)
         except DomainError as refusal:
             error = refusal.message
         else:
+            if training_class.is_online and chosen:  # 线上培训: the worker confirms the use themselves
+                flash("报名成功。请确认是您本人，培训券即用于本班期", "success")
+                return redirect(url_for("worker.online_use", class_id=class_id, voucher=chosen))
             flash("报名成功，请按时参加培训", "success")
             return redirect(url_for("worker.class_detail", class_id=class_id))
     enrolment = db.session.scalar(select(Enrolment).where(
@@ -91,6 +99,7 @@ def class_detail(class_id):
         "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=usable,
         enrolment=enrolment, rating=rating_summary([class_id]).get(class_id), rated=rated, training_over=over,
         voucher_to_show=not over and voucher is not None and voucher.effective_status(now) == CLAIMED,
+        online_used=bool(enrolment and training_class.is_online and used_here(person.id, class_id)),
         rating_form=RatingForm(),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
     ), (400 if error else 200)
@@ -140,7 +149,7 @@ def checkin():
         select(ClassSession).join(Enrolment, Enrolment.class_id == ClassSession.class_id)
         .join(TrainingClass, TrainingClass.id == ClassSession.class_id)
         .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled",
-               TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)),
+               TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)), TrainingClass.delivery != DELIVERY_ONLINE,
                ClassSession.starts_at >= start, ClassSession.starts_at < end)
         .order_by(ClassSession.starts_at)
     ).all()
@@ -153,7 +162,7 @@ def checkin():
     ).all()
     rates = {c.id: subsidy.attendance_rate(db.session, c, current_user.id) for c in my_classes}
     return render_template("worker/checkin.html", sessions=sessions, done=done,
-                           my_classes=my_classes, rates=rates, today=today)
+                           my_classes=my_classes, rates=rates, today=today, **checkout_state(sessions))
 
 
 @bp.route("/checkin/<int:session_id>", methods=["POST"])

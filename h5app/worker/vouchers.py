@@ -18,6 +18,7 @@ from ..timeutil import local_today, utcnow
 from ..vouchers import app_qr_secret, qrtoken, rules
 from ..vouchers import claim as claim_service
 from ..vouchers.errors import DomainError
+from . import voucher_history
 from .routes import bp, region_names
 
 # 我的卡券 tabs, in the order the worker needs them.
@@ -116,8 +117,11 @@ def cards():
     claimable, blocked = _card_center(now, names)
     shown, page, pages = _page(claimable, CARDS_PER_PAGE)
     nearby = [offer for offer in blocked if offer.concerns_me][:BLOCKED_INLINE]
+    person = current_user._get_current_object()
+    # Nothing on record places the worker anywhere: say so first, and what to do (issue 18).
+    no_record = not person.has_record and not person.region_code
     return render_template("worker/cards.html", offers=shown, page=page, pages=pages, nearby=nearby,
-                           blocked_count=len(blocked), regions=names, now=now)
+                           blocked_count=len(blocked), regions=names, now=now, no_record=no_record)
 
 
 @bp.route("/cards/others")
@@ -245,7 +249,8 @@ def voucher(code):
     status = voucher.effective_status(now)
     return render_template("worker/voucher.html", voucher=voucher, status=status,
                            qr=_qr_state(voucher, now), regions=region_names(), now=now,
-                           just_claimed=request.args.get("claimed") == "1" and status == CLAIMED)
+                           just_claimed=request.args.get("claimed") == "1" and status == CLAIMED,
+                           history=voucher_history.history(voucher))
 
 
 @bp.route("/vouchers/<code>/holder", methods=["POST"])

@@ -1,4 +1,4 @@
-// Location check-in: asks the browser for the position, puts it in the form, then sends it.
+// Location check-in and check-out: asks the browser for the position, puts it in the form, then sends it.
 // The server decides (site radius, session time); this only gathers the coordinates.
 (function () {
   'use strict';
@@ -8,8 +8,10 @@
       if (form.getAttribute('data-located') === '1') { return; }
       event.preventDefault();
       var button = form.querySelector('[type=submit]');
+      var label = button.textContent;  // 定位签到 or 定位签退
+      var doing = label.slice(-2);
       if (!navigator.geolocation) {
-        window.alert('您的手机浏览器不支持定位，请出示“我的签到二维码”请培训机构扫码签到');
+        window.alert('您的手机浏览器不支持定位，请出示“我的签到二维码”请培训机构扫码' + doing);
         return;
       }
       button.disabled = true;
@@ -21,8 +23,8 @@
         form.submit();
       }, function () {
         button.disabled = false;
-        button.textContent = '定位签到';
-        window.alert('没有拿到您的位置：请在手机设置中允许定位后重试，或请培训机构扫码签到');
+        button.textContent = label;
+        window.alert('没有拿到您的位置：请在手机设置中允许定位后重试，或请培训机构扫码' + doing);
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
     });
   });

@@ -35,7 +35,7 @@
     body.textContent = '';
     sheet.rows.forEach(function (row) {
       var tr = document.createElement('tr');
-      [row.name, row.id_number, row.checked_in || '未签到'].forEach(function (text) {
+      [row.name, row.id_number, row.checked_in || '未签到', row.checked_out || '—'].forEach(function (text) {
         var td = document.createElement('td');
         td.textContent = text;
         tr.appendChild(td);

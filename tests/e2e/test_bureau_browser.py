@@ -237,24 +237,35 @@ def issue_vouchers(page, shots):
     general.get_by_label("通用券模板").select_option(label="2026年退役军人技能培训券")
     count = page.locator("#population-count")
     expect(count).to_have_text("符合条件的人数：3 人")  # the template's groups: two veterans, one disabled
-    general.get_by_role("group", name="重点群体（不选则按模板条件）").get_by_label("退役军人").check()
+    general.get_by_role("group", name="重点群体（可多选，不选则按券模板条件）").get_by_label("退役军人").check()
     expect(count).to_have_text("符合条件的人数：2 人")
     save(shots, page, "issue-general-count")
+    general.get_by_role("button", name="预览").click()
+    page.wait_for_url("**/bureau/issue/general?**")
+    expect(page.locator("#preview-count")).to_have_text("2")
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
-    general.get_by_role("button", name="向目标人群发放").click()  # asked first; "取消" issues nothing
-    expect(page.locator("#population-count")).to_be_visible()
-    assert asked and "确定向所选目标人群发放" in asked[0]
+    page.get_by_role("button", name="确认向2人发放").click()  # asked first; "取消" issues nothing
+    expect(page.locator("#preview-count")).to_be_visible()
+    assert asked and "确定向这2人发放“2026年退役军人技能培训券”吗" in asked[0]
     assert statuses("2026年退役军人技能培训券") == []
     page.once("dialog", lambda dialog: dialog.accept())
-    general.get_by_role("button", name="向目标人群发放").click()
-    expect(page.get_by_role("status")).to_contain_text("2026年退役军人技能培训券 发放结果：2 张已发放，0 人未发放")
+    page.get_by_role("button", name="确认向2人发放").click()
+    page.wait_for_url("**/bureau/issue/tasks/*")
+    expect(page.get_by_role("status")).to_contain_text("发放完成：已向 2 人发放，0 人已持有该券未重复发放")
     save(shots, page, "issue-general-done")
     assert statuses("2026年退役军人技能培训券") == ["offered", "offered"]
+    page.get_by_role("link", name="返回发券").click()
 
     page.get_by_label("定向券模板").select_option(label="电工定向培训券（剩余100）")
     page.get_by_label("班期", exact=True).select_option(label=f"越城区电工培训学校 · 低压电工作业培训（{local_today()}）")
-    page.get_by_role("button", name="按花名册发放").click()
+    page.get_by_role("button", name="预览发放名单").click()  # who gets one, who is skipped and why, first
+    expect(page.locator("#will-issue")).to_contain_text("将发放 3 张（花名册 3 人）")
+    expect(page.locator("#skipped")).to_contain_text("没有跳过的学员")
+    save(shots, page, "issue-directed-preview")
+    assert statuses("电工定向培训券") == []
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="确认发放（3张）").click()
     expect(page.get_by_role("status")).to_contain_text("电工定向培训券 发放结果：3 张已发放，0 人未发放")
     save(shots, page, "issue-directed-done")
     assert statuses("电工定向培训券") == ["claimed"] * 3

@@ -180,3 +180,122 @@ def test_officer_journey_from_new_class_to_settlement(camera_page, shots, tmp_pa
     expect(page.get_by_text("待审核").first).to_be_visible()
     shots.check_and_save(page, "settlement-submitted")
 
+
+
+def test_class_review_journey_with_the_bureau(make_page, shots, tmp_path):
+    """开班申请 → 开班审核 (issue 19), in 济南市 where the Shandong policy asks for it: the officer submits a
+    class with its plan and teachers and uploads the roster; the city's clerk returns it (an empty
+    reason first: refused); the officer reads the reason, mends the teachers and resubmits; the clerk
+    approves and the class opens; a trainee enrols with her own voucher, and the clerk's 定向发券 preview
+    skips her and issues to the other; 结业 is asked for and refused while the lessons are to come."""
+    from sqlalchemy import select
+
+    from h5app.models import Person, TrainingClass, Voucher
+    from h5app.vouchers import enrolment
+
+    f.region("330600", "绍兴市")
+    f.region("370100", "济南市", "shandong")
+    f.region("370102", "历下区", "shandong", parent="370100")
+    school = f.institution(name="济南市历下区鲁班职业培训学校", region_code="370102")
+    officer = f.staff("officer", institution_id=school.id)
+    clerk = f.staff("bureau", region_code="370100", name="孔经办")
+    general = f.template("shandong", name="济南市职业技能培训券", region_code="370100")
+    directed = f.directed_template(policy_code="shandong", name="济南市定向培训券", region_code="370100")
+    own, listed = f.person(name="孔秀兰", region_code="370102"), f.person(name="孟庆华", region_code="370102")
+    mine = f.voucher(general, own, "claimed", claimed_at=utcnow(), expires_at=utcnow() + timedelta(days=60))
+    names = dict(officer=officer.username, clerk=clerk.username, own=own.id, mine=mine.code, directed=directed.id)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"姓名,身份证号\n{listed.name},{listed.id_number}\n", encoding="utf-8")
+    commit()
+    start = local_today() + timedelta(days=7)
+
+    desk = make_page()
+    sign_in(desk, names["officer"])
+    desk.get_by_role("link", name="新建班期").click()
+    expect(desk.get_by_role("note")).to_contain_text("本地区开班须经人社部门审核")
+    desk.get_by_label("课程名称").fill("焊工（四级）培训")
+    desk.get_by_label("职业（工种）").fill("焊工")
+    desk.get_by_label("培训费（元）").fill("2600")
+    desk.get_by_label("开班日期").fill(str(start))
+    desk.get_by_label("结业日期").fill(str(start + timedelta(days=5)))
+    if desk.get_by_label("线下培训").count():  # 培训方式, where the form asks for it
+        desk.get_by_label("线下培训").check()
+    desk.get_by_label("本部").check()
+    desk.get_by_label("课次（每行一次课）").fill(f"{start} 08:30-16:30 8\n{start + timedelta(days=1)} 08:30-16:30 8")
+    desk.get_by_label("教学计划", exact=True).fill("理论12课时：焊接安全与识图；实操20课时：平焊、立焊；结业考核。")
+    desk.get_by_label("授课教师（每行一位：姓名 证书编号）").fill("鲁明 3701002019000123\n孔芳 37010020200004")
+    shots.check_and_save(desk, "review-class-new")
+    desk.get_by_role("button", name="提交开班申请").click()
+    expect(desk.get_by_role("status")).to_contain_text("开班申请已提交人社部门审核")
+    expect(desk.get_by_role("button", name="开放报名")).to_have_count(0)
+    desk.get_by_role("link", name="上传花名册").click()
+    desk.get_by_label("花名册文件（CSV 或 Excel）").set_input_files(str(roster))
+    desk.get_by_role("button", name="上传并导入").click()
+    expect(desk.get_by_role("status")).to_contain_text("已导入1名学员")
+    expect(desk.get_by_role("note")).to_contain_text("开班申请已提交人社部门审核")
+    shots.check_and_save(desk, "review-submitted")
+
+    bureau = make_page()
+    staff_sign_in(bureau, names["clerk"], "/bureau/")
+    bureau.get_by_role("link", name="开班审核（1）").click()
+    shots.check_and_save(bureau, "review-queue")
+    bureau.get_by_role("link", name="审核").click()
+    expect(bureau.get_by_text("37010020200004")).to_be_visible()
+    expect(bureau.get_by_role("heading", name="花名册（1人）")).to_be_visible()
+    shots.check_and_save(bureau, "review-application")
+    bureau.get_by_role("button", name="退回修改").click()  # no reason: refused, nothing changes
+    expect(bureau.get_by_text("请填写退回原因，培训机构将按此修改")).to_be_visible()
+    expect(bureau.get_by_label("退回原因")).to_have_attribute("aria-invalid", "true")
+    shots.check_and_save(bureau, "review-return-no-reason")
+    bureau.get_by_label("退回原因").fill("孔芳的证书编号位数不对，请核对后重新提交")
+    bureau.get_by_role("button", name="退回修改").click()
+    expect(bureau.get_by_role("status")).to_contain_text("已退回培训机构修改")
+    shots.check_and_save(bureau, "review-returned")
+
+    desk.reload()
+    expect(desk.get_by_role("alert")).to_contain_text("孔芳的证书编号位数不对")
+    shots.check_and_save(desk, "review-seen-returned")
+    desk.get_by_role("link", name="修改并重新提交").click()
+    desk.get_by_label("授课教师（每行一位：姓名 证书编号）").fill("鲁明 3701002019000123\n孔芳 3701002020000456")
+    desk.get_by_role("button", name="保存并重新提交审核").click()
+    expect(desk.get_by_role("status")).to_contain_text("已重新提交人社部门审核")
+    shots.check_and_save(desk, "review-resubmitted")
+
+    bureau.goto("/bureau/classes")
+    bureau.get_by_role("link", name="审核").click()
+    expect(bureau.get_by_text("3701002020000456")).to_be_visible()
+    bureau.once("dialog", lambda dialog: dialog.accept())
+    bureau.get_by_role("button", name="审核通过，开放报名").click()
+    expect(bureau.get_by_role("status")).to_contain_text("已审核通过，班期已开放报名")
+    shots.check_and_save(bureau, "review-approved")
+
+    desk.reload()
+    expect(desk.get_by_text("报名中")).to_be_visible()
+    expect(desk.get_by_role("link", name="为本班扫码验券")).to_be_visible()
+    shots.check_and_save(desk, "review-class-open")
+    desk.get_by_role("link", name="班期结业").click()  # asked first; refused while the lessons are to come
+    expect(desk.get_by_role("alert")).to_contain_text("还没有上，全部课次结束后才能结业")
+    expect(desk.get_by_role("button", name="确认结业")).to_have_count(0)
+    shots.check_and_save(desk, "complete-refused")
+
+    class_id = db.session.scalar(select(TrainingClass.id))
+    enrolment.enrol(db.session, db.session.get(Person, names["own"]), db.session.get(TrainingClass, class_id),
+                    voucher_code=names["mine"])  # 孔秀兰 enrols on her phone with her own voucher
+    db.session.close()
+    bureau.goto("/bureau/issue")
+    bureau.get_by_label("定向券模板").select_option(label="济南市定向培训券（剩余100）")
+    bureau.get_by_label("班期", exact=True).select_option(label=f"济南市历下区鲁班职业培训学校 · 焊工（四级）培训（{start}）")
+    bureau.get_by_role("button", name="预览发放名单").click()
+    expect(bureau.locator("#will-issue")).to_contain_text("将发放 1 张（花名册 2 人）")
+    expect(bureau.locator("#skipped")).to_contain_text("孔*兰")
+    expect(bureau.locator("#skipped")).to_contain_text(f"报名时已选用自己的培训券（尾号{names['mine'][-4:]}）")
+    shots.check_and_save(bureau, "directed-preview")
+    bureau.once("dialog", lambda dialog: dialog.accept())
+    bureau.get_by_role("button", name="确认发放（1张）").click()
+    expect(bureau.get_by_role("status")).to_contain_text("济南市定向培训券 发放结果：1 张已发放，1 人未发放")
+    shots.check_and_save(bureau, "directed-issued")
+    try:
+        held = db.session.scalars(select(Voucher.person_id).where(Voucher.template_id == names["directed"])).all()
+        assert held and names["own"] not in held
+    finally:
+        db.session.rollback()

@@ -1,0 +1,43 @@
+"""签退 at the front desk: the officer or verifier scans each trainee's QR as they leave (camera or
+scan gun, as for scan check-in); the answer redraws the lesson's 签到表 with its 签退 column."""
+from flask import jsonify, render_template, request
+from flask_login import current_user
+
+from ..access import OFFICER, VERIFIER, roles_required
+from ..extensions import db
+from ..vouchers import app_qr_secret, audit, presence
+from ..vouchers import checkout as checkout_service
+from ..vouchers.errors import DomainError
+from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, session_label
+from .attendance import _my_session, attendance_sheet
+from .routes import bp
+
+
+def checkout_message(done: checkout_service.CheckOut) -> str:
+    """The lesson, and the time present as the sheet counts it."""
+    span = presence.present_span(done.check_in.created_at, done.check_in.checked_out_at, done.lesson.starts_at,
+                                 done.lesson.ends_at)
+    return f"{session_label(done.lesson)} · 在场{presence.duration_words(span)}"
+
+
+@bp.route("/sessions/<int:session_id>/checkout", methods=["GET", "POST"])
+@roles_required(OFFICER, VERIFIER)
+def session_checkout(session_id):
+    class_session = _my_session(session_id)
+    verdict, status = None, 200
+    if request.method == "POST":
+        try:
+            done = checkout_service.scan_check_out(
+                db.session, class_session, (request.form.get("qr") or "").strip(),
+                audit.Actor.for_staff(current_user), app_qr_secret())
+        except DomainError as refusal:
+            verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkout"],
+                               "code": refusal.code, "message": refusal.message}, refusal.status
+        else:
+            tone, title = LOOKS[done.result]
+            verdict = {"result": done.result, "tone": tone, "title": title, "message": checkout_message(done),
+                       "trainee": masked_trainee(done.person)}
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
+    return render_template("institution/session_checkout.html", class_session=class_session, verdict=verdict,
+                           sheet=attendance_sheet(class_session)), status

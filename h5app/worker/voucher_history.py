@@ -1,0 +1,47 @@
+"""A voucher's history as its holder reads it on the voucher page (券的记录): each state move from the
+audit log in plain words — issued, claimed, used where, given back (class cancelled or 退班) with its
+new deadline, settled, lapsed, revoked."""
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import AuditEvent, Institution
+
+
+def _returned(event: AuditEvent) -> str:
+    details = event.details or {}
+    why = "班期取消" if details.get("cause") == "class_cancelled" else "退班"
+    text = f"{why}，“{details.get('course_name', '')}”退回，恢复可使用"
+    if details.get("held_days") and details.get("expires_at"):
+        text += f"；有效期延长{details['held_days']}天，至{details['expires_at'][:10]}"
+    return text
+
+
+def _line(event: AuditEvent, institutions: dict[int, str]) -> str | None:
+    details = event.details or {}
+    where = institutions.get(event.institution_id, "")
+    return {
+        "voucher.offer": lambda: "发放到卡券中心",
+        "voucher.claim": lambda: "定向发放，已自动领取" if event.actor_type == "system" else "领取",
+        "voucher.verify": lambda: f"在{where}验券使用" if where else "验券使用",
+        "voucher.return": lambda: _returned(event),
+        "voucher.unbind": lambda: f"“{details.get('course_name', '')}”班期取消，本券可报名其他适用班期",
+        "voucher.settle": lambda: "培训补贴已结算，唯一码核销",
+        "voucher.expire": lambda: "超过有效期，已失效",
+        "voucher.revoke": lambda: "人社部门作废",
+        "voucher.auto_use_refused": lambda: "结业时未能自动使用",
+    }.get(event.action, lambda: None)()
+
+
+def history(voucher) -> list[dict]:
+    """Oldest first: {"at", "text", "reason"} for each move of the voucher."""
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.voucher_id == voucher.id)
+                                .order_by(AuditEvent.at, AuditEvent.id)).all()
+    ids = {e.institution_id for e in events if e.institution_id}
+    names = dict(db.session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids))).all()) \
+        if ids else {}
+    lines = []
+    for event in events:
+        text = _line(event, names)
+        if text:
+            lines.append({"at": event.at, "text": text, "reason": event.reason})
+    return lines

@@ -1,0 +1,164 @@
+"""A cancellation racing a verification of the same voucher (issue 19): whichever commits first, the
+voucher ends in exactly one consistent state — given back (verified, then returned by the
+cancellation) or never used (the verification refused with CLASS_CANCELLED) — never used at a
+cancelled class. The free-for-all runs on both databases; on PostgreSQL two tests also force each
+order, holding one side at the worst moment until the other is seen waiting for its lock."""
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import select, text
+
+from h5app.extensions import db
+from h5app.models import AuditEvent, Enrolment, TrainingClass, Voucher
+from h5app.models.classes import CLASS_CANCELLED
+from h5app.vouchers import app_qr_secret, cancellation, claim
+from h5app.vouchers import verify as verify_service
+from h5app.vouchers.errors import DomainError
+
+from . import factories
+from .test_concurrency import race
+
+PAIRS = 8
+
+
+def _consistent(class_id: int, voucher_id: int, outcome) -> None:
+    """The class is cancelled and nobody is in it; the voucher is claimed, used nowhere, and its audit
+    trail is either verify → return (the verification won) or nothing after the claim (it lost)."""
+    db.session.expire_all()
+    assert db.session.get(TrainingClass, class_id).status == CLASS_CANCELLED
+    voucher = db.session.get(Voucher, voucher_id)
+    assert (voucher.status, voucher.class_id, voucher.used_at) == ("claimed", None, None), outcome
+    moves = db.session.scalars(select(AuditEvent.action).where(AuditEvent.voucher_id == voucher_id,
+                                                               AuditEvent.action != "voucher.claim")
+                               .order_by(AuditEvent.id)).all()
+    assert moves == (["voucher.verify", "voucher.return"] if outcome == "verified" else []), (outcome, moves)
+    assert not db.session.scalar(select(Enrolment.id).where(Enrolment.class_id == class_id,
+                                                            Enrolment.status == "enrolled"))
+
+
+def _pairs(count: int):
+    template = factories.template()
+    institution = factories.institution()
+    pairs = []
+    for _ in range(count):
+        training_class = factories.training_class(institution)
+        voucher = claim.claim(db.session, factories.person(), template)
+        pairs.append((training_class.id, voucher.id, factories.qr_for(voucher)))
+    return institution, pairs
+
+
+def test_cancellations_racing_verifications_leave_every_voucher_consistent(app):
+    institution, pairs = _pairs(PAIRS)
+    desk, bureau, secret = factories.institution_actor(institution), factories.bureau_actor(), app_qr_secret()
+
+    def work(i):
+        class_id, _voucher_id, qr = pairs[i // 2]
+        if i % 2 == 0:
+            return verify_service.verify(db.session, qr=qr, class_id=class_id, actor=desk, qr_secret=secret).result
+        cancellation.cancel_class(db.session, db.session.get(TrainingClass, class_id), "场地被征用", bureau)
+        return "cancelled"
+
+    outcomes = race(app, work, count=2 * PAIRS)
+
+    assert Counter(outcomes[1::2]) == Counter({"cancelled": PAIRS}), outcomes
+    assert set(outcomes[0::2]) <= {"verified", "CLASS_CANCELLED"}, outcomes
+    for (class_id, voucher_id, _qr), outcome in zip(pairs, outcomes[0::2], strict=True):
+        _consistent(class_id, voucher_id, outcome)
+
+
+# --- each order forced (PostgreSQL: SQLite's BEGIN IMMEDIATE lets one writer in at a time) ---------
+
+def _postgresql_only():
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("forced interleavings need row locks: SQLite serialises whole transactions")
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with db.engine.connect() as probe:
+        return bool(probe.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))
+
+
+def _release_when_blocked_or_done(other: threading.Thread, go: threading.Event) -> None:
+    """Let the held side go once the other side is waiting for a row lock (or has finished without
+    waiting, which is what a missing lock would do). No sleep: the server says who waits."""
+    for _ in range(100_000):
+        if not other.is_alive() or _someone_waits_for_a_lock():
+            break
+    go.set()
+
+
+def _run(app, target, results, key):
+    def body():
+        with app.app_context():
+            try:
+                results[key] = target()
+            except DomainError as error:
+                results[key] = error.code
+            finally:
+                db.session.remove()
+    return threading.Thread(target=body)
+
+
+def test_a_cancellation_after_a_verification_read_waits_for_it_and_gives_the_voucher_back(app, monkeypatch):
+    _postgresql_only()
+    institution, [(class_id, voucher_id, qr)] = _pairs(1)
+    db.session.commit()
+    read_done, go, results = threading.Event(), threading.Event(), {}
+    real_read = verify_service.read
+
+    def read_then_hold(session, *args):
+        reading = real_read(session, *args)
+        if not read_done.is_set():
+            read_done.set()
+            go.wait()
+        return reading
+
+    monkeypatch.setattr(verify_service, "read", read_then_hold)
+    verifying = _run(app, lambda: verify_service.verify(
+        db.session, qr=qr, class_id=class_id, actor=factories.institution_actor(institution),
+        qr_secret=app_qr_secret()).result, results, "verify")
+    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+        db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
+        results, "cancel")
+    verifying.start()
+    read_done.wait()
+    cancelling.start()
+    _release_when_blocked_or_done(cancelling, go)
+    verifying.join()
+    cancelling.join()
+
+    assert results == {"verify": "verified", "cancel": 1}
+    _consistent(class_id, voucher_id, "verified")
+
+
+def test_a_verification_after_the_cancellation_locked_the_class_is_refused(app, monkeypatch):
+    _postgresql_only()
+    institution, [(class_id, voucher_id, qr)] = _pairs(1)
+    db.session.commit()
+    locked, go, results = threading.Event(), threading.Event(), {}
+    real_lock = cancellation._lock_class
+
+    def lock_then_hold(session, training_class, *, exclusive):
+        real_lock(session, training_class, exclusive=exclusive)
+        if exclusive:
+            locked.set()
+            go.wait()
+
+    monkeypatch.setattr(cancellation, "_lock_class", lock_then_hold)
+    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+        db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
+        results, "cancel")
+    verifying = _run(app, lambda: verify_service.verify(
+        db.session, qr=qr, class_id=class_id, actor=factories.institution_actor(institution),
+        qr_secret=app_qr_secret()).result, results, "verify")
+    cancelling.start()
+    locked.wait()
+    verifying.start()
+    _release_when_blocked_or_done(verifying, go)
+    cancelling.join()
+    verifying.join()
+
+    assert results == {"cancel": 0, "verify": "CLASS_CANCELLED"}
+    _consistent(class_id, voucher_id, "CLASS_CANCELLED")

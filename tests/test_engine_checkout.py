@@ -1,0 +1,195 @@
+"""签退 in the engine (issue 19): by scan or by location it closes the lesson's check-in; where the
+region's policy says so (Shaoxing 003 §三(六)), a lesson counts the time present, check-in to
+check-out, against its length — not the check-in alone."""
+from datetime import time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from h5app.extensions import db
+from h5app.models import CheckIn
+from h5app.policies import PRESETS
+from h5app.timeutil import local_at
+from h5app.vouchers import app_qr_secret, cancellation, checkin, checkout, presence, qrtoken, subsidy
+from h5app.vouchers.errors import DomainError
+from tests import factories as f
+
+from .lifecycle_support import FIRST_DAY, NOW, course, state
+
+SITE = (30.0, 120.58)  # the factories' institution site, radius 300 m
+
+
+def at(hour: int, minute: int = 0, day=FIRST_DAY):
+    return local_at(day, time(hour, minute))
+
+
+def person_qr(person, moment):
+    return qrtoken.sign(app_qr_secret(), qrtoken.KIND_PERSON, person.qr_code, f.epoch(moment))
+
+
+@pytest.fixture
+def lesson_world(session):
+    cls = course()
+    worker = f.person(name="陈小燕")
+    f.enrol(cls, worker)
+    session.commit()
+    return cls, cls.sessions[0], worker
+
+
+def scan_in(lesson, worker, moment):
+    return checkin.scan_check_in(db.session, lesson, person_qr(worker, moment),
+                                 f.institution_actor(lesson.training_class.institution), app_qr_secret(), now=moment,
+                                 now_ts=f.epoch(moment))
+
+
+def scan_out(lesson, worker, moment, actor=None):
+    return checkout.scan_check_out(db.session, lesson, person_qr(worker, moment),
+                                   actor or f.institution_actor(lesson.training_class.institution), app_qr_secret(),
+                                   now=moment, now_ts=f.epoch(moment))
+
+
+def test_a_scan_check_out_closes_the_check_in_and_is_audited(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    scan_in(lesson, worker, at(8, 10))
+
+    done = scan_out(lesson, worker, at(11, 40))
+
+    assert (done.result, done.minutes_present) == (checkout.CHECKED_OUT, 210)
+    record = session.get(CheckIn, done.check_in.id)
+    assert (record.checked_out_at, record.checkout_method) == (at(11, 40), "scan")
+    [event] = f.audit_events(action="checkout.scan")
+    assert event.person_id == worker.id and event.details["minutes_present"] == 210
+
+
+def test_checking_out_twice_keeps_the_first(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    scan_in(lesson, worker, at(8))
+    scan_out(lesson, worker, at(10))
+
+    again = scan_out(lesson, worker, at(11))
+
+    assert again.result == checkout.ALREADY_CHECKED_OUT and again.check_in.checked_out_at == at(10)
+    assert len(f.audit_events(action="checkout.scan")) == 1
+
+
+def test_a_location_check_out_inside_the_site(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(7, 50))
+
+    done = checkout.location_check_out(session, worker, lesson, SITE[0] + 0.001, SITE[1], now=at(12, 5))
+
+    record = session.get(CheckIn, done.check_in.id)
+    assert (record.checkout_method, round(record.checkout_distance_m)) == ("location", 111)
+    assert done.minutes_present == 240  # 07:50 → 12:05 counts the lesson, 08:00–12:00
+    assert f.audit_events(action="checkout.location")[0].actor_type == "person"
+
+
+@pytest.mark.parametrize("case, code, words", [
+    ("not checked in", "NOT_CHECKED_IN", "还没有签到"),
+    ("outside the site", "OUTSIDE_SITE", "需在300米范围内签退"),
+    ("too late", "OUTSIDE_SESSION_TIME", "下课后1小时内"),
+    ("not enrolled", "NOT_ENROLLED", "不能签退"),
+    ("other institution", "FORBIDDEN", "只能为本机构"),
+    ("class cancelled", "CLASS_CANCELLED", "已取消，不能签退"),
+    ("screenshot", "QR_EXPIRED", "过期"),
+])
+def test_a_check_out_that_may_not_be_done_says_why_and_changes_nothing(session, lesson_world, case, code, words):
+    cls, lesson, worker = lesson_world
+    if case != "not checked in":
+        scan_in(lesson, worker, at(8))
+    moment, actor, who = at(11), None, worker
+    if case == "too late":
+        moment = at(13, 1)
+    elif case == "not enrolled":
+        who = f.person()
+    elif case == "other institution":
+        actor = f.institution_actor(f.institution())
+    elif case == "class cancelled":
+        session.commit()
+        cancellation.cancel_class(session, cls, "场地问题", f.bureau_actor(), now=at(9))
+    session.commit()
+    before = state()
+
+    with pytest.raises(DomainError) as refused:
+        if case == "outside the site":
+            checkout.location_check_out(session, who, lesson, SITE[0] + 0.01, SITE[1], now=moment)
+        elif case == "screenshot":
+            checkout.scan_check_out(session, lesson, person_qr(who, moment - timedelta(minutes=5)),
+                                    f.institution_actor(cls.institution), app_qr_secret(), now=moment,
+                                    now_ts=f.epoch(moment))
+        else:
+            scan_out(lesson, who, moment, actor)
+
+    assert refused.value.code == code and words in refused.value.message, refused.value.message
+    assert state() == before
+
+
+def test_a_correction_or_online_record_needs_no_check_out(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    session.add(CheckIn(session_id=lesson.id, person_id=worker.id, method="correction", created_at=NOW))
+    session.commit()
+
+    with pytest.raises(DomainError) as refused:
+        scan_out(lesson, worker, at(11))
+
+    assert refused.value.code == "NOT_CHECKED_IN" and "无需签退" in refused.value.message
+
+
+# --- what attendance counts ----------------------------------------------------------------------
+
+def _attend(session, lesson, worker, came, left):
+    session.add(CheckIn(session_id=lesson.id, person_id=worker.id, method="scan", created_at=came,
+                        checked_out_at=left, checkout_method="scan" if left else None))
+
+
+def test_shaoxing_counts_the_time_present_and_the_default_counts_the_check_in():
+    assert PRESETS["shaoxing"]["attendance_by_time_present"] is True
+    assert "attendance_by_time_present" not in PRESETS["default"]
+
+
+@pytest.mark.parametrize("policy_code, rate", [("shaoxing", Decimal("0.2500")), ("default", Decimal("1.0000"))])
+def test_where_the_policy_says_so_the_rate_counts_time_present(session, policy_code, rate):
+    f.region("330600", "绍兴市", policy_code)  # the institution's district 330602 is under it
+    cls = course()
+    worker = f.person()
+    f.enrol(cls, worker)
+    first, second = cls.sessions
+    _attend(session, first, worker, at(8, 10), at(10, 10))  # 2 of the lesson's 4 hours
+    _attend(session, second, worker, at(8, day=second.starts_at.date()), None)  # never checked out
+    session.commit()
+
+    assert subsidy.attendance_rate(session, cls, worker.id) == rate
+
+
+def test_time_present_is_clipped_to_the_lesson_and_a_correction_counts_the_lesson(session):
+    f.region("330600", "绍兴市", "shaoxing")
+    cls = course()
+    early_late, corrected = f.person(), f.person()
+    first, second = cls.sessions
+    for worker in (early_late, corrected):
+        f.enrol(cls, worker)
+    _attend(session, first, early_late, at(7, 40), at(12, 50))  # counts 08:00–12:00 only
+    session.add(CheckIn(session_id=second.id, person_id=corrected.id, method="correction", created_at=NOW))
+    session.commit()
+
+    rates = subsidy.attendance_rates(session, cls, [early_late.id, corrected.id])
+
+    assert rates == {early_late.id: Decimal("0.5000"), corrected.id: Decimal("0.5000")}
+    assert presence.counts_time_present(session, cls) is True
+
+
+def test_the_subsidy_judges_the_time_present(session):
+    """60% in Shaoxing: present for half of each lesson is 50%, not eligible."""
+    f.region("330600", "绍兴市", "shaoxing")
+    from .lifecycle_support import template, verified
+
+    cls = course()
+    voucher = verified(cls, tmpl=template("shaoxing", valid_days=365))
+    for lesson in cls.sessions:
+        _attend(session, lesson, voucher.person, lesson.starts_at, lesson.starts_at + timedelta(hours=2))
+    f.exam_result(cls, voucher.person, True)
+    session.commit()
+
+    result = subsidy.assess(session, voucher, cls)
+
+    assert not result.eligible and result.reason == "打卡率50.0%，低于60%"
