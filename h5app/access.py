@@ -54,3 +54,12 @@ def require_person_owns(obj):
     if obj is None or getattr(obj, "person_id", None) != current_user.id:
         abort(404)
     return obj
+
+
+def person_in_region(person, region_code: str | None) -> bool:
+    """A bureau of `region_code` may see a person whose record places them in its region: any
+    region of the record (户籍地, 常住地, 就业地, 参保地, 失业登记地) or the 所在地区."""
+    from .models.people import RECORD_REGION_FIELDS
+
+    return bool(region_code) and any(
+        region_covers(region_code, getattr(person, field, None)) for field in ("region_code", *RECORD_REGION_FIELDS))

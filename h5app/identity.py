@@ -34,6 +34,11 @@ _PROVINCES = frozenset({
 })
 
 
+def province_exists(region_code: str) -> bool:
+    """Whether a six-digit region code starts with a province-level code that exists."""
+    return region_code[:2] in _PROVINCES
+
+
 def normalize_name(value: str | None) -> str:
     return _fold(value).strip()
 

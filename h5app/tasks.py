@@ -40,13 +40,15 @@ def submit(kind: str, *, params: dict, region_code: str | None = None, created_b
     task = BackgroundTask(kind=kind, status=QUEUED, params=params, region_code=region_code,
                           created_by_id=created_by_id, total=total)
     db.session.add(task)
-    db.session.commit()
+    db.session.flush()
+    task_id = task.id  # read before the commit: reading it after would open a transaction here,
+    db.session.commit()  # and on SQLite (BEGIN IMMEDIATE) the task's own session would wait for it
     app = current_app._get_current_object()
     if app.config.get("TASKS_INLINE"):
-        run(app, task.id)
+        run(app, task_id)
         db.session.refresh(task)
     else:
-        _executor.submit(run, app, task.id)
+        _executor.submit(run, app, task_id)
     return task
 
 

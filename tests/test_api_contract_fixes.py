@@ -236,7 +236,7 @@ def test_the_issue_page_refuses_a_lapsed_template_in_the_same_words(client, sess
     f.person()
     session.commit()
     staff_sign_in(client, clerk)
-    response = client.post("/bureau/issue", data={"kind": "general", "template_id": template.id})
+    response = client.post("/bureau/issue/general", data={"template_id": template.id, "expected": 1})
     assert response.status_code == 400
     assert "领取时间已于" in response.get_data(as_text=True)
     assert count(Voucher, Voucher.template_id == template.id) == 0

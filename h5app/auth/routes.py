@@ -14,6 +14,7 @@ from ..access import home_url
 from ..extensions import db, limiter
 from ..identity import mask_phone
 from ..models import Channel, Person, SmsCode, StaffUser
+from ..people import records as people_records
 from ..timeutil import utcnow
 from ..vouchers import audit
 from . import sms, sso
@@ -171,7 +172,8 @@ def sso_login(channel_code):
     except sso.TicketError as error:
         db.session.rollback()
         return render_template("auth/sso_error.html", message=error.message, channel=channel), 400
-    person = db.session.scalar(select(Person).where(Person.id_number == data["id_number"]))
+    # Locked on PostgreSQL: the record merge below must not race an import's chunk.
+    person = db.session.scalar(select(Person).where(Person.id_number == data["id_number"]).with_for_update())
     created = person is None
     if created:
         person = Person(name=data["name"], id_number=data["id_number"])
@@ -180,12 +182,9 @@ def sso_login(channel_code):
         db.session.rollback()
         return render_template("auth/sso_error.html", channel=channel,
                                message="渠道提供的姓名与系统中的实名信息不一致，请联系当地人社部门核实"), 400
-    person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else f"sso:{channel.code}"
+    # A person a roster, an import or the API listed is now signed in by its owner, through the channel.
+    person.verified_via = person.verified_via if person.identity_proven else f"sso:{channel.code}"
     person.channel_code = channel.code
-    # What the channel knows of the insured person (optional ticket fields) keeps our record current.
-    for field in ("region_code", "groups", "insurance_months"):
-        if data.get(field) is not None:
-            setattr(person, field, data[field])
     if data["phone"] and not person.phone and not db.session.scalar(select(Person.id).where(Person.phone == data["phone"])):
         person.phone = data["phone"]
     try:
@@ -193,10 +192,18 @@ def sso_login(channel_code):
     except IntegrityError:  # the same person's first sign-in, twice at once: the other one won
         db.session.rollback()
         return redirect(request.full_path)
+    # What the channel knows of the insured person (optional ticket fields) updates the record by
+    # the same rule as an import (h5app/people/records.py): never over a newer one.
+    incoming = sso.ticket_record(data)
+    if incoming is not None:
+        people_records.apply_to_person(db.session, person, incoming, source="sso", origin=channel.code)
     audit.record(db.session, audit.Actor.for_person(person), "person.sso_login", person_id=person.id,
                  details={"channel": channel.code, "created": created})
     db.session.commit()
     _start_session(person)
+    # When the channel last vouched for who this is (its e-SSC sign-in): a worker who signed in
+    # through it a moment ago may confirm the use of a voucher for an online class with one tap.
+    sso.mark_fresh(session, channel.code)
     return redirect(safe_next(request.args.get("next")) or url_for("worker.home"))
 
 
@@ -244,9 +251,9 @@ def sms_verify():
             session.pop("sms_code_id", None)
             person = db.session.scalar(select(Person).where(Person.phone == phone))
             next_url = safe_next(request.args.get("next"))
-            # A roster row's phone was typed in by an institution, never proven by its owner: it
-            # still needs the one-time real-name binding.
-            if person is not None and person.is_real_name and person.verified_via != "roster":
+            # A roster, import or API row's phone was typed in by someone else, never proven by its
+            # owner: it still needs the one-time real-name binding.
+            if person is not None and person.is_real_name and person.identity_proven:
                 audit.record(db.session, audit.Actor.for_person(person), "person.sms_login", person_id=person.id)
                 db.session.commit()
                 _start_session(person)
@@ -279,7 +286,9 @@ def bind_identity():
         # One message for every refusal, so the form cannot be used to learn whose ID exists.
         if person is not None and (
             person.name != form.name.data.strip()
-            or (person.phone and person.phone != phone)
+            # A phone its owner proved stays; one a roster, an import or the API listed gives way
+            # to the phone just proven by SMS (the record the bureau imported is kept).
+            or (person.phone and person.phone != phone and person.identity_proven)
             # An identity a channel verified is reached through the channel, not by knowing a name
             # and an ID number.
             or (person.verified_via or "").startswith("sso:")
@@ -302,7 +311,7 @@ def bind_identity():
                 person = Person(name=form.name.data.strip(), id_number=form.id_number.data)
                 db.session.add(person)
             person.phone = phone
-            person.verified_via = person.verified_via if person.verified_via not in (None, "roster") else "sms"
+            person.verified_via = person.verified_via if person.identity_proven else "sms"
             try:
                 db.session.flush()
             except IntegrityError:  # a double submit: the first one bound it

@@ -1,17 +1,23 @@
 """Channel SSO tickets (PRODUCT.md §6): base64url(json).base64url(hmac_sha256(secret, json)),
 json = {id_number, name, phone, ts, nonce}; accepted within 300 s, each nonce once. A channel may
-add region_code, groups and insurance_months, which keep the person's eligibility data current."""
+add region_code, groups, insurance_months and the record's regions, which update the person's
+record by the rule of every record (h5app/people/records.py, source "sso")."""
 import base64
 import binascii
 import hashlib
 import hmac
 import json
 import time
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
 from ..identity import id_number_error, is_valid_phone, normalize_id_number, normalize_phone
 from ..models import PRIORITY_GROUPS, Channel, SsoNonce
+from ..models.people import RECORD_REGION_FIELDS
+from ..people.fields import clean_groups
+from ..people.records import Incoming
+from ..timeutil import local_today
 
 TICKET_MAX_AGE = 300
 CLOCK_SKEW = 30  # a channel's clock may run a little ahead of ours
@@ -85,13 +91,31 @@ def parse_ticket(channel: Channel, ticket: str, now: float | None = None) -> dic
             **_optional_fields(data)}
 
 
+def _is_region_code(value) -> bool:
+    return isinstance(value, str) and len(value) == 6 and value.isascii() and value.isdigit()
+
+
 def _optional_fields(data: dict) -> dict:
-    """What a channel may add about the insured person: region (GB/T 2260 code), priority groups,
-    months of local unemployment insurance. A malformed value is left out, never trusted."""
+    """What a channel may add about the insured person: region (GB/T 2260 code: where the person
+    is, and where the insurance months below were paid), the record's regions by name
+    (hukou_region_code … as in POST /people), priority groups, months of local unemployment
+    insurance, and the day it was all true (as_of, YYYY-MM-DD; the ticket's day if left out).
+    A malformed value is left out, never trusted."""
     fields = {}
     region = data.get("region_code")
-    if isinstance(region, str) and len(region) == 6 and region.isascii() and region.isdigit():
+    if _is_region_code(region):
         fields["region_code"] = region
+    for name in RECORD_REGION_FIELDS:
+        if _is_region_code(data.get(name)):
+            fields[name] = data[name]
+    as_of = data.get("as_of")
+    if isinstance(as_of, str):
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            day = None
+        if day is not None and date(1990, 1, 1) <= day <= local_today():
+            fields["as_of"] = day
     groups = data.get("groups")
     if isinstance(groups, list) and all(g in PRIORITY_GROUPS for g in groups):
         fields["groups"] = list(dict.fromkeys(groups))
@@ -101,6 +125,27 @@ def _optional_fields(data: dict) -> dict:
     return fields
 
 
+def ticket_record(data: dict) -> Incoming | None:
+    """The ticket's optional fields as a record to merge (h5app/people/records.py), or None. The
+    plain `region_code` of a ticket is where the person lives (常住地) and, when the ticket also
+    gives insurance months, where those were paid (参保地): what "local insurance" means to a
+    channel of that region. Explicit record regions take precedence."""
+    fields = {name: data[name] for name in RECORD_REGION_FIELDS if data.get(name)}
+    region = data.get("region_code")
+    if region:
+        fields.setdefault("residence_region_code", region)
+    if data.get("insurance_months") is not None:
+        fields["insurance_months"] = data["insurance_months"]
+        if region:
+            fields.setdefault("insurance_region_code", region)
+    if data.get("groups") is not None:
+        fields["groups"], _problem = clean_groups(data["groups"])
+    if not fields:
+        return None
+    return Incoming(id_number=data["id_number"], name=data["name"], as_of=data.get("as_of") or local_today(),
+                    fields=fields)
+
+
 def consume_nonce(session, channel: Channel, nonce: str) -> None:
     """Record the nonce; a second use of it (a replayed ticket) is refused by the unique index."""
     try:
@@ -108,3 +153,27 @@ def consume_nonce(session, channel: Channel, nonce: str) -> None:
             session.add(SsoNonce(channel_id=channel.id, nonce=nonce))
     except IntegrityError:
         raise TicketError("该登录凭证已使用过，请返回渠道重新进入") from None
+
+
+# A channel sign-in a few minutes old still vouches for who holds the phone (e.g. to confirm the use
+# of a voucher for an online class, vouchers/online.py); kept in the signed session cookie.
+FRESH_SIGN_IN_KEY = "channel_sign_in"
+FRESH_FOR = 600  # seconds
+
+
+def mark_fresh(flask_session, channel_code: str, now_ts: float | None = None) -> None:
+    flask_session[FRESH_SIGN_IN_KEY] = {"channel": channel_code, "at": int(time.time() if now_ts is None else now_ts)}
+
+
+def fresh_channel(flask_session, now_ts: float | None = None) -> str | None:
+    """The channel the worker signed in through within FRESH_FOR seconds, else None."""
+    mark = flask_session.get(FRESH_SIGN_IN_KEY)
+    if not isinstance(mark, dict) or not isinstance(mark.get("at"), int):
+        return None
+    now_ts = time.time() if now_ts is None else now_ts
+    return mark.get("channel") if 0 <= now_ts - mark["at"] <= FRESH_FOR else None
+
+
+def spend_fresh(flask_session) -> None:
+    """A fresh sign-in confirms one use: the next needs another sign-in or an SMS code."""
+    flask_session.pop(FRESH_SIGN_IN_KEY, None)

@@ -1,6 +1,7 @@
 """`flask demo`: a realistic Shaoxing (绍兴市) — districts, its policy, three institutions with
 sites, classes with sessions over the coming weeks, templates of all four mode combinations,
-workers in several priority groups, staff of every role, and a past season (history.py)."""
+workers in several priority groups, staff of every role, and a past season (history.py). Beside it
+济南市 under the Shandong policy, with a class waiting for 开班审核 (jinan.py)."""
 import secrets
 from datetime import time, timedelta
 
@@ -13,11 +14,15 @@ from ..models import (
 )
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
+from ..people import records as people_records
+from ..people.fields import clean_groups
 from ..policies import SHAOXING, ensure_policies
 from ..statistics.rollup import roll_up
 from ..timeutil import local_at, local_today
 from ..vouchers import audit, claim, enrolment, issuance, payees, roster
+from .attendance import seed_correction, seed_online_class
 from .history import make_history, verifier_actors
+from .jinan import seed_jinan
 
 DEMO_PASSWORD = "Demo-2026-pass"  # demo accounts only; printed by `flask demo`
 REGION = ("330600", "绍兴市")
@@ -91,6 +96,13 @@ def seed_demo(session) -> list[str]:
         session.add(institution)
         institutions.append(institution)
     session.flush()
+    # What the social-insurance system holds of each worker (人员信息, issue 18), a week old: the
+    # bureau's 人员信息 shows it, and a channel's sign-in today finds it current.
+    for person in people:
+        fields = {"residence_region_code": person.region_code, "insurance_region_code": person.region_code,
+                  "insurance_months": person.insurance_months, "groups": clean_groups(person.groups)[0]}
+        people_records.apply_to_person(session, person, people_records.Incoming(
+            person.id_number, person.name, local_today() - timedelta(days=7), fields), source="demo", origin="演示数据")
     # Each institution's payee account (fictitious numbers), entered by the bureau at onboarding.
     onboarding = audit.Actor.system("演示数据")
     for number, institution in enumerate(institutions, start=1):
@@ -136,6 +148,9 @@ def seed_demo(session) -> list[str]:
     session.add(Certificate(person_id=people[0].id, number="330600202500123", name="电工职业技能等级证书",
                             occupation="电工", level="五级", issued_on=today - timedelta(days=200),
                             issuer="绍兴市职业技能鉴定指导中心"))
+    # 线上培训 and 补签 (issue 19): an online class open for enrolment; a correction waiting for the bureau.
+    seed_online_class(session, institutions[1], today)
+    seed_correction(session, housekeeping, people[3], staff[7])
     _make_targets(session, today.year)
     make_history(session, policy, REGION[0], [code for code, _ in DISTRICTS], institutions, verifier_actors(staff),
                  today, demo_id_number, first_seq=100)
@@ -144,6 +159,7 @@ def seed_demo(session) -> list[str]:
                         salary_min_fen=low * 100, salary_max_fen=high * 100, posted_on=today - timedelta(days=3),
                         description=f"{employer}招聘{title}，持相关职业技能等级证书者优先。"))
     session.commit()
+    seed_jinan(session, policies, today, DEMO_PASSWORD, demo_id_number)  # 济南市: 开班审核 on (issue 19)
     roll_up(session)  # the finished days of the past season, for 查询统计
     return ["演示数据已生成。"] + sign_in_help(session)
 

@@ -38,6 +38,17 @@ RECORD_FIELDS = (*RECORD_REGION_FIELDS, "insurance_months", "groups")
 # Where a record came from (PersonRecordChange.source, Person.record_source).
 RECORD_SOURCES = {"import": "人员信息导入", "api": "接口同步", "sso": "渠道实名信息", "demo": "演示数据"}
 
+# 所在地区 (Person.region_code, what pages show and the bureau's scope reads) is the first region the
+# record has, in this order: where the person lives, else where insured, employed, of hukou, registered
+# unemployed.
+REGION_CODE_ORDER = ("residence_region_code", "insurance_region_code", "employment_region_code",
+                     "hukou_region_code", "unemployment_registered_region_code")
+
+# How an identity was established (Person.verified_via) without its owner proving it: listed by an
+# institution's roster, a bureau's import or a partner's API. Whoever proves the phone by SMS still
+# binds name + ID once; a channel's SSO or that binding replaces these.
+UNPROVEN_IDENTITY = frozenset({"roster", "import", "api"})
+
 
 def new_qr_code() -> str:
     """A person's own code, signed into a QR for scan check-in when no voucher is involved."""
@@ -62,6 +73,9 @@ class Person(UserMixin, db.Model):
     unemployment_registered_region_code: Mapped[str | None] = mapped_column(String(6))
     record_as_of: Mapped[date | None] = mapped_column(Date)
     record_source: Mapped[str | None] = mapped_column(String(40))
+    # The as_of of each record field's current value ({"insurance_months": "2026-12-01", …}): a
+    # field is never overwritten by an older record (h5app/people/records.py states the rule).
+    record_dates: Mapped[dict | None] = mapped_column(JSON)
     job_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     job_consent_at: Mapped[datetime | None] = mapped_column(DateTime)
     qr_code: Mapped[str] = mapped_column(String(16), unique=True, default=new_qr_code)
@@ -80,6 +94,16 @@ class Person(UserMixin, db.Model):
     @property
     def is_real_name(self) -> bool:
         return bool(self.name and self.id_number and self.verified_via)
+
+    @property
+    def identity_proven(self) -> bool:
+        """Signed in by its owner (a channel's SSO, or SMS with the real-name binding)."""
+        return bool(self.verified_via) and self.verified_via not in UNPROVEN_IDENTITY
+
+    @property
+    def has_record(self) -> bool:
+        """Whether a dated record (import, API, channel ticket) is on file."""
+        return self.record_as_of is not None
 
     @property
     def group_labels(self) -> list[str]:

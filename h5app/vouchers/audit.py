@@ -1,6 +1,8 @@
 """Who did it, and the audit record of what was done."""
 from dataclasses import dataclass
 
+from sqlalchemy import literal
+
 from ..models import AuditEvent
 from ..timeutil import utcnow
 
@@ -58,6 +60,20 @@ def record_many(session, rows: list[dict]) -> None:
     if session.new:
         session.flush()
     session.connection().execute(AuditEvent.__table__.insert(), rows)
+
+
+def record_selected(session, actor: Actor, action: str, selected, *, to_status=None, region_code=None,
+                    details=None, at=None) -> None:
+    """Append one audit row per voucher `selected` names — a SELECT of (voucher_id, person_id) —
+    in one INSERT … SELECT: 100,000 offers of a population issuance bind no parameters per row."""
+    row = values(actor, action, to_status=to_status, region_code=region_code, details=details, at=at)
+    table = AuditEvent.__table__
+    constants = {name: literal(value, table.c[name].type) for name, value in row.items()
+                 if name not in ("voucher_id", "person_id")}
+    voucher_id, person_id = selected.selected_columns
+    session.connection().execute(table.insert().from_select(
+        ["voucher_id", "person_id", *constants],
+        selected.with_only_columns(voucher_id, person_id, *constants.values())))
 
 
 def values(actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None, person_id=None,

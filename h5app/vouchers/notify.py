@@ -1,7 +1,8 @@
 """消息: notices to a worker. The worker must be told of a directed voucher (seed 000 §四(二))."""
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from ..models import Notification
+from ..timeutil import utcnow
 from .unit import in_chunks
 
 
@@ -13,6 +14,17 @@ def notify(session, person_id: int, kind: str, title: str, body: str, *, voucher
     notice = Notification(person_id=person_id, kind=kind, title=title, body=body, voucher_id=voucher_id, link=link)
     session.add(notice)
     return notice
+
+
+def notify_selected(session, selected, *, kind: str, title: str, body: str, link=None, created_at=None) -> None:
+    """One notice of the same words to each (person_id, voucher_id) `selected` names, in one
+    INSERT … SELECT. For vouchers just made (a population issuance): they have no notice yet."""
+    table = Notification.__table__
+    constants = {"kind": kind, "title": title, "body": body, "link": link, "created_at": created_at or utcnow()}
+    literals = [literal(value, table.c[name].type) for name, value in constants.items()]
+    person_id, voucher_id = selected.selected_columns
+    session.connection().execute(table.insert().from_select(
+        ["person_id", "voucher_id", *constants], selected.with_only_columns(person_id, voucher_id, *literals)))
 
 
 def notify_many(session, notices: list[dict]) -> None:

@@ -8,6 +8,7 @@ from ..access import WORKER, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Certificate, Job, Notification, region_prefix
+from ..models.people import RECORD_REGION_FIELDS, RECORD_SOURCES
 from ..recommendations import occupations_of
 from ..timeutil import utcnow
 from ..vouchers import audit, payees
@@ -65,7 +66,8 @@ def messages():
 @bp.route("/me")
 @roles_required(WORKER)
 def me():
-    return render_template("worker/me.html", form=ConfirmForm(), regions=region_names())
+    return render_template("worker/me.html", form=ConfirmForm(), regions=region_names(),
+                           record_fields=RECORD_REGION_FIELDS, record_sources=RECORD_SOURCES)
 
 
 @bp.route("/me/consent", methods=["POST"])

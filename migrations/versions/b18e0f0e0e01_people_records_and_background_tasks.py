@@ -16,6 +16,14 @@ down_revision = '491e7788debe'
 branch_labels = None
 depends_on = None
 
+# As h5app/policies.py has them on 2026-12-07 (a migration does not import the app's code).
+ELIGIBILITY_REGION_FIELDS = {
+    'wuxi': ['hukou_region_code', 'residence_region_code', 'employment_region_code'],
+    'shaoxing': ['insurance_region_code'],
+    'chongqing': ['hukou_region_code', 'residence_region_code', 'employment_region_code'],
+    'shandong': ['employment_region_code', 'insurance_region_code'],
+}
+
 REGION_FIELDS = ('hukou_region_code', 'residence_region_code', 'employment_region_code',
                  'insurance_region_code', 'unemployment_registered_region_code')
 
@@ -26,7 +34,15 @@ def upgrade():
             batch_op.add_column(sa.Column(name, sa.String(length=6), nullable=True))
         batch_op.add_column(sa.Column('record_as_of', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('record_source', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('record_dates', sa.JSON(), nullable=True))
         batch_op.create_index('ix_people_insurance_region_code', ['insurance_region_code'], unique=False)
+
+    # Which record fields place a person in a general template's region, per policy (h5app/policies.py).
+    with op.batch_alter_table('policies', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('eligibility_region_fields', sa.JSON(), nullable=True))
+    policies = sa.table('policies', sa.column('code', sa.String), sa.column('eligibility_region_fields', sa.JSON))
+    for code, fields in ELIGIBILITY_REGION_FIELDS.items():
+        op.execute(policies.update().where(policies.c.code == code).values(eligibility_region_fields=fields))
 
     op.create_table(
         'person_record_changes',
@@ -73,8 +89,11 @@ def downgrade():
     op.drop_table('background_tasks')
     op.drop_index('ix_person_record_changes_person_id', table_name='person_record_changes')
     op.drop_table('person_record_changes')
+    with op.batch_alter_table('policies', schema=None) as batch_op:
+        batch_op.drop_column('eligibility_region_fields')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_index('ix_people_insurance_region_code')
+        batch_op.drop_column('record_dates')
         batch_op.drop_column('record_source')
         batch_op.drop_column('record_as_of')
         for name in reversed(REGION_FIELDS):
