@@ -111,6 +111,31 @@ def test_a_failed_line_goes_back_to_be_paid_and_its_voucher_waits(session):
     assert paid.payee_account_id is not None
 
 
+def test_the_totals_kept_on_the_settlement_follow_review_and_each_payment(session):
+    """The list pages sum the settlement rows' own totals: they must equal what the lines say."""
+    def stored(app_id):
+        session.expire_all()
+        row = session.get(Settlement, app_id)
+        return row.approved_total_fen, row.paid_total_fen
+
+    cls = make_class()
+    template = make_template(face_value_fen=150000)
+    first, second, third = [trainee(cls, template) for _ in range(3)]
+    session.commit()
+    app = settlement.apply(session, cls, officer(cls), now=NOW)
+    reviewer, cashier = bureau_pair("330600")
+    session.commit()
+    assert stored(app.id) == (0, 0)
+    settlement.review(session, app, reviewer, approve=[first.code, second.code], reject=[(third.code, "未参加考核")],
+                      now=NOW)
+    assert stored(app.id) == (300000, 0)
+    settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD1", failed=[(second.code, "账号有误")],
+                   now=NOW)
+    assert stored(app.id) == (300000, 150000)
+    settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD2", now=NOW)
+    assert stored(app.id) == (300000, 300000)
+
+
 def test_payment_of_an_unreviewed_application_is_refused(session):
     cls = make_class()
     trainee(cls, make_template())

@@ -2,7 +2,7 @@
 the payment batches that pay the lines."""
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -88,6 +88,10 @@ class Settlement(db.Model):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
     paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     paid_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The sums of its lines (审核通过 and 已拨付), kept on the row by review and payment
+    # (refresh_totals) so that a list's totals over a province read settlements, not their lines.
+    approved_total_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    paid_total_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at_column()
 
     institution: Mapped[Institution | None] = relationship()
@@ -111,13 +115,11 @@ class Settlement(db.Model):
             return "部分已拨付"
         return SETTLEMENT_STATUSES.get(self.status, self.status)
 
-    @property
-    def approved_total_fen(self) -> int:
-        return sum(line.payable_fen for line in self.lines if line.decision == LINE_APPROVED)
-
-    @property
-    def paid_total_fen(self) -> int:
-        return sum(line.paid_amount_fen or 0 for line in self.lines)
+    def refresh_totals(self) -> None:
+        """Sum the lines into approved_total_fen and paid_total_fen: after every change of a line's
+        decision, amount or payment (settlement.review and settlement.pay)."""
+        self.approved_total_fen = sum(line.payable_fen for line in self.lines if line.decision == LINE_APPROVED)
+        self.paid_total_fen = sum(line.paid_amount_fen or 0 for line in self.lines)
 
     @property
     def unpaid_lines(self) -> list["SettlementLine"]:

@@ -18,11 +18,11 @@ from ..models.classes import CLASS_COMPLETED
 from ..models.settlement import (
     LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REVIEWED, S_SUBMITTED,
 )
-from ..models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, GENERAL, SETTLED, USED
+from ..models.vouchers import CLAIMED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
-from . import audit, payees, rules, states, subsidy
+from . import audit, completion, payees, rules, states, subsidy
 from .errors import (
-    AmountAboveMaximum, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
+    AmountAboveMaximum, ClassNotFinished, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
     YearlyLimitReached,
 )
 from .notify import notify, notify_many
@@ -239,6 +239,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
                 notify(session, settlement.person_id, "subsidy_rejected", "培训补贴未通过审核",
                        f"您的证书类培训补贴未通过审核：{reason}", voucher_id=line.voucher_id)
     audit.record_many(session, moves)
+    settlement.refresh_totals()
     if all(line.decision != LINE_PENDING for line in settlement.lines):
         settlement.status = S_REVIEWED
         settlement.reviewed_at = now
@@ -323,6 +324,7 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
                payment_batch_id=batch.id, payee_account_id=account.id)
     batch.failed_lines, batch.paid_lines = len(returned), len(paid)
     batch.paid_total_fen = sum(line.paid_amount_fen for line in paid)
+    settlement.refresh_totals()
     notices = []
     if settlement.person_id is not None:
         notices += [dict(person_id=settlement.person_id, kind="subsidy_failed", title="培训补贴拨付失败",
@@ -360,19 +362,16 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
         raise OutOfScope("只能操作本机构的班期")
     if training_class.status == CLASS_COMPLETED:
         raise SettlementError("该班期已结业")
+    problem = completion.unfinished(training_class, now)
+    if problem:  # a lesson still running or to come, or a class never approved (completion.py)
+        raise ClassNotFinished(problem)
     training_class.status, training_class.completed_at = CLASS_COMPLETED, now
     training_class.trainees_completed = session.scalar(select(func.count(Enrolment.id)).where(
         Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
     audit.record(session, actor, "class.complete", institution_id=training_class.institution_id,
                  region_code=training_class.institution.region_code, details={"class_id": training_class.id})
-    automatic = list(session.scalars(
-        select(Voucher).join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
-        .where(Voucher.bound_class_id == training_class.id, VoucherTemplate.distribution_mode == DIRECTED,
-               VoucherTemplate.function_mode == CREDENTIAL)
-    ))
-    automatic = [v for v in automatic if v.template.policy.auto_settle_directed_credential]
-    if training_class.institution.is_suspended:
-        automatic = []  # a suspended institution's vouchers are not used for it, automatically or not
+    # A suspended institution's vouchers are not used for it, automatically or not: none then.
+    automatic = completion.auto_settled_vouchers(session, training_class)
     system = audit.Actor.system("系统自动核销")
     for voucher in automatic:
         if voucher.effective_status(now) != CLAIMED:

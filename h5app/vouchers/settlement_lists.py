@@ -3,13 +3,13 @@ query per page with the lines loaded in one more, and the totals of everything t
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..models import Policy, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, under_prefix
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import GENERAL, USED
-from ..models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
+from ..models.settlement import S_PAID, S_REVIEWED, S_SUBMITTED
 from ..timeutil import end_of_local_day, start_of_local_day
 
 # What a list may ask for: the stored statuses, plus 'open' (待处理: submitted or reviewed).
@@ -59,13 +59,12 @@ def _where(filters: Filters) -> list:
 
 def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int = 50) -> Page:
     where = _where(filters)
-    payable = case((SettlementLine.decision == LINE_APPROVED,
-                    func.coalesce(SettlementLine.approved_amount_fen, SettlementLine.amount_fen)), else_=0)
-    approved, paid = session.execute(
-        select(func.coalesce(func.sum(payable), 0), func.coalesce(func.sum(SettlementLine.paid_amount_fen), 0))
-        .join(Settlement, SettlementLine.settlement_id == Settlement.id).where(*where)
+    # The totals come from each settlement's own sums (kept by review and payment): a province's
+    # paid list sums thousands of settlements, not their hundreds of thousands of lines.
+    count, approved, paid = session.execute(
+        select(func.count(Settlement.id), func.coalesce(func.sum(Settlement.approved_total_fen), 0),
+               func.coalesce(func.sum(Settlement.paid_total_fen), 0)).where(*where)
     ).one()
-    count = session.scalar(select(func.count(Settlement.id)).where(*where))
     pages = max(1, -(-count // per_page))
     page = min(max(page, 1), pages)
     rows = session.scalars(
