@@ -2,7 +2,7 @@
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..codes import random_code
@@ -57,6 +57,9 @@ def new_qr_code() -> str:
 
 class Person(UserMixin, db.Model):
     __tablename__ = "people"
+    # 查询统计 counts today's events by the holder's region: one look-up per event, read from the
+    # index alone (bench/national.py: a city's page 109 → 66 ms at 20M vouchers).
+    __table_args__ = (Index("ix_people_id_region_code", "id", "region_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
