@@ -201,6 +201,9 @@ def demo_command():
 
 
 def register(app: Flask) -> None:
+    from .people.cli import people
+
+    app.cli.add_command(people)
     for group in (users, apikeys, channels, vouchers, jobs, stats, settlements, certificates):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -34,6 +34,13 @@ def _development_secret() -> str:
 
 
 DEVELOPMENT, PRODUCTION = "development", "production"
+# What an SMS gateway backend needs (SMS_BACKEND=aliyun or tencent); SMS_APP_ID is Tencent's only.
+SMS_GATEWAY_SETTINGS = ("SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET", "SMS_SIGN_NAME", "SMS_TEMPLATE_ID",
+                        "SMS_APP_ID", "SMS_REGION", "SMS_ENDPOINT")
+SMS_GATEWAYS = ("aliyun", "tencent")
+SMS_BACKEND_NAMES = ("console", "none", *SMS_GATEWAYS)
+LOG_FORMATS = ("plain", "json")
+PER_PROCESS_STORES = (f"{rate_storage.SCHEME}://", "memory://")
 
 
 def from_environment() -> dict:
@@ -62,6 +69,7 @@ def from_environment() -> dict:
         "STAFF_LOCKOUT_MINUTES": int(os.environ.get("STAFF_LOCKOUT_MINUTES", "15")),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", f"{rate_storage.SCHEME}://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000")),
         # Claims of one template written at once (h5app/admission.py); past it a claim is refused at
         # once with 503 and Retry-After. Counted in CLAIM_ADMISSION_STORAGE_URI, else in
@@ -73,6 +81,21 @@ def from_environment() -> dict:
         # proxy): the headers are ignored, since any client can send them.
         "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
         "PROXY_FIX_X_PROTO": int(os.environ.get("PROXY_FIX_X_PROTO", "0")),
+        # Production topology (deploy/, README "Production"): how many app instances share the
+        # limits, psycopg's prepared statements (off behind PgBouncer in transaction mode), metrics
+        # at /metrics, JSON log lines, and the SMS gateway's account (h5app/auth/sms_gateways.py).
+        "H5APP_INSTANCES": int(os.environ.get("H5APP_INSTANCES", "1")),
+        "DATABASE_PREPARED_STATEMENTS": _bool("DATABASE_PREPARED_STATEMENTS", True),
+        "METRICS_ENABLED": _bool("METRICS_ENABLED", True),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "plain"),
+        **{name: os.environ.get(name) or None for name in SMS_GATEWAY_SETTINGS},
+        "SMS_TEMPLATE_PARAMS": os.environ.get("SMS_TEMPLATE_PARAMS") or None,
+        "SMS_TIMEOUT_SECONDS": float(os.environ.get("SMS_TIMEOUT_SECONDS", "5")),
+        # The largest request body (uploads: rosters, 补签 photos), past which a page answers 413 in
+        # Chinese; a photo has its own, smaller limit (h5app/evidence.py) with its own message.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_MB", "32")) * 1024 * 1024,
+        # 补签 photos (h5app/evidence.py); default instance/evidence. Several instances share one folder.
+        "EVIDENCE_DIR": os.environ.get("EVIDENCE_DIR") or None,
         # Background tasks (imports, population issuance): a running task not heard from for this
         # long is shown as interrupted (its process died) and may be submitted again.
         "TASKS_INLINE": False,
@@ -95,6 +118,11 @@ def check(config) -> None:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
         if config["SMS_BACKEND"] == "console":
             raise ConfigError("SMS_BACKEND=console writes login codes to the log; not in production")
+    _check_sms(config)
+    if config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT: plain or json, not {config['LOG_FORMAT']}")
+    if config["H5APP_INSTANCES"] < 1:
+        raise ConfigError(f"H5APP_INSTANCES counts the app instances: 1 or more, not {config['H5APP_INSTANCES']}")
     for name in ("CLAIM_ADMISSION_LIMIT", "CLAIM_ADMISSION_RETRY_AFTER"):
         if config[name] < 1:
             raise ConfigError(f"{name} must be 1 or more, not {config[name]}")
@@ -109,3 +137,40 @@ def check(config) -> None:
         config["SECRET_KEY"] = _development_secret()
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(BASE_DIR / "instance" / "h5app.sqlite3")
+    if not config["DATABASE_PREPARED_STATEMENTS"] and config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg"):
+        # PgBouncer in transaction mode hands each transaction whichever server connection is free,
+        # and a statement psycopg prepared on one is unknown on the next: psycopg prepares none.
+        options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _check_sms(config) -> None:
+    backend = config["SMS_BACKEND"]
+    if backend not in SMS_BACKEND_NAMES:
+        raise ConfigError(f"SMS_BACKEND: one of {', '.join(SMS_BACKEND_NAMES)}, not {backend}")
+    if backend in SMS_GATEWAYS:
+        needed = ["SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET", "SMS_SIGN_NAME", "SMS_TEMPLATE_ID"]
+        needed += ["SMS_APP_ID"] if backend == "tencent" else []
+        missing = [name for name in needed if not config.get(name)]
+        if missing:
+            raise ConfigError(f"SMS_BACKEND={backend} needs " + ", ".join(missing))
+        if config["SMS_TIMEOUT_SECONDS"] <= 0:
+            raise ConfigError("SMS_TIMEOUT_SECONDS must be positive")
+
+
+def check_serving(config, workers: int) -> None:
+    """Before a server starts `workers` processes: production refuses rate limits kept in each
+    process's memory when more than one process serves (workers × H5APP_INSTANCES), since each
+    would grant the whole limit (2 workers double every limit). gunicorn's on_starting hook calls
+    it (gunicorn.conf.py): only the server knows how many workers it starts."""
+    if config["ENV_NAME"] != PRODUCTION or not config["RATELIMIT_ENABLED"]:
+        return
+    processes = workers * config["H5APP_INSTANCES"]
+    store = config["RATELIMIT_STORAGE_URI"]
+    if processes > 1 and store.startswith(PER_PROCESS_STORES):
+        raise ConfigError(
+            f"生产环境拒绝启动 / production start refused: RATELIMIT_STORAGE_URI={store} keeps the rate limits "
+            f"in each process, and {workers} worker(s) x H5APP_INSTANCES={config['H5APP_INSTANCES']} would each "
+            "grant the whole limit. Set RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 (shared by every process), "
+            "or serve from one process only (WEB_CONCURRENCY=1, H5APP_INSTANCES=1).")

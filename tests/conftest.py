@@ -45,11 +45,13 @@ class FreshGlobalsClient(FlaskClient):
 
 
 @pytest.fixture(scope="session")
-def make_app(database_url):
+def make_app(database_url, tmp_path_factory):
     """Build another app on the same test database, with config overrides."""
+    evidence_dir = str(tmp_path_factory.mktemp("evidence"))  # 补签 photos: never the repository's instance/
 
     def build(**overrides):
-        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "EVIDENCE_DIR": evidence_dir,
+                          **overrides})
         app.test_client_class = FreshGlobalsClient
         return app
 
