@@ -28,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_logging(app)
     register_request_guards(app)
     register_extensions(app)
+    register_operations(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -53,6 +54,10 @@ def register_logging(app: Flask) -> None:
 
     if not any(isinstance(f, MaskingFilter) for f in default_handler.filters):
         default_handler.addFilter(MaskingFilter())
+    if app.config["LOG_FORMAT"] == "json":  # under gunicorn its own handler does this (gunicorn.conf.py)
+        from .logs import formatter
+
+        default_handler.setFormatter(formatter("json"))
 
 
 class DatabaseId(IntegerConverter):
@@ -126,6 +131,17 @@ def register_extensions(app: Flask) -> None:
     app.session_interface = PageSessionInterface()
 
 
+def register_operations(app: Flask) -> None:
+    """What the production topology watches (deploy/): /healthz and /readyz, Prometheus /metrics."""
+    from . import metrics
+    from .health import bp as health_bp
+    from .ops_cli import register as register_ops_cli
+
+    app.register_blueprint(health_bp)
+    metrics.register(app)
+    register_ops_cli(app)
+
+
 def register_blueprints(app: Flask) -> None:
     from .auth.routes import bp as auth_bp
     from .bureau.routes import bp as bureau_bp
@@ -155,6 +171,7 @@ ERROR_PAGES = {
     403: "没有权限",
     404: "页面不存在",
     405: "不支持的操作",
+    413: "上传的文件太大",
     429: "操作太频繁",
     500: "系统繁忙",
 }

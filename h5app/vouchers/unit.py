@@ -4,7 +4,9 @@ from functools import wraps
 
 from sqlalchemy import select
 
+from ..metrics import count_refusal
 from ..models import Person
+from .errors import DomainError
 
 
 def service(function):
@@ -12,6 +14,10 @@ def service(function):
     def run(session, *args, **kwargs):
         try:
             return function(session, *args, **kwargs)
+        except DomainError as refusal:
+            session.rollback()
+            count_refusal(refusal)  # h5app_refusals_total{code}
+            raise
         except BaseException:
             session.rollback()
             raise
