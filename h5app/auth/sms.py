@@ -1,5 +1,10 @@
 """Phone + SMS code sign-in. Codes are stored hashed, live 5 minutes, allow 5 tries, and a new
-one cannot be asked for within 60 s. Development uses a console backend that logs the code."""
+one cannot be asked for within 60 s. Development uses a console backend that logs the code;
+production an SMS gateway (sms_gateways.py: Alibaba Cloud or Tencent Cloud, SMS_BACKEND).
+
+A backend is `send(phone, text, code=…, minutes=…)`: the console shows the text, a gateway fills
+the template its provider approved with the code; either raises to refuse, and then no code is
+stored."""
 import hashlib
 import hmac
 import logging
@@ -10,6 +15,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from ..identity import mask_phone
+from . import sms_gateways
 from ..models import SmsCode
 from ..timeutil import utcnow
 
@@ -32,23 +38,26 @@ def _hash(phone: str, code: str) -> str:
     return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def console_backend(phone: str, text: str) -> None:
+def console_backend(phone: str, text: str, code: str | None = None, minutes: int | None = None) -> None:
     # The phone is masked even here: logs must never hold a full number. The code is shown
     # because the console backend exists for development, where nobody receives a real SMS.
     log.warning("短信（开发环境，未真实发送）→ %s：%s", mask_phone(phone), text)
     current_app.extensions.setdefault("sms_outbox", []).append((phone, text))
 
 
-def disabled_backend(phone: str, text: str) -> None:
+def disabled_backend(phone: str, text: str, code: str | None = None, minutes: int | None = None) -> None:
     raise SmsError("短信验证码登录暂未开通，请从“智慧人社”等渠道进入")
 
 
-BACKENDS = {"console": console_backend, "none": disabled_backend}
+BACKENDS = {"console": console_backend, "none": disabled_backend, **sms_gateways.BACKENDS}
 
 
-def send_code(session, phone: str, now=None) -> int:
-    """Send a new code to `phone`; return its row id (kept in the browser session instead of the
-    phone number itself)."""
+LOGIN_TEXT = "您的职业培训券登录验证码为{code}，5分钟内有效。请勿告诉他人。"
+
+
+def send_code(session, phone: str, now=None, text: str = LOGIN_TEXT) -> int:
+    """Send a new code to `phone` in `text` (its {code}: what it is for, e.g. confirming the use
+    of a voucher); return its row id (kept in the browser session instead of the phone number)."""
     now = now or utcnow()
     latest = session.scalar(select(SmsCode).where(SmsCode.phone == phone).order_by(SmsCode.id.desc()).limit(1))
     if latest is not None and now - latest.created_at < RESEND_AFTER:
@@ -56,7 +65,12 @@ def send_code(session, phone: str, now=None) -> int:
         raise SmsError(f"验证码已发送，请{wait}秒后再试")
     code = f"{secrets.randbelow(10**6):06d}"
     row = SmsCode(phone=phone, code_hash=_hash(phone, code), expires_at=now + CODE_TTL, created_at=now)
-    BACKENDS[current_app.config["SMS_BACKEND"]](phone, f"您的职业培训券登录验证码为{code}，5分钟内有效。请勿告诉他人。")
+    minutes = int(CODE_TTL.total_seconds() // 60)
+    session.commit()  # no transaction (on SQLite: no write lock) held while a gateway answers
+    try:
+        BACKENDS[current_app.config["SMS_BACKEND"]](phone, text.format(code=code), code=code, minutes=minutes)
+    except sms_gateways.GatewayError:  # logged (masked) by the gateway; nothing stored, so no wait
+        raise SmsError("短信发送失败，请稍后重新获取验证码") from None
     session.add(row)
     session.commit()
     return row.id
