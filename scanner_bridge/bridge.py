@@ -27,6 +27,11 @@ class Bridge:
                             settings.line_timeout)
         self.reader = PortReader(settings, parser, self.on_scan, self.stop, open_port=open_port)
         self._threads: list[threading.Thread] = []
+        self.metrics = None  # scanner_bridge/metrics.py, when --metrics-port is set
+        if settings.metrics_port:
+            from .metrics import BridgeMetrics
+
+            self.metrics = BridgeMetrics(self.queue)
 
     # --- reading -------------------------------------------------------------------------------
     def on_scan(self, code: str, read_at: float) -> None:
@@ -35,6 +40,8 @@ class Bridge:
             return
         item = self.queue.put(code, read_at)  # on disk before any attempt to send
         log.info("读到 read %s → queued #%d", mask(code), item.seq)
+        if self.metrics:
+            self.metrics.read.inc()
         self.wake.set()
 
     # --- sending -------------------------------------------------------------------------------
@@ -49,6 +56,7 @@ class Bridge:
             try:
                 outcomes = self.sender.deliver(items)
             except TokenRefused as exc:
+                self._count_failure("token_refused")
                 backoff = self._next_backoff(backoff, floor=5.0)
                 log.error("!!! 服务器拒绝了扫码枪令牌 the server refused the device token (%s). %d scan(s) kept in "
                           "the queue; register the gun again and set the new token. Retrying in %.0f s",
@@ -56,6 +64,7 @@ class Bridge:
                 self.stop.wait(backoff)
                 continue
             except ServerUnavailable as exc:
+                self._count_failure("unavailable")
                 backoff = self._next_backoff(backoff)
                 log.warning("服务器不可用 server unavailable (%s); %d scan(s) queued, retrying in %.1f s",
                             exc, len(self.queue), backoff)
@@ -74,8 +83,15 @@ class Bridge:
         grown = max(floor, current * 2)
         return min(grown, max(self.settings.retry_max, floor)) * random.uniform(0.8, 1.0)
 
+    def _count_failure(self, reason: str) -> None:
+        if self.metrics:
+            self.metrics.failures.labels(reason=reason).inc()
+
     def _report(self, outcome) -> None:
         item = outcome.item
+        if self.metrics and not outcome.retry:
+            verdict = "dropped" if outcome.verdict is None else ("accepted" if outcome.verdict.get("ok") else "refused")
+            self.metrics.answered.labels(verdict=verdict).inc()
         if outcome.verdict is not None:
             v = outcome.verdict
             trainee = v.get("trainee") or {}
@@ -102,6 +118,9 @@ class Bridge:
 
     def start(self) -> None:
         log.info("扫码桥启动 starting: %s; %d scan(s) waiting in the queue", self.settings.public(), len(self.queue))
+        if self.metrics:
+            port = self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, port)
         self.hello()
         for name, target in (("reader", self.reader.run), ("sender", self.send_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -113,5 +132,7 @@ class Bridge:
         self.wake.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self.metrics:
+            self.metrics.close()
         self.queue.close()
         log.info("扫码桥已停止 stopped")

@@ -42,6 +42,8 @@ class Settings:
     fail_bytes: str = ""
     ca_bundle: str = ""
     log_level: str = "INFO"
+    metrics_port: int = 0
+    metrics_address: str = "127.0.0.1"
 
     @property
     def ok_feedback(self) -> bytes:
@@ -80,6 +82,8 @@ HELP = {
     "fail_bytes": "bytes written back after a refused scan, e.g. \\x07\\x07\\x07 (empty: none)",
     "ca_bundle": "CA bundle file for the server's TLS certificate (empty: the system's)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "metrics_port": "serve Prometheus metrics (queue depth, oldest queued scan, outcomes) on this port; 0: off",
+    "metrics_address": "address the metrics port listens on (127.0.0.1: this machine only)",
 }
 
 
@@ -146,6 +150,8 @@ def check(s: Settings) -> None:
     s.terminator = s.terminator.upper()
     s.log_level = s.log_level.upper()
     problems = []
+    if not 0 <= s.metrics_port <= 65535:
+        problems.append("metrics_port must be between 0 (off) and 65535")
     if s.baud <= 0:
         problems.append("baud must be positive")
     if s.bytesize not in (5, 6, 7, 8):

@@ -49,6 +49,12 @@ class DurableQueue:
             self._db.executemany("DELETE FROM scans WHERE key = ?", [(k,) for k in keys])
             self._db.execute("COMMIT")
 
+    def depth_and_oldest(self) -> tuple[int, float | None]:
+        """How many scans wait, and when the oldest was read (None: none waits)."""
+        with self._lock:
+            count, oldest = self._db.execute("SELECT count(*), min(read_at) FROM scans").fetchone()
+        return count, oldest
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM scans").fetchone()[0]
