@@ -106,6 +106,7 @@ def test_the_bureau_sees_the_queue_and_the_whole_application(new_client, jinan):
     for shown in ("焊工理论12课时", "3701002019000123", "孔芳", "本部", "花名册（1人）", "孔*兰", "审核通过，开放报名",
                   "提交开班申请"):
         assert shown in page, shown
+    assert f'href="/bureau/classes/{training_class.id}/cancellation"' in page  # the bureau may cancel it from here
 
 
 def test_return_without_a_reason_is_refused_then_returned_resubmitted_and_approved(new_client, jinan):
