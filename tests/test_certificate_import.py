@@ -15,7 +15,7 @@ from h5app.models import Certificate, Notification, Settlement
 
 from . import factories as f
 from .api_support import auth, key_for
-from .test_engine_settlement import count
+from .settlement_support import count
 from .test_engine_settlement_regions import shaoxing_certificate_case
 from .test_institution_verify import staff_sign_in
 

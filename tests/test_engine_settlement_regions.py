@@ -15,10 +15,10 @@ from h5app.vouchers import issuance, settlement
 from h5app.vouchers.errors import SettlementError, ValidationFailed
 from tests import factories as f
 
-from .test_engine_settlement import (
+from .settlement_support import (
     NOW, WINDOW, bureau_pair, count, lines_state, make_class, make_template, officer, trainee,
 )
-from .test_engine_settlement import course, submitted  # noqa: F401  (fixtures: a class with a submitted application)
+from .settlement_support import course, submitted  # noqa: F401  (fixtures: a class with a submitted application)
 
 
 # --- Wuxi: credential directed vouchers settle with the class ------------------------------------

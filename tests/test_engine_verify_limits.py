@@ -10,7 +10,7 @@ from h5app.timeutil import local_at
 from h5app.vouchers import verify
 from tests import factories as f
 
-from .test_engine_verify import NOW, assert_refused, claimed_voucher, make_template, run_verify, used_voucher
+from .verify_support import NOW, assert_refused, claimed_voucher, make_template, run_verify, used_voucher
 
 
 # --- 8. yearly limits (region policy) ------------------------------------------------------------

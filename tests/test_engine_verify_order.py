@@ -12,7 +12,7 @@ from h5app.models.vouchers import REVOKED, SETTLED, USED
 from h5app.vouchers import errors, verify
 from tests import factories as f
 
-from .test_engine_verify import (
+from .verify_support import (
     NOW, TS, _tampered, assert_refused, claimed_voucher, make_template, run_verify, used_voucher,
 )
 

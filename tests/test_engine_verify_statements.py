@@ -15,7 +15,7 @@ from h5app.vouchers import app_qr_secret, errors, states, verify
 from h5app.vouchers import reading as reading_module
 from tests import factories as f
 
-from .test_engine_verify import NOW, TS, claimed_voucher, make_template
+from .verify_support import NOW, TS, claimed_voucher, make_template
 
 
 def _kind(statement: str) -> str:

@@ -1,0 +1,116 @@
+"""The world of the settlement tests: trainees whose vouchers were used at a class, the bureau clerks
+who review and pay, and fixtures for a class's application at each stage (course → submitted →
+reviewed). A module using a fixture imports it and those it builds on."""
+import itertools
+from datetime import date, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from h5app.models import Settlement, StaffUser
+from h5app.models.vouchers import CLAIMED, USED
+from h5app.timeutil import local_at
+from h5app.vouchers import audit, settlement
+
+from . import factories as f
+
+NOW = local_at(date(2022, 5, 10), time(10))
+WINDOW = dict(claim_starts_on=date(2022, 5, 1), claim_ends_on=date(2022, 6, 30))
+CLASS_DATES = dict(starts_on=date(2022, 5, 10), ends_on=date(2022, 5, 20))
+
+
+def count(session, model, *where):
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def make_template(policy_code="default", **values):
+    return f.template(policy_code, **{**WINDOW, **values})
+
+
+def make_class(inst=None, sessions=5, **values):
+    """Five sessions of 4 hours: 20 hours in all."""
+    return f.training_class(inst, sessions=sessions, **{**CLASS_DATES, **values})
+
+
+def trainee(cls, template, *, attended=5, passed=True, used_at=NOW, owner=None):
+    """A worker whose voucher was used at `cls`, with `attended` sessions checked in and an exam
+    result (`passed=None`: none on record)."""
+    owner = owner or f.person()
+    voucher = f.voucher(template, owner, USED, claimed_at=used_at - timedelta(days=1), used_at=used_at,
+                        class_id=cls.id, institution_id=cls.institution_id)
+    for class_session in cls.sessions[:attended]:
+        f.check_in(class_session, owner)
+    if passed is not None:
+        f.exam_result(cls, owner, passed)
+    return voucher
+
+
+def officer(cls):
+    return f.institution_actor(cls.institution)
+
+
+_clerks = itertools.count(1)
+
+
+def bureau_pair(region_code="330600"):
+    """Two bureau clerks (real staff rows, never signing in): one reviews, the other pays."""
+    actors = []
+    for _ in range(2):
+        n = next(_clerks)
+        clerk = StaffUser(username=f"clerk{n}", name=f"经办{n}", role="bureau", region_code=region_code,
+                          password_hash="!")
+        f.db.session.add(clerk)
+        f.db.session.flush()
+        actors.append(audit.Actor.for_staff(clerk))
+    return tuple(actors)
+
+
+def line_of(app, voucher):
+    return next(line for line in app.lines if line.voucher_id == voucher.id)
+
+
+def lines_state(session, app):
+    session.expire_all()
+    return sorted((line.voucher_id, line.decision, line.decision_reason, line.amount_fen)
+                  for line in session.get(Settlement, app.id).lines)
+
+
+def reviewed_application(session, n=2, region="330600"):
+    cls = make_class()
+    template = make_template(face_value_fen=150000)
+    vouchers = [trainee(cls, template) for _ in range(n)]
+    session.commit()
+    app = settlement.apply(session, cls, officer(cls), now=NOW)
+    reviewer, cashier = bureau_pair(region)
+    session.commit()
+    settlement.review(session, app, reviewer, approve=[v.code for v in vouchers], now=NOW)
+    return app, vouchers, cashier
+
+
+@pytest.fixture
+def course(session):
+    """A class with: one trainee who qualifies, one who does not, one voucher used at another
+    class and one claimed voucher never used."""
+    template = make_template()
+    cls, other = make_class(), make_class()
+    good = trainee(cls, template)
+    weak = trainee(cls, template, attended=2)
+    elsewhere = trainee(other, template)
+    unused = f.voucher(template, f.person(), CLAIMED, claimed_at=NOW, expires_at=NOW + timedelta(days=30))
+    session.commit()
+    return dict(cls=cls, good=good, weak=weak, elsewhere=elsewhere, unused=unused, template=template)
+
+
+@pytest.fixture
+def submitted(session, course):
+    app = settlement.apply(session, course["cls"], officer(course["cls"]), now=NOW)
+    return dict(course, app=app)
+
+
+@pytest.fixture
+def reviewed(session, submitted):
+    reviewer, cashier = bureau_pair()
+    session.commit()
+    settlement.review(session, submitted["app"], reviewer, approve=[submitted["good"].code],
+                      reject=[(submitted["weak"].code, "打卡率不足")], now=NOW)
+    return dict(submitted, reviewer=reviewer, cashier=cashier)

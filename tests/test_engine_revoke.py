@@ -1,0 +1,109 @@
+"""作废 (PRODUCT.md §4): the bureau revokes claimed and offered vouchers with a reason, audited and
+told to the worker; any other state, an unknown code or another region's is refused by row; a
+revoked voucher can no longer be verified."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from h5app.models import AuditEvent, Notification
+from h5app.models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from h5app.vouchers import app_qr_secret, lifecycle, verify
+from h5app.vouchers.errors import DomainError, ValidationFailed
+from tests import factories as f
+from tests.voucher_support import NOW, WINDOW, count, make_voucher, stored
+
+
+def test_revoke_cancels_claimed_and_offered_vouchers_with_audit_and_notice(session):
+    claimed, offered = make_voucher(CLAIMED), make_voucher(OFFERED, offered_at=NOW - timedelta(days=2))
+    session.commit()
+    codes = [claimed.code, offered.code]
+
+    report = lifecycle.revoke(session, codes, "  资格复核不符  ", f.bureau_actor(), now=NOW)
+
+    assert report.done == codes and report.rejected == []
+    for voucher, before in ((claimed, CLAIMED), (offered, OFFERED)):
+        row = stored(session, voucher.id)
+        assert (row.status, row.revoked_at, row.revoke_reason) == (REVOKED, NOW, "资格复核不符")
+        [event] = f.audit_events(voucher_id=voucher.id)
+        assert (event.action, event.from_status, event.to_status, event.reason) == (
+            "voucher.revoke", before, REVOKED, "资格复核不符")
+        assert event.actor_label == "测试经办"
+        [notice] = session.scalars(select(Notification).where(Notification.voucher_id == voucher.id)).all()
+        assert (notice.kind, notice.person_id) == ("revoked", voucher.person_id)
+        assert "资格复核不符" in notice.body
+
+
+@pytest.mark.parametrize("status, values, label", [
+    (USED, dict(used_at=NOW - timedelta(days=1)), "已使用"),
+    (SETTLED, dict(settled_at=NOW - timedelta(days=1)), "已核销"),
+    (EXPIRED, {}, "已失效"),
+    (REVOKED, dict(revoked_at=NOW - timedelta(days=1)), "已作废"),
+    (CLAIMED, dict(expires_at=NOW - timedelta(days=1)), "已失效"),  # overdue, not yet swept
+])
+def test_revoke_refuses_vouchers_that_are_not_claimed_or_offered(session, status, values, label):
+    voucher = make_voucher(status, **values)
+    session.commit()
+
+    report = lifecycle.revoke(session, [voucher.code], "资格复核不符", f.bureau_actor(), now=NOW)
+
+    assert report.done == []
+    [rejected] = report.rejected
+    assert (rejected["code"], rejected["error"]) == (voucher.code, "INVALID_STATE")
+    assert f"“{label}”" in rejected["message"]
+    assert stored(session, voucher.id).status == status
+    assert count(session, AuditEvent) == 0 and count(session, Notification) == 0
+
+
+def test_revoke_reports_unknown_and_out_of_region_codes_as_not_found(session):
+    f.region("320200", "无锡市", "wuxi")
+    wuxi = make_voucher(CLAIMED, template=f.template("wuxi", region_code="320200", **WINDOW))
+    mine = make_voucher(CLAIMED)
+    session.commit()
+
+    report = lifecycle.revoke(session, ["ZZZZZZZZZZZZZZZZ", wuxi.code, mine.code], "核查", f.bureau_actor("330600"),
+                              now=NOW)
+
+    assert report.done == [mine.code]
+    assert [(r["code"], r["error"]) for r in report.rejected] == [
+        ("ZZZZZZZZZZZZZZZZ", "VOUCHER_NOT_FOUND"), (wuxi.code, "VOUCHER_NOT_FOUND"),
+    ]
+    assert stored(session, wuxi.id).status == CLAIMED
+
+
+def test_revoke_normalises_codes_and_handles_each_once(session):
+    voucher = make_voucher(CLAIMED)
+    session.commit()
+    code = voucher.code
+
+    report = lifecycle.revoke(session, [code, f" {code.lower()} ", f"{code[:8]}-{code[8:]}", ""], "核查",
+                              f.bureau_actor(), now=NOW)
+
+    assert report.done == [code] and report.rejected == []
+    assert len(f.audit_events(voucher_id=voucher.id)) == 1
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_revoke_needs_a_reason_and_changes_nothing_without_one(session, reason):
+    voucher = make_voucher(CLAIMED)
+    session.commit()
+
+    with pytest.raises(ValidationFailed) as caught:
+        lifecycle.revoke(session, [voucher.code], reason, f.bureau_actor(), now=NOW)
+
+    assert caught.value.details["fields"] == {"reason": "请填写作废原因"}
+    assert stored(session, voucher.id).status == CLAIMED
+    assert count(session, AuditEvent) == 0
+
+
+def test_revoked_voucher_can_no_longer_be_verified(session):
+    voucher = make_voucher(CLAIMED)
+    cls = f.training_class()
+    session.commit()
+    lifecycle.revoke(session, [voucher.code], "冒领", f.bureau_actor(), now=NOW)
+
+    with pytest.raises(DomainError) as caught:
+        verify.verify(session, qr=f.qr_for(voucher, f.epoch(NOW)), class_id=cls.id,
+                      actor=f.institution_actor(cls.institution), qr_secret=app_qr_secret(),
+                      now=NOW, now_ts=f.epoch(NOW))
+    assert caught.value.code == "VOUCHER_REVOKED"

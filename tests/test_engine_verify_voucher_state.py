@@ -1,0 +1,74 @@
+"""验券 checks 4–5 (PRODUCT.md §4): only a claimed, current voucher is verified — to the last
+instant of its deadline, and within Shaoxing's 90 days and Chongqing's fixed deadline.
+The other checks, the yearly limits, their order and the statements a verification costs are in
+the test_engine_verify_*.py modules beside this one."""
+from datetime import date, time, timedelta
+
+import pytest
+
+from h5app.models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
+from h5app.timeutil import end_of_local_day, local_at
+from h5app.vouchers import claim, verify
+from tests import factories as f
+from tests.verify_support import NOW, assert_refused, claimed_voucher, make_template, run_verify, used_voucher
+
+
+@pytest.mark.parametrize("status, values, code", [
+    (USED, {}, "VOUCHER_ALREADY_USED"),
+    (SETTLED, dict(settled_at=NOW - timedelta(days=1)), "VOUCHER_SETTLED"),
+    (REVOKED, dict(revoked_at=NOW - timedelta(days=1), revoke_reason="重复发放"), "VOUCHER_REVOKED"),
+    (OFFERED, dict(claimed_at=None, offered_at=NOW - timedelta(days=1)), "VOUCHER_NOT_CLAIMED"),
+    (EXPIRED, dict(expires_at=NOW - timedelta(days=1)), "VOUCHER_EXPIRED"),
+    (CLAIMED, dict(expires_at=NOW - timedelta(seconds=1)), "VOUCHER_EXPIRED"),  # overdue, no sweep yet
+])
+def test_voucher_that_is_not_claimed_and_current_is_refused(session, status, values, code):
+    template = make_template()
+    owner = f.person()
+    elsewhere = f.training_class()
+    cls = f.training_class()
+    if status in (USED, SETTLED):
+        voucher = used_voucher(template, owner, elsewhere, status=status)
+        for key, value in values.items():
+            setattr(voucher, key, value)
+    else:
+        voucher = claimed_voucher(template, owner, status=status, **values)
+    session.commit()
+
+    assert_refused(session, code, voucher, cls)
+
+
+def test_voucher_is_usable_until_the_last_instant_of_its_deadline(session):
+    deadline = end_of_local_day(date(2022, 5, 31))
+    voucher = claimed_voucher(expires_at=deadline)
+    cls = f.training_class()
+    session.commit()
+
+    assert run_verify(session, voucher, cls, now=deadline).result == verify.VERIFIED
+
+
+def test_shaoxing_voucher_must_be_activated_within_90_days_of_claim(session):
+    template = make_template("shaoxing", valid_days=365)
+    on_time, too_late = f.person(), f.person()
+    cls = f.training_class()
+    session.commit()
+    v1 = claim.claim(session, on_time, template, now=NOW)
+    v2 = claim.claim(session, too_late, template, now=NOW)
+
+    day_90 = local_at(date(2022, 8, 8), time(23, 59))  # claim day 2022-05-10 + 90 days
+    assert run_verify(session, v1, cls, now=day_90).result == verify.VERIFIED
+    assert_refused(session, "VOUCHER_EXPIRED", v2, cls, now=local_at(date(2022, 8, 9), time(0, 0)))
+
+
+def test_chongqing_voucher_is_refused_after_its_fixed_deadline(session):
+    f.region("500000", "重庆市", "chongqing")
+    template = make_template("chongqing", region_code="500000", valid_until=date(2022, 11, 30), valid_days=None,
+                             claim_ends_on=date(2022, 11, 30))
+    inst = f.institution(region_code="500103")
+    cls = f.training_class(inst)
+    on_time, too_late = f.person(region_code="500103"), f.person(region_code="500103")
+    session.commit()
+    v1 = claim.claim(session, on_time, template, now=NOW)
+    v2 = claim.claim(session, too_late, template, now=NOW)
+
+    assert run_verify(session, v1, cls, now=local_at(date(2022, 11, 30), time(23, 59))).result == verify.VERIFIED
+    assert_refused(session, "VOUCHER_EXPIRED", v2, cls, now=local_at(date(2022, 12, 1), time(0, 0)))

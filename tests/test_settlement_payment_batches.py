@@ -1,0 +1,157 @@
+"""Paying a reviewed settlement in batches (issue 16): the bank's reference and date, a failed line
+goes back to 待拨付 and its voucher waits, the totals kept on the settlement follow each payment,
+bad details change nothing; on the page and through the API."""
+from datetime import date
+
+import pytest
+
+from h5app.models import Settlement, Voucher
+from h5app.models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
+from h5app.models.vouchers import SETTLED, USED
+from h5app.vouchers import settlement
+from h5app.vouchers.errors import SettlementError, ValidationFailed
+
+from . import factories as f
+from .api_support import auth, error_code, key_for
+from .settlement_support import NOW, bureau_pair, make_class, make_template, officer, reviewed_application, trainee
+from .test_engine_settlement_regions import chongqing_application
+from .test_institution_verify import staff_sign_in
+
+# --- payment batches -------------------------------------------------------------------------------
+
+def test_a_failed_line_goes_back_to_be_paid_and_its_voucher_waits(session):
+    app, (first, second), cashier = reviewed_application(session)
+
+    batch = settlement.pay(session, app, cashier, reference="HD001", paid_on=date(2022, 5, 10),
+                           failed=[(second.code, "账户已销户")], now=NOW)
+
+    session.expire_all()
+    app = session.get(Settlement, app.id)
+    assert (batch.paid_lines, batch.failed_lines, batch.paid_total_fen) == (1, 1, 150000)
+    assert app.status == S_REVIEWED and app.status_label == "部分已拨付"
+    assert (session.get(Voucher, first.id).status, session.get(Voucher, second.id).status) == (SETTLED, USED)
+    waiting = next(line for line in app.lines if line.voucher_id == second.id)
+    assert (waiting.decision, waiting.paid_at, waiting.failure_reason) == (LINE_APPROVED, None, "账户已销户")
+    [failure] = f.audit_events(action="settlement.payment_failed")
+    assert (failure.voucher_id, failure.reason) == (second.id, "账户已销户")
+
+    settlement.pay(session, app, cashier, reference="HD002", now=NOW)
+
+    session.expire_all()
+    app = session.get(Settlement, app.id)
+    assert app.status == S_PAID and session.get(Voucher, second.id).status == SETTLED
+    paid = next(line for line in app.lines if line.voucher_id == second.id)
+    assert (paid.payment_batch.reference, paid.failure_reason, paid.paid_amount_fen) == ("HD002", None, 150000)
+    assert paid.payee_account_id is not None
+
+
+def test_the_totals_kept_on_the_settlement_follow_review_and_each_payment(session):
+    """The list pages sum the settlement rows' own totals: they must equal what the lines say."""
+    def stored(app_id):
+        session.expire_all()
+        row = session.get(Settlement, app_id)
+        return row.approved_total_fen, row.paid_total_fen
+
+    cls = make_class()
+    template = make_template(face_value_fen=150000)
+    first, second, third = [trainee(cls, template) for _ in range(3)]
+    session.commit()
+    app = settlement.apply(session, cls, officer(cls), now=NOW)
+    reviewer, cashier = bureau_pair("330600")
+    session.commit()
+    assert stored(app.id) == (0, 0)
+    settlement.review(session, app, reviewer, approve=[first.code, second.code], reject=[(third.code, "未参加考核")],
+                      now=NOW)
+    assert stored(app.id) == (300000, 0)
+    settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD1", failed=[(second.code, "账号有误")],
+                   now=NOW)
+    assert stored(app.id) == (300000, 150000)
+    settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD2", now=NOW)
+    assert stored(app.id) == (300000, 300000)
+
+
+def test_payment_of_an_unreviewed_application_is_refused(session):
+    cls = make_class()
+    trainee(cls, make_template())
+    session.commit()
+    app = settlement.apply(session, cls, officer(cls), now=NOW)
+    _, cashier = bureau_pair()
+    session.commit()
+
+    with pytest.raises(SettlementError):
+        settlement.pay(session, app, cashier, reference="HD001", now=NOW)
+    assert session.get(Settlement, app.id).status == S_SUBMITTED
+
+
+@pytest.mark.parametrize("reference, paid_on, failed", [
+    ("", None, []),
+    ("HD001", date(2099, 1, 1), []),
+    ("HD001", None, [("NOSUCHCODE", "账号有误")]),
+])
+def test_bad_payment_details_change_nothing(session, reference, paid_on, failed):
+    app, vouchers, cashier = reviewed_application(session)
+
+    with pytest.raises(ValidationFailed):
+        settlement.pay(session, app, cashier, reference=reference, paid_on=paid_on, failed=failed, now=NOW)
+    assert {session.get(Voucher, v.id).status for v in vouchers} == {USED}
+
+
+def test_a_failed_line_needs_a_reason(session):
+    app, (first, _), cashier = reviewed_application(session)
+
+    with pytest.raises(ValidationFailed) as caught:
+        settlement.pay(session, app, cashier, reference="HD001", failed=[(first.code, " ")], now=NOW)
+    assert "原因" in caught.value.details["rows"][0]["message"]
+
+
+def test_a_batch_with_a_failed_line_on_the_page(app, client, session):
+    application, (first, second), _ = reviewed_application(session)
+    cashier = f.staff("bureau")
+    session.commit()
+    staff_sign_in(client, cashier)
+    lines = {line.voucher_id: line.id for line in application.lines}
+
+    missing = client.post(f"/bureau/settlements/{application.id}/payment", data={"paid_on": "2022-05-11"})
+    assert missing.status_code == 400 and "请填写银行回单号" in missing.get_data(as_text=True)
+    response = client.post(f"/bureau/settlements/{application.id}/payment", data={
+        "reference": "HD001", "paid_on": "2022-05-11", f"failed-{lines[second.id]}": "1",
+        f"failure-{lines[second.id]}": "账号有误"})
+    assert response.status_code == 302
+    page = client.get(f"/bureau/settlements/{application.id}").get_data(as_text=True)
+    assert "1 行拨付失败，已退回待拨付" in page and "上次拨付失败：账号有误" in page and "部分已拨付" in page
+    assert (session.get(Voucher, first.id).status, session.get(Voucher, second.id).status) == (SETTLED, USED)
+
+
+def test_api_review_with_an_amount_payment_with_a_failure_and_the_list(client, session):
+    voucher, app = chongqing_application(session)
+    session.commit()
+    reviewer, cashier = key_for("bureau", "500000"), key_for("bureau", "500000")
+    path = f"/api/v1/settlements/{app.id}"
+
+    above = client.post(path + "/review", json={"approve": [{"code": voucher.code, "amount_fen": 100001}]},
+                        headers=auth(reviewer))
+    assert above.status_code == 409 and error_code(above) == "AMOUNT_ABOVE_MAXIMUM"
+    assert above.get_json()["error"]["rows"][0]["voucher_code"] == voucher.code
+    reviewed = client.post(path + "/review", json={"approve": [{"code": voucher.code, "amount_fen": 30000}]},
+                           headers=auth(reviewer))
+    line = reviewed.get_json()["lines"][0]
+    assert (line["amount_fen"], line["reference_fen"], line["approved_amount_fen"]) == (100000, 100000, 30000)
+    assert reviewed.get_json()["payee"]["account_number"].count("*") >= 4
+
+    failed = client.post(path + "/payment", json={"reference": "HD9", "failed": [{"code": voucher.code,
+                                                                                  "reason": "账号有误"}]},
+                         headers=auth(cashier))
+    body = failed.get_json()
+    assert failed.status_code == 200 and body["status"] == "reviewed"
+    assert (body["lines"][0]["failure_reason"], body["lines"][0]["paid_amount_fen"]) == ("账号有误", None)
+    paid = client.post(path + "/payment", json={"reference": "HD10", "paid_on": "2022-05-11"}, headers=auth(cashier))
+    line = paid.get_json()["lines"][0]
+    assert (line["paid_amount_fen"], line["payment_reference"]) == (30000, "HD10")
+    again = client.post(path + "/payment", json={"reference": "HD11"}, headers=auth(cashier))
+    assert again.status_code == 409 and error_code(again) == "VOUCHER_SETTLED"
+
+    listed = client.get("/api/v1/settlements?status=paid&payee_kind=institution", headers=auth(reviewer)).get_json()
+    assert [s["id"] for s in listed["settlements"]] == [app.id] and listed["paid_total_fen"] == 30000
+    assert client.get("/api/v1/settlements?status=nope", headers=auth(reviewer)).status_code == 422
+    assert client.get("/api/v1/settlements?region_code=330600", headers=auth(reviewer)).status_code == 422
+    assert client.get("/api/v1/settlements", headers=auth(key_for("bureau", "330600"))).get_json()["count"] == 0
