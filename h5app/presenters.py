@@ -1,8 +1,12 @@
 """How values look on a page: masked identities, money in yuan, local times, labels."""
 from .identity import mask_id_number, mask_name, mask_phone
 from .models import PRIORITY_GROUPS
+from .models.attendance import CORRECTION_PENDING, CORRECTION_STATUSES
 from .models.institutions import INSTITUTION_TYPES
-from .models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES, VOUCHER_STATUSES
+from .models.vouchers import (
+    CLAIMED, DISTRIBUTION_MODES, EXPIRED, FUNCTION_MODES, OFFERED, PROJECT_TYPES, REVOKED, SETTLED, USED,
+    VOUCHER_STATUSES,
+)
 from .timeutil import days_left, to_local, utcnow
 
 
@@ -49,4 +53,9 @@ GLOBALS = {
     "FUNCTION_MODES": FUNCTION_MODES,
     "DISTRIBUTION_MODES": DISTRIBUTION_MODES,
     "INSTITUTION_TYPES": INSTITUTION_TYPES,
+    "CORRECTION_STATUSES": CORRECTION_STATUSES,
+    # A template names a state by its constant, never by its string (tests/test_templates_no_status_literals.py):
+    # the voucher states, which pages compare as of now (Voucher.effective_status), and a pending correction.
+    "OFFERED": OFFERED, "CLAIMED": CLAIMED, "USED": USED, "SETTLED": SETTLED, "EXPIRED": EXPIRED, "REVOKED": REVOKED,
+    "CORRECTION_PENDING": CORRECTION_PENDING,
 }

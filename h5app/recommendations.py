@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from .models import Certificate, Enrolment, Job, Notification, Person, TrainingClass
-from .models.classes import CLASS_COMPLETED
+from .models.classes import CLASS_COMPLETED, ENROLLED
 from .timeutil import local_today, utcnow
 
 
@@ -14,7 +14,7 @@ def occupations_of(session, person_id: int) -> set[str]:
     certified = session.scalars(select(Certificate.occupation).where(Certificate.person_id == person_id))
     trained = session.scalars(
         select(TrainingClass.occupation).join(Enrolment, Enrolment.class_id == TrainingClass.id)
-        .where(Enrolment.person_id == person_id, Enrolment.status == "enrolled",
+        .where(Enrolment.person_id == person_id, Enrolment.status == ENROLLED,
                TrainingClass.status == CLASS_COMPLETED)
     )
     return set(certified) | set(trained)

@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator
 
+from ..vouchers.lifecycle import MAX_REVOKE_CODES
+
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Fen = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Count = Annotated[StrictInt, Field(ge=0, le=100000)]
@@ -155,7 +157,7 @@ class PersonVouchers(BaseModel):
 
 
 class RevocationIn(In):
-    codes: Annotated[list[VoucherCode], Field(min_length=1, max_length=10000)]
+    codes: Annotated[list[VoucherCode], Field(min_length=1, max_length=MAX_REVOKE_CODES)]
     reason: Text200
 
 

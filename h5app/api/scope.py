@@ -63,6 +63,7 @@ def visible_voucher(caller: Caller, code: str) -> Voucher:
 
 
 def visible_person(caller: Caller, person: Person | None) -> bool:
+    """A channel: the people who signed in through it; a bureau: the people whose 所在地区 it covers."""
     if person is None:
         return False
     if caller.scope == SCOPE_CHANNEL:

@@ -14,6 +14,7 @@ from ..access import home_url
 from ..extensions import db, limiter
 from ..identity import mask_phone
 from ..models import Channel, Person, SmsCode, StaffUser
+from ..models.people import VIA_SMS, via_sso
 from ..people import records as people_records
 from ..timeutil import utcnow
 from ..vouchers import audit
@@ -183,7 +184,7 @@ def sso_login(channel_code):
         return render_template("auth/sso_error.html", channel=channel,
                                message="渠道提供的姓名与系统中的实名信息不一致，请联系当地人社部门核实"), 400
     # A person a roster, an import or the API listed is now signed in by its owner, through the channel.
-    person.verified_via = person.verified_via if person.identity_proven else f"sso:{channel.code}"
+    person.prove_identity(via_sso(channel.code))
     person.channel_code = channel.code
     if data["phone"] and not person.phone and not db.session.scalar(select(Person.id).where(Person.phone == data["phone"])):
         person.phone = data["phone"]
@@ -291,7 +292,7 @@ def bind_identity():
             or (person.phone and person.phone != phone and person.identity_proven)
             # An identity a channel verified is reached through the channel, not by knowing a name
             # and an ID number.
-            or (person.verified_via or "").startswith("sso:")
+            or person.verified_by_channel
         ):
             failures = session.get("bind_failures", 0) + 1
             session["bind_failures"] = failures
@@ -311,7 +312,7 @@ def bind_identity():
                 person = Person(name=form.name.data.strip(), id_number=form.id_number.data)
                 db.session.add(person)
             person.phone = phone
-            person.verified_via = person.verified_via if person.identity_proven else "sms"
+            person.prove_identity(VIA_SMS)
             try:
                 db.session.flush()
             except IntegrityError:  # a double submit: the first one bound it

@@ -10,6 +10,7 @@ from ..access import BUREAU, require_region_covers, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Enrolment, TrainingClass
+from ..models.classes import ENROLLED
 from ..region_names import region_names
 from ..timeutil import utcnow
 from ..vouchers import audit, class_review
@@ -38,12 +39,12 @@ def class_queue():
 
 def _review_page(training_class: TrainingClass, return_form: ClassReturnForm | None = None, status: int = 200):
     roster = db.session.scalars(
-        select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
+        select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED)
         .options(selectinload(Enrolment.person)).order_by(Enrolment.id).limit(ROSTER_SHOWN + 1)).all()
     return render_template(
         "bureau/class_review.html", c=training_class, roster=roster[:ROSTER_SHOWN], more=len(roster) > ROSTER_SHOWN,
         roster_total=db.session.scalar(select(func.count(Enrolment.id)).where(
-            Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")),
+            Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED)),
         history=class_review.history(db.session, training_class),
         changes=class_review.changes(db.session, training_class),
         approve_form=ConfirmForm(), return_form=return_form or ClassReturnForm(), read_form=ConfirmForm(),

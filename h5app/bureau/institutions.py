@@ -2,7 +2,7 @@
 named), each with its officer account and a first password shown once; record strikes (three in a year
 suspend automatically) and reinstate with a reason; confirm or decline a change of the payee account
 (收款账户) the institution asked for."""
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
-from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REVIEWED
+from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REVIEWED, S_SUBMITTED
 from ..timeutil import local_today, utcnow
 from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
 from ..vouchers.errors import DomainError
@@ -36,8 +36,8 @@ PAYEE_TABS = {"": "全部", "institution": "培训机构", "worker": "劳动者�
 @bp.route("/settlements")
 @roles_required(BUREAU)
 def settlements():
-    status = request.args.get("status", "submitted")
-    status = status if status in TABS else "submitted"
+    status = request.args.get("status", S_SUBMITTED)
+    status = status if status in TABS else S_SUBMITTED
     payee_kind = request.args.get("payee", "")
     payee_kind = payee_kind if payee_kind in PAYEE_TABS else ""
     page = request.args.get("page", "1")
@@ -49,7 +49,8 @@ def settlements():
     overdue = {s.id: days for s, days in settlement_lists.overdue_reviews(db.session, utcnow(), region_prefix=prefix)}
     accounts = _accounts_of(found.rows)
     return render_template("bureau/settlements.html", found=found, status=status, payee_kind=payee_kind,
-                           tabs=TABS, payee_tabs=PAYEE_TABS, overdue=overdue, accounts=accounts)
+                           tabs=TABS, payee_tabs=PAYEE_TABS, overdue=overdue, accounts=accounts,
+                           unpaid_tab=status == S_REVIEWED)
 
 
 def _accounts_of(rows) -> dict:
@@ -167,7 +168,7 @@ def settlement_payment(settlement_id):
 def disbursement_sheet(settlement_id, fmt):
     """资金拨付表 of one application: its approved lines, paid or waiting."""
     row = _my_settlement(settlement_id)
-    if row.status not in (S_REVIEWED, S_PAID) or fmt not in ("csv", "xlsx"):
+    if not row.review_done or fmt not in ("csv", "xlsx"):
         abort(404)
     sheet = disbursement.build(db.session, region_code=row.region_code, settlement_ids=[row.id], unpaid_only=False)
     return _sheet_response(sheet, fmt, f"disbursement-{row.id}")

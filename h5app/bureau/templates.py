@@ -71,8 +71,8 @@ def new_template():
 @roles_required(BUREAU)
 def template_detail(template_id):
     template = _my_template(template_id)
-    issued = _issued(template)
-    editable = issued == 0 and template.status == TEMPLATE_DRAFT
+    issued = templates_service.issued_count(db.session, template)
+    editable = templates_service.editable(template, issued)
     form = _form(template)
     if request.method == "POST":
         if not editable:
@@ -97,9 +97,6 @@ def close_template(template_id):
     template = _my_template(template_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    template.status = TEMPLATE_CLOSED
-    audit.record(db.session, audit.Actor.for_staff(current_user), "template.close", region_code=template.region_code,
-                 details={"template_id": template.id})
-    db.session.commit()
+    templates_service.close_template(db.session, template, audit.Actor.for_staff(current_user))
     flash("券模板已关闭：不再发放和领取，已领取的券仍可使用", "success")
     return redirect(url_for("bureau.template_detail", template_id=template_id))

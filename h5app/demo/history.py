@@ -71,7 +71,7 @@ def _person(i: int, district: str, id_number, seq: int) -> Person:
     born = f"{1972 + i % 28}{i % 12 + 1:02d}{i % 27 + 1:02d}"
     return Person(name=SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)],
                   id_number=id_number(district, born, seq, i % 2 == 0), phone=None, groups=GROUPS[i % len(GROUPS)],
-                  region_code=district, insurance_months=36 + (i * 7) % 60, verified_via="sso:zhrs",
+                  region_code=district, insurance_months=36 + (i * 7) % 60, verified_via=via_sso("zhrs"),
                   channel_code="zhrs")
 
 

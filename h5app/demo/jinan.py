@@ -57,7 +57,7 @@ def seed_jinan(session, policies: dict, today, password: str, id_number) -> None
         "price_fen": 260000, "capacity": 30, "starts_on": start, "ends_on": start + timedelta(days=5),
         "description": "面向历下区失业人员和农村转移就业劳动者的焊工技能提升班，共4天32课时。", "teaching_plan": PLAN,
     }, lessons, officer, teachers=TEACHERS)
-    people = [Person(name=name, id_number=id_number("370102", born, 300 + n, n % 2 == 0), verified_via="roster",
+    people = [Person(name=name, id_number=id_number("370102", born, 300 + n, n % 2 == 0), verified_via=VIA_ROSTER,
                      region_code="370102") for n, (name, born) in enumerate(TRAINEES)]
     roster.add_trainees(session, welding, [{"name": p.name, "id_number": p.id_number, "phone": ""} for p in people],
                         officer)

@@ -84,7 +84,7 @@ def seed_demo(session) -> list[str]:
     for index, (name, district, born, groups, months, phone) in enumerate(WORKERS, start=1):
         person = Person(name=name, id_number=demo_id_number(district, born, index, index % 2 == 1), phone=phone,
                         groups=groups, region_code=district, insurance_months=months,
-                        verified_via="sso:zhrs", channel_code="zhrs")
+                        verified_via=via_sso("zhrs"), channel_code="zhrs")
         session.add(person)
         people.append(person)
 

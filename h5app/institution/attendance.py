@@ -9,6 +9,7 @@ from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
+from ..models.classes import ENROLLED
 from ..presenters import local_dt
 from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
@@ -42,7 +43,7 @@ def attendance_sheet(class_session: ClassSession) -> dict:
     """签到表 of one lesson: the page draws it, and a desk scan answers with it (JSON) so the page
     can redraw it without a reload."""
     enrolled = db.session.scalars(select(Enrolment).options(joinedload(Enrolment.person)).where(
-        Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
+        Enrolment.class_id == class_session.class_id, Enrolment.status == ENROLLED).order_by(Enrolment.id)).all()
     done = {c.person_id: c for c in db.session.scalars(select(CheckIn).where(CheckIn.session_id == class_session.id))}
     by_time = presence.counts_time_present(db.session, class_session.training_class)
     rows = [{"name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),

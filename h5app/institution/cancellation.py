@@ -1,7 +1,7 @@
 """取消班期 and 退班 on the officer's class page: each says first what it will do (how many vouchers
 go back to their holders, who is told), asks for a reason and a confirmation, then calls the
 engine (vouchers/cancellation.py), which refuses with a clear reason when it may not be done."""
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload

@@ -10,9 +10,7 @@ from ..access import OFFICER, require_institution_owns, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import CheckIn, ClassSession, ClassTeacher, Site, TrainingClass
-from ..models.classes import (
-    CLASS_CANCELLED, CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNED,
-)
+from ..models.classes import CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import to_local
 from ..vouchers import audit, class_review, classes
@@ -32,7 +30,7 @@ def _form(training_class=None) -> ClassForm:
     if (training_class.is_unapproved or training_class.approved_at is not None) if training_class is not None \
             else class_review.review_required(db.session, current_user.institution):
         form.require_review()
-    if training_class is not None and training_class.status == CLASS_RETURNED:
+    if training_class is not None and training_class.is_returned:
         form.submit.label.text = "保存并重新提交审核"
     elif training_class is None and form.review_required:
         form.submit.label.text = "提交开班申请"
@@ -75,7 +73,7 @@ def new_class():
         except ValidationFailed as problems:
             form.show(problems.details["fields"])
         else:
-            if training_class.status == CLASS_PENDING_REVIEW:
+            if training_class.is_pending_review:
                 flash("开班申请已提交人社部门审核。审核通过后自动开放报名；审核期间可上传花名册", "success")
             else:
                 flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
@@ -105,7 +103,7 @@ def edit_class(class_id):
                          institution_id=training_class.institution_id, details={"class_id": class_id})
             changed = class_review.record_changes(db.session, training_class, approved, actor)
             db.session.commit()
-            if training_class.status == CLASS_RETURNED:
+            if training_class.is_returned:
                 try:
                     class_review.resubmit(db.session, training_class, actor)
                 except DomainError as refusal:

@@ -10,6 +10,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import Enrolment, ExamResult, TrainingClass, Voucher
+from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
@@ -34,7 +35,7 @@ TRAINEES_PER_PAGE = 50
 
 
 def _enrolled(training_class: TrainingClass):
-    return (select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
+    return (select(Enrolment).where(Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED)
             .order_by(Enrolment.id))
 
 

@@ -9,7 +9,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
-from ..models.classes import CLASS_COMPLETED
+from ..models.classes import ENROLLED
 from ..models.vouchers import USED
 from ..vouchers import audit, completion, results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
@@ -76,7 +76,7 @@ def complete_class(class_id):
         else:
             flash("班期已结业" + (f"，{len(made.lines)}张定向抵用券已自动使用并提交结算" if made else ""), "success")
             return redirect(url_for("institution.class_trainees", class_id=class_id))
-    if training_class.status == CLASS_COMPLETED and request.method == "GET":
+    if training_class.is_completed and request.method == "GET":
         return redirect(url_for("institution.class_trainees", class_id=class_id))
     preview = completion.preview(db.session, training_class)
     return render_template("institution/complete.html", training_class=training_class, preview=preview, form=form), (

@@ -11,6 +11,7 @@ from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import AttendanceCorrection, CheckIn, ClassSession, Enrolment, Person
+from ..models.classes import ENROLLED
 from ..models.attendance import CORRECTION_PENDING, CORRECTION_STATUSES
 from ..vouchers import audit, corrections
 from ..vouchers.errors import DomainError
@@ -27,7 +28,7 @@ def candidates(class_session: ClassSession) -> list[Person]:
     taken |= set(db.session.scalars(select(AttendanceCorrection.person_id).where(
         AttendanceCorrection.session_id == class_session.id, AttendanceCorrection.status == CORRECTION_PENDING)))
     enrolled = db.session.scalars(select(Person).join(Enrolment, Enrolment.person_id == Person.id).where(
-        Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled").order_by(Enrolment.id))
+        Enrolment.class_id == class_session.class_id, Enrolment.status == ENROLLED).order_by(Enrolment.id))
     return [p for p in enrolled if p.id not in taken]
 
 

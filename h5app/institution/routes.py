@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from ..access import OFFICER, VERIFIER, roles_required
 from ..extensions import db
 from ..models import Enrolment, TrainingClass, Voucher
+from ..models.classes import ENROLLED
 from ..models.vouchers import USED
 from ..timeutil import utcnow
 from ..vouchers.settlement_lists import overdue_applications, overdue_reviews
@@ -24,7 +25,7 @@ def home():
     enrolled = dict(db.session.execute(
         select(Enrolment.class_id, func.count(Enrolment.id))
         .join(TrainingClass, Enrolment.class_id == TrainingClass.id)
-        .where(TrainingClass.institution_id == institution.id, Enrolment.status == "enrolled")
+        .where(TrainingClass.institution_id == institution.id, Enrolment.status == ENROLLED)
         .group_by(Enrolment.class_id)
     ).all())
     verified = dict(db.session.execute(

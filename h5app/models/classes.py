@@ -23,8 +23,14 @@ CLASS_UNAPPROVED = (CLASS_PENDING_REVIEW, CLASS_RETURNED)
 # 取消班期 (issue 19): the vouchers used for it went back to their holders; nothing more happens in it.
 CLASS_CANCELLED = "cancelled"
 CLASS_STATUSES[CLASS_CANCELLED] = "已取消"
+# Approved and not ended, enrolment open or closed: lessons are held, the enrolled check in and out
+# and have their vouchers verified.
+CLASS_RUNNING = (CLASS_OPEN, CLASS_CLOSED)
+# Nothing more happens in a completed or cancelled class: it is neither edited nor cancelled.
+CLASS_ENDED = (CLASS_COMPLETED, CLASS_CANCELLED)
 # An enrolment ends when its class is cancelled or the trainee withdraws (退班) before attending.
 ENROLLED, ENROLMENT_CANCELLED, WITHDRAWN = "enrolled", "cancelled", "withdrawn"
+ENROLMENT_STATUSES = (ENROLLED, ENROLMENT_CANCELLED, WITHDRAWN)
 
 DELIVERY_OFFLINE, DELIVERY_ONLINE = "offline", "online"
 DELIVERIES = {DELIVERY_OFFLINE: "线下培训", DELIVERY_ONLINE: "线上培训"}
@@ -38,11 +44,68 @@ class_sites = Table(
 
 
 class ClassStatus:
-    """A class's status in words."""
+    """A class's status in words, and what it allows: the one place pages, templates and services
+    ask it."""
 
     @property
     def status_label(self) -> str:
         return CLASS_STATUSES.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        """报名中: workers may enrol, and the institution verifies vouchers for it."""
+        return self.status == CLASS_OPEN
+
+    @property
+    def is_pending_review(self) -> bool:
+        return self.status == CLASS_PENDING_REVIEW
+
+    @property
+    def is_returned(self) -> bool:
+        """开班审核退回: the institution mends it and resubmits."""
+        return self.status == CLASS_RETURNED
+
+    @property
+    def is_unapproved(self) -> bool:
+        """Waiting for 开班审核, or returned by it: no enrolment, verification or directed voucher."""
+        return self.status in CLASS_UNAPPROVED
+
+    @property
+    def is_running(self) -> bool:
+        """Enrolment open or closed: lessons are held, check-in and verification of the enrolled go on."""
+        return self.status in CLASS_RUNNING
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == CLASS_COMPLETED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == CLASS_CANCELLED
+
+    @property
+    def is_ended(self) -> bool:
+        """Completed or cancelled: nothing more happens in it."""
+        return self.status in CLASS_ENDED
+
+    @property
+    def is_editable(self) -> bool:
+        """A completed or cancelled class is not edited (a returned one is, to be resubmitted)."""
+        return not self.is_ended
+
+    @property
+    def can_open_enrolment(self) -> bool:
+        """开放报名: from a draft, or after enrolment was closed."""
+        return self.status in (CLASS_DRAFT, CLASS_CLOSED)
+
+    @property
+    def can_close_enrolment(self) -> bool:
+        return self.status == CLASS_OPEN
+
+    @property
+    def can_complete(self) -> bool:
+        """班期结业 is offered for an approved class that has not ended."""
+        return not (self.is_ended or self.is_unapproved)
 
 
 class TrainingClass(ClassStatus, db.Model):
@@ -88,11 +151,6 @@ class TrainingClass(ClassStatus, db.Model):
     )
 
     @property
-    def is_unapproved(self) -> bool:
-        """Waiting for 开班审核, or returned by it: no enrolment, verification or directed voucher."""
-        return self.status in CLASS_UNAPPROVED
-
-    @property
     def is_online(self) -> bool:
         """线上培训: no site, no geofence; attendance is the study time the platform reports."""
         return self.delivery == DELIVERY_ONLINE
@@ -128,7 +186,7 @@ class Enrolment(db.Model):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     voucher_id: Mapped[int | None] = mapped_column(ForeignKey("vouchers.id"))
     source: Mapped[str] = mapped_column(String(16), default="self")  # self | roster | api
-    status: Mapped[str] = mapped_column(String(16), default="enrolled")  # enrolled | cancelled | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default=ENROLLED)  # ENROLMENT_STATUSES
     # When and why an enrolment ended (its class cancelled, or 退班).
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     end_reason: Mapped[str | None] = mapped_column(Text)

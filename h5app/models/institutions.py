@@ -18,6 +18,7 @@ INSTITUTION_TYPES = {
 }
 
 ACTIVE, SUSPENDED = "active", "suspended"
+INSTITUTION_STATUSES = (ACTIVE, SUSPENDED)
 
 
 class InstitutionStatus:

@@ -44,10 +44,17 @@ RECORD_SOURCES = {"import": "人员信息导入", "api": "接口同步", "sso": 
 REGION_CODE_ORDER = ("residence_region_code", "insurance_region_code", "employment_region_code",
                      "hukou_region_code", "unemployment_registered_region_code")
 
-# How an identity was established (Person.verified_via) without its owner proving it: listed by an
+# How an identity was established (Person.verified_via). Without its owner proving it: listed by an
 # institution's roster, a bureau's import or a partner's API. Whoever proves the phone by SMS still
-# binds name + ID once; a channel's SSO or that binding replaces these.
-UNPROVEN_IDENTITY = frozenset({"roster", "import", "api"})
+# binds name + ID once ("sms"); a channel's SSO ("sso:<channel>") or that binding replaces these.
+VIA_ROSTER, VIA_IMPORT, VIA_API, VIA_SMS = "roster", "import", "api", "sms"
+VIA_SSO_PREFIX = "sso:"
+UNPROVEN_IDENTITY = frozenset({VIA_ROSTER, VIA_IMPORT, VIA_API})
+
+
+def via_sso(channel_code: str) -> str:
+    """verified_via of an identity a channel's SSO established."""
+    return VIA_SSO_PREFIX + channel_code
 
 
 def new_qr_code() -> str:
@@ -82,7 +89,7 @@ class Person(UserMixin, db.Model):
     job_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     job_consent_at: Mapped[datetime | None] = mapped_column(DateTime)
     qr_code: Mapped[str] = mapped_column(String(16), unique=True, default=new_qr_code)
-    # How the identity was established: 'sso:<channel>', 'sms', 'roster', 'import', 'api'.
+    # How the identity was established: via_sso(channel), VIA_SMS, or one of UNPROVEN_IDENTITY.
     verified_via: Mapped[str | None] = mapped_column(String(40))
     channel_code: Mapped[str | None] = mapped_column(String(32), index=True)
     # Bumped at sign-out: every session cookie issued before then stops working.
@@ -102,6 +109,19 @@ class Person(UserMixin, db.Model):
     def identity_proven(self) -> bool:
         """Signed in by its owner (a channel's SSO, or SMS with the real-name binding)."""
         return bool(self.verified_via) and self.verified_via not in UNPROVEN_IDENTITY
+
+    @property
+    def verified_by_channel(self) -> bool:
+        """Established by a channel's SSO: reached through the channel, not by knowing a name and an
+        ID number."""
+        return (self.verified_via or "").startswith(VIA_SSO_PREFIX)
+
+    def prove_identity(self, via: str) -> None:
+        """Its owner has just proven who they are (`via`: VIA_SMS or via_sso(channel)). An unproven
+        identity (a roster's, an import's, the API's) takes `via`; a proven one keeps how it was
+        first proven."""
+        if not self.identity_proven:
+            self.verified_via = via
 
     @property
     def has_record(self) -> bool:

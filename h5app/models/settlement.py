@@ -20,6 +20,7 @@ PAYEE_KINDS = {PAYEE_INSTITUTION: "培训机构", PAYEE_WORKER: "劳动者本人
 # A payee account: entered by the institution → pending until the bureau confirms; the bureau's own
 # entry (onboarding, API) and a worker's own card are active at once; the one before is replaced.
 ACCOUNT_PENDING, ACCOUNT_ACTIVE, ACCOUNT_REPLACED, ACCOUNT_DECLINED = "pending", "active", "replaced", "declined"
+ACCOUNT_STATUSES = (ACCOUNT_PENDING, ACCOUNT_ACTIVE, ACCOUNT_REPLACED, ACCOUNT_DECLINED)
 
 
 class PayeeAccount(db.Model):
@@ -115,6 +116,21 @@ class Settlement(db.Model):
             return "部分已拨付"
         return SETTLEMENT_STATUSES.get(self.status, self.status)
 
+    @property
+    def awaiting_review(self) -> bool:
+        """Submitted: the bureau decides its lines."""
+        return self.status == S_SUBMITTED
+
+    @property
+    def review_done(self) -> bool:
+        """Reviewed (paid or not): its 资金拨付表 can be drawn."""
+        return self.status in (S_REVIEWED, S_PAID)
+
+    @property
+    def awaiting_payment(self) -> bool:
+        """Reviewed, with approved lines not yet paid (failed ones included)."""
+        return self.status == S_REVIEWED and bool(self.unpaid_lines)
+
     def refresh_totals(self) -> None:
         """Sum the lines into approved_total_fen and paid_total_fen: after every change of a line's
         decision, amount or payment (settlement.review and settlement.pay)."""
@@ -163,6 +179,15 @@ class SettlementLine(db.Model):
     def payable_fen(self) -> int:
         """What an approved line pays: the reviewer's amount, else the computed one."""
         return self.approved_amount_fen if self.approved_amount_fen is not None else self.amount_fen
+
+    @property
+    def is_pending(self) -> bool:
+        """Not decided yet."""
+        return self.decision == LINE_PENDING
+
+    @property
+    def is_approved(self) -> bool:
+        return self.decision == LINE_APPROVED
 
     @property
     def decision_label(self) -> str:

@@ -52,5 +52,10 @@ class StaffUser(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
     @property
+    def is_officer(self) -> bool:
+        """机构专员: manages the institution's classes, staff and scan guns (a verifier only verifies)."""
+        return self.role == OFFICER
+
+    @property
     def role_label(self) -> str:
         return STAFF_ROLES.get(self.role, self.role)

@@ -50,3 +50,11 @@ class BackgroundTask(db.Model):
     @property
     def finished(self) -> bool:
         return self.status in (DONE, FAILED)
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == DONE
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == FAILED

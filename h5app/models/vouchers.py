@@ -36,6 +36,7 @@ VOUCHER_STATUSES = {
 }
 
 TEMPLATE_DRAFT, TEMPLATE_ACTIVE, TEMPLATE_CLOSED = "draft", "active", "closed"
+TEMPLATE_STATUSES = {TEMPLATE_DRAFT: "草稿", TEMPLATE_ACTIVE: "发放中", TEMPLATE_CLOSED: "已关闭"}
 
 
 class VoucherTemplate(db.Model):
@@ -78,6 +79,20 @@ class VoucherTemplate(db.Model):
         return self.distribution_mode == GENERAL
 
     @property
+    def status_label(self) -> str:
+        return TEMPLATE_STATUSES.get(self.status, self.status)
+
+    @property
+    def is_draft(self) -> bool:
+        """Not yet in force: the first issuance (or an activation) puts it in force."""
+        return self.status == TEMPLATE_DRAFT
+
+    @property
+    def is_closed(self) -> bool:
+        """停止发放: no more issuing or claiming; claimed vouchers stay usable."""
+        return self.status == TEMPLATE_CLOSED
+
+    @property
     def remaining_stock(self) -> int | None:
         return None if self.stock is None else max(self.stock - self.claimed_count, 0)
 
@@ -118,6 +133,11 @@ class VoucherStatus:
     @property
     def status_label(self) -> str:
         return VOUCHER_STATUSES[self.status]
+
+    @property
+    def is_used(self) -> bool:
+        """Verified for a class and not yet settled: 退班 or 取消班期 gives it back to its holder."""
+        return self.status == USED
 
 
 class Voucher(VoucherStatus, db.Model):

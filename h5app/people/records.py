@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..identity import mask_phone
 from ..models import Person, PersonRecordChange, region_prefix
-from ..models.people import RECORD_FIELDS, RECORD_REGION_FIELDS, REGION_CODE_ORDER
+from ..models.people import RECORD_FIELDS, RECORD_REGION_FIELDS, REGION_CODE_ORDER, VIA_API, VIA_IMPORT
 
 FIELD_LABELS = {**RECORD_REGION_FIELDS, "insurance_months": "参保月数", "groups": "重点群体"}
 
@@ -40,7 +40,7 @@ OUTCOME_LABELS = {CREATED: "新增", UPDATED: "已更新", UNCHANGED: "无变化
 
 # How a person first recorded by a record's source was identified (Person.verified_via): not by
 # its owner, who still binds name + ID by SMS or comes through a channel (models.people).
-VERIFIED_VIA = {"import": "import", "api": "api", "demo": "import"}
+VERIFIED_VIA = {"import": VIA_IMPORT, "api": VIA_API, "demo": VIA_IMPORT}
 
 # Rejection codes (the API's rows[].code; the import's result file gives the message).
 NAME_MISMATCH = "NAME_MISMATCH"

@@ -12,7 +12,7 @@ from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import ClassSession, ScanDevice, ScanRecord, TrainingClass
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import CLASS_RUNNING
 from ..timeutil import to_local, utcnow
 from ..vouchers import audit
 from ..vouchers.errors import DomainError
@@ -26,7 +26,7 @@ FEED_SIZE = 30
 def _classes():
     return db.session.scalars(
         select(TrainingClass).where(TrainingClass.institution_id == current_user.institution_id,
-                                    TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)))
+                                    TrainingClass.status.in_(CLASS_RUNNING))
         .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc())).all()
 
 
@@ -35,7 +35,7 @@ def _sessions():
     return db.session.scalars(
         select(ClassSession).join(TrainingClass, ClassSession.class_id == TrainingClass.id)
         .where(TrainingClass.institution_id == current_user.institution_id,
-               TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)),
+               TrainingClass.status.in_(CLASS_RUNNING),
                ClassSession.ends_at >= utcnow() - timedelta(days=1))
         .order_by(ClassSession.starts_at, ClassSession.id).limit(60)).all()
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..models import CheckIn, ClassSession, Enrolment, Person, Voucher
-from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED, ENROLLED
 from ..timeutil import to_local, utcnow
 from . import audit, qrtoken
 from .errors import (
@@ -33,7 +33,7 @@ def _check_session_open(class_session: ClassSession, now) -> None:
     training_class = class_session.training_class
     if training_class.status == CLASS_CANCELLED:
         raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能签到")
-    if training_class.status not in (CLASS_OPEN, CLASS_CLOSED):
+    if not training_class.is_running:
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能签到")
     if training_class.is_online:
         raise ClassIsOnline()
@@ -49,7 +49,7 @@ def _enrolment(session, class_session: ClassSession, person_id: int, doing: str 
     退班 or a cancellation ending it either waits for this record or has ended it already."""
     enrolment = session.scalar(select(Enrolment).where(
         Enrolment.class_id == class_session.class_id, Enrolment.person_id == person_id,
-        Enrolment.status == "enrolled",
+        Enrolment.status == ENROLLED,
     ).with_for_update(read=True).execution_options(populate_existing=True))
     if enrolment is None:
         training_class = class_session.training_class

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from ..models import CheckIn, ClassSession, Person
-from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import CLASS_CANCELLED
 from ..timeutil import to_local, utcnow
 from . import audit, presence
 from .checkin import _enrolment, distance_to_site, person_from_qr
@@ -37,7 +37,7 @@ def _check_lesson(lesson: ClassSession, now) -> None:
     training_class = lesson.training_class
     if training_class.status == CLASS_CANCELLED:
         raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能签退")
-    if training_class.status not in (CLASS_OPEN, CLASS_CLOSED):
+    if not training_class.is_running:
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能签退")
 
 

@@ -1,15 +1,15 @@
 """Creating a class (班期) with its sessions as a service: one set of rules for the institution's
-new-class page and the partner API."""
+new-class page and the partner API. Also opening and closing its enrolment (开放报名, 截止报名)."""
 from datetime import datetime
 
 from sqlalchemy import select
 
 from ..models import ClassSession, ClassTeacher, Institution, Site, TrainingClass
-from ..models.classes import DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import local_today
 from . import audit, class_review
-from .errors import OutOfScope, ValidationFailed
+from .errors import ClassCancelled, ClassCompleted, ClassPendingReview, OutOfScope, ValidationFailed
 from .unit import service
 
 
@@ -80,3 +80,23 @@ def create_class(session, institution: Institution, values: dict, sessions: list
         class_review.record_submission(session, training_class, actor)
     session.commit()
     return training_class
+
+
+@service
+def set_enrolment_open(session, training_class: TrainingClass, open_enrolment: bool, actor: audit.Actor) -> None:
+    """开放报名 (from a draft, or again after closing) or 截止报名: those already enrolled still have
+    their vouchers verified and check in. Not for a completed, cancelled or unapproved class (开班审核
+    opens it when it approves)."""
+    if not actor.for_institution(training_class.institution_id):
+        raise OutOfScope("只能为本机构的班期开放或截止报名")
+    if training_class.is_completed:
+        raise ClassCompleted()
+    if training_class.is_unapproved:
+        raise ClassPendingReview("班期尚未通过开班审核，审核通过后自动开放报名")
+    if training_class.is_cancelled:
+        raise ClassCancelled("班期已取消，不能再开放或截止报名")
+    wanted = CLASS_OPEN if open_enrolment else CLASS_CLOSED
+    training_class.status = wanted
+    audit.record(session, actor, f"class.{wanted}", institution_id=training_class.institution_id,
+                 details={"class_id": training_class.id})
+    session.commit()

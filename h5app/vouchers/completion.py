@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ..models import Enrolment, ExamResult, Policy, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_PENDING_REVIEW
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, USED
 from ..timeutil import local_today, to_local, utcnow
 
@@ -67,10 +67,10 @@ class CompletionPreview:
 def preview(session, training_class: TrainingClass, *, now=None) -> CompletionPreview:
     now = now or utcnow()
     trainees = session.scalar(select(func.count(Enrolment.id)).where(
-        Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
     results = session.scalar(select(func.count(ExamResult.id)).join(
         Enrolment, (Enrolment.class_id == ExamResult.class_id) & (Enrolment.person_id == ExamResult.person_id))
-        .where(ExamResult.class_id == training_class.id, Enrolment.status == "enrolled"))
+        .where(ExamResult.class_id == training_class.id, Enrolment.status == ENROLLED))
     automatic = [v for v in auto_settled_vouchers(session, training_class) if v.effective_status(now) == CLAIMED]
     used, days = session.execute(
         select(func.count(Voucher.id), func.min(Policy.apply_within_days))

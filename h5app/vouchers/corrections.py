@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..identity import id_number_error, mask_name, normalize_id_number
 from ..models import AttendanceCorrection, CheckIn, ClassSession, Enrolment, Person
 from ..models.attendance import CORRECTION_APPROVED, CORRECTION_PENDING, CORRECTION_REFUSED
-from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN
+from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, ENROLLED
 from ..timeutil import to_local, utcnow
 from . import audit
 from .errors import (
@@ -49,7 +49,7 @@ def enrolled_person(session, class_session: ClassSession, id_number: str) -> Per
     if problem:
         raise ValidationFailed(problem, fields={"id_number": problem})
     person = session.scalar(select(Person).join(Enrolment, Enrolment.person_id == Person.id).where(
-        Person.id_number == number, Enrolment.class_id == class_session.class_id, Enrolment.status == "enrolled"))
+        Person.id_number == number, Enrolment.class_id == class_session.class_id, Enrolment.status == ENROLLED))
     if person is None:
         raise NotEnrolled("该学员未报名本班期，不能申请补签")
     return person
@@ -79,7 +79,7 @@ def request_correction(session, class_session: ClassSession, person: Person, rea
     if now < class_session.starts_at:
         raise OutsideSessionTime(f"{lesson_label(class_session)}尚未开始，不能申请补签")
     enrolled = session.scalar(select(Enrolment.id).where(
-        Enrolment.class_id == training_class.id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == training_class.id, Enrolment.person_id == person.id, Enrolment.status == ENROLLED))
     if enrolled is None:
         raise NotEnrolled("该学员未报名本班期，不能申请补签")
     if session.scalar(select(CheckIn.id).where(CheckIn.session_id == class_session.id,

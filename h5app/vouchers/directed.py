@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from ..models import Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_PENDING_REVIEW
+from ..models.classes import CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED, DIRECTED, SETTLED, USED
 from . import rules
 from .claim import claims_of_type_this_year
@@ -77,7 +77,7 @@ def held_for_class(session, template: VoucherTemplate, training_class: TrainingC
     chosen = session.execute(
         select(Enrolment.person_id, Voucher)
         .join(Voucher, Voucher.id == Enrolment.voucher_id)
-        .where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
+        .where(Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
     for person_id, voucher in chosen:
         if person_id not in held and voucher.effective_status(now) == CLAIMED:
             held[person_id] = f"报名时已选用自己的培训券（{_tail(voucher.code)}），无需再发"
@@ -95,7 +95,7 @@ def plan(session, template: VoucherTemplate, training_class: TrainingClass, acto
     check_class(template, training_class, actor, now)
     roster = list(session.scalars(
         select(Person).join(Enrolment, Enrolment.person_id == Person.id)
-        .where(Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")
+        .where(Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED)
         .order_by(Enrolment.id)
     ))
     if person_ids is not None:

@@ -4,7 +4,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import ClassRating, Enrolment, TrainingClass, Voucher
-from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_OPEN, CLASS_PENDING_REVIEW
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_OPEN, CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED
 from ..timeutil import utcnow
 from . import audit, rules
@@ -43,11 +43,11 @@ def enrol(session, person, training_class: TrainingClass, *, voucher_code: str |
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能报名")
     existing = session.scalar(select(Enrolment).where(
         Enrolment.class_id == training_class.id, Enrolment.person_id == person.id))
-    if existing is not None and existing.status == "enrolled":
+    if existing is not None and existing.status == ENROLLED:
         raise AlreadyEnrolled("您已报名该班期，请按时参加培训")
     if training_class.capacity is not None:
         taken = session.scalar(select(func.count(Enrolment.id)).where(
-            Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
+            Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
         if taken >= training_class.capacity:
             raise ClassFull(f"该班期{training_class.capacity}个名额已满，请选择其他班期")
     voucher = None
@@ -59,7 +59,7 @@ def enrol(session, person, training_class: TrainingClass, *, voucher_code: str |
     if existing is None:
         existing = Enrolment(class_id=training_class.id, person_id=person.id, source="self")
         session.add(existing)
-    existing.status, existing.voucher_id = "enrolled", voucher.id if voucher else existing.voucher_id
+    existing.status, existing.voucher_id = ENROLLED, voucher.id if voucher else existing.voucher_id
     try:
         session.flush()
     except IntegrityError:  # the same worker tapped twice
@@ -81,7 +81,7 @@ def rate_class(session, person, training_class: TrainingClass, stars: int, comme
     if len(comment) > 500:
         raise ValidationFailed("评价内容请在500字以内", fields={"comment": "评价内容请在500字以内"})
     enrolled = session.scalar(select(Enrolment.id).where(
-        Enrolment.class_id == training_class.id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == training_class.id, Enrolment.person_id == person.id, Enrolment.status == ENROLLED))
     if enrolled is None:
         raise NotEnrolled("只有参加了该班期的学员才能评价")
     if training_class.status != CLASS_COMPLETED:

@@ -7,6 +7,7 @@ from ..codes import random_code
 from ..models import (
     AuditEvent, Enrolment, Issuance, Notification, Person, TrainingClass, Voucher, VoucherTemplate,
 )
+from ..models.people import VIA_IMPORT
 from ..models.vouchers import CLAIMED, DIRECTED, GENERAL, OFFERED, TEMPLATE_ACTIVE, TEMPLATE_CLOSED
 from ..timeutil import local_today, utcnow
 from . import audit, directed, rules
@@ -207,7 +208,7 @@ def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor:
             rejected.append((row, "NAME_MISMATCH", "姓名与该身份证号的实名信息不一致"))
             continue
         if person is None:
-            person = Person(name=row["name"], id_number=row["id_number"], verified_via="import",
+            person = Person(name=row["name"], id_number=row["id_number"], verified_via=VIA_IMPORT,
                             region_code=template.region_code)
             if row["phone"] and not session.scalar(select(Person.id).where(Person.phone == row["phone"])):
                 person.phone = row["phone"]

@@ -17,6 +17,10 @@ from .notify import notify
 from .unit import service
 
 
+# 批量作废: the most codes one request may name, on the page and in the API (its OpenAPI maxItems).
+MAX_REVOKE_CODES = 10_000
+
+
 @dataclass
 class BatchReport:
     done: list = field(default_factory=list)  # codes
@@ -25,8 +29,12 @@ class BatchReport:
 
 @service
 def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=None) -> BatchReport:
-    """Revoke claimed (or still offered) vouchers of the actor's region, each reported."""
+    """Revoke claimed (or still offered) vouchers of the actor's region, each reported; at most
+    MAX_REVOKE_CODES codes at once."""
     now = now or utcnow()
+    if len(codes) > MAX_REVOKE_CODES:
+        message = f"一次最多作废{MAX_REVOKE_CODES}张，请分批处理"
+        raise ValidationFailed(message, fields={"codes": message})
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("请填写作废原因", fields={"reason": "请填写作废原因"})

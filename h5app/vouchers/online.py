@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..codes import normalize_code
 from ..identity import id_number_error, mask_id_number, normalize_id_number
 from ..models import CheckIn, Enrolment, Person, TrainingClass
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import ENROLLED
 from ..timeutil import utcnow
 from . import audit
 from .errors import (
@@ -43,7 +43,7 @@ def use_online(session, person: Person, class_id: int, voucher_code: str, *, pro
         raise ClassNotFound()
     if reading.voucher is None or reading.voucher.person_id != person.id:
         raise VoucherNotFound("未找到您的这张培训券")
-    if reading.enrolment_status != "enrolled":
+    if reading.enrolment_status != ENROLLED:
         raise NotEnrolled("请先报名该班期，再使用培训券")
     return judge(session, reading, audit.Actor.for_person(person), now,
                  details={"delivery": "online", "identity": proof})
@@ -66,7 +66,7 @@ def _row_problems(session, training_class: TrainingClass, records: list[dict]):
     for chunk in in_chunks(sorted(numbers)):
         people.update({p.id_number: p for p in session.scalars(select(Person).where(Person.id_number.in_(chunk)))})
     enrolled = set(session.scalars(select(Enrolment.person_id).where(
-        Enrolment.class_id == training_class.id, Enrolment.status == "enrolled")))
+        Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED)))
     seen = {}
     for index, record in enumerate(records, start=1):
         number = normalize_id_number(str(record.get("id_number") or ""))
@@ -106,7 +106,7 @@ def record_study(session, training_class: TrainingClass, records: list[dict], ac
         raise OutOfScope("只能报送本机构班期的学习记录")
     if not training_class.is_online:
         raise ClassNotOnline("该班期为线下培训，学习时长只适用于线上班期；线下请用签到")
-    if training_class.status not in (CLASS_OPEN, CLASS_CLOSED):
+    if not training_class.is_running:
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能报送学习记录")
     if not records:
         raise ValidationFailed("没有学习记录", fields={"records": "至少一条"})

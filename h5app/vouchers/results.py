@@ -3,6 +3,7 @@ from sqlalchemy import select
 
 from ..identity import normalize_id_number
 from ..models import Enrolment, ExamResult, Person, TraineeRating, TrainingClass
+from ..models.classes import ENROLLED
 from ..timeutil import utcnow
 from . import audit
 from .errors import OutOfScope, ValidationFailed
@@ -11,7 +12,7 @@ from .unit import service
 
 def _trainees(session, training_class: TrainingClass) -> dict[int, Person]:
     return {e.person_id: e.person for e in session.scalars(select(Enrolment).where(
-        Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))}
+        Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))}
 
 
 @service

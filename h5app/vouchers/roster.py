@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..identity import id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone
 from ..models import Enrolment, Person, TrainingClass
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
+from ..models.people import VIA_ROSTER
 from . import audit
 from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
 from .unit import service
@@ -71,7 +72,7 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
     for row in clean:
         person = people.get(row["id_number"])
         if person is None:
-            person = Person(name=row["name"], id_number=row["id_number"], verified_via="roster",
+            person = Person(name=row["name"], id_number=row["id_number"], verified_via=VIA_ROSTER,
                             region_code=training_class.institution.region_code)
             if row["phone"] and not session.scalar(select(Person.id).where(Person.phone == row["phone"])):
                 person.phone = row["phone"]

@@ -14,7 +14,7 @@ from ..models import (
     Certificate, Enrolment, PaymentBatch, Policy, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate,
     region_covers,
 )
-from ..models.classes import CLASS_COMPLETED
+from ..models.classes import CLASS_COMPLETED, ENROLLED
 from ..models.settlement import (
     LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REVIEWED, S_SUBMITTED,
 )
@@ -367,7 +367,7 @@ def complete_class(session, training_class: TrainingClass, actor: audit.Actor, *
         raise ClassNotFinished(problem)
     training_class.status, training_class.completed_at = CLASS_COMPLETED, now
     training_class.trainees_completed = session.scalar(select(func.count(Enrolment.id)).where(
-        Enrolment.class_id == training_class.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
     audit.record(session, actor, "class.complete", institution_id=training_class.institution_id,
                  region_code=training_class.institution.region_code, details={"class_id": training_class.id})
     # A suspended institution's vouchers are not used for it, automatically or not: none then.

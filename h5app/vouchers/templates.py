@@ -1,11 +1,11 @@
 """制券 as a service: a bureau creates a voucher template for its region (a draft until the first
-issuance, or an activation through the API, puts it into force) and may edit it until then. One set
-of rules for the 制券 page and the partner API."""
-from sqlalchemy import select
+issuance, or an activation through the API, puts it into force) and may edit it until then, and
+closes it (停止发放). One set of rules for the 制券 page and the partner API."""
+from sqlalchemy import func, select
 
-from ..models import Policy, Region, VoucherTemplate
+from ..models import Policy, Region, Voucher, VoucherTemplate
 from ..models.people import PRIORITY_GROUPS
-from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_DRAFT
+from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from . import audit
 from .errors import OutOfScope, ValidationFailed
 from .unit import service
@@ -83,14 +83,37 @@ def create_template(session, values: dict, actor: audit.Actor, *, created_by_id:
     return template
 
 
+def issued_count(session, template: VoucherTemplate) -> int:
+    """Vouchers issued from the template so far."""
+    return session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template.id))
+
+
+def editable(template: VoucherTemplate, issued: int) -> bool:
+    """Only a draft nothing has been issued from (`issued`: issued_count) may be edited: after that
+    its terms are what the holders were given."""
+    return template.is_draft and issued == 0
+
+
 @service
 def update_template(session, template: VoucherTemplate, values: dict, actor: audit.Actor) -> VoucherTemplate:
-    """Edit a draft nothing has been issued from (the caller checks that); same rules as creating."""
+    """Edit a draft nothing has been issued from (the caller checks `editable`); same rules as creating."""
     if not actor.in_region(template.region_code):
         raise OutOfScope("只能修改本地区的券模板")
     for name, value in _checked(session, values, actor).items():
         setattr(template, name, value)
     audit.record(session, actor, "template.edit", region_code=template.region_code,
+                 details={"template_id": template.id})
+    session.commit()
+    return template
+
+
+@service
+def close_template(session, template: VoucherTemplate, actor: audit.Actor) -> VoucherTemplate:
+    """停止发放: nothing more is issued or claimed from it; vouchers already claimed stay usable."""
+    if not actor.in_region(template.region_code):
+        raise OutOfScope("只能关闭本地区的券模板")
+    template.status = TEMPLATE_CLOSED
+    audit.record(session, actor, "template.close", region_code=template.region_code,
                  details={"template_id": template.id})
     session.commit()
     return template

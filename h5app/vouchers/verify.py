@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..codes import normalize_code
 from ..identity import normalize_id_number
 from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
-from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN, CLASS_PENDING_REVIEW
+from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN, CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
@@ -162,7 +162,7 @@ def judge(session, reading, actor: audit.Actor, now, *, id_number: str | None = 
         raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能验券")
     # Enrolment closed: those already enrolled are still verified at their first lesson.
     if training_class.status != CLASS_OPEN and not (
-            training_class.status == CLASS_CLOSED and reading.enrolment_status == "enrolled"):
+            training_class.status == CLASS_CLOSED and reading.enrolment_status == ENROLLED):
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
@@ -214,7 +214,7 @@ def _write(session, reading, actor: audit.Actor, now, details: dict | None = Non
                 institution_id=training_class.institution_id, details=details)
     if enrolment is None:
         session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
-                              source="verify", status="enrolled"))
+                              source="verify", status=ENROLLED))
     else:
         enrolment.voucher_id = enrolment.voucher_id or voucher.id
-        enrolment.status = "enrolled"
+        enrolment.status = ENROLLED

@@ -11,7 +11,7 @@ from ..auth import sms, sso
 from ..extensions import db, limiter
 from ..identity import mask_phone
 from ..models import Channel, Enrolment, SmsCode, TrainingClass, Voucher
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.classes import ENROLLED
 from ..models.vouchers import USED
 from ..presenters import yuan
 from ..timeutil import utcnow
@@ -27,8 +27,7 @@ USE_TEXT = "您正在使用职业培训券参加线上培训，验证码为{code
 
 def online_class_or_404(class_id: int) -> TrainingClass:
     training_class = db.session.get(TrainingClass, class_id)
-    if training_class is None or not training_class.is_online or training_class.status not in (CLASS_OPEN,
-                                                                                                 CLASS_CLOSED):
+    if training_class is None or not training_class.is_online or not training_class.is_running:
         abort(404)
     return training_class
 
@@ -59,7 +58,7 @@ def online_use(class_id):
     person = current_user._get_current_object()
     detail = url_for("worker.class_detail", class_id=class_id)
     enrolment = db.session.scalar(select(Enrolment).where(
-        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == ENROLLED))
     if enrolment is None:
         flash("请先报名该班期，再使用培训券", "warning")
         return redirect(detail)

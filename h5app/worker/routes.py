@@ -9,10 +9,14 @@ from sqlalchemy import select
 from ..access import WORKER, roles_required
 from ..extensions import db
 from ..models import Notification, Voucher
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..region_names import region_names as _cached_region_names
 from ..timeutil import utcnow
 
 bp = Blueprint("worker", __name__)
+
+# The counts on the home page: the vouchers to use first, offers still to claim last.
+SUMMARY_ORDER = (CLAIMED, USED, SETTLED, EXPIRED, REVOKED, OFFERED)
 
 
 def region_names() -> Mapping[str, str]:
@@ -36,7 +40,8 @@ def home():
         select(Notification).where(Notification.person_id == current_user.id)
         .order_by(Notification.id.desc()).limit(5)
     ).all()
-    return render_template("worker/home.html", counts=counts, vouchers=held, notices=notices, now=now)
+    return render_template("worker/home.html", counts=counts, summary_order=SUMMARY_ORDER, vouchers=held,
+                           notices=notices, now=now)
 
 
 from . import checkout, online, records, training, vouchers  # noqa: E402,F401  (their routes join the blueprint)

@@ -13,7 +13,9 @@ from ..forms import ConfirmForm
 from ..models import (
     CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, Voucher, region_prefix,
 )
-from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, DELIVERY_ONLINE
+from ..models.classes import (
+    CLASS_CANCELLED, CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, CLASS_RUNNING, DELIVERY_ONLINE, ENROLLED,
+)
 from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
 from ..vouchers import app_qr_secret, qrtoken, subsidy
@@ -130,12 +132,12 @@ def ratings():
     rated, then those not yet completed (rated once they complete)."""
     my_classes = db.session.scalars(
         select(TrainingClass).join(Enrolment, Enrolment.class_id == TrainingClass.id)
-        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled")
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == ENROLLED)
         .order_by(TrainingClass.ends_on.desc(), TrainingClass.id.desc())
     ).all()
     given = {rating.class_id: rating for rating in db.session.scalars(
         select(ClassRating).where(ClassRating.person_id == current_user.id))}
-    my_classes.sort(key=lambda c: (c.status != CLASS_COMPLETED, c.id in given))  # stable: newest first within
+    my_classes.sort(key=lambda c: (not c.is_completed, c.id in given))  # stable: newest first within
     return render_template("worker/ratings.html", classes=my_classes, given=given)
 
 
@@ -148,8 +150,8 @@ def checkin():
     sessions = db.session.scalars(
         select(ClassSession).join(Enrolment, Enrolment.class_id == ClassSession.class_id)
         .join(TrainingClass, TrainingClass.id == ClassSession.class_id)
-        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled",
-               TrainingClass.status.in_((CLASS_OPEN, CLASS_CLOSED)), TrainingClass.delivery != DELIVERY_ONLINE,
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == ENROLLED,
+               TrainingClass.status.in_(CLASS_RUNNING), TrainingClass.delivery != DELIVERY_ONLINE,
                ClassSession.starts_at >= start, ClassSession.starts_at < end)
         .order_by(ClassSession.starts_at)
     ).all()
@@ -157,7 +159,7 @@ def checkin():
         select(CheckIn.session_id).where(CheckIn.person_id == current_user.id)))
     my_classes = db.session.scalars(
         select(TrainingClass).join(Enrolment, Enrolment.class_id == TrainingClass.id)
-        .where(Enrolment.person_id == current_user.id, Enrolment.status == "enrolled")
+        .where(Enrolment.person_id == current_user.id, Enrolment.status == ENROLLED)
         .order_by(TrainingClass.starts_on.desc())
     ).all()
     rates = {c.id: subsidy.attendance_rate(db.session, c, current_user.id) for c in my_classes}

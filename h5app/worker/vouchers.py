@@ -11,7 +11,6 @@ from ..access import WORKER, require_person_owns, roles_required
 from ..codes import normalize_code
 from ..extensions import db
 from ..models import Voucher, VoucherTemplate, region_covers
-from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import CLAIMED, EXPIRED, GENERAL, OFFERED, REVOKED, SETTLED, TEMPLATE_ACTIVE, USED
 from ..qr import qr_svg
 from ..timeutil import local_today, utcnow
@@ -238,7 +237,7 @@ def training_over(voucher: Voucher | None, training_class=None) -> bool:
     given) completed: then there is no QR to show and nothing to check in to."""
     training_class = training_class or (voucher.training_class if voucher else None)
     return ((voucher is not None and voucher.status == SETTLED)
-            or (training_class is not None and training_class.status == CLASS_COMPLETED))
+            or (training_class is not None and training_class.is_completed))
 
 
 @bp.route("/vouchers/<code>")
