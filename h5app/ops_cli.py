@@ -83,6 +83,7 @@ def smoke(sample: int = 20) -> None:
     from .api.keys import create_key
     from .models import Person, StaffUser, Voucher, VoucherTemplate
     from .models.integration import SCOPE_BUREAU
+    from .models.staff import BUREAU
 
     app = current_app._get_current_object()
     client = _client(app)
@@ -117,7 +118,7 @@ def smoke(sample: int = 20) -> None:
             _sign_in(worker, owner)
             _expect(worker.get(f"/worker/vouchers/{held.code}"), 200, "worker: GET /worker/vouchers/<code> (我的卡券)",
                     held.code[-4:])
-    clerk = db.session.scalar(select(StaffUser).where(StaffUser.role == "bureau", StaffUser.active.is_(True))
+    clerk = db.session.scalar(select(StaffUser).where(StaffUser.role == BUREAU, StaffUser.active.is_(True))
                               .order_by(StaffUser.id).limit(1))
     if clerk is not None:
         staff = _client(app)

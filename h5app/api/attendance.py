@@ -7,10 +7,9 @@ from ..timeutil import iso_local
 from ..vouchers import corrections, online, subsidy
 from . import present, schemas
 from .blueprint import bp
-from .errors import not_found
 from .keys import Caller
 from .registry import endpoint
-from .scope import bureau_covers, own_class, own_session
+from .scope import bureau_covers, own_class, own_session, visible_correction
 
 INSTITUTION, BUREAU = (SCOPE_INSTITUTION,), (SCOPE_BUREAU,)
 
@@ -28,16 +27,6 @@ def correction_json(correction: AttendanceCorrection, caller: Caller) -> dict:
         "attendance_rate": float(subsidy.attendance_rate(db.session, correction.training_class,
                                                          correction.person_id)),
     }
-
-
-def visible_correction(caller: Caller, correction_id: int) -> AttendanceCorrection:
-    """The institution that asked, or a bureau covering the class's region; anyone else 404."""
-    correction = db.session.get(AttendanceCorrection, correction_id)
-    if correction is not None and (
-            (caller.scope == SCOPE_INSTITUTION and correction.institution_id == caller.institution_id)
-            or bureau_covers(caller, correction.region_code)):
-        return correction
-    raise not_found("补签申请不存在")
 
 
 @endpoint(bp, "POST", "/attendance-corrections", scopes=INSTITUTION, summary="申请补签（人社部门审核通过后计入打卡率）",

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ..access import person_in_region
 from ..extensions import db
 from ..identity import id_number_error, mask_id_number, mask_phone, normalize_id_number
 from ..models import Person, Voucher, VoucherTemplate, in_region
@@ -26,6 +25,7 @@ from .blueprint import bp
 from .errors import ApiError, not_found
 from .registry import endpoint
 from .schemas import In
+from .scope import visible_record
 
 MAX_ITEMS = 10_000
 REGION = Annotated[str | None, Field(default=None, max_length=32, description="6位行政区划代码")]
@@ -156,9 +156,9 @@ def person_record(caller, id_number):
     if problem:
         raise ApiError(422, "VALIDATION_FAILED", problem, fields={"id_number": problem})
     person = db.session.scalar(select(Person).where(Person.id_number == normalize_id_number(id_number)))
-    bureau = caller.scope == SCOPE_BUREAU
-    if person is None or not (person_in_region(person, caller.code) if bureau else person.channel_code == caller.code):
+    if not visible_record(caller, person):
         raise not_found("未找到该人员")
+    bureau = caller.scope == SCOPE_BUREAU
     audit.record(db.session, caller.actor, "person.view", person_id=person.id,
                  region_code=caller.code if bureau else None, details={"via": "api"})
     templates = _eligibility(person, caller.code if bureau else None)

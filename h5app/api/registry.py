@@ -145,6 +145,7 @@ def endpoint(bp: Blueprint, method: str, path: str, *, scopes, summary: str, res
                 return from_api(error)
 
         handle.__name__ = view.__name__
+        handle.__wrapped__ = view  # the declared view behind the route (tests/test_access_url_map.py reads it)
         bp.add_url_rule(spec.rule, view.__name__, handle, methods=[method])
         return view
 

@@ -1,20 +1,31 @@
-"""Per-object scope checks of the API, in one place: an institution key sees its own classes and
-the vouchers used there, a bureau key its region, a channel key the people who signed in through
-it. Anything else is 404 — its existence is not the caller's to learn."""
+"""The API's thin wrapper of h5app/access.py: who the caller is stands for whom the predicates ask
+about — an institution key for its institution, a bureau key for its region, a channel key for
+the people who signed in through it. A refusal is 404 — its existence is not the caller's to learn."""
 from functools import cache
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
+from .. import access
 from ..extensions import db
-from ..models import ClassSession, Institution, Person, Settlement, TrainingClass, Voucher, region_covers
+from ..models import (
+    AttendanceCorrection, ClassSession, Institution, Person, Settlement, TrainingClass, Voucher, VoucherTemplate,
+)
 from ..models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
 from .errors import ApiError, not_found
 from .keys import Caller
 
 
 def bureau_covers(caller: Caller, region_code: str | None) -> bool:
-    return caller.scope == SCOPE_BUREAU and region_covers(caller.code, region_code)
+    return caller.scope == SCOPE_BUREAU and access.region_holds_code(caller.code, region_code)
+
+
+def _owns(caller: Caller, obj) -> bool:
+    return caller.scope == SCOPE_INSTITUTION and access.institution_owns(caller.institution_id, obj)
+
+
+def _bureau_holds(caller: Caller, obj) -> bool:
+    return caller.scope == SCOPE_BUREAU and access.region_holds(caller.code, obj)
 
 
 @cache
@@ -26,39 +37,43 @@ def _class_query():
 
 def own_class(caller: Caller, class_id: int) -> TrainingClass:
     training_class = db.session.scalar(_class_query(), {"class_id": class_id})
-    if training_class is None or training_class.institution_id != caller.institution_id:
+    if not access.institution_owns(caller.institution_id, training_class):
         raise not_found("班期不存在")
     return training_class
 
 
 def bureau_class(caller: Caller, class_id: int) -> TrainingClass:
     training_class = db.session.get(TrainingClass, class_id)
-    if training_class is None or not bureau_covers(caller, training_class.institution.region_code):
+    if not _bureau_holds(caller, training_class):
         raise not_found("班期不存在")
     return training_class
 
 
+def bureau_template(caller: Caller, template_id: int) -> VoucherTemplate:
+    template = db.session.get(VoucherTemplate, template_id)
+    if template is None or not bureau_covers(caller, template.region_code):
+        raise not_found("券模板不存在")
+    return template
+
+
 def bureau_institution(caller: Caller, code: str) -> Institution:
     institution = db.session.scalar(select(Institution).where(Institution.code == code.strip()))
-    if institution is None or not bureau_covers(caller, institution.region_code):
+    if not _bureau_holds(caller, institution):
         raise not_found("培训机构不存在")
     return institution
 
 
 def own_session(caller: Caller, session_id: int) -> ClassSession:
     class_session = db.session.get(ClassSession, session_id)
-    if class_session is None or class_session.training_class.institution_id != caller.institution_id:
+    if not access.institution_owns(caller.institution_id, class_session):
         raise not_found("课次不存在")
     return class_session
 
 
 def visible_voucher(caller: Caller, code: str) -> Voucher:
     voucher = db.session.scalar(select(Voucher).where(Voucher.code == code.strip().upper()))
-    if voucher is not None:
-        if caller.scope == SCOPE_BUREAU and region_covers(caller.code, voucher.template.region_code):
-            return voucher
-        if caller.scope == SCOPE_INSTITUTION and voucher.institution_id == caller.institution_id:
-            return voucher
+    if voucher is not None and (bureau_covers(caller, voucher.template.region_code) or _owns(caller, voucher)):
+        return voucher
     raise ApiError(404, "VOUCHER_NOT_FOUND", "未找到该培训券")  # API.md: an unknown code anywhere
 
 
@@ -67,18 +82,33 @@ def visible_person(caller: Caller, person: Person | None) -> bool:
     if person is None:
         return False
     if caller.scope == SCOPE_CHANNEL:
-        return person.channel_code == caller.code
+        return access.channel_signed_in(caller.code, person)
     return bureau_covers(caller, person.region_code)
+
+
+def visible_record(caller: Caller, person: Person | None) -> bool:
+    """A person's record (GET /people/{id_number}): a bureau sees it when any region of the record
+    is in its region; a channel, when the person signed in through it."""
+    if person is None:
+        return False
+    if caller.scope == SCOPE_BUREAU:
+        return access.person_in_region(person, caller.code)
+    return access.channel_signed_in(caller.code, person)
 
 
 def visible_settlement(caller: Caller, settlement_id: int) -> Settlement:
     settlement = db.session.get(Settlement, settlement_id)
-    if settlement is not None:
-        if caller.scope == SCOPE_BUREAU and region_covers(caller.code, settlement.region_code):
-            return settlement
-        if caller.scope == SCOPE_INSTITUTION and settlement.institution_id == caller.institution_id:
-            return settlement
+    if _bureau_holds(caller, settlement) or _owns(caller, settlement):
+        return settlement
     raise not_found("结算申请不存在")
+
+
+def visible_correction(caller: Caller, correction_id: int) -> AttendanceCorrection:
+    """The institution that asked, or a bureau covering the class's region; anyone else 404."""
+    correction = db.session.get(AttendanceCorrection, correction_id)
+    if _owns(caller, correction) or _bureau_holds(caller, correction):
+        return correction
+    raise not_found("补签申请不存在")
 
 
 def caller_institution(caller: Caller) -> Institution:

@@ -4,8 +4,9 @@ from datetime import date
 
 from flask import request
 
+from ..access import region_holds_code
 from ..extensions import db
-from ..models import region_covers, region_prefix
+from ..models import region_prefix
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..vouchers import payees
 from ..vouchers import settlement as settlement_service
@@ -48,7 +49,8 @@ def _filters(caller) -> tuple[Filters, int]:
         fields["page"] = "页码应为正整数"
     region = args.get("region_code") or None
     if caller.scope == SCOPE_BUREAU:
-        if region is not None and not (region.isdigit() and len(region) == 6 and region_covers(caller.code, region)):
+        if region is not None and not (region.isdigit() and len(region) == 6
+                                       and region_holds_code(caller.code, region)):
             fields["region_code"] = "只能查询本地区（含下辖地区）的结算"
         prefix, institution_id = region or caller.code, None
     else:

@@ -13,7 +13,7 @@ from . import present, schemas
 from .blueprint import bp
 from .errors import not_found
 from .registry import endpoint
-from .scope import bureau_class, bureau_covers, visible_person, visible_voucher
+from .scope import bureau_class, bureau_covers, bureau_template, visible_person, visible_voucher
 
 ANY = (SCOPE_BUREAU, SCOPE_INSTITUTION, SCOPE_CHANNEL)
 
@@ -42,24 +42,17 @@ def create_template(caller, body):
     return present.template(template)
 
 
-def _own_template(caller, template_id: int) -> VoucherTemplate:
-    template = db.session.get(VoucherTemplate, template_id)
-    if template is None or not bureau_covers(caller, template.region_code):
-        raise not_found("券模板不存在")
-    return template
-
-
 @endpoint(bp, "POST", "/templates/{id}/activation", scopes=(SCOPE_BUREAU,),
           summary="券模板生效：草稿生效后不能再修改（同首次发券）；已生效的再次调用原样返回，已关闭的 409，已过领取期或使用期的 422",
           response=schemas.TemplateOut, tag="templates", int_params=("id",))
 def activate_template(caller, id):
-    return present.template(issuance.put_in_force(db.session, _own_template(caller, id), caller.actor))
+    return present.template(issuance.put_in_force(db.session, bureau_template(caller, id), caller.actor))
 
 
 @endpoint(bp, "POST", "/templates/{id}/issuances", scopes=(SCOPE_BUREAU,), summary="发券",
           body=schemas.IssuanceIn, response=schemas.IssuanceOut, status=201, tag="templates", int_params=("id",))
 def issue(caller, body, id):
-    template = _own_template(caller, id)
+    template = bureau_template(caller, id)
     training_class = bureau_class(caller, body.class_id) if body.class_id is not None else None
     report = issuance.issue_to_people(db.session, template, [p.model_dump() for p in body.people], caller.actor,
                                       training_class=training_class)
@@ -82,7 +75,7 @@ def person_vouchers(caller, id_number):
     vouchers = db.session.scalars(select(Voucher).options(selectinload(Voucher.template))
                                   .where(Voucher.person_id == person.id).order_by(Voucher.id)).all()
     if caller.scope == SCOPE_BUREAU:
-        vouchers = [v for v in vouchers if region_covers(caller.code, v.template.region_code)]
+        vouchers = [v for v in vouchers if bureau_covers(caller, v.template.region_code)]
     now = utcnow()
     return {"person": present.person(person, unmasked=caller.scope == SCOPE_BUREAU),
             "vouchers": [present.effective_voucher(v, now) for v in vouchers]}

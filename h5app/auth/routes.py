@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
-from ..access import home_url
+from ..access import WORKER, has_role, home_url
 from ..extensions import db, limiter
 from ..identity import mask_phone
 from ..models import Channel, Person, SmsCode, StaffUser
@@ -59,7 +59,7 @@ def _start_session(user) -> None:
     generate_csrf()
     # Workers stay signed in on their own phone (PERMANENT_SESSION_LIFETIME); staff sessions end
     # with the browser, since front-desk devices are shared.
-    session.permanent = user.role == "worker"
+    session.permanent = user.role == WORKER
 
 
 def _end_sessions(user) -> None:
@@ -127,7 +127,7 @@ def require_new_password():
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    if getattr(current_user, "role", "worker") == "worker":
+    if has_role(WORKER):  # a worker signs in by SMS or a channel: no password to change
         abort(404)
     form = ChangePasswordForm()
     error = None

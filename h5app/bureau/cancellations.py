@@ -4,7 +4,7 @@ reason and a confirmation; the engine (vouchers/cancellation.py) does it."""
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import CancelClassForm
 from ..models import TrainingClass
@@ -17,8 +17,7 @@ from .routes import bp
 @bp.route("/classes/<int:class_id>/cancellation", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def cancel_class(class_id):
-    training_class = db.session.get(TrainingClass, class_id)
-    require_region_covers(training_class.institution.region_code if training_class is not None else None)
+    training_class = regional(TrainingClass, class_id)
     actor = audit.Actor.for_staff(current_user)
     back_url = url_for("bureau.institution_detail", institution_id=training_class.institution_id) + "#classes"
     form = CancelClassForm()

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Enrolment, TrainingClass
@@ -22,9 +22,7 @@ ROSTER_SHOWN = 100
 
 
 def _class_in_region(class_id: int) -> TrainingClass:
-    training_class = db.session.get(TrainingClass, class_id)
-    require_region_covers(training_class.institution.region_code if training_class is not None else None)
-    return training_class
+    return regional(TrainingClass, class_id)
 
 
 @bp.route("/classes")

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import evidence
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..models import AttendanceCorrection, TrainingClass, region_prefix, under_prefix
 from ..models.attendance import CORRECTION_PENDING, CORRECTION_STATUSES
@@ -19,9 +19,7 @@ PER_PAGE = 50
 
 
 def _mine(correction_id: int) -> AttendanceCorrection:
-    correction = db.get_or_404(AttendanceCorrection, correction_id)
-    require_region_covers(correction.region_code)  # 404 outside the region
-    return correction
+    return regional(AttendanceCorrection, correction_id)  # 404 outside the region
 
 
 def pending_count() -> int:

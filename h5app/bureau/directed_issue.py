@@ -5,10 +5,10 @@ from flask import render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import BUREAU, roles_required
+from ..access import BUREAU, region_holds, roles_required
 from ..extensions import db
 from ..ids import database_id
-from ..models import Institution, TrainingClass, VoucherTemplate, in_region, region_covers
+from ..models import Institution, TrainingClass, VoucherTemplate, in_region
 from ..models.classes import CLASS_COMPLETED, CLASS_UNAPPROVED
 from ..models.vouchers import DIRECTED, TEMPLATE_CLOSED
 from ..timeutil import utcnow
@@ -33,10 +33,10 @@ def issuable_classes(region_code: str):
 def _choice(template_id, class_id) -> tuple[VoucherTemplate | None, TrainingClass | None]:
     template = db.session.get(VoucherTemplate, database_id(template_id) or 0)
     if template is None or template.distribution_mode != DIRECTED or template.status == TEMPLATE_CLOSED \
-            or not region_covers(current_user.region_code, template.region_code):
+            or not region_holds(current_user.region_code, template):
         template = None
     training_class = db.session.get(TrainingClass, database_id(class_id) or 0)
-    if training_class is None or not region_covers(current_user.region_code, training_class.institution.region_code):
+    if not region_holds(current_user.region_code, training_class):
         training_class = None
     return template, training_class
 

@@ -61,8 +61,7 @@ def institutions():
 @bp.route("/institutions/<int:institution_id>", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def institution_detail(institution_id):
-    institution = db.get_or_404(Institution, institution_id)
-    require_region_covers(institution.region_code)
+    institution = regional(Institution, institution_id)
     decision = PayeeDecisionForm()
     if decision.confirm.data or decision.decline.data:
         _decide_payee(institution, decision)
@@ -124,7 +123,7 @@ def _decide_payee(institution: Institution, decision: PayeeDecisionForm) -> None
     account_id = decision.account_id.data
     account_id = database_id(account_id)
     account = db.session.get(PayeeAccount, account_id) if account_id else None
-    if account is None or account.institution_id != institution.id:
+    if not institution_owns(institution.id, account):
         abort(404)
     approve = bool(decision.confirm.data)
     try:

@@ -16,9 +16,9 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from .. import tasks
-from ..access import BUREAU, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
-from ..models import BackgroundTask, region_covers
+from ..models import BackgroundTask
 from ..models.tasks import QUEUED
 from ..people import importer
 from ..people.fields import HINTS, LABELS, REQUIRED
@@ -78,8 +78,8 @@ def people_import():
 
 
 def _own_task(task_id: int) -> BackgroundTask:
-    task = db.session.get(BackgroundTask, task_id)
-    if task is None or task.kind != importer.KIND or not region_covers(current_user.region_code, task.region_code):
+    task = regional(BackgroundTask, task_id)
+    if task.kind != importer.KIND:
         abort(404)
     return task
 

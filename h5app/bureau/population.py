@@ -9,10 +9,10 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from .. import tasks
-from ..access import BUREAU, roles_required
+from ..access import BUREAU, region_holds, regional, roles_required
 from ..extensions import db
 from ..ids import database_id
-from ..models import BackgroundTask, Region, StaffUser, VoucherTemplate, region_covers
+from ..models import BackgroundTask, Region, StaffUser, VoucherTemplate
 from ..models.tasks import QUEUED, RUNNING
 from ..models.vouchers import GENERAL
 from ..vouchers import audit, population
@@ -36,7 +36,7 @@ def _template(value) -> VoucherTemplate | None:
     """The template the form names, if it is one of the bureau's region (another region's is
     answered as not found: its existence is not ours to reveal)."""
     template = db.session.get(VoucherTemplate, database_id(value) or 0)
-    if template is None or not region_covers(current_user.region_code, template.region_code):
+    if not region_holds(current_user.region_code, template):
         return None
     return template
 
@@ -173,8 +173,8 @@ def issue_count():
 @roles_required(BUREAU)
 def population_task(task_id):
     """The issuance's progress; the page reloads itself until the task has ended."""
-    task = db.session.get(BackgroundTask, task_id)
-    if task is None or task.kind != TASK_KIND or not region_covers(current_user.region_code, task.region_code or ""):
+    task = regional(BackgroundTask, task_id)
+    if task.kind != TASK_KIND:
         abort(404)
     template = db.session.get(VoucherTemplate, (task.params or {}).get("template_id") or 0)
     filters = population.Filters.from_params((task.params or {}).get("filters"))

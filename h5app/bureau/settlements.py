@@ -8,7 +8,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
@@ -24,12 +24,10 @@ PER_PAGE = 50
 
 
 def _my_settlement(settlement_id: int) -> Settlement:
-    row = db.get_or_404(Settlement, settlement_id)
-    require_region_covers(row.region_code)
-    return row
+    return regional(Settlement, settlement_id)
 
 
-TABS = {"submitted": "待审核", "reviewed": "待拨付", "paid": "已拨付"}
+TABS = {S_SUBMITTED: "待审核", S_REVIEWED: "待拨付", S_PAID: "已拨付"}
 PAYEE_TABS = {"": "全部", "institution": "培训机构", "worker": "劳动者本人"}
 
 

@@ -6,24 +6,18 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from .. import staffing
-from ..access import BUREAU, roles_required
+from ..access import BUREAU, regional_clerk, require_supervisor, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Region, StaffUser, region_covers, region_prefix, under_prefix
-from ..models.staff import BUREAU as BUREAU_ROLE
+from ..models import Region, StaffUser, region_prefix, under_prefix
 from .forms import ClerkForm
 from .routes import bp
-
-
-def _require_supervisor():
-    if not current_user.is_supervisor:
-        abort(403)
 
 
 @bp.route("/staff", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def staff():
-    _require_supervisor()
+    require_supervisor()
     prefix = region_prefix(current_user.region_code)
     form = ClerkForm()
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in db.session.scalars(
@@ -32,7 +26,7 @@ def staff():
         if db.session.scalar(select(StaffUser.id).where(StaffUser.username == form.username.data)):
             form.username.errors.append("该用户名已被使用，请换一个")
         else:
-            user = StaffUser(username=form.username.data, name=form.name.data.strip(), role=BUREAU_ROLE,
+            user = StaffUser(username=form.username.data, name=form.name.data.strip(), role=BUREAU,
                              region_code=form.region_code.data)
             page = staffing.hand_over(user, url_for("bureau.staff"))
             db.session.add(user)
@@ -40,7 +34,7 @@ def staff():
             db.session.commit()
             return page
     clerks = db.session.scalars(select(StaffUser).where(
-        StaffUser.role == BUREAU_ROLE, under_prefix(StaffUser.region_code, prefix)).order_by(StaffUser.id)).all()
+        StaffUser.role == BUREAU, under_prefix(StaffUser.region_code, prefix)).order_by(StaffUser.id)).all()
     return render_template("bureau/staff.html", form=form, clerks=clerks, action_form=ConfirmForm()), (
         400 if form.errors else 200)
 
@@ -48,11 +42,8 @@ def staff():
 @bp.route("/staff/<int:user_id>/<any(disable, enable, reset):action>", methods=["POST"])
 @roles_required(BUREAU)
 def staff_action(user_id, action):
-    _require_supervisor()
-    user = db.session.get(StaffUser, user_id)
-    if user is None or user.role != BUREAU_ROLE or not region_covers(current_user.region_code, user.region_code) \
-            or user.id == current_user.id:
-        abort(404)
+    require_supervisor()
+    user = regional_clerk(user_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     return staffing.act(user, action, url_for("bureau.staff"))

@@ -2,14 +2,13 @@
 been issued, close them, and preview how the voucher looks to a worker."""
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Policy, Region, Voucher, VoucherTemplate, in_region, region_prefix, under_prefix
-from ..models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
+from ..models import Policy, Region, VoucherTemplate, in_region, region_prefix, under_prefix
 from ..vouchers import audit
 from ..vouchers import templates as templates_service
 from ..vouchers.errors import ValidationFailed
@@ -34,13 +33,7 @@ def _form(template=None) -> TemplateForm:
 
 
 def _my_template(template_id: int) -> VoucherTemplate:
-    template = db.get_or_404(VoucherTemplate, template_id)
-    require_region_covers(template.region_code)
-    return template
-
-
-def _issued(template: VoucherTemplate) -> int:
-    return db.session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template.id))
+    return regional(VoucherTemplate, template_id)
 
 
 @bp.route("/templates")

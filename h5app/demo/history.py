@@ -6,6 +6,8 @@ from datetime import UTC, date, time, timedelta
 
 from ..models import ClassSession, Person, TrainingClass, VoucherTemplate
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN
+from ..models.people import via_sso
+from ..models.staff import VERIFIER
 from ..models.vouchers import FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from ..timeutil import local_at
 from ..vouchers import app_qr_secret, audit, claim, qrtoken, verify
@@ -76,4 +78,4 @@ def _person(i: int, district: str, id_number, seq: int) -> Person:
 
 
 def verifier_actors(staff) -> dict:
-    return {user.institution_id: audit.Actor.for_staff(user) for user in staff if user.role == "verifier"}
+    return {user.institution_id: audit.Actor.for_staff(user) for user in staff if user.role == VERIFIER}

@@ -5,6 +5,8 @@ class submitted with its teaching plan, teachers and roster, waiting in the cler
 from datetime import time, timedelta
 
 from ..models import Institution, Person, Region, Site, StaffUser, VoucherTemplate
+from ..models.people import VIA_ROSTER
+from ..models.staff import BUREAU, OFFICER, VERIFIER
 from ..models.vouchers import CREDENTIAL, DIRECTED, TEMPLATE_ACTIVE
 from ..policies import SHANDONG
 from ..timeutil import local_at
@@ -35,9 +37,9 @@ def seed_jinan(session, policies: dict, today, password: str, id_number) -> None
     payees.set_institution_account(session, school, {
         "account_name": school.name, "bank_name": "中国工商银行济南泉城路支行",
         "account_number": "16020001092000000017"}, audit.Actor.system("演示数据"))
-    staff = [StaffUser(username="jinan_clerk", name="孔经办", role="bureau", region_code=REGION[0]),
-             StaffUser(username="jinan_officer", name="鲁班专员", role="officer", institution_id=school.id),
-             StaffUser(username="jinan_verifier", name="鲁班前台", role="verifier", institution_id=school.id)]
+    staff = [StaffUser(username="jinan_clerk", name="孔经办", role=BUREAU, region_code=REGION[0]),
+             StaffUser(username="jinan_officer", name="鲁班专员", role=OFFICER, institution_id=school.id),
+             StaffUser(username="jinan_verifier", name="鲁班前台", role=VERIFIER, institution_id=school.id)]
     for user in staff:
         user.set_password(password)
     session.add_all(staff)

@@ -13,6 +13,8 @@ from ..models import (
     TrainingClass, Voucher, VoucherTemplate,
 )
 from ..models.classes import CLASS_OPEN
+from ..models.people import via_sso
+from ..models.staff import BUREAU, OFFICER, VERIFIER
 from ..models.vouchers import CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, TEMPLATE_ACTIVE
 from ..people import records as people_records
 from ..people.fields import clean_groups
@@ -112,13 +114,13 @@ def seed_demo(session) -> list[str]:
     # Deadlines the notices leave to each bureau: apply within 30 days of 结业, review within 20.
     policy.apply_within_days, policy.review_within_days = 30, 20
 
-    staff = [StaffUser(username="bureau_admin", name="陈主任", role="bureau", region_code=REGION[0], is_supervisor=True),
-             StaffUser(username="bureau_clerk", name="何经办", role="bureau", region_code=REGION[0]),
-             StaffUser(username="bureau_cashier", name="钱出纳", role="bureau", region_code=REGION[0])]
+    staff = [StaffUser(username="bureau_admin", name="陈主任", role=BUREAU, region_code=REGION[0], is_supervisor=True),
+             StaffUser(username="bureau_clerk", name="何经办", role=BUREAU, region_code=REGION[0]),
+             StaffUser(username="bureau_cashier", name="钱出纳", role=BUREAU, region_code=REGION[0])]
     for number, institution in enumerate(institutions, start=1):
-        staff.append(StaffUser(username=f"officer{number}", name=f"{institution.name[:2]}专员", role="officer",
+        staff.append(StaffUser(username=f"officer{number}", name=f"{institution.name[:2]}专员", role=OFFICER,
                                institution_id=institution.id))
-        staff.append(StaffUser(username=f"verifier{number}", name=f"{institution.name[:2]}前台", role="verifier",
+        staff.append(StaffUser(username=f"verifier{number}", name=f"{institution.name[:2]}前台", role=VERIFIER,
                                institution_id=institution.id))
     for user in staff:
         user.set_password(DEMO_PASSWORD)

@@ -5,7 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
@@ -24,9 +24,7 @@ METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "�
 
 
 def _my_session(session_id: int) -> ClassSession:
-    class_session = db.get_or_404(ClassSession, session_id)
-    require_institution_owns(class_session.training_class)
-    return class_session
+    return owned(ClassSession, session_id)
 
 
 def _when_and_how(check_in: CheckIn | None) -> str | None:

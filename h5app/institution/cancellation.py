@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..access import OFFICER, require_institution_owns, roles_required
+from ..access import OFFICER, class_enrolment, owned, roles_required
 from ..extensions import db
 from ..forms import CancelClassForm, WithdrawForm
 from ..identity import mask_id_number, mask_name
@@ -16,10 +16,6 @@ from ..timeutil import utcnow
 from ..vouchers import audit, cancellation
 from ..vouchers.errors import DomainError
 from .routes import bp
-
-
-def _my_class(class_id: int) -> TrainingClass:
-    return require_institution_owns(db.session.get(TrainingClass, class_id))
 
 
 def _show_refusal(form, refusal: DomainError) -> str:
@@ -33,7 +29,7 @@ def _show_refusal(form, refusal: DomainError) -> str:
 @bp.route("/classes/<int:class_id>/cancellation", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def cancel_class(class_id):
-    training_class = _my_class(class_id)
+    training_class = owned(TrainingClass, class_id)
     actor = audit.Actor.for_staff(current_user)
     form = CancelClassForm()
     error = None
@@ -56,10 +52,8 @@ def cancel_class(class_id):
 @roles_required(OFFICER)
 def withdraw_trainee(class_id, enrolment_id):
     """退班 of one trainee from the trainee list (the API takes the ID number instead)."""
-    training_class = _my_class(class_id)
-    enrolment = db.session.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.class_id != training_class.id:
-        abort(404)
+    training_class = owned(TrainingClass, class_id)
+    enrolment = class_enrolment(training_class, enrolment_id)
     person = enrolment.person
     form = WithdrawForm()
     error = None

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from ..access import OFFICER, require_institution_owns, roles_required
+from ..access import OFFICER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import CheckIn, ClassSession, ClassTeacher, Site, TrainingClass
@@ -85,8 +85,8 @@ def new_class():
 @bp.route("/classes/<int:class_id>/edit", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def edit_class(class_id):
-    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
-    if training_class.status in (CLASS_COMPLETED, CLASS_CANCELLED):
+    training_class = owned(TrainingClass, class_id)
+    if not training_class.is_editable:
         abort(409)
     form = _form(training_class)
     error = None
@@ -143,7 +143,7 @@ def class_status(class_id):
 @roles_required(OFFICER)
 def resubmit_class(class_id):
     """Send a returned class back to 开班审核 as it stands (after mending it on the edit page)."""
-    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
+    training_class = owned(TrainingClass, class_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:

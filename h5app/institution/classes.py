@@ -5,7 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
@@ -25,10 +25,6 @@ ROSTER_COLUMNS = {
     "id_number": ("身份证号", "身份证号码", "公民身份号码", "id_number"),
     "phone": ("手机号", "手机号码", "联系电话", "phone"),
 }
-
-
-def _my_class(class_id: int) -> TrainingClass:
-    return require_institution_owns(db.session.get(TrainingClass, class_id))
 
 
 TRAINEES_PER_PAGE = 50
@@ -80,7 +76,7 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
 @bp.route("/classes/<int:class_id>")
 @roles_required(OFFICER, VERIFIER)
 def class_trainees(class_id):
-    training_class = _my_class(class_id)
+    training_class = owned(TrainingClass, class_id)
     page = db.paginate(_enrolled(training_class).options(selectinload(Enrolment.person)),
                        per_page=TRAINEES_PER_PAGE, max_per_page=TRAINEES_PER_PAGE, error_out=False)
     return render_template("institution/class.html", training_class=training_class,
@@ -93,7 +89,7 @@ def class_trainees(class_id):
 @bp.route("/classes/<int:class_id>/roster", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def upload_roster(class_id):
-    training_class = _my_class(class_id)
+    training_class = owned(TrainingClass, class_id)
     form = RosterForm()
     errors, message = [], None
     if form.validate_on_submit():
@@ -132,7 +128,7 @@ def _export_rows(training_class):
 @bp.route("/classes/<int:class_id>/trainees.<fmt>")
 @roles_required(OFFICER, VERIFIER)
 def export_trainees(class_id, fmt):
-    training_class = _my_class(class_id)
+    training_class = owned(TrainingClass, class_id)
     if fmt == "csv":
         body, mimetype = csv_bytes(EXPORT_HEADER, _export_rows(training_class)), "text/csv"
     elif fmt == "xlsx":

@@ -4,7 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
@@ -16,10 +16,6 @@ from ..vouchers.errors import DomainError, ValidationFailed
 from .routes import bp
 
 SETTLEMENTS_PER_PAGE = 50
-
-
-def _my_class(class_id: int) -> TrainingClass:
-    return require_institution_owns(db.session.get(TrainingClass, class_id))
 
 
 @bp.route("/classes/<int:class_id>/results", methods=["GET", "POST"])
@@ -64,7 +60,7 @@ def class_results(class_id):
 def complete_class(class_id):
     """结业 asks first: the page says whether the class may complete now and what will follow;
     its button posts back here."""
-    training_class = _my_class(class_id)
+    training_class = owned(TrainingClass, class_id)
     form = ConfirmForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -121,5 +117,5 @@ def settlements():
 @bp.route("/settlements/<int:settlement_id>")
 @roles_required(OFFICER, VERIFIER)
 def settlement_detail(settlement_id):
-    row = require_institution_owns(db.session.get(Settlement, settlement_id))
+    row = owned(Settlement, settlement_id)
     return render_template("institution/settlement.html", settlement=row)

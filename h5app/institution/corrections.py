@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from .. import evidence
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import AttendanceCorrection, CheckIn, ClassSession, Enrolment, Person
@@ -90,6 +90,6 @@ def correction_list():
 @bp.route("/corrections/<int:correction_id>/evidence")
 @roles_required(OFFICER, VERIFIER)
 def correction_evidence(correction_id):
-    correction = require_institution_owns(db.session.get(AttendanceCorrection, correction_id))
+    correction = owned(AttendanceCorrection, correction_id)
     return evidence.send(correction.evidence_file, f"补签{correction.id}-签到表.jpg")
 

@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import OFFICER, VERIFIER, roles_required
+from ..access import OFFICER, VERIFIER, has_role, roles_required
 from ..extensions import db
 from ..models import AuditEvent, PayeeAccount, Site
 from ..models.settlement import ACCOUNT_DECLINED
@@ -21,7 +21,7 @@ from .routes import bp
 @roles_required(OFFICER, VERIFIER)
 def profile():
     institution = current_user.institution
-    officer = current_user.role == OFFICER
+    officer = has_role(OFFICER)
     contact = ContactForm(obj=institution, prefix="contact")
     site = SiteForm(prefix="site")
     payee = PayeeForm(prefix="payee")

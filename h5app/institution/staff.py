@@ -5,20 +5,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import staffing
-from ..access import OFFICER, roles_required
+from ..access import OFFICER, VERIFIER, owned_verifier, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import StaffUser
-from ..models.staff import VERIFIER
 from .forms import VerifierForm
 from .routes import bp
-
-
-def _my_verifier(user_id: int) -> StaffUser:
-    user = db.session.get(StaffUser, user_id)
-    if user is None or user.role != VERIFIER or user.institution_id != current_user.institution_id:
-        abort(404)
-    return user
 
 
 @bp.route("/staff", methods=["GET", "POST"])
@@ -48,7 +40,7 @@ def staff():
 @bp.route("/staff/<int:user_id>/<any(disable, enable, reset):action>", methods=["POST"])
 @roles_required(OFFICER)
 def staff_action(user_id, action):
-    user = _my_verifier(user_id)
+    user = owned_verifier(user_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     return staffing.act(user, action, url_for("institution.staff"))

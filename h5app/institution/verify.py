@@ -5,7 +5,7 @@ from flask import abort, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..ids import database_id
 from ..models import TrainingClass
@@ -30,7 +30,7 @@ def _class_from(value) -> TrainingClass | None:
     class_id = database_id(value)
     if class_id is None:
         abort(404)
-    return require_institution_owns(db.session.get(TrainingClass, class_id))
+    return owned(TrainingClass, class_id)
 
 
 def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..codes import random_code
 from ..extensions import db
 from .base import created_at_column
+from .staff import WORKER
 
 # 重点群体 — stored as codes, shown with these labels.
 PRIORITY_GROUPS = {
@@ -96,7 +97,7 @@ class Person(UserMixin, db.Model):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
 
-    role = "worker"
+    role = WORKER
 
     def get_id(self) -> str:
         return f"p:{self.id}"

@@ -10,7 +10,8 @@ from ..extensions import db
 from .base import created_at_column
 from .institutions import Institution
 
-BUREAU, OFFICER, VERIFIER = "bureau", "officer", "verifier"
+# Every signed-in user's role, named once here (the column stores it); h5app/access.py checks it.
+WORKER, BUREAU, OFFICER, VERIFIER = "worker", "bureau", "officer", "verifier"
 STAFF_ROLES = {BUREAU: "人社部门", OFFICER: "机构专员", VERIFIER: "核券人员"}
 
 

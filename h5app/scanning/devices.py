@@ -6,6 +6,7 @@ import secrets
 
 from sqlalchemy import select
 
+from ..access import institution_owns
 from ..models import ClassSession, ScanDevice, TrainingClass
 from ..timeutil import utcnow
 from ..vouchers import audit
@@ -40,13 +41,13 @@ def _target(session, institution_id: int, mode: str, class_id: int | None, sessi
         if class_id is None:
             return None, None  # not set yet: scans are refused until the desk picks a class
         training_class = session.get(TrainingClass, class_id)
-        if training_class is None or training_class.institution_id != institution_id:
+        if not institution_owns(institution_id, training_class):
             raise OutOfScope("只能选择本机构的班期")
         return training_class.id, None
     if session_id is None:
         return None, None
     class_session = session.get(ClassSession, session_id)
-    if class_session is None or class_session.training_class.institution_id != institution_id:
+    if not institution_owns(institution_id, class_session):
         raise OutOfScope("只能选择本机构的课次")
     return class_session.class_id, class_session.id
 

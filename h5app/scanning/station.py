@@ -8,7 +8,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import OFFICER, VERIFIER, require_institution_owns, roles_required
+from ..access import OFFICER, VERIFIER, owned, require_role, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import ClassSession, ScanDevice, ScanRecord, TrainingClass
@@ -51,10 +51,6 @@ def _form(form_class, device: ScanDevice | None = None):
     return form
 
 
-def _my_device(device_id: int) -> ScanDevice:
-    return require_institution_owns(db.session.get(ScanDevice, device_id))
-
-
 def _target_label(device: ScanDevice) -> str:
     if device.mode == devices.MODE_CHECKIN:
         class_session = db.session.get(ClassSession, device.session_id) if device.session_id else None
@@ -68,8 +64,7 @@ def _target_label(device: ScanDevice) -> str:
 def index():
     form = _form(DeviceForm)
     if request.method == "POST":
-        if current_user.role != OFFICER:
-            abort(403)
+        require_role(OFFICER)
         if form.validate_on_submit():
             try:
                 device, token = devices.register(
@@ -90,7 +85,7 @@ def index():
 @bp.post("/<int:device_id>/revoke")
 @roles_required(OFFICER)
 def revoke(device_id):
-    device = _my_device(device_id)
+    device = owned(ScanDevice, device_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     devices.revoke(db.session, device, audit.Actor.for_staff(current_user))
@@ -116,7 +111,7 @@ def _feed(device: ScanDevice, after: int = 0) -> list[dict]:
 @bp.route("/<int:device_id>", methods=["GET", "POST"])
 @roles_required(OFFICER, VERIFIER)
 def station(device_id):
-    device = _my_device(device_id)
+    device = owned(ScanDevice, device_id)
     form = _form(DeviceSettingsForm, device)
     if request.method == "POST" and form.validate_on_submit():
         if device.revoked_at is not None:
@@ -139,7 +134,7 @@ def station(device_id):
 @roles_required(OFFICER, VERIFIER)
 def feed(device_id):
     """The scans after `after`, oldest first: the station page polls this."""
-    device = _my_device(device_id)
+    device = owned(ScanDevice, device_id)
     after = request.args.get("after", "0")
     if not after.isdigit() or len(after) > 12:
         abort(400)
