@@ -39,6 +39,23 @@ class Form(FlaskForm):
         def get_translations(self, form):
             return _Chinese(super().get_translations(form))
 
+    # Fields a page posts once per row, named `<name>-<row key>` (result-12, decision-7): see for_rows.
+    ROW_FIELDS: dict = {}
+
+    @classmethod
+    def for_rows(cls, keys, **kwargs):
+        """This form with ROW_FIELDS for each of `keys` (WTForms' way of adding fields at run time: a
+        subclass with the fields set on it); read them back with row()."""
+        fields = {f"{name}-{key}": field for key in keys for name, field in cls.ROW_FIELDS.items()}
+        return type(cls.__name__, (cls,), fields)(**kwargs)
+
+    def row(self, name: str, key):
+        return self[f"{name}-{key}"]
+
+    def error_text(self) -> str:
+        """The form's messages in one line, each once: for a notice or a flash."""
+        return "；".join(dict.fromkeys(message for messages in self.errors.values() for message in messages))
+
 
 class WholeNumberField(IntegerField):
     """An integer field that refuses a number too long to be meant, before any validator sees it:
@@ -50,6 +67,14 @@ class WholeNumberField(IntegerField):
             self.data = None
             raise ValueError("数值过大，请填写合理的整数")
         super().process_formdata(valuelist)
+
+
+class CodesField(TextAreaField):
+    """券码 pasted one a line or between commas (either width); `codes` lists them in order."""
+
+    @property
+    def codes(self) -> list[str]:
+        return (self.data or "").replace("，", ",").replace(",", "\n").split()
 
 
 class ConfirmForm(Form):

@@ -4,6 +4,7 @@ from datetime import date
 
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateField,
     DecimalField,
     HiddenField,
@@ -14,10 +15,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import Form, RuleCheckedForm, WholeNumberField
+from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField
 from ..identity import id_number_error
 from ..ids import database_id
 from ..models import PRIORITY_GROUPS
@@ -118,7 +121,9 @@ class ClerkForm(Form):
 
 class PaymentForm(Form):
     """拨付 one batch: the bank's reference and the date it paid. Lines the bank returned are
-    posted beside it (failed-<line id>, failure-<line id>), one per approved line."""
+    posted beside it (failed-<line id>, failure-<line id>), one per approved line (for_rows)."""
+
+    ROW_FIELDS = {"failed": BooleanField(), "failure": StringField(default="")}
 
     reference = StringField("银行回单号（流水号）", validators=[
         DataRequired("请填写银行回单号（流水号）"), Length(max=64, message="回单号不超过64个字符")])
@@ -217,3 +222,70 @@ class CorrectionReviewForm(Form):
                            render_kw={"rows": 2, "placeholder": "不予通过时必填，培训机构将看到"})
     approve = SubmitField("通过，计入打卡率")
     refuse = SubmitField("不予通过")
+
+
+class SettlementReviewForm(ConfirmForm):
+    """审核意见 per line (for_rows with the settlement's line ids): decision-<id> approve or reject, or
+    nothing for a line not decided now; amount-<id> the sum approved, where the face value is only a
+    reference; reason-<id> why it is rejected. What may be decided is settlement.review's rule."""
+
+    ROW_FIELDS = {
+        "decision": StringField(validators=[Optional(), AnyOf(("approve", "reject"), message="审核意见有误，请重新选择")]),
+        "amount": StringField(default=""),
+        "reason": StringField(default=""),
+    }
+
+
+class RevokeForm(ConfirmForm):
+    """批量作废: the codes and the reason (required, and the cap on codes, by the view and lifecycle.revoke)."""
+
+    codes = CodesField("券码")
+    reason = StringField("作废原因")
+
+
+class IssueForm(ConfirmForm):
+    """发券 as the page once posted it: a 定向券 template and a class, sent on to the preview."""
+
+    kind = StringField()
+    template_id = StringField()
+    class_id = StringField()
+
+
+class TargetsImportForm(ConfirmForm):
+    """年度目标: the year and the table (what the table must hold is statistics.targets' rule)."""
+
+    year = WholeNumberField("目标年度")
+    file = FileField("目标表", validators=[FileRequired("请选择要导入的目标表（CSV 或 Excel）")])
+
+    def validate_year(self, field):
+        if field.data is None or not 2000 <= field.data <= 2100:
+            field.errors[:] = []  # one message for a year that is missing, not a number or out of range
+            raise StopValidation("请填写正确的年度")
+
+
+class InstitutionForm(ConfirmForm):
+    """添加培训机构: one by the fields, or many by the 机构信息采集表 file; every rule on the values is
+    onboarding's, which names each bad row (the field names are the table's columns, COLUMNS)."""
+
+    name = StringField("机构名称")
+    region_code = StringField("行政区划编码")
+    address = StringField("机构地址")
+    phone = StringField("机构电话")
+    code = StringField("机构编码")
+    type = StringField("机构类型")
+    officer_name = StringField("机构专员姓名")
+    officer_id_number = StringField("机构专员身份证号码")
+    sites = StringField("培训机构经纬度")
+    account_name = StringField("户名")
+    bank_name = StringField("开户行")
+    account_number = StringField("账号")
+    file = FileField("机构信息采集表")
+
+
+class SupervisionForm(ConfirmForm):
+    """记录问题 (action strike, with its kind) or 恢复验券资格 (reinstate); the reason is required by
+    vouchers.supervision, which names what is missing."""
+
+    action = StringField()
+    kind = StringField()
+    reason = StringField()

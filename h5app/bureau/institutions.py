@@ -6,9 +6,9 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import BUREAU, require_region_covers, roles_required
+from ..access import BUREAU, institution_owns, regional, roles_required
 from ..extensions import db
-from ..forms import ConfirmForm, PayeeAccountForm
+from ..forms import PayeeAccountForm
 from ..ids import database_id
 from ..models import Institution, PayeeAccount, TrainingClass, in_region
 from ..models.institutions import INSTITUTION_TYPES
@@ -17,7 +17,7 @@ from ..spreadsheets import read_table, records
 from ..timeutil import utcnow
 from ..vouchers import audit, payees, supervision
 from ..vouchers.errors import DomainError
-from .forms import PayeeDecisionForm
+from .forms import InstitutionForm, PayeeDecisionForm, SupervisionForm
 from .routes import bp
 
 COLUMNS = {
@@ -38,15 +38,15 @@ FIELD_LABELS = {field: names[0] for field, names in COLUMNS.items()}
 @bp.route("/institutions", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def institutions():
-    form = ConfirmForm()
+    form = InstitutionForm()
     made, message, errors = None, None, []
     if form.validate_on_submit():
         try:
-            upload = request.files.get("file")
-            if upload and upload.filename:
+            upload = form.file.data
+            if upload:
                 rows = records(read_table(upload.filename, upload.read()), COLUMNS, set(COLUMNS) - OPTIONAL_COLUMNS)
             else:
-                rows = [{field: request.form.get(field, "") for field in COLUMNS}]
+                rows = [{field: form[field].data or "" for field in COLUMNS}]
             made = onboard(db.session, rows, audit.Actor.for_staff(current_user))
         except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
             message, errors = refusal.message, refusal.details.get("rows", [])
@@ -54,7 +54,7 @@ def institutions():
         in_region(Institution.region_code, current_user.region_code)).order_by(Institution.id)).all()
     return render_template("bureau/institutions.html", form=form, institutions=listed, made=made, message=message,
                            errors=errors, labels=FIELD_LABELS, types=INSTITUTION_TYPES,
-                           csv_upload=bool(request.files.get("file") and request.files["file"].filename)), (
+                           csv_upload=bool(form.file.data)), (
         400 if message else 200)
 
 
@@ -67,7 +67,7 @@ def institution_detail(institution_id):
         _decide_payee(institution, decision)
         return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
     account_form = PayeeAccountForm(prefix="payee")
-    form = ConfirmForm()
+    form = SupervisionForm()
     status = 200
     if account_form.submit.data:
         if _set_payee(institution, account_form):
@@ -76,13 +76,12 @@ def institution_detail(institution_id):
     elif form.validate_on_submit():
         actor = audit.Actor.for_staff(current_user)
         try:
-            if request.form.get("action") == "strike":
-                supervision.record_strike(db.session, institution, request.form.get("kind", ""),
-                                          request.form.get("reason", ""), actor)
+            if form.action.data == "strike":
+                supervision.record_strike(db.session, institution, form.kind.data or "", form.reason.data or "", actor)
                 flash("问题已记录" + ("，该机构本年度已满3次，已自动暂停验券资格" if institution.is_suspended else ""),
                       "success")
-            elif request.form.get("action") == "reinstate":
-                supervision.reinstate(db.session, institution, request.form.get("reason", ""), actor)
+            elif form.action.data == "reinstate":
+                supervision.reinstate(db.session, institution, form.reason.data or "", actor)
                 flash("已恢复验券资格", "success")
             else:
                 abort(400)

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from ..access import BUREAU, roles_required
 from ..codes import normalize_code
 from ..extensions import db
-from ..forms import ConfirmForm
 from ..identity import id_number_error, mask_text, normalize_id_number
 from ..ids import database_id
 from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region
@@ -18,6 +17,7 @@ from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUS
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
 from ..vouchers.errors import DomainError
+from .forms import IssueForm
 from .routes import bp
 
 
@@ -39,21 +39,20 @@ def _classes():
     ).all()
 
 
-def _pick(rows, key):
-    value = request.form.get(key, "")
-    return next((row for row in rows if str(row.id) == value), None)
+def _pick(rows, value):
+    return next((row for row in rows if str(row.id) == (value or "")), None)
 
 
 @bp.route("/issue", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def issue():
-    form = ConfirmForm()
+    form = IssueForm()
     report, message = None, None
     directed, general, classes = _templates(DIRECTED), _templates(GENERAL), _classes()
     if form.validate_on_submit():
         try:
-            if request.form.get("kind") == "directed":
-                template, training_class = _pick(directed, "template_id"), _pick(classes, "class_id")
+            if form.kind.data == "directed":
+                template, training_class = _pick(directed, form.template_id.data), _pick(classes, form.class_id.data)
                 if template is None or training_class is None:
                     raise DomainError("请选择定向券模板和班期")
                 # 定向发券 shows who gets one and who is skipped first, then issues (directed_issue.py)

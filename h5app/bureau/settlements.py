@@ -17,7 +17,7 @@ from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REVIEWED, S_SUBMITTED
 from ..timeutil import local_today, utcnow
 from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
 from ..vouchers.errors import DomainError
-from .forms import PaymentForm
+from .forms import PaymentForm, RevokeForm, SettlementReviewForm
 from .routes import bp
 
 PER_PAGE = 50
@@ -86,15 +86,15 @@ def _fen(text: str) -> int | None:
     return int(value * 100)
 
 
-def _decisions(row: Settlement) -> tuple[list, list, dict, list]:
+def _decisions(row: Settlement, form: SettlementReviewForm) -> tuple[list, list, dict, list]:
     """The per-line choices posted by the review form: approve, reject (with reasons), amounts."""
     approve, reject, amounts, bad = [], [], {}, []
     for line in row.lines:
-        choice = request.form.get(f"decision-{line.id}")
+        choice = form.row("decision", line.id).data
         code = line.voucher.code
         if choice == "approve":
             approve.append(code)
-            typed = request.form.get(f"amount-{line.id}", "").strip()
+            typed = (form.row("amount", line.id).data or "").strip()
             if typed:
                 fen = _fen(typed)
                 if fen is None:
@@ -102,7 +102,7 @@ def _decisions(row: Settlement) -> tuple[list, list, dict, list]:
                 else:
                     amounts[code] = fen
         elif choice == "reject":
-            reject.append((code, request.form.get(f"reason-{line.id}", "")))
+            reject.append((code, form.row("reason", line.id).data or ""))
     return approve, reject, amounts, bad
 
 
@@ -117,10 +117,11 @@ def _page(row, form, pay_form, *, message=None, errors=(), status=200):
 @roles_required(BUREAU)
 def settlement_review(settlement_id):
     row = _my_settlement(settlement_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        return _page(row, form, PaymentForm(formdata=None, paid_on=local_today().isoformat()))
-    approve, reject, amounts, bad = _decisions(row)
+    form = SettlementReviewForm.for_rows(line.id for line in row.lines)
+    if not form.validate_on_submit():  # the page, or a decision that is none of those offered
+        return _page(row, form, PaymentForm(formdata=None, paid_on=local_today().isoformat()),
+                     message=form.error_text() or None, status=400 if form.errors else 200)
+    approve, reject, amounts, bad = _decisions(row, form)
     message = None
     if bad:
         message = "审核金额有误，未做任何更改"
@@ -143,11 +144,11 @@ def settlement_review(settlement_id):
 @roles_required(BUREAU)
 def settlement_payment(settlement_id):
     row = _my_settlement(settlement_id)
-    pay_form = PaymentForm()
+    pay_form = PaymentForm.for_rows(line.id for line in row.unpaid_lines)
     if not pay_form.validate_on_submit():
         return _page(row, ConfirmForm(formdata=None), pay_form, message="拨付信息有误，请按提示修改", status=400)
-    failed = [(line.voucher.code, request.form.get(f"failure-{line.id}", ""))
-              for line in row.unpaid_lines if request.form.get(f"failed-{line.id}")]
+    failed = [(line.voucher.code, pay_form.row("failure", line.id).data or "")
+              for line in row.unpaid_lines if pay_form.row("failed", line.id).data]
     try:
         batch = settlement.pay(db.session, row, audit.Actor.for_staff(current_user),
                                reference=pay_form.reference.data, paid_on=pay_form.paid_on.parsed, failed=failed)
@@ -202,18 +203,15 @@ def _sheet_response(sheet, fmt: str, name: str) -> Response:
 @roles_required(BUREAU)
 def revoke():
     """批量作废: paste codes (one per line or comma-separated) and a reason; each code gets a result."""
-    form = ConfirmForm()
+    form = RevokeForm()
     report, message = None, None
     if form.validate_on_submit():
-        text = (request.form.get("codes") or "").replace("，", ",").replace(",", "\n")
-        codes = [c.strip() for c in text.split() if c.strip()]
+        codes = form.codes.codes
         if not codes:
             message = "请粘贴要作废的券码"
-        elif len(codes) > 5000:
-            message = "一次最多作废5000张，请分批处理"
-        else:
+        else:  # the service refuses more than lifecycle.MAX_REVOKE_CODES, for the API too
             try:
-                report = lifecycle.revoke(db.session, codes, request.form.get("reason", ""),
+                report = lifecycle.revoke(db.session, codes, form.reason.data or "",
                                           audit.Actor.for_staff(current_user))
             except DomainError as refusal:
                 message = refusal.message

@@ -6,18 +6,18 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import BUREAU, roles_required
+from ..access import BUREAU, require_supervisor, roles_required
 from ..extensions import db
-from ..forms import ConfirmForm
 from ..models import Region
 from ..presenters import percent
-from ..spreadsheets import SheetError, read_table, xlsx_book
+from ..spreadsheets import read_table, xlsx_book
 from ..statistics import charts
 from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets
 from ..statistics.targets import FIELD_LABELS, import_targets, region_targets
 from ..timeutil import local_today
 from ..vouchers import audit
 from ..vouchers.errors import DomainError
+from .forms import TargetsImportForm
 from .routes import bp
 
 
@@ -86,21 +86,21 @@ def _rounded(value):
 @bp.route("/statistics/targets", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def statistics_targets():
-    form, message, errors, fields = ConfirmForm(), None, [], {}
-    year = request.form.get("year", type=int) if request.method == "POST" else _year()
-    if form.validate_on_submit():
-        if not current_user.is_supervisor:
-            abort(403)
-        upload = request.files.get("file")
-        try:
-            if not upload or not upload.filename:
-                raise SheetError("请选择要导入的目标表（CSV 或 Excel）")
-            kind, count = import_targets(db.session, read_table(upload.filename, upload.read()), year or 0,
-                                         audit.Actor.for_staff(current_user))
-            flash(f"已导入{year}年{'地区任务' if kind == 'region' else '调度指标目标'}{count}行", "success")
-            return redirect(url_for("bureau.statistics_targets", year=year))
-        except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
-            message, errors = refusal.message, refusal.details.get("rows", [])
+    form, message, errors, fields = TargetsImportForm(), None, [], {}
+    year = form.year.data if form.is_submitted() else _year()
+    if form.is_submitted():
+        require_supervisor()
+        if not form.validate():
+            message = form.error_text()
+        else:
+            upload = form.file.data
+            try:
+                kind, count = import_targets(db.session, read_table(upload.filename, upload.read()), year,
+                                             audit.Actor.for_staff(current_user))
+                flash(f"已导入{year}年{'地区任务' if kind == 'region' else '调度指标目标'}{count}行", "success")
+                return redirect(url_for("bureau.statistics_targets", year=year))
+            except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
+                message, errors = refusal.message, refusal.details.get("rows", [])
         fields = FIELD_LABELS
     year = year or local_today().year
     return render_template("bureau/targets.html", form=form, year=year, message=message, errors=errors,

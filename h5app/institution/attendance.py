@@ -17,6 +17,7 @@ from ..vouchers import checkin as checkin_service
 from ..vouchers import presence
 from ..vouchers.errors import DomainError
 from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
+from .forms import ScanForm
 from .routes import bp
 
 METHODS = {"location": "定位签到", "scan": "机构扫码", "session_qr": "扫签到码", "correction": "补签（人社审核通过）",
@@ -72,10 +73,11 @@ def left_when(at: "presence.Presence") -> str:
 def session_checkin(session_id):
     class_session = _my_session(session_id)
     verdict, status = None, 200
-    if request.method == "POST":
+    form = ScanForm()
+    if form.validate_on_submit():
         try:
             _record, person = checkin_service.scan_check_in(
-                db.session, class_session, (request.form.get("qr") or "").strip(),
+                db.session, class_session, form.qr.data,
                 audit.Actor.for_staff(current_user), app_qr_secret())
         except DomainError as refusal:
             verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkin"],

@@ -10,6 +10,7 @@ from ..vouchers import checkout as checkout_service
 from ..vouchers.errors import DomainError
 from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .attendance import _my_session, attendance_sheet
+from .forms import ScanForm
 from .routes import bp
 
 
@@ -25,10 +26,11 @@ def checkout_message(done: checkout_service.CheckOut) -> str:
 def session_checkout(session_id):
     class_session = _my_session(session_id)
     verdict, status = None, 200
-    if request.method == "POST":
+    form = ScanForm()
+    if form.validate_on_submit():
         try:
             done = checkout_service.scan_check_out(
-                db.session, class_session, (request.form.get("qr") or "").strip(),
+                db.session, class_session, form.qr.data,
                 audit.Actor.for_staff(current_user), app_qr_secret())
         except DomainError as refusal:
             verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkout"],

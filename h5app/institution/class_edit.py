@@ -14,8 +14,8 @@ from ..models.classes import CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import to_local
 from ..vouchers import audit, class_review, classes
-from ..vouchers.errors import DomainError, ValidationFailed
-from .forms import ClassForm
+from ..vouchers.errors import ClassCompleted, DomainError, ValidationFailed
+from .forms import ClassForm, ClassStatusForm
 from .routes import bp
 
 
@@ -120,21 +120,19 @@ def edit_class(class_id):
 @bp.route("/classes/<int:class_id>/status", methods=["POST"])
 @roles_required(OFFICER)
 def class_status(class_id):
-    training_class = require_institution_owns(db.session.get(TrainingClass, class_id))
-    wanted = request.form.get("status")
-    if not ConfirmForm().validate_on_submit() or wanted not in (CLASS_OPEN, CLASS_CLOSED) \
-            or training_class.status == CLASS_COMPLETED:
+    training_class = owned(TrainingClass, class_id)
+    form = ClassStatusForm()
+    if not form.validate_on_submit():
         abort(400)
-    if training_class.is_unapproved:
-        flash("班期尚未通过开班审核，审核通过后自动开放报名", "error")
+    wanted = form.status.data
+    try:
+        classes.set_enrolment_open(db.session, training_class, wanted == CLASS_OPEN,
+                                   audit.Actor.for_staff(current_user))
+    except ClassCompleted:
+        abort(400)
+    except DomainError as refusal:
+        flash(refusal.message, "error")
         return redirect(url_for("institution.class_trainees", class_id=class_id))
-    if training_class.status == CLASS_CANCELLED:
-        flash("班期已取消，不能再开放或截止报名", "error")
-        return redirect(url_for("institution.class_trainees", class_id=class_id))
-    training_class.status = wanted
-    audit.record(db.session, audit.Actor.for_staff(current_user), f"class.{wanted}",
-                 institution_id=training_class.institution_id, details={"class_id": class_id})
-    db.session.commit()
     flash("已开放报名" if wanted == CLASS_OPEN else "已截止报名（已报名学员仍可验券、签到）", "success")
     return redirect(url_for("institution.class_trainees", class_id=class_id))
 

@@ -13,6 +13,7 @@ from ..models.classes import ENROLLED
 from ..models.vouchers import USED
 from ..vouchers import audit, completion, results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
+from .forms import ResultsForm, SettlementApplyForm
 from .routes import bp
 
 SETTLEMENTS_PER_PAGE = 50
@@ -21,32 +22,25 @@ SETTLEMENTS_PER_PAGE = 50
 @bp.route("/classes/<int:class_id>/results", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def class_results(class_id):
-    training_class = _my_class(class_id)
-    form = ConfirmForm()
+    training_class = owned(TrainingClass, class_id)
     enrolments = db.session.scalars(select(Enrolment).where(
-        Enrolment.class_id == class_id, Enrolment.status == "enrolled").order_by(Enrolment.id)).all()
+        Enrolment.class_id == class_id, Enrolment.status == ENROLLED).order_by(Enrolment.id)).all()
+    trainees = [e.person_id for e in enrolments]
+    form = ResultsForm.for_rows(trainees)
     error = None
     if form.validate_on_submit():
-        choice = {"pass": True, "fail": False, "": None}
+        actor = audit.Actor.for_staff(current_user)
         try:
-            outcome = {e.person_id: choice[request.form.get(f"result-{e.person_id}", "")] for e in enrolments}
-            stars = {e.person_id: request.form.get(f"stars-{e.person_id}", "") for e in enrolments}
-            if any(value not in ("", "1", "2", "3", "4", "5") for value in stars.values()):
-                raise KeyError
-        except KeyError:
-            error = "提交的内容有误，请重新选择"
+            results.record_results(db.session, training_class, form.outcomes(trainees), actor)
+            for person_id, stars in form.stars(trainees).items():
+                results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
+        except DomainError as refusal:
+            error = refusal.message
         else:
-            actor = audit.Actor.for_staff(current_user)
-            try:
-                results.record_results(db.session, training_class, outcome, actor)
-                for person_id, value in stars.items():
-                    if value:
-                        results.rate_trainee(db.session, training_class, person_id, int(value), None, actor)
-            except DomainError as refusal:
-                error = refusal.message
-            else:
-                flash("考核结果和学员评价已保存", "success")
-                return redirect(url_for("institution.class_results", class_id=class_id))
+            flash("考核结果和学员评价已保存", "success")
+            return redirect(url_for("institution.class_results", class_id=class_id))
+    elif form.errors:
+        error = form.error_text()
     recorded = {r.person_id: r.passed for r in db.session.scalars(select(ExamResult).where(ExamResult.class_id == class_id))}
     rated = {r.person_id: r.stars for r in db.session.scalars(select(TraineeRating).where(TraineeRating.class_id == class_id))}
     rows = [{"id": e.person_id, "name": mask_name(e.person.name), "id_number": mask_id_number(e.person.id_number),
@@ -83,14 +77,13 @@ def complete_class(class_id):
 @roles_required(OFFICER)
 def apply_settlement(class_id):
     """Preview every verified voucher of the class with its eligibility, then submit."""
-    training_class = _my_class(class_id)
-    form = ConfirmForm()
+    training_class = owned(TrainingClass, class_id)
+    form = SettlementApplyForm()
     error, bad_rows = None, []
     if form.validate_on_submit():
-        codes_text = (request.form.get("codes") or "").strip()
-        codes = [c for c in codes_text.replace("，", ",").replace(",", "\n").split() if c] or None
         try:
-            made = settlement.apply(db.session, training_class, audit.Actor.for_staff(current_user), codes=codes)
+            made = settlement.apply(db.session, training_class, audit.Actor.for_staff(current_user),
+                                    codes=form.codes.codes or None)
         except ValidationFailed as refusal:
             error, bad_rows = refusal.message, refusal.details.get("rows", [])
         except DomainError as refusal:

@@ -13,12 +13,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField
+from ..forms import CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField
 from ..identity import is_valid_phone, normalize_phone
-from ..models.classes import DELIVERY_OFFLINE, DELIVERY_ONLINE
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
 from ..vouchers.class_review import submission_problems
 from ..vouchers.classes import class_problems
@@ -218,3 +218,51 @@ class CorrectionForm(Form):
     photo = FileField("纸质签到表照片", validators=[FileRequired("请上传纸质签到表照片")],
                       render_kw={"accept": "image/*"})
     submit = SubmitField("提交补签申请")
+
+
+class ScanForm(Form):
+    """A desk scan (扫码验券, scan check-in, 签退; static/js/desk-scan.js posts it): the QR's text as
+    read. What it says, and whether it may be used here, is the engine's to judge."""
+
+    qr = StringField("二维码内容", filters=[lambda text: (text or "").strip()])
+
+
+class VerifyScanForm(ScanForm):
+    """扫码验券 also names the class, which the view finds among the institution's own."""
+
+    class_id = StringField()
+
+
+class ClassStatusForm(Form):
+    """开放报名 or 截止报名 (a one-button form on the class page); when a class may change is the view's."""
+
+    status = StringField(validators=[AnyOf((CLASS_OPEN, CLASS_CLOSED), message="请选择开放报名或截止报名")])
+
+
+TAMPERED = "提交的内容有误，请重新选择"
+
+
+class ResultsForm(ConfirmForm):
+    """考核结果 and 学员评价 of a class, per trainee (for_rows with the trainees' person ids): result-<id>
+    is pass, fail or blank (not examined yet), stars-<id> 1 to 5 or blank (not rated)."""
+
+    ROW_FIELDS = {
+        "result": StringField(default="", validators=[AnyOf(("pass", "fail", ""), message=TAMPERED)]),
+        "stars": StringField(default="", validators=[AnyOf(("", "1", "2", "3", "4", "5"), message=TAMPERED)]),
+    }
+    PASSED = {"pass": True, "fail": False, "": None}
+
+    def outcomes(self, person_ids) -> dict:
+        """Person id → passed (True, False, or None: not examined yet)."""
+        return {person_id: self.PASSED[self.row("result", person_id).data] for person_id in person_ids}
+
+    def stars(self, person_ids) -> dict:
+        """Person id → stars given; those not rated are left out."""
+        return {person_id: int(self.row("stars", person_id).data) for person_id in person_ids
+                if self.row("stars", person_id).data}
+
+
+class SettlementApplyForm(ConfirmForm):
+    """结算申请: the codes to claim for, or none for every verified voucher of the class."""
+
+    codes = CodesField("券码（选填）")

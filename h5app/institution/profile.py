@@ -30,13 +30,13 @@ def profile():
         if not officer:
             return redirect(url_for("institution.profile")), 303
         actor = audit.Actor.for_staff(current_user)
-        if "contact-submit" in request.form and contact.validate_on_submit():
+        if contact.submit.data and contact.validate_on_submit():
             institution.address, institution.phone = contact.address.data.strip(), contact.phone.data.strip()
             audit.record(db.session, actor, "institution.contact", institution_id=institution.id)
             db.session.commit()
             flash("联系方式已保存", "success")
             return redirect(url_for("institution.profile"))
-        if "site-submit" in request.form and site.validate_on_submit():
+        if site.submit.data and site.validate_on_submit():
             institution.sites.append(Site(name=site.name.data.strip(), address=site.address.data or None,
                                           lat=float(site.lat.data), lng=float(site.lng.data),
                                           radius_m=site.radius_m.data))
@@ -45,7 +45,7 @@ def profile():
             db.session.commit()
             flash("培训地点已添加", "success")
             return redirect(url_for("institution.profile"))
-        if "payee-submit" in request.form and payee.validate_on_submit():
+        if payee.submit.data and payee.validate_on_submit():
             try:
                 payees.change_institution_account(db.session, institution, payee.values(), actor)
                 flash("收款账户变更已提交，人社部门确认后生效；确认前仍拨付到原账户", "success")

@@ -14,6 +14,7 @@ from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
 from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, verified_message
+from .forms import VerifyScanForm
 from .routes import bp
 
 def _open_classes():
@@ -54,13 +55,13 @@ def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
 @roles_required(OFFICER, VERIFIER)
 def verify():
     institution = current_user.institution
-    source = request.form if request.method == "POST" else request.args
-    training_class = _class_from(source.get("class_id"))
+    form = VerifyScanForm()
+    training_class = _class_from(form.class_id.data if form.is_submitted() else request.args.get("class_id"))
     verdict, status = None, 200
-    if request.method == "POST":
+    if form.validate_on_submit():
         if training_class is None:
             abort(400)
-        qr = (request.form.get("qr") or "").strip()
+        qr = form.qr.data
         if not qr:
             verdict, status = {"result": "refused", "tone": "no", "title": "没有读到二维码",
                                "code": "QR_INVALID", "message": "请对准学员的培训券二维码，或用扫码枪扫描"}, 400

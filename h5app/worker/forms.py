@@ -1,10 +1,11 @@
 """Worker forms (one-button actions use h5app.forms.ConfirmForm)."""
 from wtforms import DateField, FloatField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from ..forms import Form, PayeeAccountForm
+from ..codes import CODE_LENGTH
+from ..forms import ConfirmForm, Form, PayeeAccountForm
 
 
 class ClassSearchForm(Form):
@@ -72,3 +73,17 @@ class OnlineUseForm(Form):
         field.data = (field.data or "").strip()
         if field.data and not (field.data.isdigit() and len(field.data) == 6):
             raise ValidationError("验证码为6位数字")
+
+
+class EnrolForm(ConfirmForm):
+    """报名: the voucher chosen on the class page (its 唯一码), or none; whether it may be used for the
+    class is the enrolment service's rule."""
+
+    voucher = StringField(validators=[Optional(), Length(max=CODE_LENGTH, message="所选培训券不能用于该班期")])
+
+
+class ConsentForm(ConfirmForm):
+    """就业推荐授权: give (1) or withdraw (0); `back` is "jobs" when the button was on 就业岗位."""
+
+    give = StringField(validators=[AnyOf(("0", "1"), message="授权选项有误，请重新选择")])
+    back = StringField()

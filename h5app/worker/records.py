@@ -13,7 +13,7 @@ from ..recommendations import occupations_of
 from ..timeutil import utcnow
 from ..vouchers import audit, payees
 from ..vouchers.errors import ValidationFailed
-from .forms import JobSearchForm, PayeeForm
+from .forms import ConsentForm, JobSearchForm, PayeeForm
 from .routes import bp, region_names
 
 
@@ -74,16 +74,18 @@ def me():
 @roles_required(WORKER)
 def consent():
     """就业推荐授权: given or withdrawn by the worker, recorded with its time and in the audit log."""
-    form = ConfirmForm()
+    form = ConsentForm()
     if form.validate_on_submit():
         person = current_user._get_current_object()
-        give = request.form.get("give") == "1"
+        give = form.give.data == "1"
         person.job_consent, person.job_consent_at = give, utcnow()
         audit.record(db.session, audit.Actor.for_person(person), "person.job_consent", person_id=person.id,
                      details={"consent": give})
         db.session.commit()
         flash("已开启岗位推荐" if give else "已关闭岗位推荐，我们不再根据您的培训和证书推荐岗位", "success")
-    return redirect(request.form.get("back") == "jobs" and url_for("worker.jobs") or url_for("worker.me"))
+    elif form.errors:
+        flash(form.error_text(), "error")
+    return redirect(url_for("worker.jobs") if form.back.data == "jobs" else url_for("worker.me"))
 
 
 @bp.route("/me/payee", methods=["GET", "POST"])

@@ -22,7 +22,7 @@ from ..vouchers import app_qr_secret, qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
 from ..vouchers import enrolment as enrolment_service
 from ..vouchers.errors import DomainError
-from .forms import CheckInForm, ClassSearchForm, RatingForm
+from .forms import CheckInForm, ClassSearchForm, EnrolForm, RatingForm
 from .checkout import checkout_state
 from .online import used_here
 from .routes import bp, region_names
@@ -76,11 +76,11 @@ def class_detail(class_id):
     now = utcnow()
     training_class = _class_or_404(class_id)
     person = current_user._get_current_object()
-    form = ConfirmForm()
+    form = EnrolForm()
     error = None
     usable = enrolment_service.usable_vouchers(db.session, person.id, training_class, now)
     if form.validate_on_submit():
-        chosen = request.form.get("voucher")
+        chosen = form.voucher.data
         try:
             enrolment_service.enrol(db.session, person, training_class, voucher_code=chosen)
         except DomainError as refusal:
@@ -91,8 +91,10 @@ def class_detail(class_id):
                 return redirect(url_for("worker.online_use", class_id=class_id, voucher=chosen))
             flash("报名成功，请按时参加培训", "success")
             return redirect(url_for("worker.class_detail", class_id=class_id))
+    elif form.errors:
+        error = form.error_text()
     enrolment = db.session.scalar(select(Enrolment).where(
-        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == "enrolled"))
+        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == ENROLLED))
     rated = db.session.scalar(select(ClassRating).where(
         ClassRating.class_id == class_id, ClassRating.person_id == person.id))
     voucher = db.session.get(Voucher, enrolment.voucher_id) if enrolment and enrolment.voucher_id else None
@@ -113,7 +115,7 @@ def rate(class_id):
     training_class = _class_or_404(class_id)
     form = RatingForm()
     if not form.validate_on_submit():
-        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+        flash(form.error_text(), "error")
         return redirect(url_for("worker.class_detail", class_id=class_id))
     try:
         enrolment_service.rate_class(db.session, current_user._get_current_object(), training_class,
