@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 from flask import Response, request
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ def _replay(record: IdempotencyRecord) -> Response:
 FIND = select(IdempotencyRecord.__table__).where(
     IdempotencyRecord.owner == bindparam("owner"), IdempotencyRecord.key == bindparam("key"))
 FORGET = delete(IdempotencyRecord).where(IdempotencyRecord.id == bindparam("record_id"))
+KEEP = insert(IdempotencyRecord.__table__)  # the values come with each execution
 
 
 def _find(connection, owner: str, key: str):
@@ -96,9 +97,9 @@ def run(owner: str, respond) -> Response:
         now = utcnow()
         headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
         try:
-            connection.execute(IdempotencyRecord.__table__.insert().values(
-                owner=owner, key=key, request_hash=fingerprint, status_code=response.status_code,
-                response_body=response.get_data(), response_headers=json.dumps(headers), created_at=now))
+            connection.execute(KEEP, {
+                "owner": owner, "key": key, "request_hash": fingerprint, "status_code": response.status_code,
+                "response_body": response.get_data(), "response_headers": json.dumps(headers), "created_at": now})
             outer.commit()
         except IntegrityError:
             outer.rollback()  # the same key won elsewhere a moment ago: our effect goes with it
