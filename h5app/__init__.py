@@ -211,10 +211,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from . import presenters
+    from . import template_filters
 
-    app.jinja_env.filters.update(presenters.FILTERS)
-    app.jinja_env.globals.update(presenters.GLOBALS)
+    app.jinja_env.filters.update(template_filters.FILTERS)
+    app.jinja_env.globals.update(template_filters.GLOBALS)
 
 
 def register_cli(app: Flask) -> None:

@@ -13,7 +13,7 @@ from .models.institutions import INSTITUTION_TYPES
 from .models.staff import OFFICER
 from .vouchers import audit, payees
 from .vouchers.errors import ValidationFailed
-from .vouchers.unit import service
+from .vouchers.transactions import service
 
 TYPE_BY_LABEL = {label: code for code, label in INSTITUTION_TYPES.items()}
 COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，]\s*(-?\d+(?:\.\d+)?)\s*$")

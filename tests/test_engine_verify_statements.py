@@ -12,7 +12,7 @@ import pytest
 from h5app.models import Enrolment, Voucher
 from h5app.models.vouchers import CLAIMED, REVOKED, USED
 from h5app.vouchers import app_qr_secret, errors, states, verify
-from h5app.vouchers import reading as reading_module
+from h5app.vouchers import verification_read
 from tests import factories as f
 
 from .verify_support import NOW, TS, claimed_voucher, make_template
@@ -98,7 +98,7 @@ def test_writes_from_a_reading_someone_else_overtook_write_nothing(session):
     voucher = claimed_voucher()
     training_class = f.training_class()
     session.commit()
-    reading = reading_module.read(session, training_class.id, voucher.code)
+    reading = verification_read.read(session, training_class.id, voucher.code)
     # As another transaction would: the reading in this session is not told.
     session.execute(update(Voucher).where(Voucher.id == voucher.id).values(status=REVOKED)
                     .execution_options(synchronize_session=False))

@@ -1,6 +1,6 @@
 """No status string in templates/: a template asks the model (TrainingClass.is_editable,
 Settlement.awaiting_review, …) or names a state by its constant (a Jinja global of
-h5app/presenters.py), so each state is spelled, and each rule on it written, in one place.
+h5app/template_filters.py), so each state is spelled, and each rule on it written, in one place.
 
 The status values are collected from the constants of h5app/models, not listed here: a new status
 a model defines is covered the day it is added."""
@@ -95,4 +95,4 @@ def test_no_template_compares_a_status_literal():
              for path in sorted(TEMPLATES.rglob("*.html"))
              for line, value, how in status_literals(path.read_text(encoding="utf-8"))]
     assert not found, ("status strings in templates; ask the model (a property such as TrainingClass.is_editable) "
-                       "or name the constant (h5app/presenters.py GLOBALS):\n" + "\n".join(found))
+                       "or name the constant (h5app/template_filters.py GLOBALS):\n" + "\n".join(found))

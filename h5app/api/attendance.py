@@ -5,7 +5,7 @@ from ..models import AttendanceCorrection
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..timeutil import iso_local
 from ..vouchers import corrections, online, subsidy
-from . import present, schemas
+from . import schemas, serializers
 from .blueprint import bp
 from .keys import Caller
 from .registry import endpoint
@@ -18,7 +18,7 @@ def correction_json(correction: AttendanceCorrection, caller: Caller) -> dict:
     return {
         "id": correction.id, "status": correction.status, "session_id": correction.session_id,
         "class_id": correction.class_id, "institution_code": correction.training_class.institution.code,
-        "trainee": present.person(correction.person, unmasked=bureau_covers(caller, correction.person.region_code)),
+        "trainee": serializers.person(correction.person, unmasked=bureau_covers(caller, correction.person.region_code)),
         "reason": correction.reason, "evidence_url": correction.evidence_url,
         "has_evidence_photo": correction.evidence_file is not None,
         "requested_at": iso_local(correction.created_at), "requested_by": correction.requested_by,

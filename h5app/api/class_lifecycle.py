@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..timeutil import iso_local
 from ..vouchers import app_qr_secret, cancellation, checkout, presence
-from . import present
+from . import serializers
 from .blueprint import bp
 from .registry import endpoint
 from .schemas import Id, IdNumber, In, Iso, PersonOut, QrText, VoucherOut
@@ -87,8 +87,8 @@ def cancel_class(caller, body, id):
 def withdraw(caller, body, id):
     training_class = own_class(caller, id)
     done = cancellation.withdraw(db.session, training_class, body.id_number, body.reason, caller.actor)
-    return {"class_id": training_class.id, "trainee": present.person(done.person),
-            "voucher": present.voucher(done.voucher) if done.voucher is not None else None,
+    return {"class_id": training_class.id, "trainee": serializers.person(done.person),
+            "voucher": serializers.voucher(done.voucher) if done.voucher is not None else None,
             "held_days": done.held_days}
 
 
@@ -99,7 +99,7 @@ def scan_check_out(caller, body):
     done = checkout.scan_check_out(db.session, lesson, body.qr, caller.actor, app_qr_secret())
     by_time = presence.counts_time_present(db.session, lesson.training_class)
     return {"result": done.result, "session_id": lesson.id, "class_id": lesson.class_id,
-            "trainee": present.person(done.person), "checked_in_at": iso_local(done.check_in.created_at),
+            "trainee": serializers.person(done.person), "checked_in_at": iso_local(done.check_in.created_at),
             "checked_out_at": iso_local(done.check_in.checked_out_at), "minutes_present": done.minutes_present,
             "counts_time_present": by_time,
             "hours_credited": float(round(presence.credited(done.check_in, lesson, by_time), 2))}

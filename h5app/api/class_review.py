@@ -3,7 +3,7 @@ returns it with a reason, by the same service as its 开班审核 page."""
 from ..extensions import db
 from ..models.integration import SCOPE_BUREAU
 from ..vouchers import class_review
-from . import present, schemas
+from . import schemas, serializers
 from .blueprint import bp
 from .registry import endpoint
 from .scope import bureau_class
@@ -15,5 +15,5 @@ from .scope import bureau_class
 def review_class(caller, body, id):
     training_class = bureau_class(caller, id)  # another region's class is 404
     class_review.review(db.session, training_class, caller.actor, approve=body.approve, reason=body.reason)
-    return present.training_class(training_class,
+    return serializers.training_class(training_class,
                                   review_reason=class_review.last_return_reason(db.session, training_class))

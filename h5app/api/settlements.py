@@ -11,7 +11,7 @@ from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..vouchers import payees
 from ..vouchers import settlement as settlement_service
 from ..vouchers.settlement_lists import PAYEE_FILTERS, STATUS_FILTERS, Filters, list_settlements
-from . import present, schemas
+from . import schemas, serializers
 from .blueprint import bp
 from .errors import ApiError
 from .registry import endpoint
@@ -21,7 +21,7 @@ PER_PAGE = 100
 
 
 def _answer(settlement) -> dict:
-    return present.settlement(settlement, payees.settlement_account(db.session, settlement))
+    return serializers.settlement(settlement, payees.settlement_account(db.session, settlement))
 
 
 @endpoint(bp, "POST", "/settlements", scopes=(SCOPE_INSTITUTION,), summary="培训券结算申请",
@@ -66,7 +66,7 @@ def _filters(caller) -> tuple[Filters, int]:
 def index(caller):
     filters, page = _filters(caller)
     found = list_settlements(db.session, filters, page=page, per_page=PER_PAGE)
-    return {"settlements": [present.settlement_summary(s) for s in found.rows], "count": found.count,
+    return {"settlements": [serializers.settlement_summary(s) for s in found.rows], "count": found.count,
             "approved_total_fen": found.approved_total_fen, "paid_total_fen": found.paid_total_fen,
             "page": found.page, "pages": found.pages}
 

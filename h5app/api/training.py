@@ -9,11 +9,11 @@ from ..extensions import db
 from ..models import TrainingClass, Voucher
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..timeutil import iso_local, utcnow
-from ..vouchers import app_qr_secret, checkin, classes, payees, results, roster
+from ..vouchers import app_qr_secret, checkin, classes, exam_results, payees, roster
 from ..vouchers.enrolment import usable_vouchers
 from ..vouchers.errors import ValidationFailed
 from ..vouchers.verify import verify
-from . import present, schemas
+from . import schemas, serializers
 from .blueprint import bp
 from .registry import endpoint
 from .scope import bureau_institution, caller_institution, own_class, own_session
@@ -38,7 +38,7 @@ def add_institutions(caller, body):
     return {"institutions": [
         {"id": m.institution.id, "code": m.institution.code, "name": m.institution.name,
          "region_code": m.institution.region_code, "officer_username": m.officer.username,
-         "officer_password": m.password, "sites": [present.site(s) for s in m.institution.sites]} for m in made]}
+         "officer_password": m.password, "sites": [serializers.site(s) for s in m.institution.sites]} for m in made]}
 
 
 @endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（即时生效）",
@@ -46,7 +46,7 @@ def add_institutions(caller, body):
 def set_institution_payee(caller, body, code):
     institution = bureau_institution(caller, code)
     account = payees.change_institution_account(db.session, institution, body.model_dump(), caller.actor)
-    return {"code": institution.code, "payee": present.payee(account), "status": account.status}
+    return {"code": institution.code, "payee": serializers.payee(account), "status": account.status}
 
 
 def _utc(moment):
@@ -70,7 +70,7 @@ def create_class(caller, body):
         if body.site is not None and "site_id" in fields:  # blame the field the caller sent
             fields["site"] = fields.pop("site_id")
         raise
-    return present.training_class(training_class)
+    return serializers.training_class(training_class)
 
 
 @endpoint(bp, "POST", "/classes/{id}/trainees", scopes=INSTITUTION, summary="批量添加培训人员（全部成功或全部不添加）",
@@ -78,7 +78,7 @@ def create_class(caller, body):
 def add_trainees(caller, body, id):
     training_class = own_class(caller, id)
     added = roster.add_trainees(db.session, training_class, [t.model_dump() for t in body.trainees], caller.actor)
-    return {"added": len(added), "trainees": [present.person(e.person) for e in added]}
+    return {"added": len(added), "trainees": [serializers.person(e.person) for e in added]}
 
 
 @endpoint(bp, "POST", "/verifications", scopes=INSTITUTION, summary="培训券验证扫码", body=schemas.VerificationIn,
@@ -88,8 +88,8 @@ def verify_voucher(caller, body):
     # and its owner in one statement; the answer is built from that reading, with no further query.
     outcome = verify(db.session, qr=body.qr, class_id=body.class_id, actor=caller.actor, qr_secret=app_qr_secret())
     voucher = outcome.voucher
-    return {"result": outcome.result, "voucher": present.voucher(voucher, caller.code),
-            "trainee": present.person(voucher.person)}
+    return {"result": outcome.result, "voucher": serializers.voucher(voucher, caller.code),
+            "trainee": serializers.person(voucher.person)}
 
 
 @endpoint(bp, "POST", "/trainees/lookup", scopes=INSTITUTION, summary="通过二维码获取学员信息", body=schemas.LookupIn,
@@ -107,8 +107,8 @@ def lookup(caller, body):
         Voucher.person_id == person.id, Voucher.institution_id == caller.institution_id)).all()
     for voucher in used_here:
         usable.setdefault(voucher.id, voucher)
-    return {"trainee": present.person(person),
-            "vouchers": [present.effective_voucher(v, now) for _, v in sorted(usable.items())]}
+    return {"trainee": serializers.person(person),
+            "vouchers": [serializers.effective_voucher(v, now) for _, v in sorted(usable.items())]}
 
 
 @endpoint(bp, "POST", "/checkins", scopes=INSTITUTION, summary="培训打卡签到（扫码）", body=schemas.CheckinIn,
@@ -117,14 +117,14 @@ def scan_check_in(caller, body):
     class_session = own_session(caller, body.session_id)
     record, person = checkin.scan_check_in(db.session, class_session, body.qr, caller.actor, app_qr_secret())
     return {"session_id": record.session_id, "class_id": class_session.class_id,
-            "trainee": present.person(person), "method": record.method, "checked_in_at": iso_local(record.created_at)}
+            "trainee": serializers.person(person), "method": record.method, "checked_in_at": iso_local(record.created_at)}
 
 
 @endpoint(bp, "POST", "/classes/{id}/results", scopes=INSTITUTION, summary="考核结果（全部成功或全部不保存）",
           body=schemas.ResultsIn, response=schemas.ResultsOut, tag="classes", int_params=("id",))
 def record_results(caller, body, id):
     training_class = own_class(caller, id)
-    changed = results.results_by_id_number(db.session, training_class, [r.model_dump() for r in body.results],
+    changed = exam_results.results_by_id_number(db.session, training_class, [r.model_dump() for r in body.results],
                                            caller.actor)
     return {"class_id": training_class.id, "changed": changed}
 

@@ -9,7 +9,7 @@ from ..models.integration import SCOPE_BUREAU, SCOPE_CHANNEL, SCOPE_INSTITUTION
 from ..models.vouchers import GENERAL, TEMPLATE_ACTIVE
 from ..timeutil import utcnow
 from ..vouchers import certificates, issuance, lifecycle, templates
-from . import present, schemas
+from . import schemas, serializers
 from .blueprint import bp
 from .errors import not_found
 from .registry import endpoint
@@ -32,21 +32,21 @@ def list_templates(caller):
     else:
         rows = db.session.scalars(query.where(VoucherTemplate.status == TEMPLATE_ACTIVE,
                                               VoucherTemplate.distribution_mode == GENERAL))
-    return {"templates": [present.template(t) for t in rows]}
+    return {"templates": [serializers.template(t) for t in rows]}
 
 
 @endpoint(bp, "POST", "/templates", scopes=(SCOPE_BUREAU,), summary="制券：创建培训券模板", body=schemas.TemplateIn,
           response=schemas.TemplateOut, status=201, tag="templates")
 def create_template(caller, body):
     template = templates.create_template(db.session, body.model_dump(), caller.actor)
-    return present.template(template)
+    return serializers.template(template)
 
 
 @endpoint(bp, "POST", "/templates/{id}/activation", scopes=(SCOPE_BUREAU,),
           summary="券模板生效：草稿生效后不能再修改（同首次发券）；已生效的再次调用原样返回，已关闭的 409，已过领取期或使用期的 422",
           response=schemas.TemplateOut, tag="templates", int_params=("id",))
 def activate_template(caller, id):
-    return present.template(issuance.put_in_force(db.session, bureau_template(caller, id), caller.actor))
+    return serializers.template(issuance.put_in_force(db.session, bureau_template(caller, id), caller.actor))
 
 
 @endpoint(bp, "POST", "/templates/{id}/issuances", scopes=(SCOPE_BUREAU,), summary="发券",
@@ -63,7 +63,7 @@ def issue(caller, body, id):
         done = report.done
     rejected = [{"id_number": who.id_number if isinstance(who, Person) else who["id_number"], "code": code,
                  "message": message} for who, code, message in report.rejected]
-    return {"issuance_id": report.issuance.id, "done": [present.voucher(v) for v in done], "rejected": rejected}
+    return {"issuance_id": report.issuance.id, "done": [serializers.voucher(v) for v in done], "rejected": rejected}
 
 
 @endpoint(bp, "GET", "/people/{id_number}/vouchers", scopes=(SCOPE_BUREAU, SCOPE_CHANNEL),
@@ -77,14 +77,14 @@ def person_vouchers(caller, id_number):
     if caller.scope == SCOPE_BUREAU:
         vouchers = [v for v in vouchers if bureau_covers(caller, v.template.region_code)]
     now = utcnow()
-    return {"person": present.person(person, unmasked=caller.scope == SCOPE_BUREAU),
-            "vouchers": [present.effective_voucher(v, now) for v in vouchers]}
+    return {"person": serializers.person(person, unmasked=caller.scope == SCOPE_BUREAU),
+            "vouchers": [serializers.effective_voucher(v, now) for v in vouchers]}
 
 
 @endpoint(bp, "GET", "/vouchers/{code}", scopes=(SCOPE_BUREAU, SCOPE_INSTITUTION), summary="获取培训券状态",
           response=schemas.VoucherOut, tag="vouchers")
 def voucher_status(caller, code):
-    return present.effective_voucher(visible_voucher(caller, code), utcnow())
+    return serializers.effective_voucher(visible_voucher(caller, code), utcnow())
 
 
 @endpoint(bp, "POST", "/vouchers/revocations", scopes=(SCOPE_BUREAU,), summary="批量作废已领培训券",
@@ -106,4 +106,4 @@ def add_certificate(caller, body):
     return {"id": certificate.id, "number": certificate.number, "name": certificate.name,
             "occupation": certificate.occupation, "level": certificate.level,
             "issued_on": certificate.issued_on.isoformat(), "issuer": certificate.issuer,
-            "person": present.person(person, unmasked=True)}
+            "person": serializers.person(person, unmasked=True)}

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..access import BUREAU, require_supervisor, roles_required
 from ..extensions import db
 from ..models import Region
-from ..presenters import percent
+from ..template_filters import percent
 from ..spreadsheets import read_table, xlsx_book
 from ..statistics import charts
 from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets

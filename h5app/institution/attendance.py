@@ -10,13 +10,13 @@ from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
 from ..models.classes import ENROLLED
-from ..presenters import local_dt
+from ..template_filters import local_dt
 from ..qr import qr_svg
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers import presence
 from ..vouchers.errors import DomainError
-from ..verdicts import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
+from ..desk_outcomes import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .forms import ScanForm
 from .routes import bp
 

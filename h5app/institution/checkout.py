@@ -8,7 +8,7 @@ from ..extensions import db
 from ..vouchers import app_qr_secret, audit, presence
 from ..vouchers import checkout as checkout_service
 from ..vouchers.errors import DomainError
-from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, session_label
+from ..desk_outcomes import LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .attendance import _my_session, attendance_sheet
 from .forms import ScanForm
 from .routes import bp

@@ -11,7 +11,7 @@ from ..identity import mask_id_number, mask_name
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import USED
-from ..vouchers import audit, completion, results, settlement, settlement_lists, subsidy
+from ..vouchers import audit, completion, exam_results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
 from .forms import ResultsForm, SettlementApplyForm
 from .routes import bp
@@ -31,9 +31,9 @@ def class_results(class_id):
     if form.validate_on_submit():
         actor = audit.Actor.for_staff(current_user)
         try:
-            results.record_results(db.session, training_class, form.outcomes(trainees), actor)
+            exam_results.record_results(db.session, training_class, form.outcomes(trainees), actor)
             for person_id, stars in form.stars(trainees).items():
-                results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
+                exam_results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
         except DomainError as refusal:
             error = refusal.message
         else:

@@ -13,7 +13,7 @@ from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
-from ..verdicts import LOOKS, REFUSAL_TITLES, masked_trainee, verified_message
+from ..desk_outcomes import LOOKS, REFUSAL_TITLES, masked_trainee, verified_message
 from .forms import VerifyScanForm
 from .routes import bp
 

@@ -1,12 +1,14 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 from .audit import AuditEvent
+from .certificates import Certificate
 from .classes import (
     CheckIn, ClassRating, ClassSession, Enrolment, ExamResult, TraineeRating, TrainingClass, class_sites,
 )
 from .institutions import Institution, Site, Strike
 from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode, SsoNonce
+from .jobs import Job
+from .notifications import Notification
 from .people import PRIORITY_GROUPS, Person, PersonRecordChange
-from .records import Certificate, Job, Notification
 from .regions import Policy, Region, in_region, region_covers, region_prefix, under_prefix
 from .settlement import PayeeAccount, PaymentBatch, Settlement, SettlementLine
 from .staff import StaffUser

@@ -19,7 +19,7 @@ from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
 from ..timeutil import utcnow
-from ..verdicts import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
+from ..desk_outcomes import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
 from ..vouchers import checkin as checkin_service
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError

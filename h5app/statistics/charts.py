@@ -2,7 +2,7 @@
 run, and they print. Every chart has a text alternative in its <title>; the numbers are in tables."""
 from markupsafe import Markup, escape
 
-from ..presenters import percent
+from ..template_filters import percent
 
 BAR_COLOURS = {"issued": "#1d4ed8", "claimed": "#0891b2", "used": "#16a34a", "settled": "#9333ea"}
 

@@ -11,7 +11,7 @@ from ..spreadsheets import SheetError, records
 from ..timeutil import utcnow
 from ..vouchers import audit
 from ..vouchers.errors import OutOfScope, ValidationFailed
-from ..vouchers.unit import service
+from ..vouchers.transactions import service
 from .indicators import INDICATORS
 
 REGION_COLUMNS = {

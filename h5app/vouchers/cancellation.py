@@ -8,7 +8,7 @@ region covers the institution at any time; a completed class is never cancelled.
 withdrawn before the first lesson they attended; after it, ALREADY_ATTENDING.
 
 Under concurrency: the class row is locked FOR UPDATE before its vouchers are read, and a
-verification holds a KEY SHARE lock on it from its read to its commit (reading.py). So a
+verification holds a KEY SHARE lock on it from its read to its commit (verification_read.py). So a
 verification racing a cancellation either commits first, and its voucher is given back with the
 others, or reads the class as cancelled and is refused. Locks are taken in one order everywhere —
 class, voucher, enrolment — so no two of these wait for each other (SQLite serialises writers)."""
@@ -30,7 +30,7 @@ from .errors import (
     SettlementError, ValidationFailed, VoucherSettled,
 )
 from .notify import notify
-from .unit import in_chunks, service
+from .transactions import in_chunks, service
 
 MAX_REASON = 500
 CAUSE_CANCELLED, CAUSE_WITHDRAWN = "class_cancelled", "withdrawn"

@@ -11,7 +11,7 @@ from ..models import Certificate, Person
 from ..spreadsheets import read_table, records
 from . import audit, settlement
 from .errors import ValidationFailed
-from .unit import service
+from .transactions import service
 
 COLUMNS = {
     "id_number": ("身份证号", "公民身份号码", "id_number"),

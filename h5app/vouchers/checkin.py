@@ -14,7 +14,7 @@ from . import audit, qrtoken
 from .errors import (
     ClassCancelled, ClassIsOnline, ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrInvalid,
 )
-from .unit import service
+from .transactions import service
 from .verify import read_qr
 
 EARLY = timedelta(minutes=30)  # the door opens half an hour before the lesson

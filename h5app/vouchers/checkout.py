@@ -13,7 +13,7 @@ from ..timeutil import to_local, utcnow
 from . import audit, presence
 from .checkin import _enrolment, distance_to_site, person_from_qr
 from .errors import ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime
-from .unit import service
+from .transactions import service
 
 LATE = timedelta(hours=1)  # a trainee may check out until an hour after the lesson ends
 CHECKED_OUT, ALREADY_CHECKED_OUT = "checked_out", "already_checked_out"

@@ -21,7 +21,7 @@ from ..models.vouchers import (
 )
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, rules, states
-from .unit import lock_person, service
+from .transactions import lock_person, service
 from .errors import AlreadyClaimed, ClaimClosed, NotEligible, OutOfStock, YearlyLimitReached
 
 

@@ -16,7 +16,7 @@ from ..models.classes import CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNED
 from ..timeutil import to_local, utcnow
 from . import audit
 from .errors import InvalidTransition, OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 MAX_TEACHERS = 30
 MAX_PLAN = 5000

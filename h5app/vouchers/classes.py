@@ -10,7 +10,7 @@ from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import local_today
 from . import audit, class_review
 from .errors import ClassCancelled, ClassCompleted, ClassPendingReview, OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 
 def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]]) -> dict:

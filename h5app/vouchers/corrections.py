@@ -19,7 +19,7 @@ from .errors import (
     OutsideSessionTime, ValidationFailed,
 )
 from .notify import notify
-from .unit import service
+from .transactions import service
 
 REASON_MIN, REASON_MAX = 4, 500
 URL_SHAPE = re.compile(r"^https?://[^\s<>\"']{3,490}$", re.IGNORECASE)

@@ -12,7 +12,7 @@ from .errors import (
     AlreadyEnrolled, AlreadyRated, ClassCancelled, ClassFull, ClassNotOpen, ClassPendingReview, NotApplicable,
     NotEnrolled, ValidationFailed,
 )
-from .unit import service
+from .transactions import service
 
 
 def usable_vouchers(session, person_id: int, training_class: TrainingClass, now) -> list[Voucher]:

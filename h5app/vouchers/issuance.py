@@ -15,7 +15,7 @@ from .errors import (
     ClaimClosed, InvalidTransition, NotApplicable, OutOfScope, OutOfStock, PlanChanged, ValidationFailed,
 )
 from .claim import region_names
-from .unit import service
+from .transactions import service
 
 
 @dataclass

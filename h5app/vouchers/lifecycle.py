@@ -14,7 +14,7 @@ from ..timeutil import days_left, utcnow
 from . import audit, states
 from .errors import ValidationFailed
 from .notify import notify
-from .unit import service
+from .transactions import service
 
 
 # 批量作废: the most codes one request may name, on the page and in the API (its OpenAPI maxItems).

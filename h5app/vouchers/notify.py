@@ -3,7 +3,7 @@ from sqlalchemy import literal, select
 
 from ..models import Notification
 from ..timeutil import utcnow
-from .unit import in_chunks
+from .transactions import in_chunks
 
 
 def notify(session, person_id: int, kind: str, title: str, body: str, *, voucher_id=None, link=None):

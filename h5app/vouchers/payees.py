@@ -14,7 +14,7 @@ from ..timeutil import utcnow
 from . import audit
 from .errors import OutOfScope, SettlementError, ValidationFailed
 from .notify import notify
-from .unit import service
+from .transactions import service
 
 SEPARATORS = re.compile(r"[\s\-]")
 # Card schemes whose numbers end in a Luhn check digit: UnionPay (62), Visa (4), Mastercard (5).

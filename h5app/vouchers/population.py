@@ -23,7 +23,7 @@ from ..timeutil import utcnow
 from . import audit, notify, rules
 from .errors import OutOfStock, PopulationChanged, ValidationFailed
 from .issuance import activate, check_general_issuable
-from .unit import service
+from .transactions import service
 
 # 就业状态 a bureau may pick: which record region must be inside the issuing (or chosen) region.
 EMPLOYMENT_STATUSES = {

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ..models import CheckIn, ClassSession, TrainingClass
 from .class_review import governing_policy
-from .unit import in_chunks
+from .transactions import in_chunks
 
 IN_PERSON = ("location", "scan", "session_qr")  # check-in methods that a check-out closes
 

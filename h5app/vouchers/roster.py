@@ -10,7 +10,7 @@ from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
 from ..models.people import VIA_ROSTER
 from . import audit
 from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 
 @dataclass

@@ -26,7 +26,7 @@ from .errors import (
     YearlyLimitReached,
 )
 from .notify import notify, notify_many
-from .unit import in_chunks, service
+from .transactions import in_chunks, service
 from .verify import check_yearly_limits
 
 

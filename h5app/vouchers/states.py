@@ -12,7 +12,7 @@ from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED, VOUCHER_STATUSES
 from . import audit
 from .errors import InvalidTransition
-from .unit import in_chunks
+from .transactions import in_chunks
 
 ALLOWED_MOVES = {
     OFFERED: frozenset({CLAIMED, EXPIRED, REVOKED}),

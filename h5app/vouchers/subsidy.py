@@ -9,7 +9,7 @@ from ..models import CheckIn, ClassSession, ExamResult, TrainingClass, Voucher
 from ..models.vouchers import USED
 from ..timeutil import end_of_local_day
 from . import presence, rules
-from .unit import in_chunks
+from .transactions import in_chunks
 
 
 @dataclass

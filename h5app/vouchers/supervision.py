@@ -7,7 +7,7 @@ from ..models.institutions import ACTIVE, SUSPENDED
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, rules
 from .errors import OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 STRIKE_KINDS = {"eligibility": "资格审核把关不严", "quality": "培训质量问题"}
 STRIKES_TO_SUSPEND = 3

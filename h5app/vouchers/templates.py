@@ -8,7 +8,7 @@ from ..models.people import PRIORITY_GROUPS
 from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from . import audit
 from .errors import OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 
 def template_problems(values: dict) -> dict:

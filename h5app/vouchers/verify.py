@@ -4,7 +4,7 @@ The checks run in the order of PRODUCT.md §4, each failing with its own error. 
 a guarded UPDATE, so under any concurrency a voucher is used at most once.
 
 Verification is the busiest write of the system (front desks at 8 a.m., partner platforms, scan
-guns): what it reads is one statement (reading.py); it writes the guarded UPDATE, its audit row and
+guns): what it reads is one statement (verification_read.py); it writes the guarded UPDATE, its audit row and
 the enrolment, and commits once.
 """
 from dataclasses import dataclass
@@ -24,8 +24,8 @@ from .errors import (
     NotApplicable, PersonMismatch, QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound,
     VoucherRevoked, VoucherSettled, YearlyLimitReached,
 )
-from .reading import read
-from .unit import lock_person, service
+from .verification_read import read
+from .transactions import lock_person, service
 
 VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
 

@@ -13,7 +13,7 @@ from ..identity import mask_phone
 from ..models import Channel, Enrolment, SmsCode, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import USED
-from ..presenters import yuan
+from ..template_filters import yuan
 from ..timeutil import utcnow
 from ..vouchers import online
 from ..vouchers.enrolment import usable_vouchers

@@ -7,7 +7,7 @@ from ..models.classes import ENROLLED
 from ..timeutil import utcnow
 from . import audit
 from .errors import OutOfScope, ValidationFailed
-from .unit import service
+from .transactions import service
 
 
 def _trainees(session, training_class: TrainingClass) -> dict[int, Person]:
