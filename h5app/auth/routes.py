@@ -21,6 +21,7 @@ from ..vouchers import audit
 from . import sms, sso
 from .cookies import KEY_AUTHENTICATED
 from .forms import BindIdentityForm, ChangePasswordForm, PhoneForm, SmsCodeForm, StaffLoginForm
+from .users import signed_in_person
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("h5app.auth")
@@ -153,7 +154,7 @@ def change_password():
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        _end_sessions(current_user._get_current_object())
+        _end_sessions(signed_in_person() if has_role(WORKER) else current_user._get_current_object())
         db.session.commit()
     logout_user()
     session.clear()

@@ -63,7 +63,41 @@ def new_qr_code() -> str:
     return random_code("P")
 
 
-class Person(UserMixin, db.Model):
+class PersonFacts:
+    """What is known of a person from their row alone: shared by the Person model and by the
+    signed-in worker that pages read (h5app/auth/users.py), so each rule is written once."""
+
+    role = WORKER
+
+    def get_id(self) -> str:
+        return f"p:{self.id}"
+
+    @property
+    def is_real_name(self) -> bool:
+        return bool(self.name and self.id_number and self.verified_via)
+
+    @property
+    def identity_proven(self) -> bool:
+        """Signed in by its owner (a channel's SSO, or SMS with the real-name binding)."""
+        return bool(self.verified_via) and self.verified_via not in UNPROVEN_IDENTITY
+
+    @property
+    def verified_by_channel(self) -> bool:
+        """Established by a channel's SSO: reached through the channel, not by knowing a name and an
+        ID number."""
+        return (self.verified_via or "").startswith(VIA_SSO_PREFIX)
+
+    @property
+    def has_record(self) -> bool:
+        """Whether a dated record (import, API, channel ticket) is on file."""
+        return self.record_as_of is not None
+
+    @property
+    def group_labels(self) -> list[str]:
+        return [PRIORITY_GROUPS.get(g, g) for g in (self.groups or [])]
+
+
+class Person(PersonFacts, UserMixin, db.Model):
     __tablename__ = "people"
     # 查询统计 counts today's events by the holder's region: one look-up per event, read from the
     # index alone (bench/national.py: a city's page 109 → 66 ms at 20M vouchers).
@@ -97,41 +131,12 @@ class Person(UserMixin, db.Model):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
 
-    role = WORKER
-
-    def get_id(self) -> str:
-        return f"p:{self.id}"
-
-    @property
-    def is_real_name(self) -> bool:
-        return bool(self.name and self.id_number and self.verified_via)
-
-    @property
-    def identity_proven(self) -> bool:
-        """Signed in by its owner (a channel's SSO, or SMS with the real-name binding)."""
-        return bool(self.verified_via) and self.verified_via not in UNPROVEN_IDENTITY
-
-    @property
-    def verified_by_channel(self) -> bool:
-        """Established by a channel's SSO: reached through the channel, not by knowing a name and an
-        ID number."""
-        return (self.verified_via or "").startswith(VIA_SSO_PREFIX)
-
     def prove_identity(self, via: str) -> None:
         """Its owner has just proven who they are (`via`: VIA_SMS or via_sso(channel)). An unproven
         identity (a roster's, an import's, the API's) takes `via`; a proven one keeps how it was
         first proven."""
         if not self.identity_proven:
             self.verified_via = via
-
-    @property
-    def has_record(self) -> bool:
-        """Whether a dated record (import, API, channel ticket) is on file."""
-        return self.record_as_of is not None
-
-    @property
-    def group_labels(self) -> list[str]:
-        return [PRIORITY_GROUPS.get(g, g) for g in (self.groups or [])]
 
 
 class PersonRecordChange(db.Model):

@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select, update
 
 from ..access import WORKER, roles_required
+from ..auth.users import signed_in_person
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Certificate, Job, Notification, region_prefix
@@ -76,7 +77,7 @@ def consent():
     """就业推荐授权: given or withdrawn by the worker, recorded with its time and in the audit log."""
     form = ConsentForm()
     if form.validate_on_submit():
-        person = current_user._get_current_object()
+        person = signed_in_person()
         give = form.give.data == "1"
         person.job_consent, person.job_consent_at = give, utcnow()
         audit.record(db.session, audit.Actor.for_person(person), "person.job_consent", person_id=person.id,
