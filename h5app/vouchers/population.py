@@ -297,7 +297,7 @@ def issue(session, template: VoucherTemplate, filters: Filters, actor: audit.Act
     offer = _Offer(template.id, issuance.id, template.region_code, actor, now, rules.offer_deadline(template),
                    "您有一张职业培训券可以领取",
                    f"人社部门根据您的参保和就业登记信息，向您发放了“{template.name}”，"
-                   f"请在{rules._fmt_date(template.claim_ends_on)}前到“卡券中心”领取。")
+                   f"请在{rules.chinese_date(template.claim_ends_on)}前到“卡券中心”领取。")
     where = conditions(session, template, filters) + [~holds(template.id)]
     totals = {"offered": 0, "held": shown.held, "phones": 0, "sms_sent": 0, "sms_failed": 0}
     processed, last_id = 0, 0

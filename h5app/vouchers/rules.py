@@ -10,18 +10,19 @@ from ..policies import ANY_RECORD_REGION
 from ..timeutil import end_of_local_day, local_today, to_local
 
 
-def _fmt_date(value) -> str:
+def chinese_date(value) -> str:
+    """A day as the notices write it: 2026年12月7日."""
     return f"{value.year}年{value.month}月{value.day}日"
 
 
 def claim_window_problem(template, now: datetime) -> str | None:
     today = local_today(now)
     if today < template.claim_starts_on:
-        return f"该券自{_fmt_date(template.claim_starts_on)}起开放领取"
+        return f"该券自{chinese_date(template.claim_starts_on)}起开放领取"
     if today > template.claim_ends_on:
-        return f"该券的领取时间已于{_fmt_date(template.claim_ends_on)}结束"
+        return f"该券的领取时间已于{chinese_date(template.claim_ends_on)}结束"
     if template.valid_until is not None and today > template.valid_until:
-        return f"该券的使用期限已于{_fmt_date(template.valid_until)}截止"
+        return f"该券的使用期限已于{chinese_date(template.valid_until)}截止"
     return None
 
 
