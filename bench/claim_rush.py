@@ -40,9 +40,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-from api_verify import free_port, percentile, wait_ready  # noqa: E402  (the same gunicorn harness)
+from harness import percentile, require_postgres, run_together, start_gunicorn, stop  # noqa: E402
 from h5app import create_app  # noqa: E402
 from h5app.auth.sso import mint_ticket  # noqa: E402
 from h5app.codes import random_code  # noqa: E402
@@ -193,21 +192,9 @@ def floor_app():
 
 
 def start(app_spec: str, url: str, args, extra_env: dict) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {**os.environ, "H5APP_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY,
-           "SESSION_COOKIE_SECURE": "0", "RATELIMIT_STORAGE_URI": "process-memory://",
-           "BENCH_WORKERS": str(args.workers), "BENCH_THREADS": str(args.threads), "PYTHONPATH": str(ROOT),
-           **extra_env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--no-control-socket", "-c", str(HERE / "gunicorn_bench.conf.py"),
-         "-b", f"127.0.0.1:{port}", app_spec], cwd=ROOT, env=env)
-    try:
-        wait_ready(process, port, app_spec)
-    except BaseException:
-        process.terminate()
-        process.wait(timeout=30)
-        raise
-    return process, port
+    return start_gunicorn(app_spec, {"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "SESSION_COOKIE_SECURE": "0",
+                                     "RATELIMIT_STORAGE_URI": "process-memory://", **extra_env},
+                          args.workers, args.threads)
 
 
 def cpu_seconds(master: int) -> float:
@@ -274,7 +261,6 @@ def rush(port: int, workers: list[Worker], concurrency: int, attempt) -> tuple[f
     """Every worker through `attempt(connection, worker, timed) -> outcome` over `concurrency`
     keep-alive connections released together; (seconds, tally)."""
     tally = Tally()
-    go = threading.Event()
 
     def run(mine: list[Worker]):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -288,7 +274,6 @@ def rush(port: int, workers: list[Worker], concurrency: int, attempt) -> tuple[f
             latencies.append(time.perf_counter() - started)
             return response, payload
 
-        go.wait()
         for worker in mine:
             try:
                 outcome = attempt(worker, timed)
@@ -302,14 +287,7 @@ def rush(port: int, workers: list[Worker], concurrency: int, attempt) -> tuple[f
         connection.close()
         tally.add(latencies, outcomes, failures)
 
-    threads = [threading.Thread(target=run, args=(workers[i::concurrency],)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    go.set()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started, tally
+    return run_together(run, [workers[i::concurrency] for i in range(concurrency)]), tally
 
 
 def sign_in(worker: Worker, timed) -> str:
@@ -441,10 +419,7 @@ def measure(url: str, args) -> dict:
             round_ratios.append(spent["bare"] / spent["app"])
             floor_ratios.append(spent["bare"] / spent["floor"])
     finally:
-        for process, _ in servers:
-            process.terminate()
-        for process, _ in servers:
-            process.wait(timeout=30)
+        stop(servers)
         engine.dispose()
     result = {"database": ids["dialect"], "rounds": (min(round_ratios), max(round_ratios)),
               "floor_rounds": (min(floor_ratios), max(floor_ratios)), "refused": refusals.count}
@@ -475,13 +450,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
     args = parser.parse_args()
-    if args.postgres:  # refuse now, not after the SQLite half has run
-        try:
-            probe = create_engine(args.postgres, connect_args={"connect_timeout": 5})
-            probe.connect().close()
-            probe.dispose()
-        except SQLAlchemyError as error:
-            raise SystemExit(f"cannot reach {args.postgres}: {getattr(error, 'orig', None) or error}") from None
+    require_postgres(args.postgres)
     print(f"gunicorn -w {args.workers} --threads {args.threads}, {args.concurrency} client connections, "
           f"{args.people} signed-in workers × {args.rounds} rounds, stock {args.stock} per round; "
           "each line as its database finishes")

@@ -14,8 +14,6 @@ import http.client
 import ssl
 import statistics
 import sys
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import select  # noqa: E402
 
-from api_verify import percentile  # noqa: E402
+from harness import drive, percentile  # noqa: E402
 from engine import build_app, load  # noqa: E402  (bench/engine.py: the same claimed-voucher data set)
 from h5app.api.keys import create_key  # noqa: E402
 from h5app.extensions import db  # noqa: E402
@@ -34,39 +32,12 @@ from tests.topology import Topology, missing_binaries  # noqa: E402
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 
 
-def drive(port: int, cert: Path, paths: list[str], token: str, concurrency: int) -> tuple[float, list[float]]:
-    """GET every path over `concurrency` keep-alive TLS connections; (seconds, latencies)."""
+def looked_up(port: int, cert: Path, paths: list[str], token: str, concurrency: int) -> tuple[float, list[float]]:
+    """GET every path over `concurrency` keep-alive TLS connections to nginx; (seconds, latencies)."""
     context = ssl.create_default_context(cafile=str(cert))
-    latencies, failures, lock, go = [], [], threading.Lock(), threading.Event()
     headers = {"Authorization": f"Bearer {token}"}
-
-    def worker(mine):
-        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
-        local = []
-        go.wait()
-        for path in mine:
-            started = time.perf_counter()
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            local.append(time.perf_counter() - started)
-            if response.status != 200:
-                failures.append((response.status, payload[:200]))
-        connection.close()
-        with lock:
-            latencies.extend(local)
-
-    threads = [threading.Thread(target=worker, args=(paths[i::concurrency],)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    go.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]!r}")
-    return elapsed, latencies
+    return drive(lambda: http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60),
+                 [("GET", path, None, headers) for path in paths], concurrency)
 
 
 def main() -> None:
@@ -101,11 +72,11 @@ def main() -> None:
         fronts = {"2 instances": topology.https_port,
                   "1 instance": topology.start_nginx(instances=topology.instances[:1])}
         for port in fronts.values():  # warm-up: connections, caches, the workers' first imports
-            drive(port, topology.cert, paths[:300], token, args.concurrency)
+            looked_up(port, topology.cert, paths[:300], token, args.concurrency)
         results = {name: [] for name in fronts}
         for round_number in range(args.rounds):
             for name, port in fronts.items():
-                elapsed, latencies = drive(port, topology.cert, paths, token, args.concurrency)
+                elapsed, latencies = looked_up(port, topology.cert, paths, token, args.concurrency)
                 results[name].append((len(paths) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99)))
                 rate, p50, p99 = results[name][-1]
                 print(f"round {round_number + 1} {name:<11} {rate:7.0f} req/s  p50 {p50 * 1000:5.1f} ms  "

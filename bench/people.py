@@ -81,14 +81,9 @@ def generate_csv(path: Path, people: int, as_of: date) -> None:
                              as_of.isoformat()])
 
 
-def phase_import(app, path: Path, trace: bool) -> dict:
-    """Import the file as the bureau's page does (prepare, then the task), timed."""
-    prepared = importer.prepare(path, path.name)
-    task = BackgroundTask(kind=importer.KIND, params=prepared.params(), region_code="330600", total=prepared.total)
-    db.session.add(task)
-    db.session.commit()
-    task_id = task.id
-    db.session.remove()
+def timed_run(app, task_id: int, trace: bool) -> tuple[float, float, float, float | None]:
+    """Run the background task as the pool would; (seconds, CPU seconds, RSS before in MB, the
+    Python heap's peak in MB when `trace`)."""
     if trace:
         tracemalloc.start()
     before = rss_mb()
@@ -98,6 +93,18 @@ def phase_import(app, path: Path, trace: bool) -> dict:
     peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
     if trace:
         tracemalloc.stop()
+    return seconds, cpu, before, peak
+
+
+def phase_import(app, path: Path, trace: bool) -> dict:
+    """Import the file as the bureau's page does (prepare, then the task), timed."""
+    prepared = importer.prepare(path, path.name)
+    task = BackgroundTask(kind=importer.KIND, params=prepared.params(), region_code="330600", total=prepared.total)
+    db.session.add(task)
+    db.session.commit()
+    task_id = task.id
+    db.session.remove()
+    seconds, cpu, before, peak = timed_run(app, task_id, trace)
     task = db.session.get(BackgroundTask, task_id)
     return {"status": task.status, "rows": task.processed, "seconds": seconds, "cpu": cpu,
             "rows_per_s": task.processed / seconds, "rss_before": before, "rss_after": rss_mb(),
@@ -163,15 +170,7 @@ def phase_issue(app, trace: bool, analyze: bool = True) -> dict:
     db.session.commit()
     task_id, template_id = task.id, template.id
     db.session.remove()
-    if trace:
-        tracemalloc.start()
-    before = rss_mb()
-    started, cpu = time.perf_counter(), time.process_time()
-    run_task(app, task_id)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
-    if trace:
-        tracemalloc.stop()
+    seconds, cpu, before, peak = timed_run(app, task_id, trace)
     task = db.session.get(BackgroundTask, task_id)
     made = db.session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template_id))
     told = db.session.scalar(select(func.count(Notification.id)).where(Notification.kind == population.NOTICE_KIND))
