@@ -107,3 +107,22 @@ def test_revoked_voucher_can_no_longer_be_verified(session):
                       actor=f.institution_actor(cls.institution), qr_secret=app_qr_secret(),
                       now=NOW, now_ts=f.epoch(NOW))
     assert caught.value.code == "VOUCHER_REVOKED"
+
+
+def test_revoking_thirty_codes_costs_the_statements_of_three(session):
+    """作废 is set-based (10,000 codes must fit in one request): the vouchers are read a thousand
+    codes a statement, moved, audited and told in a few more, however many there are."""
+    from tests.page_support import statements
+
+    template = f.template(**WINDOW)
+    few = [make_voucher(CLAIMED, template).code for _ in range(3)]
+    many = [make_voucher(CLAIMED, template).code for _ in range(30)]
+    session.commit()
+    costs = []
+    for codes in (few, many):
+        with statements() as seen:
+            report = lifecycle.revoke(session, codes, "资格复核不符", f.bureau_actor(), now=NOW)
+        assert report.done == codes
+        costs.append(len(seen))
+    assert costs[0] == costs[1]
+    assert count(session, AuditEvent, AuditEvent.action == "voucher.revoke") == 33

@@ -102,7 +102,7 @@ def move(session, voucher: Voucher, to_status: str, actor: audit.Actor, *, reaso
     )
 
 
-def move_many(session, vouchers: list, to_status: str, actor: audit.Actor, *, at, details=None,
+def move_many(session, vouchers: list, to_status: str, actor: audit.Actor, *, at, reason=None, details=None,
               **values) -> None:
     """`move` for many vouchers in the same state at once (a payment settles thousands): one
     guarded UPDATE per thousand and one executemany of audit rows. StaleState unless every one of
@@ -125,4 +125,4 @@ def move_many(session, vouchers: list, to_status: str, actor: audit.Actor, *, at
         mirror(voucher, to_status, values)
     audit.record_many(session, [audit.values(
         actor, action_for(from_status, to_status), voucher=v, from_status=from_status, to_status=to_status, at=at,
-        details=details(v) if details else None, institution_id=v.institution_id) for v in vouchers])
+        reason=reason, details=details(v) if details else None, institution_id=v.institution_id) for v in vouchers])
