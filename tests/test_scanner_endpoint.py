@@ -176,6 +176,44 @@ def test_check_in_mode_records_attendance_once(client):
     assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 1
 
 
+def test_check_out_mode_closes_the_check_in_once_and_refuses_one_never_checked_in(client):
+    """签退 at the front desk by scan gun: the trainee's check-in of the lesson gets its time out, a
+    second scan is answered as already done, and someone who never checked in is refused."""
+    institution = f.institution()
+    training_class = f.training_class(institution, sessions=1)
+    lesson = training_class.sessions[0]
+    lesson.starts_at = utcnow() - timedelta(hours=2)
+    lesson.ends_at = utcnow() + timedelta(minutes=5)
+    worker, absent = f.person(name="张小明"), f.person(name="李四")
+    f.enrol(training_class, worker)
+    f.enrol(training_class, absent)
+    voucher, absent_voucher = claimed_voucher(owner=worker), claimed_voucher(owner=absent)
+    db.session.add(CheckIn(session_id=lesson.id, person_id=worker.id, method="scan",
+                           created_at=utcnow() - timedelta(hours=2)))
+    _device, token = scan_gun(institution, mode="checkout", class_session=lesson)
+    db.session.commit()
+    first = post(client, token, f.qr_for(voucher)).get_json()
+    second = post(client, token, f.qr_for(voucher)).get_json()
+    never = post(client, token, f.qr_for(absent_voucher)).get_json()
+    assert (first["result"], first["title"], first["mode"]) == ("checked_out", "签退成功", "checkout")
+    assert (second["result"], second["tone"]) == ("already_checked_out", "again")
+    assert (never["result"], never["title"]) == ("refused", "不能签退")
+    [check_in] = db.session.scalars(select(CheckIn)).all()
+    assert check_in.person_id == worker.id and check_in.checked_out_at is not None
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "checkout.scan")) == 1
+
+
+def test_a_check_out_gun_without_a_lesson_refuses_with_a_clear_message(client):
+    institution = f.institution()
+    _device, token = scan_gun(institution, mode="checkout")
+    voucher = claimed_voucher()
+    db.session.commit()
+    data = post(client, token, f.qr_for(voucher)).get_json()
+    assert (data["result"], data["code"]) == ("refused", "DEVICE_NOT_CONFIGURED")
+    assert "签退的课次" in data["message"]
+
+
 def test_the_batch_judges_in_order_and_answers_per_scan(client, desk):
     _device, token, _cls, voucher = desk
     other = claimed_voucher(template=voucher.template, owner=f.person(name="李四"))

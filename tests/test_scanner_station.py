@@ -11,8 +11,8 @@ from h5app.models import AuditEvent, ScanDevice, TrainingClass
 from h5app.scanning import devices
 
 from . import factories as f
+from .auth_support import staff_sign_in
 from .scanner_support import bearer, claimed_voucher, new_key, scan_gun
-from .test_institution_verify import staff_sign_in
 
 
 @pytest.fixture
@@ -93,6 +93,22 @@ def test_the_station_switches_to_check_in_for_a_session_and_back(client, officer
                                                                       "session_id": "None"})
     assert missing.status_code == 400 and "请选择班期" in missing.get_data(as_text=True)
     assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "scanner.device.configure")).all()
+
+
+def test_the_station_switches_a_gun_to_check_out_for_a_lesson(client, officer, institution):
+    training_class = db.session.scalar(select(TrainingClass).where(TrainingClass.institution_id == institution.id))
+    device, _token = scan_gun(institution, training_class=training_class)
+    db.session.commit()
+    lesson = training_class.sessions[0]
+    missing = client.post(f"/institution/scanners/{device.id}", data={"mode": "checkout", "class_id": "None",
+                                                                      "session_id": "None"})
+    assert missing.status_code == 400 and "扫码签退请选择课次" in missing.get_data(as_text=True)
+    response = client.post(f"/institution/scanners/{device.id}", data={
+        "mode": "checkout", "class_id": "None", "session_id": lesson.id})
+    assert response.status_code == 302
+    device = db.session.get(ScanDevice, device.id)
+    assert (device.mode, device.session_id) == ("checkout", lesson.id)
+    assert "扫码签退" in client.get(f"/institution/scanners/{device.id}").get_data(as_text=True)
 
 
 def test_a_class_of_another_institution_cannot_be_chosen(client, officer, institution):

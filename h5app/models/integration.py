@@ -84,7 +84,7 @@ class ScanDevice(db.Model):
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    mode: Mapped[str] = mapped_column(String(16), default="verify")  # verify | checkin
+    mode: Mapped[str] = mapped_column(String(16), default="verify")  # verify | checkin | checkout
     class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
     created_at: Mapped[datetime] = created_at_column()

@@ -24,7 +24,7 @@ class ScanRecord(db.Model):
     # SHA-256 of the scanned text: a resend with the same key must carry the same scan. The text
     # itself (a QR token, a credential for a minute) is not kept.
     code_hash: Mapped[str] = mapped_column(String(64))
-    mode: Mapped[str] = mapped_column(String(16))  # verify | checkin, as the device was set
+    mode: Mapped[str] = mapped_column(String(16))  # verify | checkin | checkout, as the device was set
     class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
     # verified | already_verified | checked_in | already_checked_in | refused

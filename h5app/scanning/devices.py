@@ -1,6 +1,6 @@
 """扫码枪 devices: registered by the institution officer, each with a bearer token shown once and
-stored only as its SHA-256; set to a mode (验券 for a class, 签到 for a session) that the front
-desk may switch; revoked for good."""
+stored only as its SHA-256; set to a mode (验券 for a class, 签到 or 签退 for a lesson) that the
+front desk may switch; revoked for good."""
 import hashlib
 import secrets
 
@@ -12,8 +12,9 @@ from ..timeutil import utcnow
 from ..vouchers import audit
 from ..vouchers.errors import OutOfScope, ValidationFailed
 
-MODE_VERIFY, MODE_CHECKIN = "verify", "checkin"
-MODES = {MODE_VERIFY: "扫码验券", MODE_CHECKIN: "扫码签到"}
+MODE_VERIFY, MODE_CHECKIN, MODE_CHECKOUT = "verify", "checkin", "checkout"
+MODES = {MODE_VERIFY: "扫码验券", MODE_CHECKIN: "扫码签到", MODE_CHECKOUT: "扫码签退"}
+LESSON_MODES = frozenset({MODE_CHECKIN, MODE_CHECKOUT})  # judged against a lesson (课次), not a class
 TOKEN_PREFIX = "sg_"
 
 

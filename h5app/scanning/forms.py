@@ -5,7 +5,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..forms import Form
 from ..ids import database_id
-from .devices import MODE_CHECKIN, MODE_VERIFY, MODES
+from .devices import LESSON_MODES, MODE_VERIFY, MODES
 
 
 def _optional_int(value):
@@ -17,7 +17,7 @@ class DeviceSettingsForm(Form):
 
     mode = SelectField("扫码用途", choices=[SelectChoice(value, label) for value, label in MODES.items()], default=MODE_VERIFY)
     class_id = SelectField("验券班期", coerce=_optional_int, validate_choice=True)
-    session_id = SelectField("签到课次", coerce=_optional_int, validate_choice=True)
+    session_id = SelectField("签到/签退课次", coerce=_optional_int, validate_choice=True)
     submit = SubmitField("保存设置")
 
     def set_choices(self, classes, sessions, session_label):
@@ -31,8 +31,8 @@ class DeviceSettingsForm(Form):
             raise ValidationError("验券模式请选择班期")
 
     def validate_session_id(self, field):
-        if self.mode.data == MODE_CHECKIN and field.data is None:
-            raise ValidationError("签到模式请选择课次")
+        if self.mode.data in LESSON_MODES and field.data is None:
+            raise ValidationError(f"{MODES[self.mode.data]}请选择课次")
 
 
 class DeviceForm(DeviceSettingsForm):

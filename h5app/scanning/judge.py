@@ -1,5 +1,5 @@
-"""Judging scans from a scan gun: the same engine services as 扫码验券 and scan check-in, and one
-ScanRecord per (device, idempotency key) holding the verdict.
+"""Judging scans from a scan gun: the same engine services as 扫码验券, scan check-in and scan
+check-out (签退), and one ScanRecord per (device, idempotency key) holding the verdict.
 
 Scans are judged in chunks, each in one database transaction (`chunk_session`): every scan's
 engine call runs in a savepoint — the engine's commit releases it, its rollback undoes that scan
@@ -15,15 +15,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from ..desk_outcomes import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
 from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
 from ..timeutil import utcnow
-from ..desk_outcomes import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
 from ..vouchers import checkin as checkin_service
+from ..vouchers import checkout as checkout_service
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
-from .devices import MODE_CHECKIN, device_actor
+from .devices import LESSON_MODES, MODE_CHECKIN, MODE_CHECKOUT, device_actor
 
 
 class DeviceNotReady(DomainError):
@@ -124,10 +125,15 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
     and rolls back on refusal."""
     actor = device_actor(device)
     read_ts = read_at.replace(tzinfo=UTC).timestamp()
-    if device.mode == MODE_CHECKIN:
+    if device.mode in LESSON_MODES:
         class_session = session.get(ClassSession, device.session_id) if device.session_id else None
         if class_session is None:
-            raise DeviceNotReady("请先在扫码台页面为该扫码枪选择签到的课次")
+            raise DeviceNotReady("请先在扫码台页面为该扫码枪选择" + ("签到" if device.mode == MODE_CHECKIN else "签退")
+                                 + "的课次")
+        if device.mode == MODE_CHECKOUT:
+            done = checkout_service.scan_check_out(session, class_session, code, actor, qr_secret,
+                                                   now=read_at, now_ts=read_ts)
+            return Verdict(done.result, session_label(class_session), person_id=done.person.id)
         record, person = checkin_service.scan_check_in(session, class_session, code, actor, qr_secret,
                                                        now=read_at, now_ts=read_ts)
         fresh = record.created_at == read_at
@@ -183,7 +189,7 @@ def judge_chunk(session, device: Device, scans: list[Scan], *, qr_secret: bytes,
         read_at = now - timedelta(seconds=min(max(scan.age_seconds, 0.0), max_age_seconds))
         verdict = _judge(session, device, scan.code, read_at, qr_secret)
         values = dict(device_id=device.id, idempotency_key=scan.key, code_hash=digest, mode=device.mode,
-                      class_id=device.class_id, session_id=device.session_id if device.mode == MODE_CHECKIN else None,
+                      class_id=device.class_id, session_id=device.session_id if device.mode in LESSON_MODES else None,
                       read_at=read_at, created_at=now, attempts=1)
         fresh.append((len(answers), values, verdict))
         answers.append(None)

@@ -52,7 +52,7 @@ def _form(form_class, device: ScanDevice | None = None):
 
 
 def _target_label(device: ScanDevice) -> str:
-    if device.mode == devices.MODE_CHECKIN:
+    if device.mode in devices.LESSON_MODES:
         class_session = db.session.get(ClassSession, device.session_id) if device.session_id else None
         return session_label(class_session) if class_session else "未选择课次"
     training_class = db.session.get(TrainingClass, device.class_id) if device.class_id else None
