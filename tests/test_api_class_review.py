@@ -143,3 +143,37 @@ def test_the_review_endpoint_and_the_new_fields_are_in_the_openapi_document(clie
     assert {"teaching_plan", "teachers"} <= set(document["components"]["schemas"]["ClassIn"]["properties"])
     answer = document["components"]["schemas"]["ClassOut"]["properties"]
     assert {"teachers", "approved_at", "review_reason"} <= set(answer)
+
+
+def test_a_returned_class_mended_through_the_api_goes_back_to_the_bureau(client, keys, session):
+    """PUT /classes/{id}: the institution's own system mends a returned 开班申请 (here its teaching
+    plan and a second lesson) and it is waiting for review again; the bureau sees the resubmission."""
+    class_id = create(client, keys).get_json()["id"]
+    assert review(client, keys["bureau"], class_id, {"approve": False, "reason": "教学计划过于简略"}).status_code == 200
+    mended = {**CLASS, "teaching_plan": "第一周理论，第二周实操；结业考核由第三方评价机构组织。",
+              "sessions": CLASS["sessions"] + [{"starts_at": "2026-12-22T08:00:00+08:00",
+                                                "ends_at": "2026-12-22T12:00:00+08:00", "hours": 4}]}
+    response = client.put(f"/api/v1/classes/{class_id}", json=mended, headers=auth(keys["institution"]))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "pending_review" and body["teaching_plan"] == mended["teaching_plan"]
+    assert len(body["sessions"]) == 2 and body["hours"] == 8
+    assert [r.action for r in class_review.history(session, session.get(TrainingClass, class_id))][-1] == "resubmit"
+
+
+def test_an_edit_through_the_api_is_refused_for_another_institution_and_after_a_check_in(client, keys, session):
+    class_id = create(client, keys).get_json()["id"]
+    other = f.institution(name="别家学校", region_code="370102")
+    session.commit()
+    foreign = client.put(f"/api/v1/classes/{class_id}", json=CLASS, headers=auth(key_for("institution", other.code)))
+    assert foreign.status_code == 404
+    training_class = session.get(TrainingClass, class_id)
+    worker = f.person()
+    f.enrol(training_class, worker)
+    f.check_in(training_class.sessions[0], worker)
+    session.commit()
+    attended = client.put(f"/api/v1/classes/{class_id}", json={**CLASS, "course_name": "改名"},
+                          headers=auth(keys["institution"]))
+    assert attended.status_code == 422 and "已有学员签到" in attended.get_json()["error"]["message"]
+    session.expire_all()
+    assert session.get(TrainingClass, class_id).course_name == CLASS["course_name"]

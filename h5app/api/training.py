@@ -56,19 +56,44 @@ def _utc(moment):
 @endpoint(bp, "POST", "/classes", scopes=INSTITUTION, summary="创建班期", body=schemas.ClassIn,
           response=schemas.ClassOut, status=201, tag="classes")
 def create_class(caller, body):
-    values = body.model_dump(exclude={"sessions", "site_id", "site", "teachers"})
-    if values["hours"] is None:
-        values.pop("hours")
-    sessions = [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions]
-    site = body.site_given
+    values, sessions, site = _class_values(body)
     try:
         training_class = classes.create_class(db.session, caller_institution(caller), values, sessions, caller.actor,
                                               site_ids=[site] if site is not None else None,
                                               teachers=[t.model_dump() for t in body.teachers])
     except ValidationFailed as refusal:
-        fields = refusal.details.get("fields") or {}
-        if body.site is not None and "site_id" in fields:  # blame the field the caller sent
-            fields["site"] = fields.pop("site_id")
+        _blame_site(body, refusal)
+        raise
+    return serializers.training_class(training_class)
+
+
+def _class_values(body) -> tuple[dict, list, int | None]:
+    """(the class's column values, its lessons in naive UTC, the site given) of a ClassIn."""
+    values = body.model_dump(exclude={"sessions", "site_id", "site", "teachers"})
+    if values["hours"] is None:
+        values.pop("hours")
+    return values, [(_utc(s.starts_at), _utc(s.ends_at), s.hours) for s in body.sessions], body.site_given
+
+
+def _blame_site(body, refusal: ValidationFailed) -> None:
+    fields = refusal.details.get("fields") or {}
+    if body.site is not None and "site_id" in fields:  # blame the field the caller sent
+        fields["site"] = fields.pop("site_id")
+
+
+@endpoint(bp, "PUT", "/classes/{id}", scopes=INSTITUTION,
+          summary="修改班期：课次整体替换；status 不在此修改；已有学员签到、已结业或已取消的不能修改；被退回的开班申请修改后自动重新提交审核",
+          body=schemas.ClassIn, response=schemas.ClassOut, tag="classes", int_params=("id",))
+def update_class(caller, body, id):
+    training_class = own_class(caller, id)
+    values, sessions, site = _class_values(body)
+    values.pop("status")  # 开放/截止报名 and 开班审核 move the status, not an edit
+    try:
+        classes.update_class(db.session, training_class, values, sessions, caller.actor,
+                             site_ids=[site] if site is not None else None,
+                             teachers=[t.model_dump() for t in body.teachers])
+    except ValidationFailed as refusal:
+        _blame_site(body, refusal)
         raise
     return serializers.training_class(training_class)
 

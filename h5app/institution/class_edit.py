@@ -3,18 +3,17 @@ and opening or closing enrolment."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from ..access import OFFICER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import CheckIn, ClassSession, ClassTeacher, Site, TrainingClass
+from ..models import TrainingClass
 from ..models.classes import CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import to_local
 from ..vouchers import audit, class_review, classes
-from ..vouchers.errors import ClassCompleted, DomainError, ValidationFailed
+from ..vouchers.errors import ClassCompleted, DomainError, InvalidTransition, ValidationFailed
 from .forms import ClassForm, ClassStatusForm
 from .routes import bp
 
@@ -41,24 +40,6 @@ def _form(training_class=None) -> ClassForm:
             f"{to_local(s.starts_at):%Y-%m-%d %H:%M}-{to_local(s.ends_at):%H:%M} {s.hours}" for s in training_class.sessions)
         form.teachers.data = "\n".join(f"{t.name} {t.certificate_number}" for t in training_class.teachers)
     return form
-
-
-def _apply(form: ClassForm, training_class: TrainingClass) -> None:
-    with db.session.no_autoflush:  # no flush of a half-edited class while its sites and lessons load
-        for name, value in form.values().items():
-            setattr(training_class, name, value)
-        training_class.sites = [] if training_class.is_online else list(db.session.scalars(select(Site).where(
-            Site.id.in_(form.sites.data), Site.institution_id == current_user.institution_id)))
-        for old in list(training_class.sessions):
-            db.session.delete(old)
-        times = form.session_times()
-        training_class.sessions = [
-            ClassSession(title=f"第{n}次课", starts_at=start, ends_at=end, hours=hours,
-                         site_id=training_class.sites[0].id if training_class.sites else None)
-            for n, (start, end, hours) in enumerate(times, start=1)
-        ]
-        training_class.hours = sum(h for *_, h in times)
-        training_class.teachers = [ClassTeacher(**t) for t in class_review.clean_teachers(form.teacher_rows())[0]]
 
 
 @bp.route("/classes/new", methods=["GET", "POST"])
@@ -91,27 +72,25 @@ def edit_class(class_id):
     form = _form(training_class)
     error = None
     if form.validate_on_submit():
-        attended = db.session.scalar(select(CheckIn.id).join(ClassSession, CheckIn.session_id == ClassSession.id)
-                                     .where(ClassSession.class_id == class_id).limit(1))
-        if attended is not None:
-            error = "已有学员签到，不能再修改课次；如需调整请联系人社部门"
-        else:
-            actor = audit.Actor.for_staff(current_user)
-            approved = class_review.snapshot(training_class)
-            _apply(form, training_class)
-            audit.record(db.session, actor, "class.edit",
-                         institution_id=training_class.institution_id, details={"class_id": class_id})
-            changed = class_review.record_changes(db.session, training_class, approved, actor)
-            db.session.commit()
-            if training_class.is_returned:
-                try:
-                    class_review.resubmit(db.session, training_class, actor)
-                except DomainError as refusal:
-                    flash(f"班期已保存，但未能重新提交审核：{refusal.message}", "error")
-                else:
-                    flash("班期已保存，并已重新提交人社部门审核", "success")
+        try:
+            edited = classes.update_class(db.session, training_class, form.values(), form.session_times(),
+                                          audit.Actor.for_staff(current_user), site_ids=form.sites.data,
+                                          teachers=form.teacher_rows())
+        except ValidationFailed as refusal:
+            if refusal.details.get("fields"):
+                form.show(refusal.details["fields"])
             else:
-                flash("班期已保存" + ("，课次变更已告知人社部门" if changed else ""), "success")
+                error = refusal.message
+        except InvalidTransition as refusal:  # saved; the returned 开班申请 had been sent back meanwhile
+            flash(f"班期已保存，但未能重新提交审核：{refusal.message}", "error")
+            return redirect(url_for("institution.class_trainees", class_id=class_id))
+        except DomainError as refusal:  # cancelled or completed a moment ago
+            error = refusal.message
+        else:
+            if edited.resubmitted:
+                flash("班期已保存，并已重新提交人社部门审核", "success")
+            else:
+                flash("班期已保存" + ("，课次变更已告知人社部门" if edited.changes else ""), "success")
             return redirect(url_for("institution.class_trainees", class_id=class_id))
     return render_template("institution/class_form.html", form=form, training_class=training_class, error=error), (
         400 if form.errors or error else 200)
