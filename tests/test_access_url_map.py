@@ -28,6 +28,8 @@ NO_OBJECT_CHECK = {
     "worker.checkin_location": "the service checks in only a worker enrolled in the lesson's class (NotEnrolled)",
     "worker.checkout_location": "the service checks out only a worker enrolled in the lesson's class (NotEnrolled)",
     "worker.session_checkin": "the token is the classroom's signed, rotating QR; the service verifies it and the enrolment",
+    "worker.session_checkout": "the token is the classroom's signed, rotating 签退码; the service verifies it and the "
+                               "enrolment",
     "worker.class_detail": "a published class is public to every worker (the catalogue); an unpublished one 404s by state",
     "worker.rate": "a published class is public; the service takes a rating only from its trainee (NotEnrolled)",
     "worker.online_use": "a running online class is public; the view then requires the worker's own enrolment",

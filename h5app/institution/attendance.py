@@ -54,7 +54,7 @@ def attendance_sheet(class_session: ClassSession) -> dict:
             "by_time": by_time}
 
 
-CHECKOUT_METHODS = {"location": "定位签退", "scan": "扫码签退"}
+CHECKOUT_METHODS = {"location": "定位签退", "scan": "扫码签退", "session_qr": "扫签退码"}
 
 
 def left_when(at: "presence.Presence") -> str:
@@ -93,23 +93,37 @@ def session_checkin(session_id):
                            sheet=attendance_sheet(class_session)), status
 
 
-def _session_qr(class_session: ClassSession) -> dict:
-    token = qrtoken.sign(app_qr_secret(), qrtoken.KIND_SESSION, class_session.qr_code)
-    link = url_for("worker.session_checkin", token=token, _external=True)
-    return {"svg": qr_svg(link, title="课堂签到码"), "refresh_in": qrtoken.seconds_to_refresh()}
+# The classroom screen's two rotating codes: 签到码 as the lesson starts, 签退码 (?for=checkout) as it ends.
+SESSION_QRS = {
+    "checkin": (qrtoken.KIND_SESSION, "worker.session_checkin", "课堂签到码"),
+    "checkout": (qrtoken.KIND_SESSION_OUT, "worker.session_checkout", "课堂签退码"),
+}
+
+
+def _purpose() -> str:
+    return "checkout" if request.args.get("for") == "checkout" else "checkin"
+
+
+def _session_qr(class_session: ClassSession, purpose: str) -> dict:
+    kind, endpoint, title = SESSION_QRS[purpose]
+    token = qrtoken.sign(app_qr_secret(), kind, class_session.qr_code)
+    link = url_for(endpoint, token=token, _external=True)
+    return {"svg": qr_svg(link, title=title), "refresh_in": qrtoken.seconds_to_refresh(), "title": title}
 
 
 @bp.route("/sessions/<int:session_id>/qr")
 @roles_required(OFFICER, VERIFIER)
 def session_qr(session_id):
-    """The rotating session QR, for a screen in the classroom."""
+    """The rotating session QR, for a screen in the classroom: 签到码, or 签退码 with ?for=checkout."""
     class_session = _my_session(session_id)
-    return render_template("institution/session_qr.html", class_session=class_session, qr=_session_qr(class_session))
+    purpose = _purpose()
+    return render_template("institution/session_qr.html", class_session=class_session, purpose=purpose,
+                           qr=_session_qr(class_session, purpose))
 
 
 @bp.route("/sessions/<int:session_id>/qr.json")
 @roles_required(OFFICER, VERIFIER)
 def session_qr_json(session_id):
-    response = jsonify(_session_qr(_my_session(session_id)))
+    response = jsonify(_session_qr(_my_session(session_id), _purpose()))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,5 +1,6 @@
 """签退: a trainee leaves a lesson, by scan (the institution scans the trainee's QR, like scan
-check-in) or by location (the worker's 打卡 page, inside a site's radius). It closes the check-in of
+check-in), by the classroom's rotating 签退码 (the worker scans the screen, like the 签到码) or by
+location (the worker's 打卡 page, inside a site's radius). It closes the check-in of
 that lesson; where the region's policy counts time present, the lesson counts the part of it between
 the two (presence.py). Checking out twice is not an error: the first check-out stands."""
 from dataclasses import dataclass
@@ -10,9 +11,10 @@ from sqlalchemy import select, update
 from ..models import CheckIn, ClassSession, Person
 from ..models.classes import CLASS_CANCELLED
 from ..timeutil import to_local, utcnow
-from . import audit, presence
+from . import audit, presence, qrtoken
 from .checkin import _enrolment, distance_to_site, person_from_qr
-from .errors import ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime
+from .errors import ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime, QrInvalid
+from .verify import read_qr
 from .transactions import service
 
 LATE = timedelta(hours=1)  # a trainee may check out until an hour after the lesson ends
@@ -88,6 +90,19 @@ def scan_check_out(session, lesson: ClassSession, qr: str, actor: audit.Actor, s
         raise OutOfScope("只能为本机构的班期签退")
     person = person_from_qr(session, qr, secret, now_ts)
     return _close(session, lesson, person, actor, now, "scan")
+
+
+@service
+def session_qr_check_out(session, person: Person, token: str, secret: bytes, *, now=None,
+                         now_ts: float | None = None) -> CheckOut:
+    """The trainee scanned the rotating 签退码 shown in the classroom as the lesson ends."""
+    now = now or utcnow()
+    kind, code = read_qr(token, secret, now_ts)
+    lesson = session.scalar(select(ClassSession).where(ClassSession.qr_code == code)) \
+        if kind == qrtoken.KIND_SESSION_OUT else None
+    if lesson is None:
+        raise QrInvalid("这不是签退二维码，请扫描教室里屏幕上的签退码")
+    return _close(session, lesson, person, audit.Actor.for_person(person), now, "session_qr")
 
 
 @service

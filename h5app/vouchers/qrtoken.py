@@ -21,7 +21,8 @@ _TOKEN_SHAPE = re.compile(rf"^[A-Z][A-Z0-9]{{{CODE_LEN}}}[A-Z2-7]{{{STEP_LEN + M
 
 KIND_VOUCHER = "V"
 KIND_PERSON = "P"
-KIND_SESSION = "S"
+KIND_SESSION = "S"  # a lesson's rotating 签到码 on the classroom screen
+KIND_SESSION_OUT = "O"  # the same lesson's 签退码, shown as it ends
 
 
 class QrInvalid(Exception):

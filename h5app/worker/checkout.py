@@ -1,15 +1,18 @@
 """签退 on the worker's 打卡签到 page: after checking in to a lesson, the worker checks out by location
-as they leave (inside the site's radius, until an hour after the lesson). Where the region's policy
+as they leave (inside the site's radius, until an hour after the lesson), or by scanning the
+classroom's 签退码. Where the region's policy
 counts time present, the page says so: the lesson then counts from check-in to check-out."""
 from datetime import timedelta
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import WORKER, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import CheckIn, ClassSession
+from ..vouchers import app_qr_secret
 from ..vouchers import checkout as checkout_service
 from ..vouchers import presence
 from ..vouchers.errors import DomainError
@@ -31,6 +34,11 @@ def checkout_state(lessons: list[ClassSession]) -> dict:
     return {"records": records, "to_check_out": to_check_out, "by_time": by_time}
 
 
+def _said(done: checkout_service.CheckOut) -> str:
+    return (("签退成功" if done.result == checkout_service.CHECKED_OUT else "本次课已签退")
+            + f"，本次在场{presence.duration_words(timedelta(minutes=done.minutes_present))}")
+
+
 @bp.route("/checkout/<int:session_id>", methods=["POST"])
 @roles_required(WORKER)
 def checkout_location(session_id):
@@ -45,7 +53,22 @@ def checkout_location(session_id):
     except DomainError as refusal:
         flash(refusal.message, "error")
     else:
-        minutes = done.minutes_present
-        flash(("签退成功" if done.result == checkout_service.CHECKED_OUT else "本次课已签退")
-              + f"，本次在场{presence.duration_words(timedelta(minutes=minutes))}", "success")
+        flash(_said(done), "success")
     return redirect(url_for("worker.checkin"))
+
+
+@bp.route("/checkout/scan/<token>", methods=["GET", "POST"])
+@roles_required(WORKER)
+def session_checkout(token):
+    """The trainee scanned the classroom's rotating 签退码: one tap to confirm."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            done = checkout_service.session_qr_check_out(db.session, current_user._get_current_object(), token,
+                                                         app_qr_secret())
+        except DomainError as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash(_said(done), "success")
+        return redirect(url_for("worker.checkin"))
+    return render_template("worker/session_checkout.html", form=form)
