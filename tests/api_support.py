@@ -1,9 +1,12 @@
-"""Helpers for the partner API tests: keys for each scope and a small world to act on."""
+"""Helpers for the partner API tests: keys for each scope, a small world to act on, and the bodies
+and calls the tests send (a template, an institution, a class, a verification)."""
 from dataclasses import dataclass
+from datetime import timedelta
 
 from h5app.api.keys import create_key
 from h5app.extensions import db
 from h5app.models import Channel
+from h5app.timeutil import local_today
 
 from . import factories as f
 
@@ -57,3 +60,39 @@ def world() -> World:
 
 def error_code(response) -> str:
     return response.get_json()["error"]["code"]
+
+
+def template_body(**values):
+    today = local_today()
+    return {"name": "电工培训券", "region_code": "330600", "function_mode": "face_value",
+            "distribution_mode": "general", "face_value_fen": 50000, "claim_starts_on": str(today),
+            "claim_ends_on": str(today + timedelta(days=30)), "valid_days": 90, "stock": 10, **values}
+
+
+def institution_row(code="3306001", **values):
+    return {"code": code, "name": "越城职业培训学校", "region_code": "330602", "address": "越城区人民路1号",
+            "phone": "0575-88001234", "type": "private_school", "officer_name": "周专员",
+            "officer_id_number": f.valid_id_number(), "sites": [{"lat": 30.0, "lng": 120.58, "radius_m": 500}],
+            **values}
+
+
+CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级", "project_type": "employment_skills",
+         "starts_on": "2026-12-01", "ends_on": "2026-12-10",
+         "sessions": [{"starts_at": "2026-12-01T08:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00", "hours": 4},
+                      {"starts_at": "2026-12-02T08:00:00+08:00", "ends_at": "2026-12-02T12:00:00+08:00", "hours": 4}]}
+
+
+def used_and_completed(w, session):
+    """The world's voucher used at its class, the trainee present at every session and passed."""
+    w.voucher.status, w.voucher.class_id, w.voucher.institution_id = "used", w.training_class.id, w.institution.id
+    w.voucher.used_at = f.utcnow_plus(days=-1)
+    f.enrol(w.training_class, w.person, voucher_id=w.voucher.id)
+    for class_session in w.training_class.sessions:
+        f.check_in(class_session, w.person)
+    f.exam_result(w.training_class, w.person)
+    session.commit()
+
+
+def verify(client, w, key=None, **body):
+    payload = {"qr": f.qr_for(w.voucher), "class_id": w.training_class.id, **body}
+    return client.post("/api/v1/verifications", json=payload, headers=auth(key or w.institution_key))

@@ -1,4 +1,5 @@
-"""Helpers shared by the sign-in tests (test_auth_*.py): tickets, SMS codes, who is signed in."""
+"""Signing in: a staff member or a worker put in a test client's session, for any test; and for the
+sign-in tests (test_auth_*.py) tickets, SMS codes, who is signed in."""
 import base64
 import hashlib
 import hmac
@@ -32,6 +33,18 @@ def ticket_for(id_number: str, name: str = "王建国", phone: str = "1391234567
                ts: float | None = None, secret: str = SECRET) -> str:
     return mint_ticket(secret, id_number=id_number, name=name, phone=phone, ts=ts,
                        nonce=nonce or f"nonce-{time.monotonic_ns()}")
+
+
+def staff_sign_in(client, user):
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+
+
+def sign_in(client, person):
+    with client.session_transaction() as sess:
+        sess["_user_id"] = person.get_id()
+        sess["_fresh"] = True
 
 
 def text_of(response) -> str:

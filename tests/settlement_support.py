@@ -1,16 +1,20 @@
 """The world of the settlement tests: trainees whose vouchers were used at a class, the bureau clerks
 who review and pay, and fixtures for a class's application at each stage (course → submitted →
-reviewed). A module using a fixture imports it and those it builds on."""
+reviewed); each region's case (Shaoxing's certificate training, Chongqing's application); and the
+application the bureau console's pages review. A module using a fixture imports it and those it
+builds on."""
 import itertools
 from datetime import date, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from h5app.extensions import db
 from h5app.models import Settlement, StaffUser
-from h5app.models.vouchers import CLAIMED, USED
-from h5app.timeutil import local_at
+from h5app.models.vouchers import CLAIMED, DIRECTED, FACE_VALUE, GENERAL, USED
+from h5app.timeutil import local_at, utcnow
 from h5app.vouchers import audit, settlement
+from h5app.vouchers import settlement as settlement_service
 
 from . import factories as f
 
@@ -114,3 +118,52 @@ def reviewed(session, submitted):
     settlement.review(session, submitted["app"], reviewer, approve=[submitted["good"].code],
                       reject=[(submitted["weak"].code, "打卡率不足")], now=NOW)
     return dict(submitted, reviewer=reviewer, cashier=cashier)
+
+
+# --- each region's case ---------------------------------------------------------------------------
+
+def shaoxing_certificate_case(session, *, project_type="certificate", distribution=GENERAL, policy_code="shaoxing",
+                              used_at=NOW, ends_on=date(2022, 5, 20)):
+    values = dict(distribution_mode=distribution)
+    if distribution == DIRECTED:
+        values.update(function_mode=FACE_VALUE)
+    template = make_template(policy_code, **values)
+    cls = make_class(project_type=project_type, occupation="电工", ends_on=ends_on)
+    voucher = trainee(cls, template, used_at=used_at)
+    session.commit()
+    return voucher, cls
+
+
+def chongqing_application(session):
+    f.region("500000", "重庆市", "chongqing")
+    template = make_template("chongqing", region_code="500000", face_value_fen=100000)
+    cls = make_class(f.institution(region_code="500103"))
+    voucher = trainee(cls, template, owner=f.person(region_code="500103"))
+    session.commit()
+    return voucher, settlement.apply(session, cls, officer(cls), now=NOW)
+
+
+# --- the application the bureau console reviews ---------------------------------------------------
+
+@pytest.fixture
+def application():
+    training_class = f.training_class(sessions=2)
+    template = f.template()
+    lines = []
+    for name, attended in (("陈小燕", 2), ("孙丽", 0)):
+        person = f.person(name=name)
+        voucher = f.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,
+                            institution_id=training_class.institution_id)
+        for lesson in training_class.sessions[:attended]:
+            f.check_in(lesson, person)
+        f.exam_result(training_class, person, True)
+        lines.append(voucher)
+    db.session.commit()
+    made = settlement_service.apply(db.session, training_class, f.institution_actor(training_class.institution))
+    clerk, cashier = f.staff("bureau"), f.staff("bureau")
+    db.session.commit()
+    return made, lines, clerk, cashier
+
+
+def line_id(made, voucher):
+    return next(l.id for l in made.lines if l.voucher_id == voucher.id)

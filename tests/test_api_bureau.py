@@ -9,19 +9,12 @@ from h5app.models import AuditEvent, Certificate, Enrolment, Institution, Person
 from h5app.timeutil import local_today
 
 from . import factories as f
-from .api_support import auth, error_code, key_for, world
+from .api_support import auth, error_code, institution_row, key_for, template_body, world
 
 
 @pytest.fixture
 def w(session):
     return world()
-
-
-def template_body(**values):
-    today = local_today()
-    return {"name": "电工培训券", "region_code": "330600", "function_mode": "face_value",
-            "distribution_mode": "general", "face_value_fen": 50000, "claim_starts_on": str(today),
-            "claim_ends_on": str(today + timedelta(days=30)), "valid_days": 90, "stock": 10, **values}
 
 
 def test_templates_list_is_what_each_caller_may_see(client, w, session):
@@ -173,13 +166,6 @@ def test_revocation_by_a_foreign_bureau_changes_nothing(client, w, session):
                            headers=auth(w.foreign_bureau_key))
     assert response.get_json()["done"] == []
     assert session.get(Voucher, w.voucher.id).status == "claimed"
-
-
-def institution_row(code="3306001", **values):
-    return {"code": code, "name": "越城职业培训学校", "region_code": "330602", "address": "越城区人民路1号",
-            "phone": "0575-88001234", "type": "private_school", "officer_name": "周专员",
-            "officer_id_number": f.valid_id_number(), "sites": [{"lat": 30.0, "lng": 120.58, "radius_m": 500}],
-            **values}
 
 
 def test_institutions_batch_creates_all_with_officers(client, w, session):

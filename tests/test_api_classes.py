@@ -5,18 +5,12 @@ from sqlalchemy import func, select
 from h5app.models import Enrolment, ExamResult, Person, Settlement, TrainingClass, Voucher
 
 from . import factories as f
-from .api_support import auth, error_code, key_for, world
+from .api_support import CLASS, auth, error_code, key_for, used_and_completed, world
 
 
 @pytest.fixture
 def w(session):
     return world()
-
-
-CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级", "project_type": "employment_skills",
-         "starts_on": "2026-12-01", "ends_on": "2026-12-10",
-         "sessions": [{"starts_at": "2026-12-01T08:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00", "hours": 4},
-                      {"starts_at": "2026-12-02T08:00:00+08:00", "ends_at": "2026-12-02T12:00:00+08:00", "hours": 4}]}
 
 
 def test_institution_creates_an_open_class_with_sessions(client, w, session):
@@ -87,17 +81,6 @@ def test_results_are_all_or_nothing(client, w, session):
                      json={"results": [{"id_number": w.person.id_number, "passed": True}]},
                      headers=auth(w.institution_key))
     assert ok.status_code == 200 and ok.get_json()["changed"] == 1
-
-
-def used_and_completed(w, session):
-    """The world's voucher used at its class, the trainee present at every session and passed."""
-    w.voucher.status, w.voucher.class_id, w.voucher.institution_id = "used", w.training_class.id, w.institution.id
-    w.voucher.used_at = f.utcnow_plus(days=-1)
-    f.enrol(w.training_class, w.person, voucher_id=w.voucher.id)
-    for class_session in w.training_class.sessions:
-        f.check_in(class_session, w.person)
-    f.exam_result(w.training_class, w.person)
-    session.commit()
 
 
 def test_settlement_apply_review_and_pay(client, w, session):

@@ -14,10 +14,8 @@ from h5app.vouchers import issuance
 from h5app.vouchers.errors import ValidationFailed
 
 from . import factories as f
-from .api_support import auth, error_code, key_for, world
-from .test_api_bureau import institution_row, template_body
-from .test_api_classes import CLASS
-from .test_institution_verify import staff_sign_in
+from .api_support import CLASS, auth, error_code, institution_row, key_for, template_body, world
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

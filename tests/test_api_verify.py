@@ -5,17 +5,12 @@ from h5app.models import AuditEvent, Voucher
 from h5app.models.vouchers import USED
 
 from . import factories as f
-from .api_support import auth, error_code, world
+from .api_support import auth, error_code, verify, world
 
 
 @pytest.fixture
 def w(session):
     return world()
-
-
-def verify(client, w, key=None, **body):
-    payload = {"qr": f.qr_for(w.voucher), "class_id": w.training_class.id, **body}
-    return client.post("/api/v1/verifications", json=payload, headers=auth(key or w.institution_key))
 
 
 def test_verification_uses_the_voucher_and_masks_the_trainee(client, w, session):

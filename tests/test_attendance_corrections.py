@@ -25,7 +25,7 @@ from h5app.vouchers.errors import (
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 REASON = "学员手机没电，未能定位签到，已在纸质签到表签名"
 

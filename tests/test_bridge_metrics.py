@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from scanner_bridge import config
 
 from .scanner_processes import free_port
-from .test_scanner_bridge import wait_for
-from .test_scanner_bridge_server import bridge_for, desk, qr_lines, stored  # noqa: F401  (fixtures)
+from .scanner_support import qr_lines, stored, wait_for
+from .scanner_support import bridge_for, desk  # noqa: F401  (fixtures)
 
 
 def scrape(port: int) -> dict:

@@ -10,7 +10,7 @@ from h5app.extensions import db
 from h5app.models import Institution, StaffUser, Strike
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from h5app.models import Notification, Voucher
 from h5app.vouchers import claim
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

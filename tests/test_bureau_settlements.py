@@ -2,41 +2,15 @@
 it paid, the 资金拨付表 in CSV and XLSX; 批量作废 with per-code results; other regions unreachable."""
 import io
 
-import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.extensions import db
 from h5app.models import Settlement, SettlementLine, Voucher
-from h5app.timeutil import utcnow
-from h5app.vouchers import settlement as settlement_service
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
-
-
-@pytest.fixture
-def application():
-    training_class = f.training_class(sessions=2)
-    template = f.template()
-    lines = []
-    for name, attended in (("陈小燕", 2), ("孙丽", 0)):
-        person = f.person(name=name)
-        voucher = f.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,
-                            institution_id=training_class.institution_id)
-        for lesson in training_class.sessions[:attended]:
-            f.check_in(lesson, person)
-        f.exam_result(training_class, person, True)
-        lines.append(voucher)
-    db.session.commit()
-    made = settlement_service.apply(db.session, training_class, f.institution_actor(training_class.institution))
-    clerk, cashier = f.staff("bureau"), f.staff("bureau")
-    db.session.commit()
-    return made, lines, clerk, cashier
-
-
-def line_id(made, voucher):
-    return next(l.id for l in made.lines if l.voucher_id == voucher.id)
+from .auth_support import staff_sign_in
+from .settlement_support import application, line_id  # noqa: F401  (application is a fixture)
 
 
 def test_review_shows_evidence_and_saves_decisions(client, application):

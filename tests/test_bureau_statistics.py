@@ -18,7 +18,7 @@ from h5app.timeutil import local_at
 from h5app.vouchers import enrolment, settlement
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 # The seeds' target tables, as ../shared/data holds them; tests/data keeps byte-identical copies for a
 # checkout that has no shared folder beside it.
@@ -347,7 +347,6 @@ def test_what_counts_in_no_district_has_its_own_row_so_the_table_adds_up(shaoxin
     whole, *districts = board.areas
     assert board.unallocated.name == "绍兴市本级（未分到区县）" and board.unallocated.tally.issued == 40
     assert sum(d.tally.issued for d in districts) + board.unallocated.tally.issued == whole.tally.issued
-    from .test_institution_verify import staff_sign_in
 
     staff_sign_in(client, clerk)
     assert "绍兴市本级（未分到区县）" in client.get("/bureau/statistics?year=2026").get_data(as_text=True)

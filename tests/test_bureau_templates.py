@@ -7,7 +7,7 @@ from h5app.models import AuditEvent, VoucherTemplate
 from h5app.policies import ensure_policies
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from h5app.models import Person, Region, VoucherTemplate
 from h5app.timeutil import local_today
 
 from . import factories as f
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, text_of
+from .page_support import fresh_get
 
 # The signed-in person, my vouchers (their templates joined), the templates in their claim window
 # (policies joined). Region names come from the per-process cache: no statement once it is warm.
@@ -60,12 +61,6 @@ def nationwide_templates(count: int, start: int = 0) -> None:
             code = f"99{code[2:]}"
         f.region(code, f"测试地区{code}", policies[i % 4])
         f.template(policies[i % 4], name=f"外地培训券{i}", region_code=code, voucher_type=f"类型{i % 7}")
-
-
-def fresh_get(client, url: str):
-    """A GET as a server sees it: a new session, nothing of the test's left in it."""
-    db.session.close()
-    return client.get(url)
 
 
 def card_center(client) -> tuple[str, list[str]]:

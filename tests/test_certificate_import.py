@@ -15,9 +15,8 @@ from h5app.models import Certificate, Notification, Settlement
 
 from . import factories as f
 from .api_support import auth, key_for
-from .settlement_support import count
-from .test_engine_settlement_regions import shaoxing_certificate_case
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
+from .settlement_support import count, shaoxing_certificate_case
 
 HEADER = ["身份证号", "姓名", "证书编号", "职业", "等级", "发证日期", "发证机构"]
 ISSUER = "绍兴市职业技能鉴定中心"

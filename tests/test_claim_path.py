@@ -21,9 +21,9 @@ from h5app.vouchers import claim as claim_service
 from h5app.vouchers.errors import OutOfStock
 
 from . import factories as f
-from .test_card_center_scale import fresh_get
-from .test_concurrency import THREADS, race
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, text_of
+from .concurrency_support import THREADS, race
+from .page_support import fresh_get
 
 # The confirm page: the signed-in person, then the template's status and stock with the voucher I
 # hold of it (one outer join). Its terms and the region names come from the per-process caches.

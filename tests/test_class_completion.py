@@ -14,7 +14,7 @@ from h5app.vouchers import completion, issuance, settlement
 from h5app.vouchers.errors import ClassNotFinished
 from tests import factories as f
 
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 DAY = date(2026, 12, 1)  # the class's two lessons: 12-01 and 12-02, 08:00–12:00
 

@@ -12,9 +12,9 @@ from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
+from .auth_support import sign_in, staff_sign_in, text_of
 from .lifecycle_support import state, verified
-from .test_institution_verify import JSON, staff_sign_in
-from .test_worker_vouchers import sign_in, text_of
+from .page_support import JSON
 
 
 def visible(response) -> str:

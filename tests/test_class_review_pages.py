@@ -15,7 +15,7 @@ from h5app.models.classes import CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNE
 from h5app.timeutil import local_today
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 START = local_today() + timedelta(days=7)
 

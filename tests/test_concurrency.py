@@ -1,7 +1,6 @@
 """Never double-spent: many threads verify one voucher and claim the last units of stock at the
 same instant; exactly one verification and exactly `stock` claims succeed. Runs on whichever
 database the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_URL)."""
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -16,39 +15,9 @@ from h5app.vouchers import app_qr_secret, audit
 from h5app.vouchers import claim as claim_service
 from h5app.vouchers import settlement
 from h5app.vouchers import verify as verify_service
-from h5app.vouchers.errors import DomainError
 
 from . import factories
-
-THREADS = 16
-
-
-def race(app, work, count=THREADS):
-    """Run `work(i)` in `count` threads released together; return each outcome (result or error code)."""
-    # The main thread lets go of its transaction first: on SQLite every transaction holds the
-    # write lock (BEGIN IMMEDIATE), and the racers must only wait for each other.
-    db.session.commit()
-    barrier = threading.Barrier(count)
-    outcomes = [None] * count
-
-    def run(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                outcomes[i] = work(i)
-            except DomainError as error:
-                outcomes[i] = error.code
-            except Exception as error:  # surfaced in the assertion message, never swallowed
-                outcomes[i] = f"UNEXPECTED {type(error).__name__}: {error}"
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+from .concurrency_support import THREADS, race
 
 
 def test_concurrent_verifications_of_one_voucher_for_different_classes_use_it_once(app):

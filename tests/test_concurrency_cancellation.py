@@ -17,7 +17,7 @@ from h5app.vouchers import verify as verify_service
 from h5app.vouchers.errors import DomainError
 
 from . import factories
-from .test_concurrency import race
+from .concurrency_support import race
 
 PAIRS = 8
 

@@ -7,7 +7,7 @@ from h5app.extensions import db
 from h5app.models import Policy, Region, StaffUser, TrainingClass
 from h5app.models.classes import CLASS_OPEN, CLASS_PENDING_REVIEW
 
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 def test_the_demo_jinan_clerk_reviews_the_waiting_class(client):

@@ -9,7 +9,7 @@ from h5app.models import (
     ClassSession, Institution, Person, Settlement, StaffUser, TrainingClass, Voucher, VoucherMonthlyStat, VoucherTemplate,
 )
 
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from h5app.vouchers import directed, enrolment, issuance
 from h5app.vouchers.errors import PlanChanged
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -9,14 +9,15 @@ from sqlalchemy import select
 from h5app.models import AuditEvent, Notification, Settlement, Voucher
 from h5app.models.classes import CLASS_COMPLETED
 from h5app.models.settlement import LINE_PENDING, S_SUBMITTED
-from h5app.models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, FACE_VALUE, GENERAL, SETTLED, USED
+from h5app.models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, FACE_VALUE, SETTLED, USED
 from h5app.timeutil import local_at
 from h5app.vouchers import issuance, settlement
 from h5app.vouchers.errors import SettlementError, ValidationFailed
 from tests import factories as f
 
 from .settlement_support import (
-    NOW, WINDOW, bureau_pair, count, lines_state, make_class, make_template, officer, trainee,
+    NOW, WINDOW, bureau_pair, chongqing_application, count, lines_state, make_class, make_template, officer,
+    shaoxing_certificate_case,
 )
 from .settlement_support import course, submitted  # noqa: F401  (fixtures: a class with a submitted application)
 
@@ -83,18 +84,6 @@ def test_other_directed_vouchers_wait_for_the_institution(session, function_mode
 
 
 # --- Shaoxing: the worker is paid for certificate training with a general voucher -----------------
-
-def shaoxing_certificate_case(session, *, project_type="certificate", distribution=GENERAL, policy_code="shaoxing",
-                              used_at=NOW, ends_on=date(2022, 5, 20)):
-    values = dict(distribution_mode=distribution)
-    if distribution == DIRECTED:
-        values.update(function_mode=FACE_VALUE)
-    template = make_template(policy_code, **values)
-    cls = make_class(project_type=project_type, occupation="电工", ends_on=ends_on)
-    voucher = trainee(cls, template, used_at=used_at)
-    session.commit()
-    return voucher, cls
-
 
 def test_shaoxing_general_certificate_voucher_is_paid_to_the_worker_by_matching_records(session):
     voucher, cls = shaoxing_certificate_case(session)
@@ -164,15 +153,6 @@ def test_institution_cannot_apply_for_a_voucher_whose_subsidy_goes_to_the_worker
 
 
 # --- Chongqing: the face value is only a reference -----------------------------------------------
-
-def chongqing_application(session):
-    f.region("500000", "重庆市", "chongqing")
-    template = make_template("chongqing", region_code="500000", face_value_fen=100000)
-    cls = make_class(f.institution(region_code="500103"))
-    voucher = trainee(cls, template, owner=f.person(region_code="500103"))
-    session.commit()
-    return voucher, settlement.apply(session, cls, officer(cls), now=NOW)
-
 
 def test_chongqing_institution_is_paid_the_amount_the_bureau_approved(session):
     voucher, app = chongqing_application(session)

@@ -9,9 +9,10 @@ from h5app.extensions import db
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
+from .auth_support import sign_in as worker_sign_in
+from .auth_support import staff_sign_in
+from .page_support import form_data
 from .scanner_support import bearer, scan_gun
-from .test_institution_verify import staff_sign_in
-from .test_worker_vouchers import sign_in as worker_sign_in
 
 HUGE = "99999999999999999999"  # past 64 bits: SQLite raises OverflowError, PostgreSQL an error
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -102,8 +103,6 @@ def test_api_field_errors_are_in_chinese(client, body):
 def test_form_errors_from_wtforms_itself_are_in_chinese(client):
     """Messages of WTForms' own validators and fields (no message of ours given) reach the page in
     Chinese, from WTForms' bundled catalogue."""
-    from .test_institution_class_edit import form_data
-
     institution = f.institution()
     officer = f.staff("officer", institution_id=institution.id, region_code=None)
     db.session.commit()
@@ -118,8 +117,6 @@ def test_form_errors_from_wtforms_itself_are_in_chinese(client):
 def test_a_number_past_a_floats_range_and_a_foreign_choice_get_chinese_messages(client):
     """Found by the page fuzz test: WTForms' NumberRange overflowed on a 400-digit integer (500),
     and its "not a valid choice" message is missing from WTForms' zh catalogue."""
-    from .test_institution_class_edit import form_data
-
     institution = f.institution()
     officer = f.staff("officer", institution_id=institution.id, region_code=None)
     db.session.commit()

@@ -8,7 +8,8 @@ from h5app.institution.forms import parse_sessions
 from h5app.models import ClassSession, TrainingClass
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
+from .page_support import form_data
 
 
 @pytest.fixture
@@ -17,14 +18,6 @@ def officer(client):
     db.session.commit()
     staff_sign_in(client, user)
     return user
-
-
-def form_data(officer, **overrides):
-    site = officer.institution.sites[0]
-    return {"course_name": "低压电工作业培训", "occupation": "电工", "level": "四级",
-            "project_type": "employment_skills", "price": "1200", "capacity": "30",
-            "starts_on": "2026-12-01", "ends_on": "2026-12-10", "sites": [str(site.id)],
-            "sessions": "2026-12-01 09:00-12:00\n2026-12-03 14:00-17:30 3", "description": "", **overrides}
 
 
 def test_officer_creates_a_draft_class_with_sessions(client, officer):

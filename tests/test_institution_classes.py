@@ -11,7 +11,7 @@ from h5app.models import Enrolment, Person
 from h5app.spreadsheets import safe_cell
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from h5app.extensions import db
 from h5app.models import Site, Strike
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

@@ -9,14 +9,8 @@ from h5app.models import Voucher
 from h5app.timeutil import utcnow
 
 from . import factories as f
-
-JSON = {"Accept": "application/json"}
-
-
-def staff_sign_in(client, user):
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
+from .auth_support import staff_sign_in
+from .page_support import JSON
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from h5app.timeutil import utcnow
 from h5app.vouchers import audit, settlement as settlement_service
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
-from .test_statistics_scale import statements
+from .auth_support import staff_sign_in
+from .page_support import statements
 
 
 def count_for(client, path: str) -> int:

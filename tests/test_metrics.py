@@ -9,9 +9,7 @@ from h5app.vouchers import audit
 from h5app.vouchers import claim as claim_service
 
 from . import factories as f
-from .api_support import auth, key_for, world
-from .test_api_classes import used_and_completed
-from .test_api_verify import verify
+from .api_support import auth, key_for, used_and_completed, verify, world
 
 
 def sample(client, name: str, **labels) -> float:

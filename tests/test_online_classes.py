@@ -23,8 +23,7 @@ from h5app.vouchers.errors import (
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
-from .auth_support import sms_code, ticket_for
-from .test_institution_verify import staff_sign_in
+from .auth_support import sms_code, staff_sign_in, ticket_for
 
 @pytest.fixture
 def world():

@@ -13,7 +13,7 @@ from h5app.identity import mask_id_number
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, text_of
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from h5app.models import AuditEvent, Institution, PayeeAccount, StaffUser
 from h5app.vouchers import payees
 
 from . import factories as f
-from .api_support import auth, error_code, world
-from .test_api_bureau import institution_row
-from .test_institution_verify import staff_sign_in
+from .api_support import auth, error_code, institution_row, world
+from .auth_support import staff_sign_in
 
 CARD = f.CARD_NUMBER  # 6222021001115550003, Luhn-valid
 MASKED = "6222" + "*" * 11 + "0003"

@@ -12,7 +12,8 @@ from h5app.models import PayeeAccount
 
 from . import factories as f
 from .api_support import auth, error_code, key_for, world
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, text_of
+from .page_support import ASSET, BUDGET, EXTERNAL
 
 CARD = f.CARD_NUMBER  # 6222021001115550003, a valid Luhn number
 MASKED = "6222***********0003"
@@ -135,8 +136,6 @@ def test_post_without_csrf_token_is_refused(make_app, session):
 
 
 def test_the_payee_page_stays_light_and_loads_nothing_from_elsewhere(client, worker):
-    from .test_worker_page_weight import ASSET, BUDGET, EXTERNAL
-
     html = text_of(client.get("/worker/me/payee"))
     total = len(gzip.compress(html.encode())) + sum(
         len(gzip.compress(client.get(asset).get_data())) for asset in set(ASSET.findall(html)))

@@ -18,7 +18,7 @@ from h5app.people import importer
 from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 HEADER = ["身份证号", "姓名", "手机号", "户籍地", "常住地", "就业地", "参保地", "参保月数", "失业登记地", "重点群体", "信息日期"]
 AS_OF = (local_today() - timedelta(days=3)).isoformat()

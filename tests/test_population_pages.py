@@ -14,7 +14,7 @@ from h5app.models.tasks import RUNNING
 from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 @pytest.fixture

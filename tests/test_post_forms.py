@@ -15,9 +15,8 @@ from h5app.models import AuditEvent, Enrolment, KpiTarget, RegionTarget, Settlem
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .test_bureau_settlements import application, line_id  # noqa: F401  (application is a fixture)
-from .test_institution_verify import staff_sign_in
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, staff_sign_in, text_of
+from .settlement_support import application, line_id  # noqa: F401  (application is a fixture)
 
 H5APP = Path(__file__).resolve().parents[1] / "h5app"
 RAW_READ = re.compile(r"\brequest\.(form|files)\b")

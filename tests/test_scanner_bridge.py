@@ -2,7 +2,6 @@
 loop on pyserial's loop:// port (garbage, half and over-long lines skipped; a lost port reopened)."""
 import logging
 import threading
-import time
 
 import pytest
 import serial
@@ -11,6 +10,8 @@ from scanner_bridge import config
 from scanner_bridge.parser import Deduper, LineParser, Scan, Skipped, mask
 from scanner_bridge.queue import DurableQueue
 from scanner_bridge.reader import PortReader
+
+from .scanner_support import wait_for
 
 TOKEN = "VABCDEFGHJKLMNPQR0000AAAAAAAAAAAAAAAAAAAA"[:40]
 
@@ -21,15 +22,6 @@ def scans(events):
 
 def skipped(events):
     return [e.reason for e in events if isinstance(e, Skipped)]
-
-
-def wait_for(condition, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.005)  # polling interval, not a timing assumption
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- parser ------------------------------------------------------------------------------------

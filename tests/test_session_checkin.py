@@ -12,7 +12,8 @@ from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
-from .test_institution_verify import JSON, staff_sign_in
+from .auth_support import staff_sign_in
+from .page_support import JSON
 
 
 @pytest.fixture

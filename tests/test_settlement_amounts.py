@@ -10,9 +10,8 @@ from h5app.vouchers import settlement, subsidy
 from h5app.vouchers.errors import AmountAboveMaximum, DomainError
 
 from . import factories as f
-from .settlement_support import NOW, bureau_pair, make_class, make_template, officer, trainee
-from .test_engine_settlement_regions import chongqing_application
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
+from .settlement_support import NOW, bureau_pair, chongqing_application, make_class, make_template, officer, trainee
 
 
 def test_a_subsidy_never_exceeds_the_fee_the_class_charged(session):

@@ -14,8 +14,8 @@ from h5app.policies import ensure_policies
 from h5app.vouchers import payees, settlement
 
 from . import factories as f
+from .auth_support import staff_sign_in
 from .settlement_support import NOW, bureau_pair, make_class, make_template, officer, reviewed_application, trainee
-from .test_institution_verify import staff_sign_in
 
 
 def test_the_list_has_tabs_totals_and_flags_a_missing_account(client, session):

@@ -11,8 +11,8 @@ from h5app.vouchers import payees, settlement
 from h5app.vouchers.errors import PayeeMissing
 
 from . import factories as f
+from .auth_support import staff_sign_in
 from .settlement_support import NOW, reviewed_application
-from .test_institution_verify import staff_sign_in
 
 
 def test_no_payment_without_a_payee_account(session):

@@ -13,9 +13,10 @@ from h5app.vouchers.errors import SettlementError, ValidationFailed
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
-from .settlement_support import NOW, bureau_pair, make_class, make_template, officer, reviewed_application, trainee
-from .test_engine_settlement_regions import chongqing_application
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
+from .settlement_support import (
+    NOW, bureau_pair, chongqing_application, make_class, make_template, officer, reviewed_application, trainee,
+)
 
 # --- payment batches -------------------------------------------------------------------------------
 

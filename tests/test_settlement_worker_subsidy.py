@@ -12,8 +12,7 @@ from h5app.vouchers.errors import PayeeMissing
 
 from . import factories as f
 from .api_support import auth, key_for
-from .settlement_support import NOW, bureau_pair
-from .test_engine_settlement_regions import shaoxing_certificate_case
+from .settlement_support import NOW, bureau_pair, shaoxing_certificate_case
 
 
 def test_the_worker_is_told_when_the_subsidy_is_approved_failed_and_paid(session):

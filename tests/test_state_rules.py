@@ -17,7 +17,7 @@ from h5app.vouchers.errors import (
 
 from . import factories as f
 from .api_support import auth, error_code, world
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
 
 
 # status → is_editable, can_open_enrolment, can_close_enrolment, can_complete, is_running, is_ended

@@ -2,7 +2,6 @@
 a region has, today's live counts read only the viewer's region (never the whole country, filtered
 afterwards), each voucher counts in the same area live as after the roll-up, and the counts read
 through indexes that fit what they filter on."""
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -16,29 +15,14 @@ from h5app.statistics.indicators import build
 from h5app.timeutil import local_at, local_today, utcnow
 
 from . import factories as f
-from .test_institution_verify import staff_sign_in
+from .auth_support import staff_sign_in
+from .page_support import statements
 
 # The clerk, the region, how far the roll-up went (read, not locked), the districts, the templates,
 # the rolled-up months, today's four events (issued, claimed, used, settled) of the district
 # templates from the index alone and four of the city's and province's templates with their
 # holders, the open templates' offered vouchers, institutions, classes, region targets, KPI targets.
 STATISTICS_STATEMENTS = 19
-
-
-@contextmanager
-def statements():
-    """Every statement sent to the database inside the block (transaction control left out)."""
-    seen = []
-
-    def record(_connection, _cursor, statement, *_args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def city_with(n: int):

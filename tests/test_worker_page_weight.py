@@ -1,7 +1,6 @@
 """Worker pages stay light for a slow network: a page's HTML plus the CSS and JS it loads is under
 30 KB gzipped, and nothing is loaded from another host."""
 import gzip
-import re
 from datetime import timedelta
 
 import pytest
@@ -10,11 +9,8 @@ from h5app.extensions import db
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .test_worker_vouchers import sign_in
-
-BUDGET = 30 * 1024
-ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
-EXTERNAL = re.compile(r'<(?:script|link|img|iframe)[^>]+(?:src|href)="(?:https?:)?//', re.I)
+from .auth_support import sign_in
+from .page_support import ASSET, BUDGET, EXTERNAL
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from h5app.models import AuditEvent, CheckIn, ClassRating, Enrolment, Job, Notif
 from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
-from .test_worker_vouchers import sign_in, text_of
+from .auth_support import sign_in, text_of
 
 
 @pytest.fixture

@@ -12,16 +12,7 @@ from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
-
-
-def sign_in(client, person):
-    with client.session_transaction() as sess:
-        sess["_user_id"] = person.get_id()
-        sess["_fresh"] = True
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
+from .auth_support import sign_in, text_of
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 against the app behind a real server. Each test module names its screenshot folder in SCREENS."""
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,5 +182,27 @@ def staff_sign_in(page, username, landing):
     page.get_by_label("密码").fill(f.PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"**{landing}")
+
+
+def sign_in(page, username):
+    staff_sign_in(page, username, "/institution/")
+
+
+def save(shots, page, name):
+    """Screenshot from the top, tables unscrolled: the sticky top bar and the tables' own sideways
+    scroll would otherwise be drawn where the last click left them."""
+    page.evaluate("() => { window.scrollTo(0, 0); "
+                  "document.querySelectorAll('.table').forEach(t => { t.scrollLeft = 0; }); }")
+    return shots.check_and_save(page, name)
+
+
+@contextmanager
+def reading():
+    """A look at the database that ends its transaction at once: on SQLite every transaction takes
+    the write lock (BEGIN IMMEDIATE), so a test that kept one open would stall the server."""
+    try:
+        yield db.session
+    finally:
+        db.session.rollback()
 
 

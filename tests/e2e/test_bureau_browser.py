@@ -12,7 +12,6 @@ the application's 资金拨付表 with each batch's account in full → 已拨�
 375 px and saved under <artifacts>/screens-bureau/."""
 import csv
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -29,7 +28,7 @@ from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import settlement as settlement_service
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect, staff_sign_in
+from .conftest import CHROMIUM, commit, expect, reading, save, staff_sign_in
 
 SCREENS = "screens-bureau"
 pytestmark = pytest.mark.skipif(
@@ -54,24 +53,6 @@ INSTITUTION_HEADER = ["机构名称", "行政区划编码", "机构地址", "机
 
 def sign_in(page, username):
     staff_sign_in(page, username, "/bureau/")
-
-
-def save(shots, page, name):
-    """Screenshot from the top, tables unscrolled: the sticky top bar and the tables' own sideways
-    scroll would otherwise be drawn where the last click left them."""
-    page.evaluate("() => { window.scrollTo(0, 0); "
-                  "document.querySelectorAll('.table').forEach(t => { t.scrollLeft = 0; }); }")
-    return shots.check_and_save(page, name)
-
-
-@contextmanager
-def reading():
-    """A look at the database that ends its transaction at once: on SQLite every transaction takes
-    the write lock (BEGIN IMMEDIATE), so a test that kept one open would stall the server."""
-    try:
-        yield db.session
-    finally:
-        db.session.rollback()
 
 
 def statuses(template_name):

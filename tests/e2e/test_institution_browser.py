@@ -11,7 +11,7 @@ from h5app.extensions import db
 from h5app.timeutil import local_today, utcnow
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect, staff_sign_in
+from .conftest import CHROMIUM, commit, expect, sign_in, staff_sign_in
 
 SCREENS = "screens-institution"
 pytestmark = pytest.mark.skipif(
@@ -46,10 +46,6 @@ def desk():
     username, class_id = officer.username, training_class.id
     commit()
     return username, class_id, qr
-
-
-def sign_in(page, username):
-    staff_sign_in(page, username, "/institution/")
 
 
 def test_verify_by_phone_camera(camera_page, shots, desk, tmp_path):

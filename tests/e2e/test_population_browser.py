@@ -13,8 +13,7 @@ from sqlalchemy import select
 from h5app.models import AuditEvent, Voucher, VoucherTemplate
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect, staff_sign_in
-from .test_bureau_browser import reading, save
+from .conftest import CHROMIUM, commit, expect, reading, save, staff_sign_in
 
 SCREENS = "screens-population"
 pytestmark = pytest.mark.skipif(

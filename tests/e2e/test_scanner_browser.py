@@ -13,8 +13,7 @@ from h5app.timeutil import utcnow
 
 from .. import factories as f
 from ..scanner_support import new_key
-from .conftest import CHROMIUM, commit, expect
-from .test_institution_browser import sign_in
+from .conftest import CHROMIUM, commit, expect, sign_in
 
 SCREENS = "screens-scanner"
 pytestmark = pytest.mark.skipif(
