@@ -64,7 +64,7 @@ def test_scan_station_shows_a_bridge_scan_live_and_switches_mode(page, shots, se
 
     page.get_by_text("切换用途、班期或课次").click()
     page.get_by_label("扫码用途").select_option("checkin")
-    page.get_by_label("签到课次").select_option(index=1)
+    page.get_by_label("签到/签退课次").select_option(index=1)
     page.get_by_role("button", name="保存设置").click()
     expect(page.get_by_text("设置已保存")).to_be_visible()
     expect(page.locator("#station-mode")).to_have_text("扫码签到")
