@@ -35,16 +35,14 @@ def ticket_for(id_number: str, name: str = "王建国", phone: str = "1391234567
                        nonce=nonce or f"nonce-{time.monotonic_ns()}")
 
 
-def staff_sign_in(client, user):
+def sign_in(client, user):
+    """Sign `user` (a person or a staff account) in on `client` by writing the session directly."""
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
         sess["_fresh"] = True
 
 
-def sign_in(client, person):
-    with client.session_transaction() as sess:
-        sess["_user_id"] = person.get_id()
-        sess["_fresh"] = True
+staff_sign_in = sign_in  # the name the staff-side tests use
 
 
 def text_of(response) -> str:
