@@ -71,4 +71,4 @@ def session_checkout(token):
         else:
             flash(_said(done), "success")
         return redirect(url_for("worker.checkin"))
-    return render_template("worker/session_checkout.html", form=form)
+    return render_template("worker/session_scan.html", form=form, word="签退")

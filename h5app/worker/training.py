@@ -217,4 +217,4 @@ def session_checkin(token):
         else:
             flash(f"签到成功：{class_session.training_class.course_name}", "success")
         return redirect(url_for("worker.checkin"))
-    return render_template("worker/session_checkin.html", form=form)
+    return render_template("worker/session_scan.html", form=form, word="签到")
