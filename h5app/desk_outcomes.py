@@ -18,6 +18,18 @@ LOOKS = {
 REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到", "checkout": "不能签退"}
 
 
+def done(result: str, message: str, person) -> dict:
+    """The verdict a desk page shows for an outcome of the engine: colour, title, words, who."""
+    tone, title = LOOKS[result]
+    return {"result": result, "tone": tone, "title": title, "message": message, "trainee": masked_trainee(person)}
+
+
+def refused(doing: str, code: str, message: str, title: str | None = None) -> dict:
+    """The verdict a desk page shows when `doing` (verify, checkin, checkout) was refused."""
+    return {"result": "refused", "tone": "no", "title": title or REFUSAL_TITLES[doing], "code": code,
+            "message": message}
+
+
 def masked_trainee(person) -> dict:
     """Who was scanned, as the desk may see it: enough to recognise, not to copy."""
     return {"name": mask_name(person.name), "id_number": mask_id_number(person.id_number)}

@@ -16,7 +16,7 @@ from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers import presence
 from ..vouchers.errors import DomainError
-from ..desk_outcomes import CHECKED_IN, LOOKS, REFUSAL_TITLES, masked_trainee, session_label
+from ..desk_outcomes import CHECKED_IN, done, refused, session_label
 from .forms import ScanForm
 from .routes import bp
 
@@ -80,13 +80,9 @@ def session_checkin(session_id):
                 db.session, class_session, form.qr.data,
                 audit.Actor.for_staff(current_user), app_qr_secret())
         except DomainError as refusal:
-            verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkin"],
-                               "code": refusal.code, "message": refusal.message}, refusal.status
+            verdict, status = refused("checkin", refusal.code, refusal.message), refusal.status
         else:
-            tone, title = LOOKS[CHECKED_IN]
-            verdict = {"result": CHECKED_IN, "tone": tone, "title": title,
-                       "message": session_label(class_session),
-                       "trainee": masked_trainee(person)}
+            verdict = done(CHECKED_IN, session_label(class_session), person)
         if request.accept_mimetypes.best == "application/json":
             return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
     return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,

@@ -4,11 +4,11 @@ from flask import jsonify, render_template, request
 from flask_login import current_user
 
 from ..access import OFFICER, VERIFIER, roles_required
+from ..desk_outcomes import done, refused, session_label
 from ..extensions import db
 from ..vouchers import app_qr_secret, audit, presence
 from ..vouchers import checkout as checkout_service
 from ..vouchers.errors import DomainError
-from ..desk_outcomes import LOOKS, REFUSAL_TITLES, masked_trainee, session_label
 from .attendance import _my_session, attendance_sheet
 from .forms import ScanForm
 from .routes import bp
@@ -29,16 +29,13 @@ def session_checkout(session_id):
     form = ScanForm()
     if form.validate_on_submit():
         try:
-            done = checkout_service.scan_check_out(
+            checked_out = checkout_service.scan_check_out(
                 db.session, class_session, form.qr.data,
                 audit.Actor.for_staff(current_user), app_qr_secret())
         except DomainError as refusal:
-            verdict, status = {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["checkout"],
-                               "code": refusal.code, "message": refusal.message}, refusal.status
+            verdict, status = refused("checkout", refusal.code, refusal.message), refusal.status
         else:
-            tone, title = LOOKS[done.result]
-            verdict = {"result": done.result, "tone": tone, "title": title, "message": checkout_message(done),
-                       "trainee": masked_trainee(done.person)}
+            verdict = done(checked_out.result, checkout_message(checked_out), checked_out.person)
         if request.accept_mimetypes.best == "application/json":
             return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
     return render_template("institution/session_checkout.html", class_session=class_session, verdict=verdict,

@@ -13,7 +13,7 @@ from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
-from ..desk_outcomes import LOOKS, REFUSAL_TITLES, masked_trainee, verified_message
+from ..desk_outcomes import done, refused, verified_message
 from .forms import VerifyScanForm
 from .routes import bp
 
@@ -40,15 +40,8 @@ def verdict_for(training_class: TrainingClass, qr: str) -> tuple[dict, int]:
         outcome = verify_service.verify(db.session, qr=qr, class_id=training_class.id,
                                         actor=audit.Actor.for_staff(current_user), qr_secret=app_qr_secret())
     except DomainError as refusal:
-        return {"result": "refused", "tone": "no", "title": REFUSAL_TITLES["verify"], "code": refusal.code,
-                "message": refusal.message}, refusal.status
-    voucher = outcome.voucher
-    tone, title = LOOKS[outcome.result]
-    return {
-        "result": outcome.result, "tone": tone, "title": title,
-        "message": verified_message(voucher),
-        "trainee": masked_trainee(voucher.person),
-    }, 200
+        return refused("verify", refusal.code, refusal.message), refusal.status
+    return done(outcome.result, verified_message(outcome.voucher), outcome.voucher.person), 200
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -63,8 +56,8 @@ def verify():
             abort(400)
         qr = form.qr.data
         if not qr:
-            verdict, status = {"result": "refused", "tone": "no", "title": "没有读到二维码",
-                               "code": "QR_INVALID", "message": "请对准学员的培训券二维码，或用扫码枪扫描"}, 400
+            verdict, status = refused("verify", "QR_INVALID", "请对准学员的培训券二维码，或用扫码枪扫描",
+                                      title="没有读到二维码"), 400
         else:
             verdict, status = verdict_for(training_class, qr)
         if request.accept_mimetypes.best == "application/json":
