@@ -9,11 +9,11 @@ from sqlalchemy import select
 from ..access import BUREAU, require_supervisor, roles_required
 from ..extensions import db
 from ..models import Region
-from ..template_filters import percent
 from ..spreadsheets import read_table, xlsx_book
 from ..statistics import charts
 from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets
 from ..statistics.targets import FIELD_LABELS, import_targets, region_targets
+from ..template_filters import percent
 from ..timeutil import local_today
 from ..vouchers import audit
 from ..vouchers.errors import DomainError

@@ -6,17 +6,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
+from ..desk_outcomes import CHECKED_IN, done, refused, session_label
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
 from ..models.classes import ENROLLED
-from ..template_filters import local_dt
 from ..qr import qr_svg
+from ..template_filters import local_dt
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers import presence
 from ..vouchers.errors import DomainError
-from ..desk_outcomes import CHECKED_IN, done, refused, session_label
 from .forms import ScanForm
 from .routes import bp
 

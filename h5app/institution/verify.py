@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
+from ..desk_outcomes import done, refused, verified_message
 from ..extensions import db
 from ..ids import database_id
 from ..models import TrainingClass
@@ -13,7 +14,6 @@ from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
 from ..vouchers.errors import DomainError
-from ..desk_outcomes import done, refused, verified_message
 from .forms import VerifyScanForm
 from .routes import bp
 

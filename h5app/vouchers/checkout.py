@@ -14,8 +14,8 @@ from ..timeutil import to_local, utcnow
 from . import audit, presence, qrtoken
 from .checkin import _enrolment, distance_to_site, person_from_qr
 from .errors import ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime, QrInvalid
-from .verify import read_qr
 from .transactions import service
+from .verify import read_qr
 
 LATE = timedelta(hours=1)  # a trainee may check out until an hour after the lesson ends
 CHECKED_OUT, ALREADY_CHECKED_OUT = "checked_out", "already_checked_out"

@@ -21,8 +21,8 @@ from ..models.vouchers import (
 )
 from ..timeutil import local_year_bounds, utcnow
 from . import audit, rules, states
-from .transactions import lock_person, service
 from .errors import AlreadyClaimed, ClaimClosed, NotEligible, OutOfStock, YearlyLimitReached
+from .transactions import lock_person, service
 
 
 class RegionNames:

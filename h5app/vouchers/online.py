@@ -18,8 +18,8 @@ from .errors import (
     ClassNotFound, ClassNotOnline, ClassNotOpen, ConcurrentChange, NotEnrolled, OutOfScope, ValidationFailed,
     VoucherNotFound,
 )
-from .verification_read import read
 from .transactions import in_chunks, service
+from .verification_read import read
 from .verify import VerifyResult, judge
 
 # How the worker proved it was them just now (audit details): a code sent to their bound phone, or a

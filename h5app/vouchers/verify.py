@@ -24,8 +24,8 @@ from .errors import (
     NotApplicable, PersonMismatch, QrExpired, QrInvalid, VoucherAlreadyUsed, VoucherExpired, VoucherNotClaimed, VoucherNotFound,
     VoucherRevoked, VoucherSettled, YearlyLimitReached,
 )
-from .verification_read import read
 from .transactions import lock_person, service
+from .verification_read import read
 
 VERIFIED, ALREADY_VERIFIED = "verified", "already_verified"
 
