@@ -180,6 +180,20 @@ def check_in(class_session: ClassSession, who: Person, **values) -> CheckIn:
     return row
 
 
+def desk_lesson(*, started: timedelta, ends_in: timedelta, hours: float) -> tuple[ClassSession, Person, StaffUser]:
+    """A lesson that began `started` ago and ends in `ends_in`, of a new class with one enrolled worker
+    (陈小燕), and a verifier at its institution's desk: (lesson, worker, verifier), committed."""
+    now = utcnow_plus()
+    cls = training_class(sessions=0)
+    lesson = ClassSession(class_id=cls.id, title="第1次课", starts_at=now - started, ends_at=now + ends_in, hours=hours)
+    db.session.add(lesson)
+    worker = person(name="陈小燕")
+    enrol(cls, worker)
+    verifier = staff("verifier", institution_id=cls.institution_id)
+    db.session.commit()
+    return lesson, worker, verifier
+
+
 def exam_result(cls: TrainingClass, who: Person, passed: bool = True) -> ExamResult:
     row = ExamResult(class_id=cls.id, person_id=who.id, passed=passed)
     db.session.add(row)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import CheckIn, ClassSession
+from h5app.models import CheckIn
 from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
@@ -18,15 +18,7 @@ from .page_support import JSON
 
 @pytest.fixture
 def lesson():
-    training_class = f.training_class(sessions=0)
-    class_session = ClassSession(class_id=training_class.id, title="第1次课", starts_at=utcnow() - timedelta(minutes=5),
-                                 ends_at=utcnow() + timedelta(hours=2), hours=4)
-    db.session.add(class_session)
-    worker = f.person(name="陈小燕")
-    f.enrol(training_class, worker)
-    verifier = f.staff("verifier", institution_id=training_class.institution_id)
-    db.session.commit()
-    return class_session, worker, verifier
+    return f.desk_lesson(started=timedelta(minutes=5), ends_in=timedelta(hours=2), hours=4)
 
 
 def test_the_desk_scans_a_trainee_qr_and_the_sheet_shows_it(client, lesson):

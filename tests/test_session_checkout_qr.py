@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, CheckIn, ClassSession
+from h5app.models import AuditEvent, CheckIn
 from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
@@ -17,21 +17,12 @@ from .auth_support import staff_sign_in
 
 @pytest.fixture
 def lesson():
-    training_class = f.training_class(sessions=0)
-    class_session = ClassSession(class_id=training_class.id, title="第1次课", starts_at=utcnow() - timedelta(hours=2),
-                                 ends_at=utcnow() + timedelta(minutes=5), hours=2)
-    db.session.add(class_session)
-    worker = f.person(name="陈小燕")
-    f.enrol(training_class, worker)
-    verifier = f.staff("verifier", institution_id=training_class.institution_id)
-    db.session.commit()
-    return class_session, worker, verifier
+    return f.desk_lesson(started=timedelta(hours=2), ends_in=timedelta(minutes=5), hours=2)
 
 
 def checked_in(class_session, worker) -> CheckIn:
-    record = CheckIn(session_id=class_session.id, person_id=worker.id, method="session_qr",
-                     created_at=utcnow() - timedelta(hours=2))
-    db.session.add(record)
+    """In by the classroom's 签到码 when the lesson began, not yet out."""
+    record = f.check_in(class_session, worker, method="session_qr", checked_out_at=None, checkout_method=None)
     db.session.commit()
     return record
 
