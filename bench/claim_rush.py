@@ -157,7 +157,7 @@ def floor_app():
     Flask-Login, CSRF, limiter, metrics) with one more page pair and nothing of the claim's own — GET
     /floor/<template> draws only the confirm form, POST runs the bare UPDATE + INSERT for the signed-in
     person. The most any claim through a confirm page could reach on this stack."""
-    from flask import Blueprint, redirect
+    from flask import Blueprint, redirect, request
     from flask_login import current_user, login_required
 
     from h5app import create_app
@@ -173,8 +173,6 @@ def floor_app():
     @bp.route("/floor/<int:template_id>", methods=["GET", "POST"])
     @login_required
     def page(template_id):
-        from flask import request
-
         if request.method == "GET":
             db.session.commit()  # the sign-in's read ends before the page is drawn, as the app's claim page does
             return form.render()
