@@ -194,6 +194,31 @@ def desk_lesson(*, started: timedelta, ends_in: timedelta, hours: float) -> tupl
     return lesson, worker, verifier
 
 
+def missed_lesson_class(*, days_ago: tuple[int, int] = (3, 2), officer_name: str | None = None,
+                        clerk_name: str | None = None):
+    """The 补签 scene: 越城区's school with a class of two past lessons (4 h each, `days_ago` days back),
+    陈小燕 enrolled and checked in at the first only, the school's officer and 绍兴市's clerk:
+    (school, class, lessons, trainee, officer, clerk), flushed."""
+    region("330600", "绍兴市")
+    region("330602", "越城区", parent="330600")
+    school = institution(name="越城区电工培训学校", region_code="330602")
+    cls = training_class(school, sessions=0, course_name="低压电工作业培训")
+    now = utcnow_plus()
+    lessons = []
+    for n, days in enumerate(days_ago, start=1):
+        lesson = ClassSession(class_id=cls.id, title=f"第{n}次课", starts_at=now - timedelta(days=days),
+                              ends_at=now - timedelta(days=days) + timedelta(hours=4), hours=4)
+        db.session.add(lesson)
+        lessons.append(lesson)
+    db.session.flush()
+    trainee = person(name="陈小燕", region_code="330602")
+    enrol(cls, trainee)
+    check_in(lessons[0], trainee)
+    officer = staff("officer", institution_id=school.id, **({"name": officer_name} if officer_name else {}))
+    clerk = staff("bureau", region_code="330600", **({"name": clerk_name} if clerk_name else {}))
+    return school, cls, lessons, trainee, officer, clerk
+
+
 def exam_result(cls: TrainingClass, who: Person, passed: bool = True) -> ExamResult:
     row = ExamResult(class_id=cls.id, person_id=who.id, passed=passed)
     db.session.add(row)

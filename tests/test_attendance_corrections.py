@@ -56,23 +56,7 @@ def evidence_dir(app, tmp_path, monkeypatch):
 @pytest.fixture
 def world(evidence_dir):
     """越城区's school with a class of two past lessons (4 h each); 陈小燕 checked in at the first only."""
-    f.region("330600", "绍兴市")
-    f.region("330602", "越城区", parent="330600")
-    school = f.institution(name="越城区电工培训学校", region_code="330602")
-    training_class = f.training_class(school, sessions=0, course_name="低压电工作业培训")
-    now = utcnow()
-    lessons = []
-    for n, days in enumerate((3, 2), start=1):
-        lesson = ClassSession(class_id=training_class.id, title=f"第{n}次课", starts_at=now - timedelta(days=days),
-                              ends_at=now - timedelta(days=days) + timedelta(hours=4), hours=4)
-        db.session.add(lesson)
-        lessons.append(lesson)
-    db.session.flush()
-    trainee = f.person(name="陈小燕", region_code="330602")
-    f.enrol(training_class, trainee)
-    f.check_in(lessons[0], trainee)
-    officer = f.staff("officer", institution_id=school.id)
-    clerk = f.staff("bureau", region_code="330600")
+    school, training_class, lessons, trainee, officer, clerk = f.missed_lesson_class()
     other_school = f.institution(name="柯桥区烹饪学校", region_code="330603")
     other_officer = f.staff("officer", institution_id=other_school.id)
     foreign_clerk = f.staff("bureau", region_code="500000")

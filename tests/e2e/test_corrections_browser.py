@@ -45,23 +45,8 @@ def sheet_photo(path):
 @pytest.fixture
 def office(server, tmp_path):
     server.app.config["EVIDENCE_DIR"] = str(tmp_path / "evidence")
-    f.region("330600", "绍兴市")
-    f.region("330602", "越城区", parent="330600")
-    school = f.institution(name="越城区电工培训学校", region_code="330602")
-    training_class = f.training_class(school, sessions=0, course_name="低压电工作业培训")
-    now = utcnow()
-    lessons = []
-    for n, days in enumerate((2, 1), start=1):
-        lesson = ClassSession(class_id=training_class.id, title=f"第{n}次课", starts_at=now - timedelta(days=days),
-                              ends_at=now - timedelta(days=days) + timedelta(hours=4), hours=4)
-        db.session.add(lesson)
-        lessons.append(lesson)
-    db.session.flush()
-    trainee = f.person(name="陈小燕", region_code="330602")
-    f.enrol(training_class, trainee)
-    f.check_in(lessons[0], trainee)
-    officer = f.staff("officer", institution_id=school.id, name="周专员")
-    clerk = f.staff("bureau", region_code="330600", name="钱经办")
+    _school, training_class, lessons, _trainee, officer, clerk = f.missed_lesson_class(
+        days_ago=(2, 1), officer_name="周专员", clerk_name="钱经办")
     ids = (officer.username, clerk.username, training_class.id, lessons[1].id)
     commit()
     return ids
