@@ -1,5 +1,6 @@
 """Forms every area uses."""
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -87,6 +88,12 @@ def reason_field(label: str) -> TextAreaField:
     """A required reason of at most 500 characters, kept in the audit log and shown to those it concerns."""
     return TextAreaField(label, validators=[DataRequired(f"请填写{label}"), Length(max=500, message=f"{label}请在500字以内")],
                          render_kw={"rows": 3})
+
+
+def sheet_field(label: str, **kwargs) -> FileField:
+    """A required upload of a table (CSV, or Excel .xlsx), as every import page takes it."""
+    return FileField(label, validators=[FileRequired("请选择要上传的文件"),
+                                        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件")], **kwargs)
 
 
 class CancelClassForm(Form):

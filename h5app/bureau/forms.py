@@ -2,7 +2,7 @@
 import re
 from datetime import date
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -20,7 +20,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField
+from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField, sheet_field
 from ..identity import id_number_error
 from ..ids import database_id
 from ..models import PRIORITY_GROUPS
@@ -80,19 +80,13 @@ class TemplateForm(RuleCheckedForm):
 
 
 class CertificateImportForm(Form):
-    file = FileField("证书文件（CSV 或 Excel）", validators=[
-        FileRequired("请选择要上传的文件"),
-        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
-    ], render_kw={"accept": ".csv,.xlsx"})
+    file = sheet_field("证书文件（CSV 或 Excel）", render_kw={"accept": ".csv,.xlsx"})
     submit = SubmitField("上传并导入")
 
 
 class PeopleImportForm(Form):
     """人员信息导入: a file of people records from the social-insurance or employment system."""
-    file = FileField("人员信息文件（CSV 或 Excel）", validators=[
-        FileRequired("请选择要上传的文件"),
-        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
-    ], render_kw={"accept": ".csv,.xlsx"})
+    file = sheet_field("人员信息文件（CSV 或 Excel）", render_kw={"accept": ".csv,.xlsx"})
     submit = SubmitField("上传并导入")
 
 

@@ -1,7 +1,7 @@
 """Institution forms."""
 import re
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
     DecimalField,
@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField
+from ..forms import CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField, sheet_field
 from ..identity import is_valid_phone, normalize_phone
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
@@ -25,10 +25,7 @@ from ..vouchers.classes import class_problems
 
 
 class RosterForm(Form):
-    file = FileField("花名册文件（CSV 或 Excel）", validators=[
-        FileRequired("请选择要上传的文件"),
-        FileAllowed(["csv", "xlsx", "txt"], "只支持 CSV 或 Excel（.xlsx）文件"),
-    ])
+    file = sheet_field("花名册文件（CSV 或 Excel）")
     submit = SubmitField("上传并导入")
 
 
