@@ -3,9 +3,10 @@ replayed for 24 h; the same key with another body is refused.
 
 The answer is stored in the same transaction as the effect, so one key never has two effects and
 costs one transaction, not three. The request runs in a transaction of our own on its own
-connection; the view's session joins it with SAVEPOINTs (SQLAlchemy's "joining a Session into an
-external transaction"), so the services' commits and rollbacks stay inside it. After the view the
-answer is inserted and everything commits at once. Two requests with one key at the same moment:
+connection; the view's session joins it (SQLAlchemy's "joining a Session into an external
+transaction", rollback_only): a service's commit leaves it open, so after the view the answer is
+inserted and everything commits at once; a service's rollback (a refusal) ends it, and the refusal
+is then kept in a transaction of its own — there is no effect to keep with it. Two requests with one key at the same moment:
 on SQLite BEGIN IMMEDIATE runs them one after the other (the second finds the first's answer); on
 PostgreSQL the unique (owner, key) index refuses the second's insert, its effect is rolled back
 with it, and it replays the first's answer."""
@@ -85,15 +86,17 @@ def run(owner: str, respond) -> Response:
         except IntegrityError:
             # On PostgreSQL the same key's first request can collide with ours on another unique
             # index (the same new person, say) before ours reaches the answer's insert.
-            outer.rollback()
+            _end(outer)
             held = _find(connection, owner, key)
             connection.rollback()
             if held is None:
                 raise
             return _answer_held(held, fingerprint)
         if response.status_code >= 500:
-            outer.rollback()
+            _end(outer)
             return response
+        if not outer.is_active:  # the view rolled back (a refusal, a lost race): its answer is kept on its own
+            outer = connection.get_transaction() or connection.begin()
         now = utcnow()
         headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
         try:
@@ -111,9 +114,16 @@ def run(owner: str, respond) -> Response:
     return response
 
 
+def _end(transaction) -> None:
+    """Roll back `transaction` unless the view's session already did."""
+    if transaction.is_active:
+        transaction.rollback()
+
+
 def _respond_inside(connection, respond) -> Response:
-    """Run the view with `db.session` joined to the connection's transaction."""
-    joined = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    """Run the view with `db.session` joined to the connection's transaction: the services' commits
+    leave it open for the answer's insert; their rollbacks end it (SQLAlchemy's "rollback_only")."""
+    joined = Session(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False)
     registry = db.session.registry
     own = registry()
     registry.set(joined)
