@@ -9,7 +9,7 @@ the enrolment, and commits once.
 """
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..codes import normalize_code
@@ -205,6 +205,12 @@ def _commit_keeping(session, voucher: Voucher) -> None:
     session.commit()
 
 
+# Built once, with bound parameters.
+ENROL = insert(Enrolment.__table__)
+REENROL = (update(Enrolment.__table__).where(Enrolment.id == bindparam("enrolment_id"))
+           .values(voucher_id=bindparam("voucher_id"), status=bindparam("status")))
+
+
 def _write(session, reading, actor: audit.Actor, now, details: dict | None = None) -> None:
     """The guarded move to used with its audit row, and the enrolment: the verified voucher pays
     for the person's place in the class — enrol them if they were not (a walk-in at the front
@@ -212,9 +218,12 @@ def _write(session, reading, actor: audit.Actor, now, details: dict | None = Non
     voucher, training_class, enrolment = reading.voucher, reading.training_class, reading.enrolment
     states.move(session, voucher, USED, actor, at=now, used_at=now, class_id=training_class.id,
                 institution_id=training_class.institution_id, details=details)
+    # Plain statements, as the move's: nothing here is read back as an object, and the unit of
+    # work's flush would cost more than the write.
+    connection = session.connection()
     if enrolment is None:
-        session.add(Enrolment(class_id=training_class.id, person_id=voucher.person_id, voucher_id=voucher.id,
-                              source="verify", status=ENROLLED))
-    else:
-        enrolment.voucher_id = enrolment.voucher_id or voucher.id
-        enrolment.status = ENROLLED
+        connection.execute(ENROL, {"class_id": training_class.id, "person_id": voucher.person_id,
+                                   "voucher_id": voucher.id, "source": "verify", "status": ENROLLED})
+    elif enrolment.voucher_id is None or enrolment.status != ENROLLED:
+        connection.execute(REENROL, {"enrolment_id": enrolment.id, "voucher_id": enrolment.voucher_id or voucher.id,
+                                     "status": ENROLLED})
