@@ -40,6 +40,9 @@ class Actor:
         return cls("person", person.id, f"劳动者 {mask_name(person.name)}")
 
 
+INSERT = AuditEvent.__table__.insert()  # built once: every voucher move writes a row
+
+
 def record(session, actor: Actor, action: str, *, voucher=None, from_status=None, to_status=None,
            person_id=None, institution_id=None, region_code=None, reason=None, details=None, at=None) -> None:
     """Append one audit row, written at once in the caller's transaction (it commits or rolls
@@ -47,7 +50,7 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
     and every voucher move writes one."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
-    session.connection().execute(AuditEvent.__table__.insert(), values(
+    session.connection().execute(INSERT, values(
         actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
         institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
 
@@ -59,7 +62,7 @@ def record_many(session, rows: list[dict]) -> None:
         return
     if session.new:
         session.flush()
-    session.connection().execute(AuditEvent.__table__.insert(), rows)
+    session.connection().execute(INSERT, rows)
 
 
 def record_selected(session, actor: Actor, action: str, selected, *, to_status=None, region_code=None,
