@@ -4,12 +4,15 @@ every refusal says why and changes nothing."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Enrolment, Notification, SettlementLine, TrainingClass, Voucher
+from h5app.models import (
+    AuditEvent, Enrolment, Notification, SettlementLine, TrainingClass, Voucher, VoucherMonthlyStat,
+)
 from h5app.models.classes import CLASS_CANCELLED, CLASS_COMPLETED
 from h5app.models.vouchers import CLAIMED, SETTLED, USED
+from h5app.statistics import rollup
 from h5app.timeutil import iso_local
 from h5app.vouchers import app_qr_secret, cancellation, checkin, enrolment, roster, settlement, verify
 from h5app.vouchers.errors import DomainError
@@ -69,6 +72,25 @@ def test_cancelling_gives_every_used_voucher_back_with_its_deadline_extended_by_
     [event] = f.audit_events(action="class.cancel")
     assert set(event.details["vouchers_returned"]) == {first.code, second.code}
     assert event.details["by"] == "institution" and event.details["enrolments_ended"] == 3
+
+
+def uses_rolled_up() -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(VoucherMonthlyStat.used), 0)))
+
+
+def test_a_use_given_back_leaves_the_rolled_up_months_as_a_recount_would(session):
+    cls = course()
+    verified(cls)  # five days ago: a day the roll-up has counted
+    verified(cls, at=NOW - timedelta(hours=2))  # today: counted live, not rolled up
+    session.commit()
+    rollup.roll_up(session, now=NOW)
+    assert uses_rolled_up() == 1
+
+    cancel(cls)
+
+    assert uses_rolled_up() == 0  # 查询统计 no longer counts the use given back
+    rollup.roll_up(session, now=NOW, rebuild=True)
+    assert uses_rolled_up() == 0
 
 
 def test_a_voucher_held_for_hours_gets_a_whole_day_and_one_without_a_deadline_keeps_none(session):

@@ -2,19 +2,20 @@
 once and added to its month's row per template and person region (`voucher_monthly_stats`). The
 dashboard then adds up a few thousand rows and today's events instead of scanning a million vouchers.
 
-A day is rolled up only once it is over, and an event's time never changes afterwards, so rolled
-days stay right. The first dashboard view of a day rolls up what is missing; `flask stats rollup`
-does the same from cron, and `--rebuild` counts everything again."""
+A day is rolled up only once it is over. An event's time never changes afterwards but for one: a
+use given back (取消班期, 退班: used → claimed clears `used_at`), which `take_back_use` takes off
+its month's row, so rolled days stay right. The first dashboard view of a day rolls up what is
+missing; `flask stats rollup` does the same from cron, and `--rebuild` counts everything again."""
 from collections import defaultdict
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, func, literal_column, null, select
+from sqlalchemy import and_, delete, func, literal_column, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..models import Person, StatsRollup, Voucher, VoucherMonthlyStat, VoucherTemplate, in_region
-from ..timeutil import local_today, start_of_local_day, utcnow
+from ..timeutil import local_today, local_today_from, start_of_local_day, utcnow
 
 EVENTS = {
     "issued": Voucher.created_at,
@@ -121,6 +122,23 @@ def roll_up(session, *, now: datetime | None = None, rebuild: bool = False) -> i
     state.through_day, state.rolled_at = today, now
     session.commit()
     return touched
+
+
+def take_back_use(session, *, template_id: int, person_id: int, used_at: datetime) -> None:
+    """A use given back, in the transaction that clears its `used_at`: when its day is rolled up
+    already, its month's row (the holder's region, as the roll-up read it) counts it no more. The
+    roll-up's row is read FOR SHARE (PostgreSQL; SQLite serialises writers): a roll-up counting
+    meanwhile holds it FOR UPDATE, so the use is either still in its count and taken off here after
+    it commits, or already gone when it counts."""
+    through = session.scalar(select(StatsRollup.through_day).where(StatsRollup.id == 1).with_for_update(read=True))
+    used_on = local_today_from(used_at)
+    if through is None or used_on >= through:
+        return  # counted live from the vouchers, which no longer show it
+    holder_region = select(func.coalesce(Person.region_code, "")).where(Person.id == person_id).scalar_subquery()
+    session.execute(update(VoucherMonthlyStat).where(
+        VoucherMonthlyStat.month == used_on.replace(day=1), VoucherMonthlyStat.template_id == template_id,
+        VoucherMonthlyStat.region_code == holder_region, VoucherMonthlyStat.used > 0,
+    ).values(used=VoucherMonthlyStat.used - 1))
 
 
 def rolled_through(session) -> date:

@@ -23,6 +23,7 @@ from ..models import CheckIn, ClassSession, Enrolment, Person, SettlementLine, T
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, ENROLLED, ENROLMENT_CANCELLED, WITHDRAWN
 from ..models.settlement import LINE_REJECTED
 from ..models.vouchers import CLAIMED, SETTLED, USED
+from ..statistics.rollup import take_back_use
 from ..timeutil import iso_local, start_of_local_day, to_local, utcnow
 from . import audit, states
 from .errors import (
@@ -186,10 +187,12 @@ def give_back(session, voucher: Voucher, training_class: TrainingClass, actor: a
     details = {"cause": cause, "class_id": training_class.id, "course_name": training_class.course_name,
                "institution": training_class.institution.name, "used_at": iso_local(voucher.used_at),
                "held_days": days, "expires_at_before": iso_local(before), "expires_at": iso_local(values["expires_at"])}
+    used_at = voucher.used_at
     try:
         states.move(session, voucher, CLAIMED, actor, reason=reason, details=details, at=now, **values)
     except states.StaleState:
         raise InvalidTransition("培训券状态已变化，请刷新后重试") from None
+    take_back_use(session, template_id=voucher.template_id, person_id=voucher.person_id, used_at=used_at)
     return days
 
 
