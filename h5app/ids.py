@@ -4,9 +4,15 @@ that overflows the driver."""
 MAX_ID = 2**31 - 1
 
 
+def ascii_digits(text: str) -> bool:
+    """Only 0–9, at least one: `str.isdigit` alone also takes "²" and other Unicode digits, which
+    `int` then refuses (or reads as another number)."""
+    return text.isascii() and text.isdigit()
+
+
 def database_id(value) -> int | None:
     text = str(value).strip() if value is not None else ""
-    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+    if not ascii_digits(text) or len(text) > 10:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None

@@ -62,6 +62,34 @@ def test_an_id_past_any_database_integer_is_never_a_server_error(app, signed_in_
     assert failures == []
 
 
+UNICODE_DIGITS = ["²", "٣", "１２"]  # str.isdigit() takes them all; int() refuses the first two
+NUMBER_PARAMETERS = ("page", "before", "after", "year", "template_id", "class_id")
+
+
+def get_routes(app):
+    for rule in app.url_map.iter_rules():
+        if "GET" in rule.methods and "<" not in rule.rule and rule.endpoint != "static":
+            yield rule.rule
+
+
+@pytest.mark.parametrize("role", ["bureau", "officer", "worker"])
+def test_unicode_digits_in_a_number_parameter_are_never_a_server_error(app, signed_in_as, role):
+    client = signed_in_as(role)
+    failures = []
+    for value in UNICODE_DIGITS:
+        query = "&".join(f"{name}={value}" for name in NUMBER_PARAMETERS)
+        for path in get_routes(app):
+            status = client.get(f"{path}?{query}").status_code
+            if status >= 500:
+                failures.append((path, value, status))
+    assert failures == []
+
+
+def test_unicode_digits_in_the_apis_page_number_are_a_validation_error(client):
+    response = client.get("/api/v1/settlements?page=²", headers=auth(key_for("bureau", "330600")))
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
+
+
 def test_a_page_with_an_id_past_any_integer_is_not_found(signed_in_as):
     client = signed_in_as("officer")
     assert client.get(f"/institution/classes/{HUGE}").status_code == 404

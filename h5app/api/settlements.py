@@ -6,6 +6,7 @@ from flask import request
 
 from ..access import region_holds_code
 from ..extensions import db
+from ..ids import ascii_digits
 from ..models import region_prefix
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
 from ..vouchers import payees
@@ -45,11 +46,11 @@ def _filters(caller) -> tuple[Filters, int]:
         except ValueError:
             fields[name] = "日期格式应为 YYYY-MM-DD"
     page = args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100000:
+    if not ascii_digits(page) or not 1 <= int(page) <= 100000:
         fields["page"] = "页码应为正整数"
     region = args.get("region_code") or None
     if caller.scope == SCOPE_BUREAU:
-        if region is not None and not (region.isdigit() and len(region) == 6
+        if region is not None and not (ascii_digits(region) and len(region) == 6
                                        and region_holds_code(caller.code, region)):
             fields["region_code"] = "只能查询本地区（含下辖地区）的结算"
         prefix, institution_id = region or caller.code, None

@@ -8,6 +8,7 @@ from ..forms import Form
 from ..identity import (
     id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone,
 )
+from ..ids import ascii_digits
 
 
 class StaffLoginForm(Form):
@@ -33,7 +34,7 @@ class SmsCodeForm(Form):
     submit = SubmitField("登录")
 
     def validate_code(self, field):
-        if not (field.data or "").strip().isdigit():
+        if not ascii_digits((field.data or "").strip()):
             raise ValidationError("验证码为6位数字")
 
 

@@ -12,6 +12,7 @@ from flask_login import UserMixin, current_user
 from sqlalchemy import bindparam, select
 
 from ..extensions import db
+from ..ids import ascii_digits
 from ..models import Person, StaffUser
 from ..models.people import PersonFacts
 
@@ -36,7 +37,7 @@ class SignedInWorker(PersonFacts, UserMixin):
 
 def load_user(user_id: str):
     kind, _, raw = (user_id or "").partition(":")
-    if not raw.isdigit():
+    if not ascii_digits(raw):
         return None
     if kind == "p":
         row = db.session.connection().execute(_PERSON_ROW, {"person_id": int(raw)}).mappings().first()

@@ -22,7 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField, sheet_field
 from ..identity import id_number_error
-from ..ids import database_id
+from ..ids import ascii_digits, database_id
 from ..models import PRIORITY_GROUPS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
 from ..vouchers.population import EMPLOYMENT_STATUSES, Filters
@@ -171,7 +171,7 @@ class PopulationConfirmForm(_PopulationFields):
     submit = SubmitField("确认发放")
 
     def validate_expected(self, field):
-        if not (field.data or "").isdigit() or len(field.data) > 9:
+        if not ascii_digits(field.data or "") or len(field.data) > 9:
             raise ValidationError("请先预览再确认发放")
 
 

@@ -10,7 +10,7 @@ from ..access import BUREAU, roles_required
 from ..codes import normalize_code
 from ..extensions import db
 from ..identity import id_number_error, mask_text, normalize_id_number
-from ..ids import database_id
+from ..ids import ascii_digits, database_id
 from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_UNAPPROVED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
@@ -147,7 +147,7 @@ def audit_log():
     costs the same however long the log is). Each row names its voucher."""
     query, problems, person_id = _audit_query()
     before = request.args.get("before", "")
-    if before.isdigit() and len(before) < 19:
+    if ascii_digits(before) and len(before) < 19:
         query = query.where(AuditEvent.id < int(before))
     rows = db.session.execute(
         query.add_columns(Voucher.code).outerjoin(Voucher, Voucher.id == AuditEvent.voucher_id)

@@ -8,6 +8,7 @@ from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
+from ..ids import ascii_digits
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import USED
@@ -103,7 +104,7 @@ def settlements():
     page = request.args.get("page", "1")
     found = settlement_lists.list_settlements(
         db.session, settlement_lists.Filters(institution_id=current_user.institution_id),
-        page=int(page) if page.isdigit() and len(page) < 7 else 1, per_page=SETTLEMENTS_PER_PAGE)
+        page=int(page) if ascii_digits(page) and len(page) < 7 else 1, per_page=SETTLEMENTS_PER_PAGE)
     return render_template("institution/settlements.html", settlements=found.rows, found=found)
 
 

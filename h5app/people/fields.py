@@ -17,6 +17,7 @@ from ..identity import (
     normalize_phone,
     province_exists,
 )
+from ..ids import ascii_digits
 from ..models import PRIORITY_GROUPS, Region, region_prefix
 from ..models.people import RECORD_FIELDS, RECORD_REGION_FIELDS
 from .records import FIELD_LABELS, Incoming
@@ -147,7 +148,7 @@ def clean_months(value) -> tuple[int | None, str | None]:
         value = int(value) if value.is_integer() else None
     elif isinstance(value, str):
         text = _text(value)
-        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
+        value = int(text) if ascii_digits(text) and len(text) <= 4 else None
     if not isinstance(value, int) or not 0 <= value <= 600:
         return None, problem
     return value, None
@@ -199,7 +200,7 @@ def clean_date(value, today: date) -> tuple[date | None, str | None]:
 def _date_of_text(value: str) -> tuple[date | None, str | None]:
     """A file repeats its one or two dates on every row: each is parsed once."""
     text = _text(value)
-    if text.isdigit() and len(text) == 8:
+    if ascii_digits(text) and len(text) == 8:
         text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     match = _DATE.match(text)
     try:

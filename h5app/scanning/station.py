@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ..access import OFFICER, VERIFIER, owned, require_role, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
+from ..ids import ascii_digits
 from ..models import ClassSession, ScanDevice, ScanRecord, TrainingClass
 from ..models.classes import CLASS_RUNNING
 from ..timeutil import to_local, utcnow
@@ -136,7 +137,7 @@ def feed(device_id):
     """The scans after `after`, oldest first: the station page polls this."""
     device = owned(ScanDevice, device_id)
     after = request.args.get("after", "0")
-    if not after.isdigit() or len(after) > 12:
+    if not ascii_digits(after) or len(after) > 12:
         abort(400)
     response = jsonify({"scans": _feed(device, int(after)), "mode": device.mode,
                         "mode_label": devices.MODES[device.mode], "target": _target_label(device),

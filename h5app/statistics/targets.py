@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, or_, select
 
+from ..ids import ascii_digits
 from ..models import KpiTarget, Region, RegionTarget, in_region
 from ..spreadsheets import SheetError, records
 from ..timeutil import utcnow
@@ -41,7 +42,7 @@ def _count(text: str) -> int | None:
     text = (text or "").replace(",", "").replace("，", "").strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not ascii_digits(text):
         raise ValueError("应为不小于0的整数")
     return int(text)
 

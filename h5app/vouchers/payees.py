@@ -8,6 +8,7 @@ from sqlalchemy import select
 from stdnum import luhn
 
 from ..identity import normalize_name
+from ..ids import ascii_digits
 from ..models import PayeeAccount, Settlement
 from ..models.settlement import ACCOUNT_ACTIVE, ACCOUNT_DECLINED, ACCOUNT_PENDING, ACCOUNT_REPLACED
 from ..timeutil import utcnow
@@ -34,7 +35,7 @@ def clean_account(values: dict, *, bank_card: bool = False) -> dict:
         fields["bank_name"] = "请填写开户行，如 中国工商银行绍兴越城支行"
     if not number:
         fields["account_number"] = "请填写银行账号"
-    elif not number.isdigit():
+    elif not ascii_digits(number):
         fields["account_number"] = "银行账号只能包含数字"
     elif bank_card and not 16 <= len(number) <= 19:
         fields["account_number"] = "银行卡号应为16到19位数字"

@@ -6,6 +6,7 @@ from wtforms.widgets import HiddenInput
 
 from ..codes import CODE_LENGTH
 from ..forms import ConfirmForm, Form, PayeeAccountForm
+from ..ids import ascii_digits
 
 
 class ClassSearchForm(Form):
@@ -71,7 +72,7 @@ class OnlineUseForm(Form):
 
     def validate_code(self, field):
         field.data = (field.data or "").strip()
-        if field.data and not (field.data.isdigit() and len(field.data) == 6):
+        if field.data and not (ascii_digits(field.data) and len(field.data) == 6):
             raise ValidationError("验证码为6位数字")
 
 
