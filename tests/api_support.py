@@ -77,9 +77,9 @@ def institution_row(code="3306001", **values):
 
 
 CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级", "project_type": "employment_skills",
-         "starts_on": "2026-12-01", "ends_on": "2026-12-10",
-         "sessions": [{"starts_at": "2026-12-01T08:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00", "hours": 4},
-                      {"starts_at": "2026-12-02T08:00:00+08:00", "ends_at": "2026-12-02T12:00:00+08:00", "hours": 4}]}
+         "starts_on": "2027-12-01", "ends_on": "2027-12-10",
+         "sessions": [{"starts_at": "2027-12-01T08:00:00+08:00", "ends_at": "2027-12-01T12:00:00+08:00", "hours": 4},
+                      {"starts_at": "2027-12-02T08:00:00+08:00", "ends_at": "2027-12-02T12:00:00+08:00", "hours": 4}]}
 
 
 def used_and_completed(w, session):

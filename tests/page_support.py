@@ -41,5 +41,5 @@ def form_data(officer, **overrides):
     site = officer.institution.sites[0]
     return {"course_name": "低压电工作业培训", "occupation": "电工", "level": "四级",
             "project_type": "employment_skills", "price": "1200", "capacity": "30",
-            "starts_on": "2026-12-01", "ends_on": "2026-12-10", "sites": [str(site.id)],
-            "sessions": "2026-12-01 09:00-12:00\n2026-12-03 14:00-17:30 3", "description": "", **overrides}
+            "starts_on": "2027-12-01", "ends_on": "2027-12-10", "sites": [str(site.id)],
+            "sessions": "2027-12-01 09:00-12:00\n2027-12-03 14:00-17:30 3", "description": "", **overrides}

@@ -18,7 +18,7 @@ def test_institution_creates_an_open_class_with_sessions(client, w, session):
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["hours"] == 8 and body["status"] == "open" and len(body["sessions"]) == 2
-    assert body["sessions"][0]["starts_at"] == "2026-12-01T08:00:00+08:00"
+    assert body["sessions"][0]["starts_at"] == "2027-12-01T08:00:00+08:00"
     assert session.get(TrainingClass, body["id"]).institution_id == w.institution.id
 
 
@@ -29,14 +29,14 @@ def test_class_with_a_foreign_site_or_bad_project_type_is_422(client, w, session
     assert response.status_code == 422
     assert set(response.get_json()["error"]["fields"]) == {"site_id", "project_type"}
     naive = client.post("/api/v1/classes", json={**CLASS, "sessions": [{**CLASS["sessions"][0],
-                                                                         "starts_at": "2026-12-01T08:00:00"}]},
+                                                                         "starts_at": "2027-12-01T08:00:00"}]},
                         headers=auth(w.institution_key))
     assert naive.status_code == 422
 
 
 @pytest.mark.parametrize("change, field, message", [
-    ({"ends_on": "2026-11-30"}, "ends_on", "结业日期不能早于开班日期"),
-    ({"ends_on": "2026-12-01"}, "sessions.1.starts_at", "课次日期 2026-12-02 不在开班至结业日期之内"),
+    ({"ends_on": "2027-11-30"}, "ends_on", "结业日期不能早于开班日期"),
+    ({"ends_on": "2027-12-01"}, "sessions.1.starts_at", "课次日期 2027-12-02 不在开班至结业日期之内"),
 ])
 def test_the_api_refuses_a_class_by_the_rules_and_words_of_the_new_class_page(client, w, session, change, field,
                                                                                message):

@@ -40,10 +40,10 @@ def test_opening_and_closing_enrolment(client, officer):
 
 @pytest.mark.parametrize("overrides,message", [
     ({"sessions": "明天上午"}, "第1行格式应为"),
-    ({"sessions": "2026-12-01 12:00-09:00"}, "结束时间应晚于开始时间"),
+    ({"sessions": "2027-12-01 12:00-09:00"}, "结束时间应晚于开始时间"),
     ({"sessions": "2026-02-30 09:00-12:00"}, "日期或时间不存在"),
-    ({"sessions": "2026-12-20 09:00-12:00"}, "不在开班至结业日期之内"),
-    ({"ends_on": "2026-11-01"}, "结业日期不能早于开班日期"),
+    ({"sessions": "2027-12-20 09:00-12:00"}, "不在开班至结业日期之内"),
+    ({"ends_on": "2027-11-01"}, "结业日期不能早于开班日期"),
     ({"sites": []}, "请至少选择一个培训地点"),
     ({"price": "-5"}, "培训费"),
     ({"course_name": ""}, "请填写课程名称"),
@@ -58,7 +58,7 @@ def test_bad_class_forms_say_what_is_wrong_and_create_nothing(client, officer, o
 
 def test_a_bad_class_form_lists_every_problem_at_the_top_linked_to_its_field(client, officer):
     response = client.post("/institution/classes/new", data=form_data(
-        officer, course_name="", sites=[], sessions="2026-12-20 09:00-12:00"))
+        officer, course_name="", sites=[], sessions="2027-12-20 09:00-12:00"))
     page = response.get_data(as_text=True)
     summary = page[page.index("error-summary"):page.index("</div>", page.index("error-summary"))]
     assert "有 3 项需要修改" in summary
@@ -98,5 +98,5 @@ def test_verifiers_cannot_create_classes_and_others_classes_are_404(client, offi
 
 
 def test_session_lines_parse_with_computed_hours():
-    parsed, errors = parse_sessions("2026-12-01 09:00-11:30\n\n2026-12-02 13:00~17:00 4")
+    parsed, errors = parse_sessions("2027-12-01 09:00-11:30\n\n2027-12-02 13:00~17:00 4")
     assert errors == [] and [p[3] for p in parsed] == [2.5, 4.0]

@@ -9,15 +9,19 @@ from sqlalchemy import select
 from ..models import CheckIn, ClassSession, ClassTeacher, Institution, Site, TrainingClass
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..models.vouchers import PROJECT_TYPES
-from ..timeutil import local_today
+from ..timeutil import local_today, to_local, utcnow
 from . import audit, class_review
 from .errors import ClassCancelled, ClassCompleted, ClassPendingReview, OutOfScope, ValidationFailed
 from .transactions import service
 
 
-def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]]) -> dict:
+def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]], *, now: datetime | None = None,
+                   kept: frozenset = frozenset()) -> dict:
     """Field → message for a class that cannot work as given. `sessions`: (starts_at, ends_at,
-    hours) in naive UTC; dates left out are not compared (the form reports them missing itself)."""
+    hours) in naive UTC; dates left out are not compared (the form reports them missing itself).
+    With `now`, nothing may be planned in the past — a class no one could have attended would
+    still be verified and paid — except what an edited class already had (`kept`: its start date
+    and its lessons' (starts_at, ends_at))."""
     problems = {}
     if values.get("project_type") not in PROJECT_TYPES:
         problems["project_type"] = "培训项目类型应为：" + "、".join(PROJECT_TYPES)
@@ -26,11 +30,16 @@ def class_problems(values: dict, sessions: list[tuple[datetime, datetime, float]
     starts, ends = values.get("starts_on"), values.get("ends_on")
     if starts and ends and ends < starts:
         problems["ends_on"] = "结业日期不能早于开班日期"
+    if now is not None and starts and starts < local_today(now) and starts not in kept:
+        problems["starts_on"] = "开班日期不能早于今天"
     for n, (start, end, _hours) in enumerate(sessions):
         if end <= start:
             problems[f"sessions.{n}.ends_at"] = "课次结束时间须晚于开始时间"
         elif starts and ends and not starts <= local_today(start) <= ends:
             problems[f"sessions.{n}.starts_at"] = f"课次日期 {local_today(start)} 不在开班至结业日期之内"
+        elif now is not None and start < now and (start, end) not in kept:
+            problems[f"sessions.{n}.starts_at"] = (f"课次开始时间 {to_local(start):%Y-%m-%d %H:%M} 已过，"
+                                                   "不能登记已经过去的课次")
     if not sessions and not values.get("hours"):
         problems["hours"] = "请填写总课时或课次"
     return problems
@@ -46,7 +55,7 @@ def create_class(session, institution: Institution, values: dict, sessions: list
     开班申请 (teaching plan and teachers required) and waits for the bureau (class_review.py)."""
     if not actor.for_institution(institution.id):
         raise OutOfScope("只能为本机构创建班期")
-    problems = class_problems(values, sessions)
+    problems = class_problems(values, sessions, now=utcnow())
     review_required = class_review.review_required(session, institution)
     problems.update(class_review.submission_problems(values, teachers, review_required))
     sites = _sites(session, institution.id, values, site_ids, problems)
@@ -130,7 +139,8 @@ def update_class(session, training_class: TrainingClass, values: dict,
                               .where(ClassSession.class_id == training_class.id).limit(1))
     if attended is not None:
         raise ValidationFailed("已有学员签到，不能再修改课次；如需调整请联系人社部门")
-    problems = class_problems(values, sessions)
+    kept = frozenset({training_class.starts_on, *((s.starts_at, s.ends_at) for s in training_class.sessions)})
+    problems = class_problems(values, sessions, now=utcnow(), kept=kept)
     review_required = training_class.is_unapproved or training_class.approved_at is not None
     problems.update(class_review.submission_problems(values, teachers, review_required))
     sites = _sites(session, training_class.institution_id, values, site_ids, problems)
