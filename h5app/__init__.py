@@ -90,8 +90,11 @@ def register_request_guards(app: Flask) -> None:
 
 
 # Pages load nothing from another host and are never framed; an SSO ticket or a QR token in a URL
-# does not leak to another site through the Referer header.
+# does not leak to another site through the Referer header. Nothing the app draws is kept by the
+# browser or a proxy: every answer is someone's data as it is now (a worker's 卡券中心 and its stock,
+# a voucher after sign-out on a shared phone); static files are WhiteNoise's, with their own headers.
 SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in (
+    ("Cache-Control", "no-store"),
     ("Content-Security-Policy",
      "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
      "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),

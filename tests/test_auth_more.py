@@ -105,6 +105,14 @@ def test_pages_carry_security_headers(client):
     assert headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_a_workers_pages_are_not_kept_by_the_browser_for_the_back_button(client, session, channel):
+    """After 确认领取 or 退出, going back must ask the server again, not show the card with its
+    领取 button and old stock (or a voucher, on a shared phone) from the browser's cache."""
+    client.get("/sso/zhrs", query_string={"ticket": ticket_for(f.valid_id_number())})
+    for url in ("/worker/", "/worker/cards", "/worker/vouchers"):
+        assert client.get(url).headers["Cache-Control"] == "no-store"
+
+
 def test_a_view_that_sets_a_security_header_keeps_its_own(make_app):
     app = make_app()
 
