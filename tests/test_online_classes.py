@@ -184,6 +184,18 @@ def text(response) -> str:
     return re.sub(r"<[^>]+>", "", response.get_data(as_text=True))
 
 
+def test_a_voucher_used_for_an_online_class_shows_no_qr_to_present(client, world):
+    world.voucher.status, world.voucher.class_id, world.voucher.used_at = USED, world.training_class.id, utcnow()
+    db.session.commit()
+    worker_sign_in(client, world.worker)
+
+    page = client.get(f"/worker/vouchers/{world.voucher.code}")
+
+    assert 'id="live-qr"' not in page.get_data(as_text=True)
+    assert "学习时长由培训平台自动记录，无需出示二维码" in text(page)
+    assert client.get(f"/worker/vouchers/{world.voucher.code}/qr.json").status_code == 409
+
+
 def test_the_officer_creates_an_online_class_on_the_form(client, world):
     staff_sign_in(client, world.officer)
     day = (local_today() + timedelta(days=3)).isoformat()

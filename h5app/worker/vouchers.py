@@ -225,11 +225,16 @@ def qr_state(kind: str, code: str, title: str) -> dict:
 
 def _qr_state(voucher: Voucher, now) -> dict | None:
     """The voucher's QR, or None when it can no longer be presented: a claimed voucher is shown to
-    be verified, a used one to check in while its class runs — not once the class has completed."""
+    be verified, a used one to check in while its class runs — not once the class has completed,
+    nor for an online class (线上培训: study time comes from the platform, no one scans)."""
     status = voucher.effective_status(now)
-    if status not in (CLAIMED, USED) or (status == USED and training_over(voucher)):
+    if status not in (CLAIMED, USED) or (status == USED and (training_over(voucher) or online(voucher))):
         return None
     return qr_state(qrtoken.KIND_VOUCHER, voucher.code, "培训券二维码")
+
+
+def online(voucher: Voucher) -> bool:
+    return voucher.training_class is not None and voucher.training_class.is_online
 
 
 def training_over(voucher: Voucher | None, training_class=None) -> bool:

@@ -66,6 +66,37 @@ def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
     shots.check_and_save(page, "my-vouchers")
 
 
+def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, shots):
+    """Offline, the stale QR is not offered to the front desk ("请向培训机构出示" goes) and a 刷新
+    button appears (pulling down does nothing in WeChat); signed out, the page says so."""
+    channel = f.channel(secret="worker-e2e-secret")
+    template = f.template(name="2026年就业技能培训券", stock=50)
+    worker = f.person(name="李秀英", region_code="330602")
+    f.voucher(template, worker)
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone,
+                         nonce="worker-e2e-stale")
+    commit()
+    page.clock.install()
+    page.goto(f"/sso/zhrs?ticket={ticket}")
+    page.wait_for_url("**/worker/")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
+    page.get_by_role("link", name="2026年就业技能培训券").first.click()
+    expect(page.locator("#live-qr svg")).to_be_visible()
+    expect(page.get_by_role("link", name="刷新")).to_be_hidden()
+
+    page.context.set_offline(True)
+    page.clock.run_for(31_000)
+    expect(page.locator("#qr-countdown")).to_contain_text("网络不稳定，二维码未能更新，已失效")
+    expect(page.get_by_text("请向培训机构出示")).to_be_hidden()
+    expect(page.get_by_role("link", name="刷新")).to_be_visible()
+    shots.check_and_save(page, "voucher-qr-offline")
+
+    page.context.set_offline(False)
+    page.context.clear_cookies()  # the sign-in lapsed
+    page.clock.run_for(6_000)
+    expect(page.locator("#qr-countdown")).to_contain_text("登录已过期")
+
+
 def test_voucher_qr_works_without_javascript(browser, server, shots):
     from .conftest import HEIGHT, WECHAT_UA, WIDTH
 
