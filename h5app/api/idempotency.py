@@ -28,9 +28,23 @@ REPLAY_FOR = timedelta(hours=24)
 HEADER = "Idempotency-Key"
 
 
-def _fingerprint() -> str:
-    body = request.get_data(cache=True) or b""
+def _digest(body: bytes) -> str:
     return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + body).hexdigest()
+
+
+def _fingerprints() -> tuple[str, str]:
+    """(what is stored, what else matches) for this request. A retry is the same request when it
+    says the same thing: a JSON body is compared as data (the partner's library may re-serialise it
+    with other spacing or key order), anything else byte for byte. The raw body's digest still
+    matches what was stored before answers were fingerprinted as data."""
+    body = request.get_data(cache=True) or b""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser (the view says 400)
+        raw = _digest(body)
+        return raw, raw
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _digest(canonical), _digest(body)
 
 
 def _replay(record: IdempotencyRecord) -> Response:
@@ -58,8 +72,8 @@ def _find(connection, owner: str, key: str):
     return held
 
 
-def _answer_held(held, fingerprint: str) -> Response:
-    if held.request_hash != fingerprint:
+def _answer_held(held, fingerprints: tuple[str, str]) -> Response:
+    if held.request_hash not in fingerprints:
         raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一个请求")
     if held.status_code is None:  # a claim row of the earlier three-transaction scheme, still running
         raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试")
@@ -73,14 +87,14 @@ def run(owner: str, respond) -> Response:
         return respond()
     if len(key) > 128:
         raise ApiError(422, "VALIDATION_FAILED", "Idempotency-Key 最长128个字符", fields={HEADER: "最长128个字符"})
-    fingerprint = _fingerprint()
+    fingerprints = _fingerprints()
     db.session.commit()  # what the request wrote so far (the key's last use) ends before ours begins
     with db.engine.connect() as connection:
         outer = connection.begin()
         held = _find(connection, owner, key)
         if held is not None:
             outer.rollback()
-            return _answer_held(held, fingerprint)
+            return _answer_held(held, fingerprints)
         try:
             response = _respond_inside(connection, respond)
         except IntegrityError:
@@ -91,7 +105,7 @@ def run(owner: str, respond) -> Response:
             connection.rollback()
             if held is None:
                 raise
-            return _answer_held(held, fingerprint)
+            return _answer_held(held, fingerprints)
         if response.status_code >= 500:
             _end(outer)
             return response
@@ -101,7 +115,7 @@ def run(owner: str, respond) -> Response:
         headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
         try:
             connection.execute(KEEP, {
-                "owner": owner, "key": key, "request_hash": fingerprint, "status_code": response.status_code,
+                "owner": owner, "key": key, "request_hash": fingerprints[0], "status_code": response.status_code,
                 "response_body": response.get_data(), "response_headers": json.dumps(headers), "created_at": now})
             outer.commit()
         except IntegrityError:
@@ -110,7 +124,7 @@ def run(owner: str, respond) -> Response:
             connection.rollback()
             if held is None:
                 raise
-            return _answer_held(held, fingerprint)
+            return _answer_held(held, fingerprints)
     return response
 
 
