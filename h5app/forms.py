@@ -4,6 +4,8 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from .vouchers import reasons
+
 
 # Messages WTForms added after its zh catalogue was last translated. The choice messages do not
 # repeat what was sent: it may be anything (a script, a line of SQL) and it is not the user's own words.
@@ -85,9 +87,12 @@ class ConfirmForm(Form):
 
 
 def reason_field(label: str) -> TextAreaField:
-    """A required reason of at most 500 characters, kept in the audit log and shown to those it concerns."""
-    return TextAreaField(label, validators=[DataRequired(f"请填写{label}"), Length(max=500, message=f"{label}请在500字以内")],
-                         render_kw={"rows": 3})
+    """A required reason, kept in the audit log and shown to those it concerns (the rule is
+    vouchers.reasons', which the services apply again for the API)."""
+    message = f"{label}请写清楚，{reasons.MIN_LENGTH}到{reasons.MAX_LENGTH}个字"
+    return TextAreaField(label, validators=[
+        DataRequired(f"请填写{label}"), Length(min=reasons.MIN_LENGTH, max=reasons.MAX_LENGTH, message=message),
+    ], render_kw={"rows": 3})
 
 
 def sheet_field(label: str, **kwargs) -> FileField:

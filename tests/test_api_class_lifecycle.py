@@ -138,12 +138,13 @@ def test_a_trainee_is_withdrawn_before_attending_and_refused_after(client, w):
 
 
 @pytest.mark.parametrize("body, key, status, code", [
-    ({"id_number": "330602198501010000", "reason": "x"}, "institution", 422, "VALIDATION_FAILED"),
-    ({"id_number": None, "reason": "x"}, "institution", 422, "VALIDATION_FAILED"),
-    ({"reason": "x"}, "institution", 422, "VALIDATION_FAILED"),
-    ({"id_number": "STRANGER", "reason": "x"}, "institution", 409, "NOT_ENROLLED"),
-    ({"id_number": "TRAINEE", "reason": "x"}, "bureau", 403, "FORBIDDEN"),
-    ({"id_number": "TRAINEE", "reason": "x"}, "other", 404, "NOT_FOUND"),
+    ({"id_number": "330602198501010000", "reason": "个人原因"}, "institution", 422, "VALIDATION_FAILED"),
+    ({"id_number": None, "reason": "个人原因"}, "institution", 422, "VALIDATION_FAILED"),
+    ({"reason": "个人原因"}, "institution", 422, "VALIDATION_FAILED"),
+    ({"id_number": "STRANGER", "reason": "个人原因"}, "institution", 409, "NOT_ENROLLED"),
+    ({"id_number": "TRAINEE", "reason": "个人原因"}, "bureau", 403, "FORBIDDEN"),
+    ({"id_number": "TRAINEE", "reason": "个人原因"}, "other", 404, "NOT_FOUND"),
+    ({"id_number": "TRAINEE", "reason": "a"}, "institution", 422, "VALIDATION_FAILED"),
 ])
 def test_bad_withdrawals_are_refused_with_a_code(client, w, body, key, status, code):
     training_class = upcoming(w)

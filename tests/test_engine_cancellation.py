@@ -156,17 +156,18 @@ def _settled(cls):
 
 
 @pytest.mark.parametrize("arrange, actor, reason, now, code, words", [
-    (_completed, "institution", "x", NOW, "CLASS_COMPLETED", "已结业"),
-    (_completed, "bureau", "x", NOW, "CLASS_COMPLETED", "已结业"),
-    (_cancelled, "institution", "x", NOW, "CLASS_CANCELLED", "已于"),
+    (_completed, "institution", "场地变更", NOW, "CLASS_COMPLETED", "已结业"),
+    (_completed, "bureau", "场地变更", NOW, "CLASS_COMPLETED", "已结业"),
+    (_cancelled, "institution", "场地变更", NOW, "CLASS_CANCELLED", "已于"),
     (None, "institution", "", NOW, "VALIDATION_FAILED", "请填写取消原因"),
     (None, "institution", "   ", NOW, "VALIDATION_FAILED", "请填写取消原因"),
     (None, "institution", "长" * 501, NOW, "VALIDATION_FAILED", "500字以内"),
-    (None, "institution", "x", FIRST_LESSON, "CLASS_STARTED", "05月20日 08:00开始"),
-    (None, "other institution", "x", NOW, "FORBIDDEN", "只能取消本机构或本地区的班期"),
-    (None, "other bureau", "x", NOW, "FORBIDDEN", "只能取消本机构或本地区的班期"),
-    (_in_settlement, "bureau", "x", NOW, "SETTLEMENT_INVALID", "已在结算申请中"),
-    (_settled, "bureau", "x", NOW, "VOUCHER_SETTLED", "已结算核销"),
+    (None, "institution", "x", NOW, "VALIDATION_FAILED", "取消原因请写清楚"),
+    (None, "institution", "场地变更", FIRST_LESSON, "CLASS_STARTED", "05月20日 08:00开始"),
+    (None, "other institution", "场地变更", NOW, "FORBIDDEN", "只能取消本机构或本地区的班期"),
+    (None, "other bureau", "场地变更", NOW, "FORBIDDEN", "只能取消本机构或本地区的班期"),
+    (_in_settlement, "bureau", "场地变更", NOW, "SETTLEMENT_INVALID", "已在结算申请中"),
+    (_settled, "bureau", "场地变更", NOW, "VOUCHER_SETTLED", "已结算核销"),
 ])
 def test_a_cancellation_that_may_not_be_done_says_why_and_changes_nothing(session, arrange, actor, reason, now,
                                                                            code, words):

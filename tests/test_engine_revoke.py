@@ -96,6 +96,19 @@ def test_revoke_needs_a_reason_and_changes_nothing_without_one(session, reason):
     assert count(session, AuditEvent) == 0
 
 
+@pytest.mark.parametrize("reason, said", [("a", "作废原因请写清楚，至少2个字"), ("长" * 501, "作废原因请在500字以内")])
+def test_a_reason_that_says_nothing_or_too_much_is_refused(session, reason, said):
+    """The reason is pushed into the worker's 消息: "a" tells them nothing, 20,000 characters flood it."""
+    voucher = make_voucher(CLAIMED)
+    session.commit()
+
+    with pytest.raises(ValidationFailed) as caught:
+        lifecycle.revoke(session, [voucher.code], reason, f.bureau_actor(), now=NOW)
+
+    assert caught.value.details["fields"] == {"reason": said}
+    assert stored(session, voucher.id).status == CLAIMED
+
+
 def test_revoked_voucher_can_no_longer_be_verified(session):
     voucher = make_voucher(CLAIMED)
     cls = f.training_class()

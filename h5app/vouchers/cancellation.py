@@ -25,7 +25,7 @@ from ..models.settlement import LINE_REJECTED
 from ..models.vouchers import CLAIMED, SETTLED, USED
 from ..statistics.rollup import take_back_use
 from ..timeutil import iso_local, start_of_local_day, to_local, utcnow
-from . import audit, states
+from . import audit, reasons, states
 from .errors import (
     AlreadyAttending, ClassCancelled, ClassCompleted, ClassStarted, InvalidTransition, NotEnrolled, OutOfScope,
     SettlementError, ValidationFailed, VoucherSettled,
@@ -33,7 +33,6 @@ from .errors import (
 from .notify import notify
 from .transactions import in_chunks, service
 
-MAX_REASON = 500
 CAUSE_CANCELLED, CAUSE_WITHDRAWN = "class_cancelled", "withdrawn"
 METHODS = {"location": "定位签到", "scan": "机构扫码签到", "session_qr": "扫课堂码签到", "correction": "补签",
            "online": "线上学习"}
@@ -57,12 +56,7 @@ class Withdrawal:
 
 
 def clean_reason(reason: str | None, what: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed(f"请填写{what}原因", fields={"reason": f"请填写{what}原因"})
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(f"{what}原因请在{MAX_REASON}字以内", fields={"reason": f"请在{MAX_REASON}字以内"})
-    return reason
+    return reasons.clean(reason, f"{what}原因")
 
 
 def first_lesson_start(training_class: TrainingClass) -> datetime:

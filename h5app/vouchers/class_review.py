@@ -14,13 +14,12 @@ from ..models import ClassChange, ClassReview, Institution, Policy, Region, Trai
 from ..models.class_review import REVIEW_APPROVE, REVIEW_RESUBMIT, REVIEW_RETURN, REVIEW_SUBMIT
 from ..models.classes import CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNED
 from ..timeutil import to_local, utcnow
-from . import audit
+from . import audit, reasons
 from .errors import InvalidTransition, OutOfScope, ValidationFailed
 from .transactions import service
 
 MAX_TEACHERS = 30
 MAX_PLAN = 5000
-MAX_REASON = 500
 CERTIFICATE = re.compile(r"[A-Za-z0-9-]{4,40}")
 
 
@@ -121,8 +120,11 @@ def review(session, training_class: TrainingClass, actor: audit.Actor, *, approv
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed("请填写退回原因", fields={"reason": "请填写退回原因，培训机构将按此修改"})
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(f"原因请在{MAX_REASON}字以内", fields={"reason": f"原因请在{MAX_REASON}字以内"})
+    if not approve:
+        reason = reasons.clean(reason, "退回原因")
+    elif len(reason) > reasons.MAX_LENGTH:  # approving may say something too
+        too_long = f"审核意见请在{reasons.MAX_LENGTH}字以内"
+        raise ValidationFailed(too_long, fields={"reason": too_long})
     if training_class.status != CLASS_PENDING_REVIEW:
         raise InvalidTransition(_not_waiting(training_class))
     values = dict(status=CLASS_OPEN, approved_at=now) if approve else dict(status=CLASS_RETURNED)

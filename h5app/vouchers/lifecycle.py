@@ -12,7 +12,7 @@ from ..codes import normalize_code
 from ..models import Voucher
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED
 from ..timeutil import days_left, utcnow
-from . import audit, states
+from . import audit, reasons, states
 from .errors import ValidationFailed
 from .notify import notify, notify_many
 from .transactions import in_chunks, service
@@ -38,9 +38,7 @@ def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=No
     if len(codes) > MAX_REVOKE_CODES:
         message = f"一次最多作废{MAX_REVOKE_CODES}张，请分批处理"
         raise ValidationFailed(message, fields={"codes": message})
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("请填写作废原因", fields={"reason": "请填写作废原因"})
+    reason = reasons.clean(reason, "作废原因")
     wanted = list(dict.fromkeys(code for code in map(normalize_code, codes) if code))
     found = {}
     for chunk in in_chunks(wanted):

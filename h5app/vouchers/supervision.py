@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from ..models import Institution, Strike
 from ..models.institutions import ACTIVE, SUSPENDED
 from ..timeutil import local_year_bounds, utcnow
-from . import audit, rules
+from . import audit, reasons, rules
 from .errors import OutOfScope, ValidationFailed
 from .transactions import service
 
@@ -35,8 +35,9 @@ def record_strike(session, institution: Institution, kind: str, reason: str, act
     errors = {}
     if kind not in STRIKE_KINDS:
         errors["kind"] = "请选择问题类型"
-    if not reason:
-        errors["reason"] = "请填写具体原因"
+    wrong_reason = reasons.problem(reason, "具体原因")
+    if wrong_reason:
+        errors["reason"] = wrong_reason
     if errors:
         raise ValidationFailed("记录失败：" + "；".join(errors.values()), fields=errors)
     strike = Strike(institution_id=institution.id, kind=kind, reason=reason, created_at=now,
@@ -62,9 +63,7 @@ def record_strike(session, institution: Institution, kind: str, reason: str, act
 def reinstate(session, institution: Institution, reason: str, actor: audit.Actor, *, now=None) -> None:
     now = now or utcnow()
     _check_scope(actor, institution)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("请填写恢复原因", fields={"reason": "请填写恢复原因"})
+    reason = reasons.clean(reason, "恢复原因")
     if institution.status != SUSPENDED:
         raise ValidationFailed("该机构未被暂停", fields={})
     institution.status, institution.suspended_reason, institution.suspended_at = ACTIVE, None, None
