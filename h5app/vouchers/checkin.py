@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from ..models import CheckIn, ClassSession, Enrolment, Person, Voucher
 from ..models.classes import CLASS_CANCELLED, ENROLLED
 from ..timeutil import to_local, utcnow
-from . import audit, qrtoken
+from . import audit, presence, qrtoken
 from .errors import (
-    ClassCancelled, ClassIsOnline, ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime, OutsideSite, QrInvalid,
+    AlreadyCheckedOut, ClassCancelled, ClassIsOnline, ClassNotOpen, NotEnrolled, OutOfScope, OutsideSessionTime,
+    OutsideSite, QrExpired, QrInvalid,
 )
 from .transactions import service
 from .verify import read_qr
@@ -59,10 +60,26 @@ def _enrolment(session, class_session: ClassSession, person_id: int, doing: str 
     return enrolment
 
 
-def _save(session, check_in: CheckIn, actor: audit.Actor) -> CheckIn:
-    existing = session.scalar(select(CheckIn).where(
-        CheckIn.session_id == check_in.session_id, CheckIn.person_id == check_in.person_id))
+def _record(session, lesson_id: int, person_id: int) -> CheckIn | None:
+    return session.scalar(select(CheckIn).where(CheckIn.session_id == lesson_id, CheckIn.person_id == person_id))
+
+
+def refuse_checked_out(check_in: CheckIn | None, lesson: ClassSession, then: str = "不能再签到") -> None:
+    """AlreadyCheckedOut when the person has already checked out of the lesson: checking in again
+    would change nothing, so saying 签到成功 would be untrue."""
+    if check_in is None or check_in.checked_out_at is None:
+        return
+    span = presence.present_span(check_in.created_at, check_in.checked_out_at, lesson.starts_at, lesson.ends_at)
+    raise AlreadyCheckedOut(f"本次课已于{to_local(check_in.checked_out_at):%H:%M}签退"
+                            f"（在场{presence.duration_words(span)}），{then}")
+
+
+def _save(session, check_in: CheckIn, actor: audit.Actor, *, refuse_closed: bool = False) -> CheckIn:
+    """`refuse_closed`: the worker's own check-in, refused (AlreadyCheckedOut) after their 签退."""
+    existing = _record(session, check_in.session_id, check_in.person_id)
     if existing is not None:
+        if refuse_closed:
+            refuse_checked_out(existing, session.get(ClassSession, existing.session_id))
         session.rollback()
         return existing  # checking in twice is not an error: the first record stands
     session.add(check_in)
@@ -75,8 +92,7 @@ def _save(session, check_in: CheckIn, actor: audit.Actor) -> CheckIn:
         session.commit()
     except IntegrityError:  # a concurrent check-in of the same person won
         session.rollback()
-        return session.scalar(select(CheckIn).where(
-            CheckIn.session_id == check_in.session_id, CheckIn.person_id == check_in.person_id))
+        return _record(session, check_in.session_id, check_in.person_id)
     return check_in
 
 
@@ -108,7 +124,7 @@ def location_check_in(session, person: Person, class_session: ClassSession, lat:
     distance = distance_to_site(class_session, lat, lng)
     record = CheckIn(session_id=class_session.id, person_id=person.id, method="location", lat=lat, lng=lng,
                      distance_m=round(distance, 1), created_at=now)
-    return _save(session, record, audit.Actor.for_person(person))
+    return _save(session, record, audit.Actor.for_person(person), refuse_closed=True)
 
 
 def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None) -> Person:
@@ -125,20 +141,49 @@ def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None)
     return person
 
 
+CLASSROOM_CODES = {qrtoken.KIND_SESSION: "签到", qrtoken.KIND_SESSION_OUT: "签退"}
+
+
+def classroom_lesson(session, token: str, secret: bytes, kind: str, now_ts: float | None = None) -> ClassSession:
+    """The lesson whose rotating classroom code (`kind`: 签到码 or 签退码) the worker scanned. The
+    refusals speak to the worker, who scanned the screen, not to a desk that scanned them."""
+    word = CLASSROOM_CODES[kind]
+    try:
+        found, code = read_qr(token, secret, now_ts)
+    except QrExpired:
+        raise QrExpired(f"课堂{word}码已过期，请扫描教室屏幕上最新的{word}码") from None
+    except QrInvalid:
+        raise QrInvalid(f"二维码无效，请扫描教室屏幕上的课堂{word}码") from None
+    lesson = session.scalar(select(ClassSession).where(ClassSession.qr_code == code)) if found == kind else None
+    if lesson is None:
+        raise QrInvalid(f"这不是{word}二维码，请扫描教室里屏幕上的{word}码")
+    return lesson
+
+
+def session_qr_outlook(session, person: Person, token: str, secret: bytes, *, now=None,
+                       now_ts: float | None = None) -> tuple[ClassSession, CheckIn | None]:
+    """For the confirm page of a scanned 签到码, nothing written: the lesson and the person's record of
+    it (None before the check-in), or the refusal a check-in would meet now."""
+    now = now or utcnow()
+    lesson = classroom_lesson(session, token, secret, qrtoken.KIND_SESSION, now_ts)
+    _enrolment(session, lesson, person.id)
+    existing = _record(session, lesson.id, person.id)
+    refuse_checked_out(existing, lesson)
+    if existing is None:
+        _check_session_open(lesson, now)
+    return lesson, existing
+
+
 @service
 def session_qr_check_in(session, person: Person, token: str, secret: bytes, *, now=None,
                         now_ts: float | None = None) -> tuple[CheckIn, ClassSession]:
     """The trainee scanned the rotating QR shown in the classroom: presence proved by the QR."""
     now = now or utcnow()
-    kind, code = read_qr(token, secret, now_ts)
-    class_session = session.scalar(select(ClassSession).where(ClassSession.qr_code == code)) \
-        if kind == qrtoken.KIND_SESSION else None
-    if class_session is None:
-        raise QrInvalid("这不是签到二维码，请扫描教室里屏幕上的签到码")
+    class_session = classroom_lesson(session, token, secret, qrtoken.KIND_SESSION, now_ts)
     _enrolment(session, class_session, person.id)
     _check_session_open(class_session, now)
     record = CheckIn(session_id=class_session.id, person_id=person.id, method="session_qr", created_at=now)
-    return _save(session, record, audit.Actor.for_person(person)), class_session
+    return _save(session, record, audit.Actor.for_person(person), refuse_closed=True), class_session
 
 
 @service

@@ -2,7 +2,8 @@
 check-in), by the classroom's rotating 签退码 (the worker scans the screen, like the 签到码) or by
 location (the worker's 打卡 page, inside a site's radius). It closes the check-in of
 that lesson; where the region's policy counts time present, the lesson counts the part of it between
-the two (presence.py). Checking out twice is not an error: the first check-out stands."""
+the two (presence.py). Checking out twice is not an error: the first check-out stands. The worker's
+own 签退 within minutes of the 签到 (SOON) needs their explicit confirmation."""
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,12 +13,15 @@ from ..models import CheckIn, ClassSession, Person
 from ..models.classes import CLASS_CANCELLED
 from ..timeutil import to_local, utcnow
 from . import audit, presence, qrtoken
-from .checkin import _enrolment, distance_to_site, person_from_qr
-from .errors import ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime, QrInvalid
+from .checkin import _enrolment, classroom_lesson, distance_to_site, person_from_qr, refuse_checked_out
+from .errors import CheckOutTooSoon, ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime
 from .transactions import service
-from .verify import read_qr
 
 LATE = timedelta(hours=1)  # a trainee may check out until an hour after the lesson ends
+# Less time present than this and the worker's own 签退 is most likely a slip (a second tap just after
+# 签到): it closes the lesson for good, so the worker confirms it knowingly. The desk is not asked: it
+# sees the trainee leave.
+SOON = timedelta(minutes=10)
 CHECKED_OUT, ALREADY_CHECKED_OUT = "checked_out", "already_checked_out"
 
 
@@ -43,9 +47,8 @@ def _check_lesson(lesson: ClassSession, now) -> None:
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能签退")
 
 
-def _close(session, lesson: ClassSession, person: Person, actor: audit.Actor, now, method: str,
-           where=None) -> CheckOut:
-    """`where()`: the distance from the site, or OutsideSite (a check-out by location)."""
+def _open_check_in(session, lesson: ClassSession, person: Person, now) -> CheckIn:
+    """The person's in-person check-in of the lesson, closed or not, or why there is none to close."""
     _enrolment(session, lesson, person.id, "签退")
     _check_lesson(lesson, now)
     check_in = session.scalar(select(CheckIn).where(CheckIn.session_id == lesson.id, CheckIn.person_id == person.id)
@@ -54,13 +57,65 @@ def _close(session, lesson: ClassSession, person: Person, actor: audit.Actor, no
         raise NotCheckedIn(f"{lesson.title or '本次课'}还没有签到，请先签到；签到后离开时再签退")
     if check_in.method not in presence.IN_PERSON:
         raise NotCheckedIn("本次课的出勤为补签或线上学习记录，无需签退")
-    if check_in.checked_out_at is not None:
-        session.rollback()
-        return CheckOut(ALREADY_CHECKED_OUT, check_in, person, lesson)
+    return check_in
+
+
+def _check_deadline(lesson: ClassSession, now) -> None:
     if now > lesson.ends_at + LATE:
         end = to_local(lesson.ends_at + LATE)
         raise OutsideSessionTime(f"本次课签退截止到{end:%m月%d日 %H:%M}（下课后1小时内），现在已过签退时间；"
                                  f"如确有出勤，请培训机构申请补签")
+
+
+@dataclass
+class Leaving:
+    """What a 签退 now would close: for the worker's confirm page, and the SOON rule."""
+
+    check_in: CheckIn
+    lesson: ClassSession
+    so_far: timedelta  # the time present a 签退 now would record
+
+    @classmethod
+    def at(cls, check_in: CheckIn, lesson: ClassSession, now) -> "Leaving":
+        return cls(check_in, lesson, presence.present_span(check_in.created_at, now, lesson.starts_at, lesson.ends_at))
+
+    @property
+    def too_soon(self) -> bool:
+        return self.so_far < SOON
+
+    @property
+    def so_far_words(self) -> str:
+        return presence.duration_words(self.so_far)
+
+
+def _check_not_too_soon(leaving: Leaving) -> None:
+    if leaving.too_soon:
+        raise CheckOutTooSoon(
+            f"您{to_local(leaving.check_in.created_at):%H:%M}签到，到现在只在场{leaving.so_far_words}，"
+            f"签退后本次课不能再签到。确实要提前离开，请在签退页勾选“我确认提前签退”后再签退")
+
+
+def check_out_outlook(session, lesson: ClassSession, person: Person, *, now=None) -> Leaving:
+    """For the confirm page, nothing written: the check-in a 签退 now would close, or the refusal it
+    would meet (AlreadyCheckedOut once it is closed)."""
+    now = now or utcnow()
+    check_in = _open_check_in(session, lesson, person, now)
+    refuse_checked_out(check_in, lesson, "无需再签退")
+    _check_deadline(lesson, now)
+    return Leaving.at(check_in, lesson, now)
+
+
+def _close(session, lesson: ClassSession, person: Person, actor: audit.Actor, now, method: str,
+           where=None, *, early_ok: bool) -> CheckOut:
+    """`where()`: the distance from the site, or OutsideSite (a check-out by location). `early_ok`:
+    the 签退 may come less than SOON after the lesson's presence began (else CheckOutTooSoon)."""
+    check_in = _open_check_in(session, lesson, person, now)
+    if check_in.checked_out_at is not None:
+        session.rollback()
+        return CheckOut(ALREADY_CHECKED_OUT, check_in, person, lesson)
+    _check_deadline(lesson, now)
+    if not early_ok:
+        _check_not_too_soon(Leaving.at(check_in, lesson, now))
     distance = round(where(), 1) if where is not None else None
     # Guarded: of two check-outs at the same moment (a scan and the worker's own), the first stands.
     written = session.execute(
@@ -89,25 +144,27 @@ def scan_check_out(session, lesson: ClassSession, qr: str, actor: audit.Actor, s
     if not actor.for_institution(lesson.training_class.institution_id):
         raise OutOfScope("只能为本机构的班期签退")
     person = person_from_qr(session, qr, secret, now_ts)
-    return _close(session, lesson, person, actor, now, "scan")
+    return _close(session, lesson, person, actor, now, "scan", early_ok=True)
+
+
+def session_qr_lesson(session, token: str, secret: bytes, now_ts: float | None = None) -> ClassSession:
+    """The lesson of a scanned 签退码, or the refusal in the worker's words."""
+    return classroom_lesson(session, token, secret, qrtoken.KIND_SESSION_OUT, now_ts)
 
 
 @service
 def session_qr_check_out(session, person: Person, token: str, secret: bytes, *, now=None,
-                         now_ts: float | None = None) -> CheckOut:
+                         now_ts: float | None = None, early_ok: bool = False) -> CheckOut:
     """The trainee scanned the rotating 签退码 shown in the classroom as the lesson ends."""
     now = now or utcnow()
-    kind, code = read_qr(token, secret, now_ts)
-    lesson = session.scalar(select(ClassSession).where(ClassSession.qr_code == code)) \
-        if kind == qrtoken.KIND_SESSION_OUT else None
-    if lesson is None:
-        raise QrInvalid("这不是签退二维码，请扫描教室里屏幕上的签退码")
-    return _close(session, lesson, person, audit.Actor.for_person(person), now, "session_qr")
+    lesson = session_qr_lesson(session, token, secret, now_ts)
+    return _close(session, lesson, person, audit.Actor.for_person(person), now, "session_qr", early_ok=early_ok)
 
 
 @service
-def location_check_out(session, person: Person, lesson: ClassSession, lat: float, lng: float, *, now=None) -> CheckOut:
+def location_check_out(session, person: Person, lesson: ClassSession, lat: float, lng: float, *, now=None,
+                       early_ok: bool = False) -> CheckOut:
     """The worker checks out on their phone, inside the site's radius."""
     now = now or utcnow()
     return _close(session, lesson, person, audit.Actor.for_person(person), now, "location",
-                  lambda: distance_to_site(lesson, lat, lng, "签退"))
+                  lambda: distance_to_site(lesson, lat, lng, "签退"), early_ok=early_ok)

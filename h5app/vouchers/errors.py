@@ -70,3 +70,6 @@ ClassCompleted = _error("ClassCompleted", "CLASS_COMPLETED", "该班期已结业
 ClassStarted = _error("ClassStarted", "CLASS_STARTED", "班期已开课，培训机构不能再取消，如确需取消请联系人社部门")
 AlreadyAttending = _error("AlreadyAttending", "ALREADY_ATTENDING", "该学员已参加培训，不能退班")
 NotCheckedIn = _error("NotCheckedIn", "NOT_CHECKED_IN", "本次课还没有签到，请先签到")
+# The worker's own 签到 after their 签退, and a 签退 moments after the 签到 (most likely a slip)
+AlreadyCheckedOut = _error("AlreadyCheckedOut", "ALREADY_CHECKED_OUT", "本次课已签退，不能再签到")
+CheckOutTooSoon = _error("CheckOutTooSoon", "CHECK_OUT_TOO_SOON", "刚签到不久，确实要提前离开请确认后再签退")
