@@ -9,7 +9,6 @@ from wtforms.fields.choices import SelectChoice
 
 from ..access import WORKER, roles_required
 from ..extensions import db
-from ..forms import ConfirmForm
 from ..models import (
     CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, Voucher, region_prefix,
 )
@@ -18,12 +17,12 @@ from ..models.classes import (
 )
 from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
-from ..vouchers import app_qr_secret, qrtoken, subsidy
+from ..vouchers import qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
 from ..vouchers import enrolment as enrolment_service
 from ..vouchers.errors import DomainError
 from .forms import CheckInForm, ClassSearchForm, EnrolForm, RatingForm
-from .checkout import checkout_state
+from .checkout import checkout_state, classroom_check_in
 from .online import used_here
 from .routes import bp, region_names
 from .vouchers import qr_state, training_over
@@ -206,15 +205,5 @@ def my_qr_json():
 @bp.route("/checkin/scan/<token>", methods=["GET", "POST"])
 @roles_required(WORKER)
 def session_checkin(token):
-    """The trainee scanned the classroom's rotating check-in QR: one tap to confirm."""
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        try:
-            _record, class_session = checkin_service.session_qr_check_in(
-                db.session, current_user._get_current_object(), token, app_qr_secret())
-        except DomainError as refusal:
-            flash(refusal.message, "error")
-        else:
-            flash(f"签到成功：{class_session.training_class.course_name}", "success")
-        return redirect(url_for("worker.checkin"))
-    return render_template("worker/session_scan.html", form=form, word="签到")
+    """The trainee scanned the classroom's rotating check-in QR: a confirm page naming the lesson."""
+    return classroom_check_in(token)

@@ -115,7 +115,11 @@ def test_worker_checks_in_and_out_where_time_present_counts(make_page, shots):
     page.get_by_role("button", name="定位签到：低压电工作业培训").click()
     expect(page.get_by_role("status")).to_contain_text("签到成功")
     shots.check_and_save(page, "checked-in")
-    page.get_by_role("button", name="定位签退：低压电工作业培训").click()
+    page.get_by_role("button", name="定位签退：低压电工作业培训").click()  # a step, not the 签退 itself
+    expect(page.get_by_text("签退后本次课不能再签到")).to_be_visible()
+    shots.check_and_save(page, "checkout-confirm")
+    page.get_by_label("我确认提前签退").check()  # checked in a moment ago
+    page.get_by_role("button", name="确认定位签退：低压电工作业培训").click()
     expect(page.get_by_role("status")).to_contain_text("签退成功，本次在场")
     expect(page.get_by_text("已签退")).to_be_visible()
     shots.check_and_save(page, "checked-out")
