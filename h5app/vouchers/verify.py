@@ -88,10 +88,20 @@ def has_yearly_limits(policy) -> bool:
 def check_yearly_limits(session, voucher, training_class, now) -> None:
     """Two vouchers of one person must not both pass: the person is locked before counting (PostgreSQL row lock; SQLite's
     BEGIN IMMEDIATE has already serialised all writers)."""
-    policy = voucher.template.policy
-    if not has_yearly_limits(policy):
+    if not has_yearly_limits(voucher.template.policy):
         return
     lock_person(session, voucher.person_id)
+    problem = yearly_limit_problem(session, voucher, training_class, now)
+    if problem:
+        raise YearlyLimitReached(problem)
+
+
+def yearly_limit_problem(session, voucher, training_class, now) -> str | None:
+    """Why the person's yearly limits stop `voucher` being used for `training_class`, or None: the
+    counting alone, read-only and unlocked (报名 shows it before the front desk does)."""
+    policy = voucher.template.policy
+    if not has_yearly_limits(policy):
+        return None
     start, end = local_year_bounds(rules.local_year(now))
     uses = (
         select(func.count(Voucher.id))
@@ -106,16 +116,15 @@ def check_yearly_limits(session, voucher, training_class, now) -> None:
         )
     )
     if policy.uses_per_year and session.scalar(uses) >= policy.uses_per_year:
-        raise YearlyLimitReached(f"按本地政策，每人每年最多使用{policy.uses_per_year}次培训券，本年度次数已用完")
+        return f"按本地政策，每人每年最多使用{policy.uses_per_year}次培训券，本年度次数已用完"
     if policy.uses_per_occupation_per_year:
         same_occupation = uses.join(TrainingClass, Voucher.class_id == TrainingClass.id).where(
             TrainingClass.occupation == training_class.occupation
         )
         if session.scalar(same_occupation) >= policy.uses_per_occupation_per_year:
-            raise YearlyLimitReached(
-                f"按本地政策，每人每年同一职业（工种）只能持券参加一次培训，"
-                f"您本年度已持券参加过{training_class.occupation}培训"
-            )
+            return (f"按本地政策，每人每年同一职业（工种）只能持券参加一次培训，"
+                    f"您本年度已持券参加过{training_class.occupation}培训")
+    return None
 
 
 @service
