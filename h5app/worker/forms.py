@@ -9,10 +9,40 @@ from ..forms import ConfirmForm, Form, PayeeAccountForm
 from ..ids import ascii_digits
 
 
-class ClassSearchForm(Form):
+class SearchForm(Form):
+    """A search by GET: a filter whose value does not validate is left out, its field saying so in
+    IGNORED's words, while the valid ones still apply."""
+
+    IGNORED: dict = {}  # field name → what the field says when its value was left out
+
+    def valid_filters(self) -> dict:
+        """The filters to apply, by field name: the valid ones that were given (text stripped)."""
+        self.validate()
+        filters = {}
+        for name, field in self._fields.items():
+            if field.errors:
+                field.errors = [self.IGNORED.get(name, field.errors[0])]
+            elif name in self.IGNORED:
+                value = field.data.strip() if isinstance(field.data, str) else field.data
+                if value not in (None, ""):
+                    filters[name] = value
+        return filters
+
+
+QUERY_IGNORED = "关键词最多40个字，本次未按关键词搜索"
+
+
+class ClassSearchForm(SearchForm):
+    IGNORED = {
+        "q": QUERY_IGNORED,
+        "district": "所选地区不在列表中，本次未按地区筛选",
+        "starts_after": "开班日期请按“年-月-日”填写（如2026-03-01），本次未按开班日期筛选",
+        "min_rating": "评分请选“4星以上”或“3星以上”，本次未按评分筛选",
+    }
+
     q = StringField("职业、课程或机构", validators=[Optional(), Length(max=40)],
                     render_kw={"placeholder": "例如：电工、育婴员", "enterkeyhint": "search"})
-    district = SelectField("地区", validators=[Optional()], validate_choice=False)
+    district = SelectField("地区", validators=[Optional()])
     starts_after = DateField("开班不早于", validators=[Optional()])
     min_rating = SelectField("评分", choices=[SelectChoice("", "不限"), SelectChoice("4", "4星以上"),
                                            SelectChoice("3", "3星以上")], validators=[Optional()])
@@ -37,7 +67,9 @@ class RatingForm(Form):
             raise ValidationError("请选择1到5星")
 
 
-class JobSearchForm(Form):
+class JobSearchForm(SearchForm):
+    IGNORED = {"q": QUERY_IGNORED}
+
     q = StringField("岗位、职业或单位", validators=[Optional(), Length(max=40)], render_kw={"enterkeyhint": "search"})
     submit = SubmitField("搜索")
 

@@ -32,9 +32,10 @@ def certificates():
 def jobs():
     form = JobSearchForm(request.args, meta={"csrf": False})
     query = select(Job).where(Job.active.is_(True)).order_by(Job.posted_on.desc(), Job.id.desc())
-    if form.validate() and form.q.data:
-        like = f"%{form.q.data.strip()}%"
-        query = query.where(Job.title.like(like) | Job.occupation.like(like) | Job.employer.like(like))
+    q = form.valid_filters().get("q")
+    if q:
+        query = query.where(Job.title.contains(q, autoescape=True) | Job.occupation.contains(q, autoescape=True)
+                            | Job.employer.contains(q, autoescape=True))
     found = db.session.scalars(query.limit(50)).all()
     recommended = []
     occupations = occupations_of(db.session, current_user.id) if current_user.job_consent else set()

@@ -40,24 +40,33 @@ def rating_summary(class_ids) -> dict[int, tuple[float, int]]:
 @roles_required(WORKER)
 def classes():
     form = ClassSearchForm(request.args, meta={"csrf": False})
+    names = region_names()
     form.district.choices = [SelectChoice("", "全部地区")] + [
-        SelectChoice(code, name) for code, name in sorted(region_names().items()) if len(region_prefix(code)) == 6]
+        SelectChoice(code, district_label(code, names)) for code in sorted(names) if len(region_prefix(code)) == 6]
     query = (select(TrainingClass).join(Institution, TrainingClass.institution_id == Institution.id)
              .where(TrainingClass.status == CLASS_OPEN).order_by(TrainingClass.starts_on, TrainingClass.id))
-    if form.validate():
-        if form.q.data:
-            like = f"%{form.q.data.strip()}%"
-            query = query.where(TrainingClass.occupation.like(like) | TrainingClass.course_name.like(like)
-                                | Institution.name.like(like))
-        if form.district.data:
-            query = query.where(Institution.region_code == form.district.data)
-        if form.starts_after.data:
-            query = query.where(TrainingClass.starts_on >= form.starts_after.data)
+    filters = form.valid_filters()  # a filter that does not validate is left out, its field saying so
+    if filters.get("q"):
+        q = filters["q"]
+        query = query.where(TrainingClass.occupation.contains(q, autoescape=True)
+                            | TrainingClass.course_name.contains(q, autoescape=True)
+                            | Institution.name.contains(q, autoescape=True))
+    if filters.get("district"):
+        query = query.where(Institution.region_code == filters["district"])
+    if filters.get("starts_after"):
+        query = query.where(TrainingClass.starts_on >= filters["starts_after"])
     found = db.session.scalars(query.limit(100)).all()
     ratings = rating_summary(c.id for c in found)
-    if form.min_rating.data:
-        found = [c for c in found if ratings.get(c.id, (0, 0))[0] >= int(form.min_rating.data)]
+    if filters.get("min_rating"):
+        found = [c for c in found if ratings.get(c.id, (0, 0))[0] >= int(filters["min_rating"])]
     return render_template("worker/classes.html", form=form, classes=found, ratings=ratings)
+
+
+def district_label(code: str, names) -> str:
+    """A district with its city (济南市历下区): the 地区 list holds the districts of every city."""
+    name = names[code]
+    city = names.get(code[:4] + "00") or names.get(code[:2] + "0000")
+    return name if city is None or name.startswith(city) else f"{city}{name}"
 
 
 def _class_or_404(class_id: int) -> TrainingClass:
