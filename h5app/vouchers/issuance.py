@@ -175,7 +175,7 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
         # New vouchers cannot have a notice yet, so no look-up first.
         connection.execute(Notification.__table__.insert(), [dict(
             person_id=v.person_id, kind="directed_issued", title="您有一张定向培训券已到账", body=body,
-            voucher_id=v.id, created_at=now) for v in batch])
+            voucher_id=v.id, link=f"/worker/vouchers/{v.code}", created_at=now) for v in batch])
     issuance.count = len(report.done)
     audit.record(session, actor, "issuance.directed", region_code=template.region_code,
                  institution_id=training_class.institution_id,

@@ -86,35 +86,61 @@ def class_detail(class_id):
     person = current_user._get_current_object()
     form = EnrolForm()
     error = None
-    usable = enrolment_service.usable_vouchers(db.session, person.id, training_class, now)
+    enrolment = _my_enrolment(class_id, person.id)
+    voucher = db.session.get(Voucher, enrolment.voucher_id) if enrolment and enrolment.voucher_id else None
+    stale = _stale(voucher, training_class, now)
     if form.validate_on_submit():
         chosen = form.voucher.data
+        # Enrolled with a voucher that can no longer pay for the class: the form picks another, or none.
+        act = enrolment_service.change_voucher if stale else enrolment_service.enrol
         try:
-            enrolment_service.enrol(db.session, person, training_class, voucher_code=chosen)
+            act(db.session, person, training_class, voucher_code=chosen)
         except DomainError as refusal:
             error = refusal.message
         else:
             if training_class.is_online and chosen:  # 线上培训: the worker confirms the use themselves
                 flash("报名成功。请确认是您本人，培训券即用于本班期", "success")
                 return redirect(url_for("worker.online_use", class_id=class_id, voucher=chosen))
-            flash("报名成功，请按时参加培训", "success")
+            flash(_enrolled_words(stale, chosen), "success")
             return redirect(url_for("worker.class_detail", class_id=class_id))
     elif form.errors:
         error = form.error_text()
-    enrolment = db.session.scalar(select(Enrolment).where(
-        Enrolment.class_id == class_id, Enrolment.person_id == person.id, Enrolment.status == ENROLLED))
+    choice = enrolment_service.voucher_choice(db.session, person.id, training_class, now)
     rated = db.session.scalar(select(ClassRating).where(
         ClassRating.class_id == class_id, ClassRating.person_id == person.id))
-    voucher = db.session.get(Voucher, enrolment.voucher_id) if enrolment and enrolment.voucher_id else None
-    over = training_over(voucher, training_class)
+    over = training_over(None if stale else voucher, training_class)  # not over for a voucher settled elsewhere
     return render_template(
-        "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=usable,
-        enrolment=enrolment, rating=rating_summary([class_id]).get(class_id), rated=rated, training_over=over,
-        voucher_to_show=not over and voucher is not None and voucher.effective_status(now) == CLAIMED,
+        "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=choice.usable,
+        blocked=choice.blocked, stale=stale, enrolment=enrolment, rating=rating_summary([class_id]).get(class_id),
+        rated=rated, training_over=over, directed=None if over else _directed_for(choice.usable, class_id),
+        voucher_to_show=not over and not stale and voucher is not None and voucher.effective_status(now) == CLAIMED,
         online_used=bool(enrolment and training_class.is_online and used_here(person.id, class_id)),
         rating_form=RatingForm(),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
     ), (400 if error else 200)
+
+
+def _my_enrolment(class_id: int, person_id: int) -> Enrolment | None:
+    return db.session.scalar(select(Enrolment).where(
+        Enrolment.class_id == class_id, Enrolment.person_id == person_id, Enrolment.status == ENROLLED))
+
+
+def _stale(voucher: Voucher | None, training_class: TrainingClass, now) -> str | None:
+    """Why the voucher my enrolment chose can no longer pay for this class, while it runs."""
+    if voucher is None or training_class.status not in CLASS_RUNNING:
+        return None
+    return enrolment_service.chosen_voucher_problem(db.session, voucher, training_class, now)
+
+
+def _enrolled_words(stale: str | None, chosen: str | None) -> str:
+    if not stale:
+        return "报名成功，请按时参加培训"
+    return "已改用所选培训券，到场后请出示培训券二维码验券" if chosen else "已改为不使用培训券参加本班期"
+
+
+def _directed_for(usable: list[Voucher], class_id: int) -> Voucher | None:
+    """The directed voucher issued to me for this class (定向券), while it waits to be verified."""
+    return next((v for v in usable if v.bound_class_id == class_id), None)
 
 
 @bp.route("/classes/<int:class_id>/rating", methods=["POST"])
