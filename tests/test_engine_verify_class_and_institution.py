@@ -2,14 +2,17 @@
 level, a directed voucher's own class), the class is open, the institution is not suspended.
 The other checks, the yearly limits, their order and the statements a verification costs are in
 the test_engine_verify_*.py modules beside this one."""
+from datetime import timedelta
+
 import pytest
 
 from h5app.models import Voucher
 from h5app.models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_DRAFT
 from h5app.models.institutions import SUSPENDED
+from h5app.timeutil import local_today
 from h5app.vouchers import verify
 from tests import factories as f
-from tests.verify_support import WINDOW, assert_refused, claimed_voucher, make_template, run_verify
+from tests.verify_support import NOW, WINDOW, assert_refused, claimed_voucher, make_template, run_verify
 
 # --- 6. the template applies to this class ------------------------------------------------------
 
@@ -67,6 +70,19 @@ def test_class_that_is_not_open_refuses_verification(session, status):
     error = assert_refused(session, "CLASS_NOT_OPEN", voucher, cls)
 
     assert "不能验券" in error.message
+
+
+def test_a_class_past_its_end_date_refuses_verification_though_still_open(session):
+    """A class left open after its last day (never marked 结业) takes no voucher: no lesson is left."""
+    voucher = claimed_voucher()
+    today = local_today(NOW)
+    cls = f.training_class(starts_on=today - timedelta(days=10), ends_on=today - timedelta(days=1))
+    session.commit()
+
+    error = assert_refused(session, "CLASS_NOT_OPEN", voucher, cls)
+
+    yesterday = today - timedelta(days=1)
+    assert f"已于{yesterday.year}年{yesterday.month}月{yesterday.day}日结束，不能验券" in error.message
 
 
 # --- 7. institution not suspended ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..identity import normalize_id_number
 from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN, CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
-from ..timeutil import local_year_bounds, utcnow
+from ..timeutil import local_today, local_year_bounds, utcnow
 from . import audit, qrtoken, rules, states
 from .errors import (
     AlreadyInClass, ClassCancelled, ClassNotFound, ClassNotOpen, ClassPendingReview, DomainError, InstitutionSuspended,
@@ -173,6 +173,8 @@ def judge(session, reading, actor: audit.Actor, now, *, id_number: str | None = 
     if training_class.status != CLASS_OPEN and not (
             training_class.status == CLASS_CLOSED and reading.enrolment_status == ENROLLED):
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能验券")
+    if training_class.ends_on is not None and training_class.ends_on < local_today(now):
+        raise ClassNotOpen(f"班期“{training_class.course_name}”已于{rules.chinese_date(training_class.ends_on)}结束，不能验券")
     if institution.is_suspended:  # 7. institution not suspended
         raise InstitutionSuspended(f"本机构已被暂停验券资格：{institution.suspended_reason or '请联系人社部门'}")
     return _use(session, reading, actor, now, details)
