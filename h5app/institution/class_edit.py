@@ -13,7 +13,7 @@ from ..models.classes import CLASS_OPEN
 from ..models.vouchers import PROJECT_TYPES
 from ..timeutil import to_local
 from ..vouchers import audit, class_review, classes
-from ..vouchers.errors import ClassCompleted, DomainError, InvalidTransition, ValidationFailed
+from ..vouchers.errors import DomainError, InvalidTransition, ValidationFailed
 from .forms import ClassForm, ClassStatusForm
 from .routes import bp
 
@@ -59,8 +59,8 @@ def new_class():
             else:
                 flash("班期已创建。核对无误后点“开放报名”，劳动者才能看到并报名", "success")
             return redirect(url_for("institution.class_trainees", class_id=training_class.id))
-    return render_template("institution/class_form.html", form=form, training_class=None), (
-        400 if form.errors else 200)
+    return render_template("institution/class_form.html", form=form, training_class=None,
+                           max_lessons=classes.MAX_LESSONS), 400 if form.errors else 200
 
 
 @bp.route("/classes/<int:class_id>/edit", methods=["GET", "POST"])
@@ -92,8 +92,16 @@ def edit_class(class_id):
             else:
                 flash("班期已保存" + ("，课次变更已告知人社部门" if edited.changes else ""), "success")
             return redirect(url_for("institution.class_trainees", class_id=class_id))
-    return render_template("institution/class_form.html", form=form, training_class=training_class, error=error), (
-        400 if form.errors or error else 200)
+    return render_template("institution/class_form.html", form=form, training_class=training_class, error=error,
+                           **_what_stays(training_class)), 400 if form.errors or error else 200
+
+
+def _what_stays(training_class: TrainingClass) -> dict:
+    """What the edit page says can no longer change: the lessons once anyone checked in, the
+    fields the vouchers were verified against once one was used (vouchers/classes.py)."""
+    fields = "、".join(label for label, _why in classes.LOCKED_ONCE_USED.values())
+    return {"max_lessons": classes.MAX_LESSONS, "lessons_kept": classes.attended(db.session, training_class),
+            "fields_kept": fields if classes.vouchers_used(db.session, training_class) else None}
 
 
 @bp.route("/classes/<int:class_id>/status", methods=["POST"])
@@ -107,9 +115,7 @@ def class_status(class_id):
     try:
         classes.set_enrolment_open(db.session, training_class, wanted == CLASS_OPEN,
                                    audit.Actor.for_staff(current_user))
-    except ClassCompleted:
-        abort(400)
-    except DomainError as refusal:
+    except DomainError as refusal:  # completed, cancelled, unapproved, or its 结业日期 past
         flash(refusal.message, "error")
         return redirect(url_for("institution.class_trainees", class_id=class_id))
     flash("已开放报名" if wanted == CLASS_OPEN else "已截止报名（已报名学员仍可验券、签到）", "success")

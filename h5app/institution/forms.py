@@ -21,7 +21,7 @@ from ..identity import is_valid_phone, normalize_phone
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
 from ..vouchers.class_review import submission_problems
-from ..vouchers.classes import class_problems
+from ..vouchers.classes import MAX_LESSONS, class_problems, hours_text, overlap_words, overlapping
 
 
 class RosterForm(Form):
@@ -50,12 +50,13 @@ SESSION_LINE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})\s+(\d{1,2}:\d{2})\s*[-–~�
 
 
 def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
-    """One lesson per line: "2026-12-01 09:00-12:00 3" (hours optional: the clock time). Returns
-    ([(date, start, end, hours)], [errors with their line numbers])."""
+    """One lesson per line: "2026-12-01 09:00-12:00 3" (hours optional: the clock time, in tenths
+    of an hour rounded down). A lesson counts no more hours than it lasts, and lessons do not
+    overlap. Returns ([(date, start, end, hours)], [errors with their line numbers])."""
     from datetime import date as date_type
     from datetime import datetime as dt
 
-    sessions, errors = [], []
+    sessions, errors, lines = [], [], []
     for number, raw in enumerate((text or "").splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -74,13 +75,29 @@ def parse_sessions(text: str) -> tuple[list[tuple], list[str]]:
         if end <= start:
             errors.append(f"第{number}行的结束时间应晚于开始时间")
             continue
-        hours = float(match.group(4)) if match.group(4) else round(
-            (dt.combine(day, end) - dt.combine(day, start)).seconds / 3600, 1)
+        length = (dt.combine(day, end) - dt.combine(day, start)).seconds
+        hours = float(match.group(4)) if match.group(4) else length // 360 / 10  # never above the clock time
         if not 0 < hours <= 12:
             errors.append(f"第{number}行的课时应在0到12之间")
             continue
+        if hours > length / 3600:
+            errors.append(f"第{number}行的课时{hours_text(hours)}小时超过上课时长{hours_text(length / 3600)}小时")
+            continue
         sessions.append((day, start, end, hours))
-    return sessions, errors
+        lines.append(number)
+    return sessions, errors + _lesson_set_errors(sessions, lines)
+
+
+def _lesson_set_errors(sessions: list[tuple], lines: list[int]) -> list[str]:
+    """The lessons taken together (the rules of vouchers/classes.py, by line): not more than
+    MAX_LESSONS, none overlapping another."""
+    from datetime import datetime as dt
+
+    if len(sessions) > MAX_LESSONS:
+        return [f"一个班期最多{MAX_LESSONS}次课，现填写了{len(sessions)}次"]
+    spans = [(dt.combine(day, start), dt.combine(day, end)) for day, start, end, _hours in sessions]
+    return [f"第{lines[n]}行与第{lines[other]}行{overlap_words(spans, n, other)}"
+            for n, other in sorted(overlapping(spans).items())]
 
 
 def parse_teachers(text: str | None) -> tuple[list[dict], list[str]]:
@@ -100,7 +117,7 @@ def parse_teachers(text: str | None) -> tuple[list[dict], list[str]]:
 
 
 class ClassForm(RuleCheckedForm):
-    FORM_NAMES = {"hours": "sessions", "site_id": "sites"}
+    FORM_NAMES = {"hours": "sessions", "site_id": "sites", "price_fen": "price"}
 
     course_name = StringField("课程名称", validators=[DataRequired("请填写课程名称"), Length(max=120)])
     occupation = StringField("职业（工种）", validators=[DataRequired("请填写职业"), Length(max=64)])
