@@ -1,9 +1,12 @@
 """Forms every area uses."""
+import re
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from .codes import CODE_LENGTH
 from .vouchers import reasons
 
 
@@ -73,11 +76,20 @@ class WholeNumberField(IntegerField):
 
 
 class CodesField(TextAreaField):
-    """券码 pasted one a line or between commas (either width); `codes` lists them in order."""
+    """券码 pasted one a line or between commas (either width); `codes` lists them in order. A code
+    may be written in groups, as the worker's page shows it ("X4S2 ED5H 5EJ7 YJSK"): a line whose
+    characters make whole codes is read as those codes, whatever spaces it has."""
 
     @property
     def codes(self) -> list[str]:
-        return (self.data or "").replace("，", ",").replace(",", "\n").split()
+        found = []
+        for line in re.split(r"[\n,，;；、]+", self.data or ""):
+            joined = re.sub(r"[\s-]+", "", line)
+            if joined and len(joined) % CODE_LENGTH == 0:
+                found += [joined[i:i + CODE_LENGTH] for i in range(0, len(joined), CODE_LENGTH)]
+            else:
+                found += line.split()
+        return found
 
 
 class ConfirmForm(Form):

@@ -89,6 +89,18 @@ def test_batch_revoke_reports_each_code(client):
     assert db.session.get(Voucher, used.id).status == "used"
 
 
+def test_batch_revoke_reads_a_code_written_in_groups_as_the_worker_page_shows_it(client):
+    clerk = f.staff("bureau")
+    claimed = f.voucher(f.template(), f.person(), "claimed")
+    other = f.voucher(f.template(name="另一张"), f.person(), "claimed")
+    db.session.commit()
+    staff_sign_in(client, clerk)
+    grouped = " ".join(claimed.code[i:i + 4] for i in range(0, 16, 4)).lower()
+    page = client.post("/bureau/revoke", data={"codes": f"{grouped}\n{other.code}", "reason": "重复发放"})
+    assert "作废 2 张，未作废 0 张" in page.get_data(as_text=True)
+    assert db.session.get(Voucher, claimed.id).status == "revoked"
+
+
 def test_batch_revoke_needs_codes_and_a_reason(client):
     clerk = f.staff("bureau")
     claimed = f.voucher(f.template(), f.person(), "claimed")
