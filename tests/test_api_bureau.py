@@ -162,7 +162,7 @@ def test_revocations_report_per_code(client, w, session):
 
 
 def test_revocation_by_a_foreign_bureau_changes_nothing(client, w, session):
-    response = client.post("/api/v1/vouchers/revocations", json={"codes": [w.voucher.code], "reason": "x"},
+    response = client.post("/api/v1/vouchers/revocations", json={"codes": [w.voucher.code], "reason": "重复发放"},
                            headers=auth(w.foreign_bureau_key))
     assert response.get_json()["done"] == []
     assert session.get(Voucher, w.voucher.id).status == "claimed"
