@@ -15,6 +15,7 @@ from ..models import Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_PENDING_REVIEW, ENROLLED
 from ..models.vouchers import CLAIMED, DIRECTED, SETTLED, USED
 from . import rules
+from .cancellation import closed_class
 from .claim import claims_of_type_this_year
 from .errors import ClaimClosed, ClassNotOpen, ClassPendingReview, NotApplicable, OutOfScope
 
@@ -52,6 +53,11 @@ def check_class(template: VoucherTemplate, training_class: TrainingClass, actor,
     _check_issuable(actor, template, DIRECTED)
     if actor.region_code and not actor.in_region(training_class.institution.region_code):
         raise OutOfScope("只能为本地区培训机构的班期发券")
+    # A cancelled or completed class holds no more lessons: a voucher bound to it could never be
+    # used. One whose enrolment is closed (or not yet open) still trains its roster, so it may.
+    ended = closed_class(training_class, "发放定向券")
+    if ended is not None:
+        raise ended
     if training_class.status == CLASS_PENDING_REVIEW:
         raise ClassPendingReview(f"班期“{training_class.course_name}”尚未通过开班审核，审核通过后才能发放定向券")
     if training_class.is_unapproved:
@@ -92,6 +98,12 @@ def held_for_class(session, template: VoucherTemplate, training_class: TrainingC
 def plan(session, template: VoucherTemplate, training_class: TrainingClass, actor, *, now,
          person_ids=None) -> DirectedPlan:
     """The roster (or `person_ids` of it) sorted into those who get a voucher and those skipped."""
+    # Read afresh under a KEY SHARE lock: a cancellation (FOR UPDATE) either waits for this issuance,
+    # and unbinds its vouchers, or has already cancelled the class. The row is fetched: an unread
+    # result refreshes nothing (populate_existing acts on the rows loaded).
+    session.scalars(select(TrainingClass).where(TrainingClass.id == training_class.id)
+                    .with_for_update(read=True, key_share=True, of=TrainingClass)
+                    .execution_options(populate_existing=True)).one()
     check_class(template, training_class, actor, now)
     roster = list(session.scalars(
         select(Person).join(Enrolment, Enrolment.person_id == Person.id)
