@@ -25,7 +25,7 @@ from .blueprint import bp
 from .errors import ApiError, not_found
 from .registry import endpoint
 from .schemas import In
-from .scope import visible_record
+from .scope import visible_person
 
 MAX_ITEMS = 10_000
 REGION = Annotated[str | None, Field(default=None, max_length=32, description="6位行政区划代码")]
@@ -156,7 +156,7 @@ def person_record(caller, id_number):
     if problem:
         raise ApiError(422, "VALIDATION_FAILED", problem, fields={"id_number": problem})
     person = db.session.scalar(select(Person).where(Person.id_number == normalize_id_number(id_number)))
-    if not visible_record(caller, person):
+    if not visible_person(caller, person):
         raise not_found("未找到该人员")
     bureau = caller.scope == SCOPE_BUREAU
     audit.record(db.session, caller.actor, "person.view", person_id=person.id,

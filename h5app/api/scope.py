@@ -78,22 +78,16 @@ def visible_voucher(caller: Caller, code: str) -> Voucher:
 
 
 def visible_person(caller: Caller, person: Person | None) -> bool:
-    """A channel: the people who signed in through it; a bureau: the people whose 所在地区 it covers."""
-    if person is None:
-        return False
-    if caller.scope == SCOPE_CHANNEL:
-        return access.channel_signed_in(caller.code, person)
-    return bureau_covers(caller, person.region_code)
-
-
-def visible_record(caller: Caller, person: Person | None) -> bool:
-    """A person's record (GET /people/{id_number}): a bureau sees it when any region of the record
-    is in its region; a channel, when the person signed in through it."""
+    """Who may see a person, in every answer that names one (their record, their vouchers, a
+    certificate added for them, their payee account): a bureau when any region of the person's
+    record is in its region — the rule of the bureau's own pages (access.person_in_region), so a
+    record that another region's bureau moves (a newer 常住地) does not hide the person from a
+    region that still holds them; a channel, the people who signed in through it."""
     if person is None:
         return False
     if caller.scope == SCOPE_BUREAU:
         return access.person_in_region(person, caller.code)
-    return access.channel_signed_in(caller.code, person)
+    return caller.scope == SCOPE_CHANNEL and access.channel_signed_in(caller.code, person)
 
 
 def visible_settlement(caller: Caller, settlement_id: int) -> Settlement:

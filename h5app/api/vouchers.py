@@ -100,7 +100,7 @@ def revoke(caller, body):
           response=schemas.CertificateOut, status=201, tag="certificates")
 def add_certificate(caller, body):
     person = db.session.scalar(select(Person).where(Person.id_number == normalize_id_number(body.id_number)))
-    if person is not None and not bureau_covers(caller, person.region_code):
+    if person is not None and not visible_person(caller, person):
         raise not_found("未找到该人员")
     certificate, person = certificates.record_certificate(db.session, body.model_dump(), caller.actor)
     return {"id": certificate.id, "number": certificate.number, "name": certificate.name,

@@ -6,9 +6,11 @@ from datetime import date
 
 from sqlalchemy import select
 
+from ..access import person_in_region
 from ..identity import id_number_error, mask_id_number, normalize_id_number, normalize_name
 from ..models import Certificate, Person
 from ..spreadsheets import read_table, records
+from ..timeutil import local_today
 from . import audit, settlement
 from .errors import ValidationFailed
 from .transactions import service
@@ -41,7 +43,7 @@ def _problems(session, values: dict, numbers_seen: set, actor: audit.Actor) -> t
         fields["id_number"] = problem
     else:
         person = session.scalar(select(Person).where(Person.id_number == id_number))
-        if person is None or not actor.in_region(person.region_code):
+        if person is None or not _holds(actor, person):
             person = None  # another region's person is not this bureau's to learn of
             fields["id_number"] = "该身份证号在本地区没有人员记录"
         elif normalize_name(values.get("name")) != person.name:
@@ -57,7 +59,15 @@ def _problems(session, values: dict, numbers_seen: set, actor: audit.Actor) -> t
         fields["issuer"] = "请填写发证机构"
     if not isinstance(values.get("issued_on"), date):
         fields["issued_on"] = "发证日期格式应为 2026-03-01"
+    elif values["issued_on"] > local_today():  # a certificate not yet issued would make a subsidy due
+        fields["issued_on"] = f"发证日期不能晚于今天（{local_today().isoformat()}）"
     return fields, person
+
+
+def _holds(actor: audit.Actor, person: Person) -> bool:
+    """The system, or a bureau whose region holds any region of the person's record (as its people
+    pages and the API): a record moved by another region's bureau does not take the person away."""
+    return actor.type == "system" or person_in_region(person, actor.region_code)
 
 
 def _add(session, values: dict, person: Person, actor: audit.Actor) -> Certificate:
