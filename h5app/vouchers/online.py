@@ -14,6 +14,7 @@ from ..models import CheckIn, Enrolment, Person, TrainingClass
 from ..models.classes import ENROLLED
 from ..timeutil import utcnow
 from . import audit
+from .corrections import lesson_label
 from .errors import (
     ClassNotFound, ClassNotOnline, ClassNotOpen, ConcurrentChange, NotEnrolled, OutOfScope, ValidationFailed,
     VoucherNotFound,
@@ -57,7 +58,7 @@ class StudyRow:
     field: str | None = None
 
 
-def _row_problems(session, training_class: TrainingClass, records: list[dict]):
+def _row_problems(session, training_class: TrainingClass, records: list[dict], now):
     """(people by id number, sessions by id, every bad row)."""
     problems = []
     lessons = {s.id: s for s in training_class.sessions}
@@ -80,6 +81,9 @@ def _row_problems(session, training_class: TrainingClass, records: list[dict]):
             problems.append(StudyRow(index, "NOT_ENROLLED", f"{mask_id_number(number)}未报名该班期", "id_number"))
         if session_id not in lessons:
             problems.append(StudyRow(index, "SESSION_NOT_IN_CLASS", f"课次{session_id}不属于该班期", "session_id"))
+        elif _positive(minutes) and now < lessons[session_id].starts_at:  # nobody has studied it yet
+            problems.append(StudyRow(index, "SESSION_NOT_STARTED",
+                                     f"{lesson_label(lessons[session_id])}尚未开始，不能报送学习时长", "session_id"))
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
             problems.append(StudyRow(index, "INVALID_MINUTES", f"学习时长应为0到{MAX_MINUTES}之间的整数分钟", "minutes"))
         key = (number, session_id)
@@ -87,6 +91,11 @@ def _row_problems(session, training_class: TrainingClass, records: list[dict]):
             problems.append(StudyRow(index, "DUPLICATE_ROW", f"与第{seen[key]}条是同一学员的同一课次", "session_id"))
         seen.setdefault(key, index)
     return people, lessons, problems
+
+
+def _positive(minutes) -> bool:
+    """Minutes studied, as reported (0 of a lesson to come is no claim: nothing is written for it)."""
+    return isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0
 
 
 @dataclass
@@ -110,7 +119,7 @@ def record_study(session, training_class: TrainingClass, records: list[dict], ac
         raise ClassNotOpen(f"班期“{training_class.course_name}”{training_class.status_label}，不能报送学习记录")
     if not records:
         raise ValidationFailed("没有学习记录", fields={"records": "至少一条"})
-    people, lessons, problems = _row_problems(session, training_class, records)
+    people, lessons, problems = _row_problems(session, training_class, records, now)
     if problems:
         raise ValidationFailed(f"学习记录有{len(problems)}处错误，未保存任何记录", rows=problems)
     person_ids = sorted({people[normalize_id_number(str(r["id_number"]))].id for r in records})
