@@ -10,7 +10,7 @@ from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
 from ..models.people import VIA_ROSTER
 from . import audit
 from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
-from .transactions import service
+from .transactions import in_chunks, service
 
 
 @dataclass
@@ -42,6 +42,21 @@ def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
     return clean, errors
 
 
+def _known_people(session, clean: list[dict], errors: list[RowError]) -> dict:
+    """The people already known by the rows' ID numbers; a row whose name is not theirs is added
+    to `errors` beside the rows' other problems, so one answer lists every bad row."""
+    unreadable = {error.index for error in errors if error.field in ("id_number", "name")}
+    ids = [row["id_number"] for index, row in enumerate(clean, start=1) if index not in unreadable]
+    people = {}
+    for chunk in in_chunks(ids):
+        people.update({p.id_number: p for p in session.scalars(select(Person).where(Person.id_number.in_(chunk)))})
+    for index, row in enumerate(clean, start=1):
+        known = people.get(row["id_number"]) if index not in unreadable else None
+        if known is not None and known.name != row["name"]:
+            errors.append(RowError(index, "name", "姓名与该身份证号的实名信息不一致"))
+    return people
+
+
 @service
 def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> list[Enrolment]:
     """Enrol every row on the class roster, creating people not yet known. Raises ValidationFailed
@@ -55,15 +70,9 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
     clean, errors = validate_rows(rows)
     if not rows:
         errors.append(RowError(0, "file", "花名册中没有学员"))
-    people = {}
-    if not errors:
-        ids = [r["id_number"] for r in clean]
-        people = {p.id_number: p for p in session.scalars(select(Person).where(Person.id_number.in_(ids)))}
-        for index, row in enumerate(clean, start=1):
-            known = people.get(row["id_number"])
-            if known is not None and known.name != row["name"]:
-                errors.append(RowError(index, "name", "姓名与该身份证号的实名信息不一致"))
+    people = _known_people(session, clean, errors)
     if errors:
+        errors.sort(key=lambda error: error.index)
         raise ValidationFailed(f"花名册有{len(errors)}处错误，未导入任何学员", rows=errors)
     enrolled = set(session.scalars(
         select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)
