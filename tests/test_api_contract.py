@@ -248,7 +248,7 @@ def test_rate_limit_per_key_answers_429_in_the_error_format(make_app, w, restore
     answers = [client.get("/api/v1/templates", headers=auth(w.bureau_key)).status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     response = client.get("/api/v1/templates", headers=auth(w.bureau_key))
-    assert error_code(response) == "RATE_LIMITED" and "3 per 1 minute" in response.get_json()["error"]["message"]
+    assert error_code(response) == "RATE_LIMITED" and "每分钟3次" in response.get_json()["error"]["message"]
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert response.headers["X-RateLimit-Remaining"] == "0"
     other = client.get("/api/v1/templates", headers=auth(w.institution_key))  # per key

@@ -1,12 +1,12 @@
 """The API's one error format: {"error": {"code", "message", "fields"? | "rows"?}} with the
 status codes of API.md. Domain errors of the engine are translated here and nowhere else."""
-from flask import jsonify
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..vouchers.errors import DomainError
 
 HTTP_CODES = {
-    400: ("BAD_REQUEST", "请求格式有误（JSON 无法解析）"),
+    400: ("BAD_REQUEST", "请求格式有误"),
     401: ("UNAUTHORIZED", "缺少或无效的 API 密钥"),
     403: ("FORBIDDEN", "无权访问"),
     404: ("NOT_FOUND", "对象不存在"),
@@ -65,9 +65,20 @@ def from_api(error: ApiError):
     return error_response(error.status, error.code, error.message, **error.extra)
 
 
+def _bad_request_message() -> str:
+    """Which part of the request a 400 of the request guards (h5app/__init__.py) is about."""
+    if "\x00" in request.path:
+        return "请求路径中有空字符（%00），请检查路径中的身份证号、券码等取值"
+    if b"%00" in request.query_string or b"\x00" in request.query_string:
+        return "查询参数中有空字符（%00），请检查查询参数的取值"
+    return HTTP_CODES[400][1]
+
+
 def from_http(error: HTTPException):
     status = error.code if error.code in HTTP_CODES else 500
     code, message = HTTP_CODES[status]
+    if status == 400:
+        message = _bad_request_message()
     response = error_response(status, code, message)
     if status == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)

@@ -56,6 +56,8 @@ def build(prefix: str = "/api/v1") -> dict:
         if spec.body is not None:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": _schema(spec.body, components)}}}
+            operation["responses"]["415"] = {"description": "请求体不是 JSON（Content-Type 须为 application/json）",
+                                             "content": {"application/json": {"schema": error_ref}}}
         paths.setdefault(prefix + spec.path, {})[spec.method.lower()] = operation
     paths[prefix + "/openapi.json"] = {"get": {
         "operationId": "openapi", "summary": "本文档", "tags": ["meta"], "security": [],

@@ -25,10 +25,20 @@ def api_rate_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]  # read per request: each app's own setting applies
 
 
+UNITS = {"second": "秒", "minute": "分钟", "hour": "小时", "day": "天", "month": "个月", "year": "年"}
+
+
+def limit_words(item) -> str:
+    """A limit as a clerk reads it: 600 per 1 minute → 每分钟600次, 100 per 2 hours → 每2小时100次."""
+    unit = UNITS.get(item.GRANULARITY.name, item.GRANULARITY.name)
+    return f"每{item.multiples if item.multiples != 1 else ''}{unit}{item.amount}次"
+
+
 def rate_limited(error: RateLimitExceeded):
     """Flask-Limiter's refusal in the API's words; its after_request adds Retry-After and X-RateLimit-*."""
     code, message = HTTP_CODES[429]
-    return error_response(429, code, f"{message}（限额：{error.description}）")
+    item = getattr(getattr(error, "limit", None), "limit", None)
+    return error_response(429, code, f"{message}（限额：{limit_words(item) if item else error.description}）")
 
 
 def apply(bp: Blueprint) -> None:

@@ -3,6 +3,8 @@ models; the Flask route and its OpenAPI operation are both built from that decla
 document cannot drift from the code."""
 import json
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 
 from flask import Blueprint, jsonify, request
@@ -62,27 +64,122 @@ PYDANTIC_MESSAGES = {
 }
 
 
+def _choices(expected: str) -> str:
+    """pydantic's list of allowed values ("'a', 'b' or 'c'") as a clerk reads it: a、b、c."""
+    return "、".join(part.strip().strip("'\"") for part in re.split(r",\s*|\s+or\s+", expected) if part.strip())
+
+
 def _message(problem: dict) -> str:
     if problem["type"] in ("value_error", "assertion_error"):
         return str(problem.get("ctx", {}).get("error") or problem["msg"])
     template = PYDANTIC_MESSAGES.get(problem["type"])
     if template is None:
         return "取值不正确"
+    ctx = dict(problem.get("ctx", {}))
+    if isinstance(ctx.get("expected"), str):
+        ctx["expected"] = _choices(ctx["expected"])
     try:
-        return template.format(**problem.get("ctx", {}))
+        return template.format(**ctx)
     except (KeyError, IndexError):
         return template.split("{")[0].rstrip("：") or "取值不正确"
 
 
-def _field_errors(error: ValidationError) -> dict:
-    fields = {}
+def _bare(kind):
+    """`kind` without its Annotated metadata."""
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind
+
+
+def _members(kind) -> list | None:
+    """The choices of a union (None left out), or None when `kind` is not one."""
+    if typing.get_origin(kind) not in (typing.Union, types.UnionType):
+        return None
+    return [member for member in typing.get_args(kind) if member is not type(None)]
+
+
+def _inner(kind, part):
+    """The type found at `part` (a field name, an index, a key) inside `kind`, where known."""
+    kind = _bare(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        found = kind.model_fields.get(part)
+        return found.annotation if found is not None else None
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (list, set, frozenset, tuple) and args:
+        return args[0]
+    if typing.get_origin(kind) is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+@dataclass
+class _Place:
+    name: str  # the field as the caller sent it: "approve.0.amount_fen"
+    choice_of: str | None = None  # the union the error came through ("approve.0")
+    inside: bool = False  # past the choice: a field inside it
+
+
+def _place(model: type[BaseModel], loc: tuple) -> _Place:
+    """Where an error is, in the caller's terms. pydantic names the union choice it tried in `loc`
+    ("ApproveIn", "constrained-str"): no field of the request has that name, so it is dropped."""
+    names, kind, place = [], model, _Place("")
+    for part in loc:
+        kind = _bare(kind)
+        members = _members(kind)
+        if members is not None and len(members) > 1:
+            if place.choice_of is None:
+                place.choice_of = ".".join(names)
+            kind = next((m for m in members if getattr(m, "__name__", None) == part), None)
+            continue
+        if members:  # X | None
+            kind = _bare(members[0])
+        if place.choice_of is not None:
+            place.inside = True
+        names.append(str(part))
+        kind = _inner(kind, part)
+    place.name = ".".join(names) or "body"
+    return place
+
+
+def _field_errors(model: type[BaseModel], error: ValidationError) -> dict:
+    """field → message. A value that fits no choice of a union: where it had the shape of one (a
+    string too long, an object with a field wrong), what is wrong with it as that choice; where it
+    had none, each choice's word ("应为字符串，或应为对象")."""
+    found = []
     for problem in error.errors(include_url=False, include_input=False):
-        name = ".".join(str(part) for part in problem["loc"]) or "body"
-        fields.setdefault(name, _message(problem))
+        place = _place(model, problem["loc"])
+        shaped = place.inside or not problem["type"].endswith(("_type", "_parsing"))
+        found.append((place, shaped, _message(problem)))
+    fitting = {place.choice_of for place, shaped, _ in found if place.choice_of is not None and shaped}
+    fields = {}
+    for place, shaped, message in found:
+        if place.choice_of in fitting and not shaped:
+            continue
+        if place.choice_of is not None and place.name in fields:
+            if message not in fields[place.name]:  # another choice's word for the same value
+                fields[place.name] += f"，或{message}"
+            continue
+        fields.setdefault(place.name, message)
     return fields
 
 
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _check_media_type() -> None:
+    """A body is JSON, said so by its Content-Type (API.md: JSON in and out): a form or plain text
+    is refused before it is read, not parsed as if it were JSON. No header and no body is left to
+    the "缺少 JSON 请求体" answer."""
+    mimetype = request.mimetype  # lower case, without parameters (charset)
+    if _is_json(mimetype) or not (mimetype or request.content_length or request.get_data(cache=True)):
+        return
+    shown = f"（收到的是 {mimetype[:100]}）" if mimetype else "（请求未说明 Content-Type）"
+    raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", f"请求体须为 JSON，请设置 Content-Type: application/json{shown}")
+
+
 def parse_body(model: type[BaseModel]):
+    _check_media_type()
     raw = request.get_data(cache=True)
     if b"\x00" in raw or b"\\u0000" in raw:
         raise ApiError(422, "VALIDATION_FAILED", "提交的数据含有空字符", fields={"body": "不允许空字符"})
@@ -95,7 +192,7 @@ def parse_body(model: type[BaseModel]):
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ApiError(422, "VALIDATION_FAILED", "提交的数据有误", fields=_field_errors(error)) from None
+        raise ApiError(422, "VALIDATION_FAILED", "提交的数据有误", fields=_field_errors(model, error)) from None
 
 
 def _json(result, status: int):
