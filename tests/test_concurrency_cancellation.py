@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Enrolment, TrainingClass, Voucher
+from h5app.models import AuditEvent, Enrolment, Person, TrainingClass, Voucher
 from h5app.models.classes import CLASS_CANCELLED
-from h5app.vouchers import app_qr_secret, cancellation, claim
+from h5app.vouchers import app_qr_secret, cancellation, claim, enrolment
 from h5app.vouchers import verify as verify_service
 from h5app.vouchers.errors import DomainError
 
@@ -162,3 +162,40 @@ def test_a_verification_after_the_cancellation_locked_the_class_is_refused(app, 
 
     assert results == {"cancel": 0, "verify": "CLASS_CANCELLED"}
     _consistent(class_id, voucher_id, "CLASS_CANCELLED")
+
+
+def test_an_enrolment_waiting_for_the_cancellations_lock_then_reads_the_class_as_cancelled(app, monkeypatch):
+    """The enrolment loaded the class as open before it queued for the lock: what it reads under
+    the lock, not what it loaded, decides."""
+    _postgresql_only()
+    institution, [(class_id, _voucher_id, _qr)] = _pairs(1)
+    person_id = factories.person().id
+    db.session.commit()
+    locked, go, results = threading.Event(), threading.Event(), {}
+    real_lock = cancellation._lock_class
+
+    def lock_then_hold(session, training_class, *, exclusive):
+        real_lock(session, training_class, exclusive=exclusive)
+        if exclusive:
+            locked.set()
+            go.wait()
+
+    def enrol():
+        person, training_class = db.session.get(Person, person_id), db.session.get(TrainingClass, class_id)
+        locked.wait()  # the class was loaded as open, before the cancellation's lock
+        return enrolment.enrol(db.session, person, training_class).status
+
+    monkeypatch.setattr(cancellation, "_lock_class", lock_then_hold)
+    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+        db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
+        results, "cancel")
+    enrolling = _run(app, enrol, results, "enrol")
+    enrolling.start()
+    cancelling.start()
+    locked.wait()
+    _release_when_blocked_or_done(enrolling, go)
+    cancelling.join()
+    enrolling.join()
+
+    assert results == {"cancel": 0, "enrol": "CLASS_CANCELLED"}
+    assert not db.session.scalar(select(Enrolment.id).where(Enrolment.class_id == class_id))

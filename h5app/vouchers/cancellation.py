@@ -83,10 +83,11 @@ def may_cancel(actor: audit.Actor, training_class: TrainingClass) -> bool:
 
 
 def _lock_class(session, training_class: TrainingClass, *, exclusive: bool) -> None:
-    """Read the class afresh under its lock: FOR UPDATE to cancel it, KEY SHARE to act inside it."""
+    """Read the class afresh under its lock: FOR UPDATE to cancel it, KEY SHARE to act inside it. The
+    row is read, not only locked: the ORM refreshes the loaded class as it reads the row."""
     lock = {} if exclusive else {"read": True, "key_share": True}
-    session.execute(select(TrainingClass).where(TrainingClass.id == training_class.id)
-                    .with_for_update(of=TrainingClass, **lock).execution_options(populate_existing=True))
+    session.scalars(select(TrainingClass).where(TrainingClass.id == training_class.id)
+                    .with_for_update(of=TrainingClass, **lock).execution_options(populate_existing=True)).one()
 
 
 def closed_class(training_class: TrainingClass, doing: str):

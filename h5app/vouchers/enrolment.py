@@ -118,9 +118,10 @@ def _chosen(session, person, training_class: TrainingClass, voucher_code: str | 
 def _lock_class(session, training_class: TrainingClass) -> None:
     # Read afresh under a KEY SHARE lock: a cancellation (FOR UPDATE) either waits for this
     # enrolment, and ends it, or has already cancelled the class (PostgreSQL; SQLite serialises).
-    session.execute(select(TrainingClass).where(TrainingClass.id == training_class.id)
+    # The row is read (.one()), not only locked: the ORM refreshes the loaded class as it reads it.
+    session.scalars(select(TrainingClass).where(TrainingClass.id == training_class.id)
                     .with_for_update(read=True, key_share=True, of=TrainingClass)
-                    .execution_options(populate_existing=True))
+                    .execution_options(populate_existing=True)).one()
     if training_class.status == CLASS_CANCELLED:
         raise ClassCancelled(f"班期“{training_class.course_name}”已取消，不能报名")
     if training_class.status == CLASS_PENDING_REVIEW:
