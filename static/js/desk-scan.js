@@ -67,10 +67,27 @@
     fetch(form.action || window.location.href, {
       method: 'POST', body: body, credentials: 'same-origin', headers: { Accept: 'application/json' }
     }).then(function (response) {
-      return response.json();
-    }).then(show).catch(function () {
+      var type = response.headers.get('Content-Type') || '';
+      if (response.redirected || type.indexOf('application/json') === -1) { return show(unanswered(response)); }
+      return response.json().then(show);
+    }).catch(function () {
       show({ tone: 'no', title: '网络不通', message: '没有连上服务器，请检查网络后扫下一张重试' });
     });
+  }
+
+  // The server answered, but not with a verdict: say what the desk can do about it.
+  function unanswered(response) {
+    if (response.redirected || response.status === 401) {
+      return { tone: 'no', title: '登录已过期', message: '请刷新页面重新登录，再扫这一张' };
+    }
+    if (response.status === 400) {
+      // The form's CSRF token no longer matches: the sign-in lapsed, or the page is old.
+      return { tone: 'no', title: '页面已过期', message: '请刷新页面（如提示登录请重新登录）后再扫这一张' };
+    }
+    if (response.status === 403 || response.status === 404) {
+      return { tone: 'no', title: '不能在此扫码', message: '没有权限或班期已变化，请返回刷新后重试' };
+    }
+    return { tone: 'no', title: '系统繁忙', message: '服务器暂时无法处理，请稍后扫下一张重试' };
   }
 
   form.addEventListener('submit', function (event) {

@@ -88,6 +88,21 @@ def test_verify_by_typed_entry_as_a_scan_gun_types(make_page, shots, desk):
     db.session.rollback()
 
 
+def test_a_scan_after_the_sign_in_lapsed_says_to_refresh_not_no_network(make_page, shots, desk):
+    username, class_id, qr = desk
+    page = make_page()
+    sign_in(page, username)
+    page.goto(f"/institution/verify?class_id={class_id}")
+    page.context.clear_cookies()  # the desk's sign-in lapsed while the page stayed open
+
+    page.get_by_label("二维码内容").fill(qr)
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".verdict-title")).to_have_text("页面已过期")  # its CSRF token went with the sign-in
+    expect(page.locator(".verdict-message")).to_contain_text("请重新登录")
+    shots.check_and_save(page, "verify-signed-out")
+
+
 def test_officer_journey_from_new_class_to_settlement(camera_page, shots, tmp_path):
     """Sign in → create a class → open it → upload a roster (a bad file first) → verify one trainee by
     camera and one by typed entry → check one in → record results → apply for the subsidy."""
