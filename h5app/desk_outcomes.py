@@ -24,6 +24,12 @@ def done(result: str, message: str, person) -> dict:
     return {"result": result, "tone": tone, "title": title, "message": message, "trainee": masked_trainee(person)}
 
 
+def check_in_result(record, at) -> str:
+    """CHECKED_IN for a check-in recorded by the scan made `at`; ALREADY_CHECKED_IN when the engine
+    answered with the trainee's earlier one (a second scan of the same lesson)."""
+    return CHECKED_IN if record.created_at == at else ALREADY_CHECKED_IN
+
+
 def refused(doing: str, code: str, message: str, title: str | None = None) -> dict:
     """The verdict a desk page shows when `doing` (verify, checkin, checkout) was refused."""
     return {"result": "refused", "tone": "no", "title": title or REFUSAL_TITLES[doing], "code": code,

@@ -37,6 +37,18 @@ def test_the_desk_scans_a_trainee_qr_and_the_sheet_shows_it(client, lesson):
     assert "签到表（1/1）" in sheet and "机构扫码" in sheet
 
 
+def test_a_second_scan_of_the_same_trainee_says_already_checked_in(client, lesson):
+    """As the 扫码台 says it: the desk must not read 签到成功 twice and think two people came."""
+    class_session, worker, verifier = lesson
+    staff_sign_in(client, verifier)
+    qr = qrtoken.sign(app_qr_secret(), "P", worker.qr_code)
+    path = f"/institution/sessions/{class_session.id}/checkin"
+    first = client.post(path, headers=JSON, data={"qr": qr}).get_json()
+    again = client.post(path, headers=JSON, data={"qr": qr}).get_json()
+    assert (first["title"], again["title"]) == ("签到成功", "本次课已签到")
+    assert again["sheet"]["checked_in"] == 1
+
+
 def test_the_desk_refuses_someone_not_enrolled(client, lesson):
     class_session, _, verifier = lesson
     stranger = f.person()

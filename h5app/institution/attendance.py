@@ -6,13 +6,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
-from ..desk_outcomes import CHECKED_IN, done, refused, session_label
+from ..desk_outcomes import check_in_result, done, refused, session_label
 from ..extensions import db
 from ..identity import mask_id_number, mask_name
 from ..models import CheckIn, ClassSession, Enrolment
 from ..models.classes import ENROLLED
 from ..qr import qr_svg
 from ..template_filters import local_dt
+from ..timeutil import utcnow
 from ..vouchers import app_qr_secret, audit, qrtoken
 from ..vouchers import checkin as checkin_service
 from ..vouchers import presence
@@ -75,14 +76,15 @@ def session_checkin(session_id):
     verdict, status = None, 200
     form = ScanForm()
     if form.validate_on_submit():
+        now = utcnow()
         try:
-            _record, person = checkin_service.scan_check_in(
+            record, person = checkin_service.scan_check_in(
                 db.session, class_session, form.qr.data,
-                audit.Actor.for_staff(current_user), app_qr_secret())
+                audit.Actor.for_staff(current_user), app_qr_secret(), now=now)
         except DomainError as refusal:
             verdict, status = refused("checkin", refusal.code, refusal.message), refusal.status
         else:
-            verdict = done(CHECKED_IN, session_label(class_session), person)
+            verdict = done(check_in_result(record, now), session_label(class_session), person)
         if request.accept_mimetypes.best == "application/json":
             return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
     return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from ..desk_outcomes import ALREADY_CHECKED_IN, CHECKED_IN, LOOKS, REFUSAL_TITLES, session_label, verified_message
+from ..desk_outcomes import LOOKS, REFUSAL_TITLES, check_in_result, session_label, verified_message
 from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
@@ -136,8 +136,7 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
             return Verdict(done.result, session_label(class_session), person_id=done.person.id)
         record, person = checkin_service.scan_check_in(session, class_session, code, actor, qr_secret,
                                                        now=read_at, now_ts=read_ts)
-        fresh = record.created_at == read_at
-        return Verdict(CHECKED_IN if fresh else ALREADY_CHECKED_IN, session_label(class_session), person_id=person.id)
+        return Verdict(check_in_result(record, read_at), session_label(class_session), person_id=person.id)
     training_class = _training_class(session, device.class_id)
     if training_class is None:
         raise DeviceNotReady("请先在扫码台页面为该扫码枪选择验券的班期")
