@@ -179,6 +179,14 @@ def test_put_payee_is_in_force_at_once_audited_and_masked(client, w):
     assert actions(w.institution.id)[-1] == "payee.set"
 
 
+def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
+    """API.md: PUT /institutions/{code}/payee carries "payee": {…}."""
+    response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json={"payee": ACCOUNT},
+                          headers=auth(w.bureau_key))
+    assert response.status_code == 200, response.get_json()
+    assert payees.active_account(db.session, institution_id=w.institution.id).account_number == CARD
+
+
 @pytest.mark.parametrize("who, code", [("foreign_bureau_key", None), ("bureau_key", "NOSUCH1")])
 def test_put_payee_outside_the_region_or_unknown_is_404(client, w, who, code):
     before = payees.active_account(db.session, institution_id=w.institution.id).id

@@ -215,6 +215,13 @@ def test_a_body_missing_a_field_is_422(client, w):
     assert response.status_code == 422 and "account_number" in response.get_json()["error"]["fields"]
 
 
+def test_a_channel_may_send_the_account_wrapped_as_api_md_writes_it(client, w, session):
+    response = put_payee(client, w.channel_key, w.person.id_number, {"payee": card()})
+    assert response.status_code == 200, response.get_json()
+    account = session.scalar(select(PayeeAccount).where(PayeeAccount.person_id == w.person.id))
+    assert account.account_number == CARD
+
+
 def test_the_endpoint_is_in_the_openapi_document(client):
     operation = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/people/{id_number}/payee"]["put"]
     assert operation["x-scopes"] == ["channel"]

@@ -12,7 +12,7 @@ from ..vouchers import payees
 from .blueprint import bp
 from .errors import ApiError, not_found
 from .registry import endpoint
-from .schemas import PayeeIn, PayeeOut
+from .schemas import PayeeOut, PayeeUpdate
 from .scope import visible_person
 
 
@@ -22,7 +22,7 @@ class PersonPayeeOut(BaseModel):
 
 
 @endpoint(bp, "PUT", "/people/{id_number}/payee", scopes=(SCOPE_CHANNEL,), summary="设置劳动者本人收款账户",
-          body=PayeeIn, response=PersonPayeeOut, tag="people")
+          body=PayeeUpdate, response=PersonPayeeOut, tag="people")
 def set_person_payee(caller, body, id_number):
     problem = id_number_error(id_number)
     if problem:

@@ -3,7 +3,9 @@ from them; field names are the contract."""
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator, model_validator,
+)
 
 from ..vouchers.lifecycle import MAX_REVOKE_CODES
 
@@ -186,6 +188,18 @@ class PayeeIn(In):
     account_name: Annotated[str, Field(max_length=100, description="户名")]
     bank_name: Annotated[str, Field(max_length=100, description="开户行")]
     account_number: Annotated[str, Field(max_length=40, description="账号（数字，可含空格或短横线）")]
+
+
+class PayeeUpdate(PayeeIn):
+    """PUT …/payee: the account as API.md writes it, {"payee": {"account_name", "bank_name",
+    "account_number"}}; the three fields given at the top level are taken too."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, data):
+        if isinstance(data, dict) and set(data) == {"payee"} and isinstance(data["payee"], dict):
+            return data["payee"]
+        return data
 
 
 class InstitutionIn(In):

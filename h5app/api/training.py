@@ -42,7 +42,7 @@ def add_institutions(caller, body):
 
 
 @endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（即时生效）",
-          body=schemas.PayeeIn, response=schemas.InstitutionPayeeOut, tag="institutions")
+          body=schemas.PayeeUpdate, response=schemas.InstitutionPayeeOut, tag="institutions")
 def set_institution_payee(caller, body, code):
     institution = bureau_institution(caller, code)
     account = payees.change_institution_account(db.session, institution, body.model_dump(), caller.actor)
