@@ -11,6 +11,7 @@ from .identity import id_number_error, name_error, normalize_id_number, normaliz
 from .models import Institution, PayeeAccount, Region, Site, StaffUser
 from .models.institutions import INSTITUTION_TYPES
 from .models.staff import OFFICER
+from .spreadsheets import numbers
 from .vouchers import audit, payees
 from .vouchers.errors import ValidationFailed
 from .vouchers.transactions import service
@@ -65,7 +66,7 @@ def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict],
     regions = set(session.scalars(select(Region.code)))
     taken = set(session.scalars(select(Institution.code)))
     clean, errors, seen = [], [], {}
-    for index, row in enumerate(rows, start=1):
+    for index, row in zip(numbers(rows), rows, strict=True):
         def bad(field, message):
             errors.append({"index": index, "field": field, "message": message})
 

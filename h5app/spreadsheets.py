@@ -35,8 +35,23 @@ def _decode(data: bytes) -> str:
     raise SheetError("文件编码无法识别，请另存为 UTF-8 编码的 CSV 或 Excel（.xlsx）文件")
 
 
-def read_table(filename: str, data: bytes) -> list[list[str]]:
-    """All rows of the first sheet as text, header row included."""
+class Table(list):
+    """The rows of a sheet that hold anything, header first, with the line of the file each is on
+    (`lines`): a blank line is dropped but still counted, so a message names the line the user sees."""
+
+    def __init__(self, numbered: list[tuple[int, list[str]]]):
+        super().__init__(row for _line, row in numbered)
+        self.lines = [line for line, _row in numbered]
+
+
+class Row(dict):
+    """One record of a table by field, with the `line` of the file it came from."""
+
+    line: int
+
+
+def read_table(filename: str, data: bytes) -> Table:
+    """All rows of the first sheet as text, header row included; blank rows left out (counted)."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise SheetError("文件超过2MB，请分批上传")
     if not data.strip():
@@ -54,14 +69,15 @@ def read_table(filename: str, data: bytes) -> list[list[str]]:
         rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(_decode(data)))]
     else:
         raise SheetError("只支持 CSV 或 Excel（.xlsx）文件")
-    rows = [row for row in rows if any(row)]
-    if len(rows) > MAX_ROWS + 1:
+    table = Table([(line, row) for line, row in enumerate(rows, start=1) if any(row)])
+    if len(table) > MAX_ROWS + 1:
         raise SheetError(f"一次最多上传{MAX_ROWS}行，请分批上传")
-    return rows
+    return table
 
 
-def records(rows: list[list[str]], columns: dict[str, tuple[str, ...]], required: set[str]) -> list[dict]:
-    """Rows as dicts keyed by field, finding each field's column by any of its header names."""
+def records(rows: list[list[str]], columns: dict[str, tuple[str, ...]], required: set[str]) -> list[Row]:
+    """Rows as dicts keyed by field, finding each field's column by any of its header names; each
+    knows its line in the file (the Table's, else counted from the header as line 1)."""
     if not rows:
         raise SheetError("文件中没有数据")
     header = [cell.strip().lower() for cell in rows[0]]
@@ -74,7 +90,19 @@ def records(rows: list[list[str]], columns: dict[str, tuple[str, ...]], required
     missing = [columns[field][0] for field in columns if field in required and field not in positions]
     if missing:
         raise SheetError("表头缺少列：" + "、".join(missing) + "（第一行应为表头）")
-    return [{field: (row[i] if i < len(row) else "") for field, i in positions.items()} for row in rows[1:]]
+    lines = getattr(rows, "lines", range(1, len(rows) + 1))
+    found = []
+    for line, row in zip(lines[1:], rows[1:], strict=True):
+        record = Row({field: (row[i] if i < len(row) else "") for field, i in positions.items()})
+        record.line = line
+        found.append(record)
+    return found
+
+
+def numbers(rows: list[dict]) -> list[int]:
+    """What each row is called in a message: its line in the file for the records of a table, its
+    place in the list (from 1) for rows sent otherwise (the API's)."""
+    return [getattr(row, "line", place) for place, row in enumerate(rows, start=1)]
 
 
 def csv_bytes(header: list[str], rows: list[list]) -> bytes:

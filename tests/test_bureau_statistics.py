@@ -244,7 +244,7 @@ def test_a_target_table_with_bad_rows_changes_nothing(client, supervisor):
     assert response.status_code == 400
     assert "第3行" in page and "请填写地区名称" in page
     assert "第4行" in page and "应为不小于0的整数" in page
-    assert "第5行" in page and "与第1行重复" in page
+    assert "第5行" in page and "与第2行重复" in page  # the file's own line numbers, header line 1
     assert db.session.scalar(select(RegionTarget.issue_target)) == 100  # the earlier import stands
 
 

@@ -1,6 +1,7 @@
 """A class's trainees and its roster upload (CSV in UTF-8 or GBK, XLSX; all or nothing, every bad row
 by its line), and exports that a spreadsheet cannot mistake for formulas."""
 import io
+import re
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -66,6 +67,15 @@ def test_a_bad_roster_lists_every_bad_line_and_imports_nothing(client, officer_c
     assert "第5行" in page and "重复" in page
     assert db.session.scalar(select(func.count(Enrolment.id))) == 0
     assert db.session.scalar(select(func.count(Person.id))) == 0
+
+
+def test_errors_name_the_files_own_lines_after_a_blank_line(client, officer_class):
+    """A blank line is left out of the roster but still counted: 赵六 is on line 4 of the file."""
+    good = f.valid_id_number()
+    csv = f"姓名,身份证号\n王五,{good}\n,,\n赵六,{good}\n".encode()
+    page = upload(client, officer_class, csv, "roster.csv").get_data(as_text=True)
+    rows = re.sub(r"<[^>]+>", " ", page)
+    assert re.search(r"第4行\s+身份证号与第2行重复", rows), rows[rows.find("花名册有"):][:300]
 
 
 @pytest.mark.parametrize("content,filename,message", [

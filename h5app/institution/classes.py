@@ -99,8 +99,8 @@ def upload_roster(class_id):
             added = roster.add_trainees(db.session, training_class, rows, audit.Actor.for_staff(current_user))
         except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule of the class
             message = refusal.message
-            # Line numbers as the officer sees them in the file: the header is line 1.
-            errors = [{"line": e.index + 1, "field": e.field, "message": e.message}
+            # The rows are the file's records: each error names its line in the file (header line 1).
+            errors = [{"line": e.index, "field": e.field, "message": e.message}
                       for e in refusal.details.get("rows", [])]
         else:
             flash(f"已导入{len(added)}名学员（已在名单中的学员不会重复导入）", "success")

@@ -8,7 +8,7 @@ from sqlalchemy import delete, or_, select
 
 from ..ids import ascii_digits
 from ..models import KpiTarget, Region, RegionTarget, in_region
-from ..spreadsheets import SheetError, records
+from ..spreadsheets import SheetError, numbers, records
 from ..timeutil import utcnow
 from ..vouchers import audit
 from ..vouchers.errors import OutOfScope, ValidationFailed
@@ -83,7 +83,7 @@ class RegionMatcher:
 
 def _region_rows(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict], list[dict]]:
     matcher, clean, errors, seen = RegionMatcher(session), [], [], {}
-    for index, row in enumerate(rows, start=1):
+    for index, row in zip(numbers(rows), rows, strict=True):
         def bad(field, message):
             errors.append({"index": index, "field": field, "message": message})
 
@@ -115,7 +115,7 @@ def _region_rows(session, rows: list[dict], actor: audit.Actor) -> tuple[list[di
 
 def _kpi_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     clean, errors, seen = [], [], {}
-    for index, row in enumerate(rows, start=1):
+    for index, row in zip(numbers(rows), rows, strict=True):
         def bad(field, message):
             errors.append({"index": index, "field": field, "message": message})
 

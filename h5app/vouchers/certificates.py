@@ -114,7 +114,8 @@ def import_certificates(session, filename: str, data: bytes, actor: audit.Actor)
     if not rows:
         raise ValidationFailed("文件中没有证书数据")
     bad, ready, numbers = [], [], set()
-    for line, row in enumerate(rows, start=2):
+    for row in rows:
+        line = row.line
         values = {**row, "issued_on": _date(row.get("issued_on"))}
         fields, person = _problems(session, values, numbers, actor)
         numbers.add((values.get("number") or "").strip())

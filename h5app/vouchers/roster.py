@@ -8,6 +8,7 @@ from ..identity import id_number_error, is_valid_phone, name_error, normalize_id
 from ..models import Enrolment, Person, TrainingClass
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
 from ..models.people import VIA_ROSTER
+from ..spreadsheets import numbers
 from . import audit
 from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
 from .transactions import in_chunks, service
@@ -22,7 +23,7 @@ class RowError:
 
 def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
     clean, errors, seen = [], [], {}
-    for index, row in enumerate(rows, start=1):
+    for index, row in zip(numbers(rows), rows, strict=True):
         name = normalize_name(str(row.get("name") or ""))
         id_number = normalize_id_number(str(row.get("id_number") or ""))
         phone = normalize_phone(str(row.get("phone") or ""))
@@ -42,15 +43,15 @@ def validate_rows(rows: list[dict]) -> tuple[list[dict], list[RowError]]:
     return clean, errors
 
 
-def _known_people(session, clean: list[dict], errors: list[RowError]) -> dict:
+def _known_people(session, clean: list[dict], errors: list[RowError], row_numbers: list[int]) -> dict:
     """The people already known by the rows' ID numbers; a row whose name is not theirs is added
     to `errors` beside the rows' other problems, so one answer lists every bad row."""
     unreadable = {error.index for error in errors if error.field in ("id_number", "name")}
-    ids = [row["id_number"] for index, row in enumerate(clean, start=1) if index not in unreadable]
+    ids = [row["id_number"] for index, row in zip(row_numbers, clean, strict=True) if index not in unreadable]
     people = {}
     for chunk in in_chunks(ids):
         people.update({p.id_number: p for p in session.scalars(select(Person).where(Person.id_number.in_(chunk)))})
-    for index, row in enumerate(clean, start=1):
+    for index, row in zip(row_numbers, clean, strict=True):
         known = people.get(row["id_number"]) if index not in unreadable else None
         if known is not None and known.name != row["name"]:
             errors.append(RowError(index, "name", "姓名与该身份证号的实名信息不一致"))
@@ -70,7 +71,7 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
     clean, errors = validate_rows(rows)
     if not rows:
         errors.append(RowError(0, "file", "花名册中没有学员"))
-    people = _known_people(session, clean, errors)
+    people = _known_people(session, clean, errors, numbers(rows))
     if errors:
         errors.sort(key=lambda error: error.index)
         raise ValidationFailed(f"花名册有{len(errors)}处错误，未导入任何学员", rows=errors)
