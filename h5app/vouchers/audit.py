@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import literal
 
-from ..models import AuditEvent
+from ..models import AuditEvent, Institution, Person
 from ..timeutil import utcnow
 
 
@@ -50,9 +50,26 @@ def record(session, actor: Actor, action: str, *, voucher=None, from_status=None
     and every voucher move writes one."""
     if session.new:
         session.flush()  # the row may point at a voucher or person added in this transaction
+    if region_code is None and voucher is None:
+        region_code = region_of(session, institution_id, person_id)
     session.connection().execute(INSERT, values(
         actor, action, voucher=voucher, from_status=from_status, to_status=to_status, person_id=person_id,
         institution_id=institution_id, region_code=region_code, reason=reason, details=details, at=at))
+
+
+def region_of(session, institution_id: int | None, person_id: int | None) -> str | None:
+    """Where an event with no region of its own belongs: its institution's region, else its
+    person's. A clerk's 审计日志 shows only rows of its region (bureau/oversight.py), so a sign-in,
+    an enrolment or an exam result must carry one. Usually the identity map answers, no SELECT."""
+    if institution_id is not None:
+        institution = session.get(Institution, institution_id)
+        if institution is not None:
+            return institution.region_code
+    if person_id is not None:
+        person = session.get(Person, person_id)
+        if person is not None:
+            return person.region_code
+    return None
 
 
 def record_many(session, rows: list[dict]) -> None:
