@@ -6,6 +6,7 @@ from datetime import timedelta
 from h5app.api.keys import create_key
 from h5app.extensions import db
 from h5app.models import Channel
+from h5app.models.classes import CLASS_COMPLETED
 from h5app.timeutil import local_today
 
 from . import factories as f
@@ -83,13 +84,15 @@ CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级
 
 
 def used_and_completed(w, session):
-    """The world's voucher used at its class, the trainee present at every session and passed."""
+    """The world's voucher used at its class, the trainee present at every session and passed, and
+    the class completed (结业): what a settlement application needs."""
     w.voucher.status, w.voucher.class_id, w.voucher.institution_id = "used", w.training_class.id, w.institution.id
     w.voucher.used_at = f.utcnow_plus(days=-1)
     f.enrol(w.training_class, w.person, voucher_id=w.voucher.id)
     for class_session in w.training_class.sessions:
         f.check_in(class_session, w.person)
     f.exam_result(w.training_class, w.person)
+    w.training_class.status, w.training_class.completed_at = CLASS_COMPLETED, f.utcnow_plus()
     session.commit()
 
 

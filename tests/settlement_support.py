@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import Settlement, StaffUser
+from h5app.models.classes import CLASS_COMPLETED
 from h5app.models.vouchers import CLAIMED, DIRECTED, FACE_VALUE, GENERAL, USED
 from h5app.timeutil import local_at, utcnow
 from h5app.vouchers import audit, settlement
@@ -21,6 +22,7 @@ from . import factories as f
 NOW = local_at(date(2022, 5, 10), time(10))
 WINDOW = dict(claim_starts_on=date(2022, 5, 1), claim_ends_on=date(2022, 6, 30))
 CLASS_DATES = dict(starts_on=date(2022, 5, 10), ends_on=date(2022, 5, 20))
+COMPLETED = dict(status=CLASS_COMPLETED, completed_at=local_at(date(2022, 5, 20), time(18)))
 
 
 def count(session, model, *where):
@@ -32,8 +34,9 @@ def make_template(policy_code="default", **values):
 
 
 def make_class(inst=None, sessions=5, **values):
-    """Five sessions of 4 hours: 20 hours in all."""
-    return f.training_class(inst, sessions=sessions, **{**CLASS_DATES, **values})
+    """Five sessions of 4 hours: 20 hours in all; completed (结业), as a class is before its
+    institution may apply for settlement."""
+    return f.training_class(inst, sessions=sessions, **{**CLASS_DATES, **COMPLETED, **values})
 
 
 def trainee(cls, template, *, attended=5, passed=True, used_at=NOW, owner=None):
@@ -147,7 +150,7 @@ def chongqing_application(session):
 
 @pytest.fixture
 def application():
-    training_class = f.training_class(sessions=2)
+    training_class = f.training_class(sessions=2, status=CLASS_COMPLETED, completed_at=utcnow())
     template = f.template()
     lines = []
     for name, attended in (("陈小燕", 2), ("孙丽", 0)):

@@ -117,7 +117,7 @@ def test_two_vouchers_of_one_person_racing_past_a_one_use_a_year_policy_use_one(
 
 def test_two_settlement_applications_at_once_never_share_a_voucher(app):
     template = factories.template()
-    training_class = factories.training_class()
+    training_class = factories.training_class(status="completed")  # 结业, then 结算
     for _ in range(3):
         factories.voucher(template, factories.person(), "used", used_at=utcnow(), class_id=training_class.id,
                           institution_id=training_class.institution_id)
@@ -134,7 +134,7 @@ def test_two_settlement_applications_at_once_never_share_a_voucher(app):
 
 def test_two_clerks_paying_one_settlement_at_once_settle_each_voucher_once(app):
     template = factories.template()
-    training_class = factories.training_class()
+    training_class = factories.training_class(status="completed")  # 结业, then 结算
     for _ in range(3):
         person = factories.person()
         factories.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,

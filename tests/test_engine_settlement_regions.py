@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from h5app.models import AuditEvent, Notification, Settlement, Voucher
-from h5app.models.classes import CLASS_COMPLETED
+from h5app.models.classes import CLASS_COMPLETED, CLASS_OPEN
 from h5app.models.settlement import LINE_PENDING, S_SUBMITTED
 from h5app.models.vouchers import CLAIMED, CREDENTIAL, DIRECTED, FACE_VALUE, SETTLED, USED
 from h5app.timeutil import local_at
@@ -30,7 +30,7 @@ def wuxi_directed_class(session, function_mode=CREDENTIAL, policy_code="wuxi", a
     if function_mode == FACE_VALUE:
         values.update(face_value_fen=120000)
     template = f.directed_template(policy_code=policy_code, **WINDOW, **values)
-    cls = make_class(f.institution(region_code="320211"))
+    cls = make_class(f.institution(region_code="320211"), status=CLASS_OPEN, completed_at=None)  # 结业 is the test
     workers = [f.person(region_code="320211") for _ in attended]
     for worker, sessions in zip(workers, attended, strict=True):
         f.enrol(cls, worker)

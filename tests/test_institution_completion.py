@@ -54,6 +54,7 @@ def test_settlement_preview_shows_each_lines_eligibility_then_submits(client, fi
     training_class, good, weak, vouchers = finished
     client.post(f"/institution/classes/{training_class.id}/results",
                 data={f"result-{good.id}": "pass", f"result-{weak.id}": "pass"})
+    client.post(f"/institution/classes/{training_class.id}/complete")  # 结业 first: then 结算
     page = client.get(f"/institution/classes/{training_class.id}/settlement").get_data(as_text=True)
     assert "100%" in page and "不符合：打卡率0.0%，低于60%" in page
     response = client.post(f"/institution/classes/{training_class.id}/settlement", data={"codes": ""})
@@ -66,6 +67,7 @@ def test_settlement_preview_shows_each_lines_eligibility_then_submits(client, fi
 
 def test_settlement_with_bad_codes_lists_each_and_makes_nothing(client, finished):
     training_class, *_ = finished
+    client.post(f"/institution/classes/{training_class.id}/complete")  # 结业 first: then 结算
     response = client.post(f"/institution/classes/{training_class.id}/settlement", data={"codes": "NOPE1\nNOPE2"})
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "第1个 NOPE1" in page and "第2个 NOPE2" in page

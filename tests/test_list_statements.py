@@ -66,7 +66,7 @@ def settlements_of(n: int):
     institution = f.institution()
     template = f.template()
     for _ in range(n):
-        training_class = f.training_class(inst=institution, sessions=1)
+        training_class = f.training_class(inst=institution, sessions=1, status="completed")  # 结业, then 结算
         for _ in range(2):
             person = f.person()
             f.voucher(template, person, "used", used_at=utcnow(), class_id=training_class.id,

@@ -421,7 +421,7 @@ class SettlementLineOut(BaseModel):
 
 class SettlementOut(BaseModel):
     id: int
-    status: Literal["draft", "submitted", "reviewed", "paid"]
+    status: Literal["draft", "submitted", "reviewed", "paid", "rejected"]
     payee_kind: Literal["institution", "worker"]
     payee: PayeeOut | None = Field(description="当前收款账户（脱敏）；缺少时拨付会被拒绝 PAYEE_MISSING")
     class_id: int | None
@@ -438,7 +438,7 @@ class SettlementOut(BaseModel):
 
 class SettlementSummary(BaseModel):
     id: int
-    status: Literal["draft", "submitted", "reviewed", "paid"]
+    status: Literal["draft", "submitted", "reviewed", "paid", "rejected"]
     payee_kind: Literal["institution", "worker"]
     class_id: int | None
     institution_code: str | None

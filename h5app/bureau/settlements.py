@@ -14,7 +14,7 @@ from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..ids import ascii_digits
 from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
-from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REVIEWED, S_SUBMITTED
+from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from ..timeutil import local_today, utcnow
 from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
 from ..vouchers.errors import DomainError
@@ -28,7 +28,7 @@ def _my_settlement(settlement_id: int) -> Settlement:
     return regional(Settlement, settlement_id)
 
 
-TABS = {S_SUBMITTED: "待审核", S_REVIEWED: "待拨付", S_PAID: "已拨付"}
+TABS = {S_SUBMITTED: "待审核", S_REVIEWED: "待拨付", S_PAID: "已拨付", S_REJECTED: "已驳回"}
 PAYEE_TABS = {"": "全部", "institution": "培训机构", "worker": "劳动者本人"}
 
 

@@ -9,9 +9,8 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..ids import ascii_digits
-from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass, Voucher
+from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass
 from ..models.classes import ENROLLED
-from ..models.vouchers import USED
 from ..vouchers import audit, completion, exam_results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
 from .forms import ResultsForm, SettlementApplyForm
@@ -77,7 +76,8 @@ def complete_class(class_id):
 @bp.route("/classes/<int:class_id>/settlement", methods=["GET", "POST"])
 @roles_required(OFFICER)
 def apply_settlement(class_id):
-    """Preview every verified voucher of the class with its eligibility, then submit."""
+    """The class's applications made so far, and a preview of the vouchers not yet applied for with
+    their eligibility; submitted once the class is completed (结业), as the service requires."""
     training_class = owned(TrainingClass, class_id)
     form = SettlementApplyForm()
     error, bad_rows = None, []
@@ -92,10 +92,12 @@ def apply_settlement(class_id):
         else:
             flash(f"结算申请已提交（{len(made.lines)}张券）", "success")
             return redirect(url_for("institution.settlement_detail", settlement_id=made.id))
-    used = db.session.scalars(select(Voucher).where(Voucher.class_id == class_id, Voucher.status == USED)).all()
-    preview = [(v, subsidy.assess(db.session, v, training_class)) for v in used]
+    pending = settlement.vouchers_to_apply_for(db.session, training_class)
+    preview = [(v, subsidy.assess(db.session, v, training_class)) for v in pending]
     return render_template("institution/settlement_apply.html", training_class=training_class, form=form,
-                           preview=preview, error=error, bad_rows=bad_rows), (400 if error else 200)
+                           preview=preview, error=error, bad_rows=bad_rows,
+                           applications=settlement_lists.class_applications(db.session, training_class)), (
+        400 if error else 200)
 
 
 @bp.route("/settlements")

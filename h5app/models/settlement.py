@@ -12,7 +12,10 @@ from .people import Person
 from .vouchers import Voucher
 
 S_DRAFT, S_SUBMITTED, S_REVIEWED, S_PAID = "draft", "submitted", "reviewed", "paid"
-SETTLEMENT_STATUSES = {S_DRAFT: "草稿", S_SUBMITTED: "待审核", S_REVIEWED: "已审核待拨付", S_PAID: "已拨付"}
+# Every line rejected: nothing to pay, the application is closed without a payment (no 资金拨付表).
+S_REJECTED = "rejected"
+SETTLEMENT_STATUSES = {S_DRAFT: "草稿", S_SUBMITTED: "待审核", S_REVIEWED: "已审核待拨付", S_PAID: "已拨付",
+                       S_REJECTED: "已驳回"}
 LINE_PENDING, LINE_APPROVED, LINE_REJECTED = "pending", "approved", "rejected"
 LINE_DECISIONS = {LINE_PENDING: "待审核", LINE_APPROVED: "通过", LINE_REJECTED: "驳回"}
 PAYEE_INSTITUTION, PAYEE_WORKER = "institution", "worker"
@@ -123,8 +126,14 @@ class Settlement(db.Model):
 
     @property
     def review_done(self) -> bool:
-        """Reviewed (paid or not): its 资金拨付表 can be drawn."""
+        """Reviewed with something approved (paid or not): its 资金拨付表 can be drawn. Not one whose
+        every line was rejected (S_REJECTED): it pays nothing."""
         return self.status in (S_REVIEWED, S_PAID)
+
+    @property
+    def is_rejected(self) -> bool:
+        """已驳回: every line rejected, nothing to pay."""
+        return self.status == S_REJECTED
 
     @property
     def awaiting_payment(self) -> bool:

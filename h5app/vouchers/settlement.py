@@ -16,7 +16,7 @@ from ..models import (
 )
 from ..models.classes import CLASS_COMPLETED, ENROLLED
 from ..models.settlement import (
-    LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REVIEWED, S_SUBMITTED,
+    LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_DRAFT, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED,
 )
 from ..models.vouchers import CLAIMED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
@@ -28,6 +28,9 @@ from .errors import (
 from .notify import notify, notify_many
 from .transactions import in_chunks, service
 from .verify import check_yearly_limits
+
+
+NOT_COMPLETED = "班期结业后才能申请结算：请在全部课次结束、录入考核结果并办理结业后再提交"
 
 
 def _open_line_exists(session, voucher_id: int) -> bool:
@@ -51,6 +54,21 @@ def _pays_worker(voucher: Voucher, training_class: TrainingClass) -> bool:
                 and training_class.project_type == "certificate")
 
 
+def _applicable(vouchers, taken: set[int], training_class: TrainingClass) -> list[Voucher]:
+    """What an application without a list of codes takes: used, on no line still open, and not a
+    subsidy paid to the worker."""
+    return [v for v in vouchers if v.status == USED and v.id not in taken and not _pays_worker(v, training_class)]
+
+
+def vouchers_to_apply_for(session, training_class: TrainingClass) -> list[Voucher]:
+    """The class's vouchers an application would take now (the 结算申请 page's preview): none more
+    once every one is on an application, only a rejected line's again."""
+    used = session.scalars(
+        select(Voucher).where(Voucher.class_id == training_class.id, Voucher.status == USED).order_by(Voucher.id)
+        .options(selectinload(Voucher.template).selectinload(VoucherTemplate.policy))).all()
+    return _applicable(used, _with_open_lines(session, [v.id for v in used]), training_class)
+
+
 @service
 def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: list[str] | None = None,
           submit: bool = True, now=None) -> Settlement:
@@ -65,6 +83,8 @@ def apply(session, training_class: TrainingClass, actor: audit.Actor, *, codes: 
 def _application(session, training_class, actor, *, codes, submit, now) -> Settlement:
     if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能为本机构的班期申请结算")
+    if not training_class.is_completed:  # attendance and exam results are final only at 结业
+        raise ClassNotFinished(NOT_COMPLETED)
     # Locked (PostgreSQL) so two applications made at the same moment cannot both take a voucher.
     used_here = {v.code: v for v in session.scalars(
         select(Voucher).where(Voucher.class_id == training_class.id).with_for_update(of=Voucher)
@@ -72,8 +92,7 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
     )}
     taken = _with_open_lines(session, [v.id for v in used_here.values()])
     if codes is None:
-        chosen = [v for v in used_here.values() if v.status == USED and v.id not in taken
-                  and not _pays_worker(v, training_class)]
+        chosen = _applicable(used_here.values(), taken, training_class)
     else:
         chosen, bad, seen = [], [], set()
         for index, raw in enumerate(codes, start=1):
@@ -175,7 +194,8 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     """Decide lines: `approve` codes, `reject` (code, reason) pairs. `amounts` maps an approved code
     to the amount approved (fen), never above the line's computed maximum; where the region's face
     value is only a reference (Chongqing) that is what is paid, elsewhere the maximum is the
-    amount. When every line is decided the settlement is reviewed and waits for payment."""
+    amount. When every line is decided the settlement is reviewed and waits for payment — or, every
+    line rejected, is closed as 已驳回 with nothing to pay."""
     now = now or utcnow()
     _check_bureau(actor, settlement)
     _lock(session, settlement)
@@ -243,8 +263,8 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     if all(line.decision != LINE_PENDING for line in settlement.lines):
         settlement.status = S_REVIEWED
         settlement.reviewed_at = now
-        if not settlement.unpaid_lines:  # every line rejected: nothing to pay, the application is closed
-            settlement.status = S_PAID
+        if not settlement.unpaid_lines:  # every line rejected: nothing to pay, closed as 已驳回 (not 已拨付)
+            settlement.status = S_REJECTED
     settlement.reviewed_by_id = actor.id if actor.type == "staff" else settlement.reviewed_by_id
     audit.record(session, actor, "settlement.review", institution_id=settlement.institution_id,
                  person_id=settlement.person_id, region_code=settlement.region_code,
@@ -277,6 +297,8 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
     _lock(session, settlement)
     if settlement.status == S_PAID:
         raise VoucherSettled("该结算申请已全部拨付，不能重复拨付")
+    if settlement.status == S_REJECTED:
+        raise SettlementError("该结算申请的培训券已全部驳回，没有需要拨付的金额")
     if settlement.status != S_REVIEWED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，审核完成后才能拨付")
     if any(line.decided_by == _who(actor) for line in settlement.lines):

@@ -9,12 +9,12 @@ from sqlalchemy.orm import selectinload
 from ..models import Policy, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, under_prefix
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import GENERAL, USED
-from ..models.settlement import S_PAID, S_REVIEWED, S_SUBMITTED
+from ..models.settlement import S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from ..timeutil import end_of_local_day, start_of_local_day
 
 # What a list may ask for: the stored statuses, plus 'open' (待处理: submitted or reviewed).
 STATUS_FILTERS = {"open": (S_SUBMITTED, S_REVIEWED), S_SUBMITTED: (S_SUBMITTED,), S_REVIEWED: (S_REVIEWED,),
-                  S_PAID: (S_PAID,), "draft": ("draft",)}
+                  S_PAID: (S_PAID,), S_REJECTED: (S_REJECTED,), "draft": ("draft",)}
 PAYEE_FILTERS = ("institution", "worker")
 
 
@@ -72,6 +72,14 @@ def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int 
         .options(selectinload(Settlement.lines), selectinload(Settlement.institution))
     ).all()
     return Page(rows, count, int(approved), int(paid), page, pages)
+
+
+def class_applications(session, training_class: TrainingClass) -> list[Settlement]:
+    """The settlement applications made for a class, oldest first (the class's 结算申请 page)."""
+    return session.scalars(
+        select(Settlement).where(Settlement.class_id == training_class.id,
+                                 Settlement.institution_id == training_class.institution_id)
+        .order_by(Settlement.id).options(selectinload(Settlement.lines))).all()
 
 
 def overdue_reviews(session, now, *, region_prefix: str | None = None,

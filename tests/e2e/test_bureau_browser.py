@@ -24,6 +24,7 @@ from h5app.models import (
     AuditEvent, Institution, Notification, PayeeAccount, Person, Settlement, SettlementLine, StaffUser, Voucher,
     VoucherTemplate,
 )
+from h5app.models.classes import CLASS_COMPLETED
 from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import settlement as settlement_service
 
@@ -86,7 +87,8 @@ def office():
     for name in ("李一", "李二", "李三"):
         f.enrol(roster_class, f.person(name=name))
 
-    paid_class = f.training_class(f.institution(name="绍兴市技师学院"), course_name="中式烹调师培训", sessions=2)
+    paid_class = f.training_class(f.institution(name="绍兴市技师学院"), course_name="中式烹调师培训", sessions=2,
+                                  status=CLASS_COMPLETED)  # 结业 before 结算
     template = f.template(name="就业技能培训券", audience="targeted")
     good, weak = f.person(name="陈小燕"), f.person(name="孙丽")
     vouchers = {}
@@ -135,7 +137,7 @@ def chongqing():
     old = f.payee_account(institution_id=school.id, account_name=CQ_SCHOOL, bank_name=CQ_OLD_BANK,
                           account_number=CQ_OLD_ACCOUNT)
     officer = f.staff("officer", institution_id=school.id, name="刘专员")
-    course = f.training_class(school, course_name="中式面点师培训")
+    course = f.training_class(school, course_name="中式面点师培训", status=CLASS_COMPLETED)
     for name, code in zip(("张晓梅", "李国强"), CQ_CODES, strict=True):
         trained(template, course, name, code)
     db.session.commit()
@@ -146,7 +148,7 @@ def chongqing():
     earlier_clerk = f.bureau_actor("500000")
     for n in range(CQ_BACKGROUND + 1):
         school_n = others[0] if n < CQ_BACKGROUND else others[1]
-        course_n = f.training_class(school_n, sessions=1, course_name="家政服务员培训")
+        course_n = f.training_class(school_n, sessions=1, course_name="家政服务员培训", status=CLASS_COMPLETED)
         voucher = trained(template, course_n, "王建国")
         db.session.commit()
         made = settlement_service.apply(db.session, course_n, f.institution_actor(school_n))
