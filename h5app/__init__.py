@@ -174,6 +174,7 @@ ERROR_PAGES = {
     403: "没有权限",
     404: "页面不存在",
     405: "不支持的操作",
+    409: "页面内容已变化",  # abort(409): the object changed since the page was shown (closed, cancelled …)
     413: "上传的文件太大",
     429: "操作太频繁",
     500: "系统繁忙",
