@@ -51,8 +51,20 @@ def test_invalid_template_is_422_with_the_field(client, w, session, values, fiel
     assert session.scalar(select(func.count(VoucherTemplate.id))) == 1
 
 
+def test_a_template_nobody_could_use_is_refused(client, w):
+    """A claim period already over, or a use deadline before the claim deadline (a voucher claimed
+    late would be dead on arrival): the walk-through's 制券 saved both."""
+    today = local_today()
+    past = {"claim_starts_on": str(today - timedelta(days=60)), "claim_ends_on": str(today - timedelta(days=30))}
+    dead = {"claim_ends_on": str(today + timedelta(days=90)), "valid_until": str(today + timedelta(days=8))}
+    fields = [client.post("/api/v1/templates", json=template_body(**body), headers=auth(w.bureau_key))
+              .get_json()["error"]["fields"] for body in (past, dead)]
+    assert fields[0]["claim_ends_on"] == "领取截止日期已过，无人能够领取"
+    assert fields[1]["valid_until"].startswith("使用截止日期不能早于领取截止")
+
+
 @pytest.mark.parametrize("values, field, message", [
-    ({"face_value_fen": None}, "face_value_fen", "面值券须填写面值"),
+    ({"face_value_fen": None}, "face_value_fen", "面值券须填写面值（大于0元）"),
     ({"function_mode": "credential", "face_value_fen": None}, "standard_fen", "抵用券须填写补贴标准（结算时按此金额补贴）"),
     ({"claim_ends_on": "2020-01-01"}, "claim_ends_on", "领取截止不能早于领取开始"),
     ({"valid_days": None}, "valid_until", "请设置使用期限：截止日期或领取后天数（至少一项）"),

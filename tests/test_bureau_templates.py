@@ -40,7 +40,7 @@ def test_a_template_is_created_as_a_draft_and_previewed(client, clerk):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"face_value": ""}, "面值券须填写面值"),
+    ({"face_value": ""}, "面值券须填写面值（大于0元）"),
     ({"function_mode": "credential", "standard": ""}, "抵用券须填写补贴标准"),
     ({"claim_ends_on": "2026-12-01"}, "领取截止不能早于领取开始"),
     ({"valid_days": ""}, "请设置使用期限"),

@@ -1,32 +1,39 @@
 """制券 as a service: a bureau creates a voucher template for its region (a draft until the first
 issuance, or an activation through the API, puts it into force) and may edit it until then, and
 closes it (停止发放). One set of rules for the 制券 page and the partner API."""
+from datetime import date
+
 from sqlalchemy import func, select
 
 from ..models import Policy, Region, Voucher, VoucherTemplate
 from ..models.people import PRIORITY_GROUPS
 from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
+from ..timeutil import local_today
 from . import audit
 from .errors import OutOfScope, ValidationFailed
 from .transactions import service
 
 
-def template_problems(values: dict) -> dict:
+def template_problems(values: dict, today: date | None = None) -> dict:
     """Field → message for a template that cannot work as given (dates left out are not compared:
-    the form reports them missing itself)."""
+    the form reports them missing itself). With `today`, a claim period already over is refused."""
     problems = {}
     if values["function_mode"] == FACE_VALUE and not values.get("face_value_fen"):
-        problems["face_value_fen"] = "面值券须填写面值"
+        problems["face_value_fen"] = "面值券须填写面值（大于0元）"
     if values["function_mode"] == CREDENTIAL and values.get("standard_fen") is None:
         problems["standard_fen"] = "抵用券须填写补贴标准（结算时按此金额补贴）"
     starts, ends = values.get("claim_starts_on"), values.get("claim_ends_on")
     if starts and ends and ends < starts:
         problems["claim_ends_on"] = "领取截止不能早于领取开始"
+    elif today is not None and ends and ends < today:
+        problems["claim_ends_on"] = "领取截止日期已过，无人能够领取"
     if not values.get("valid_until") and not values.get("valid_days"):
         # Both may be set: the earlier deadline applies (rules.claim_deadline).
         problems["valid_until"] = "请设置使用期限：截止日期或领取后天数（至少一项）"
     elif values.get("valid_until") and starts and values["valid_until"] < starts:
         problems["valid_until"] = "使用截止日期不能早于领取开始"
+    elif values.get("valid_until") and ends and values["valid_until"] < ends:
+        problems["valid_until"] = "使用截止日期不能早于领取截止：否则临近截止领取的券到手即已过期"
     unknown = [g for g in values.get("eligible_groups") or [] if g not in PRIORITY_GROUPS]
     if unknown:
         problems["eligible_groups"] = "未知的重点群体：" + "、".join(unknown)
@@ -52,7 +59,7 @@ def _checked(session, values: dict, actor: audit.Actor) -> dict:
     values = dict(values)
     policy_code = values.pop("policy_code", None)
     region = session.scalar(select(Region).where(Region.code == values["region_code"]))
-    problems = template_problems(values)
+    problems = template_problems(values, local_today())
     if policy_code is not None:
         values["policy_id"] = session.scalar(select(Policy.id).where(Policy.code == policy_code))
         if values["policy_id"] is None:
