@@ -287,4 +287,6 @@ def test_api_issuance_to_people_with_a_record_on_file_is_not_refused(client, ses
     assert response.status_code == 201, body
     assert len(body["done"]) == 1
     [refused] = body["rejected"]
-    assert refused["code"] == "NOT_ELIGIBLE" and "人社部门尚未登记您的参保信息" in refused["message"]
+    assert refused["code"] == "NOT_ELIGIBLE" and "人社部门尚未登记该人员的参保信息" in refused["message"]
+    # Refused, so not recorded either: the bureau listed them for an offer they did not get.
+    assert session.scalar(select(Person.id).where(Person.id_number == not_on_file)) is None

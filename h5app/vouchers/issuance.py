@@ -105,7 +105,7 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
             continue
         problems = rules.eligibility_problems(person, template, names)
         if problems:
-            report.rejected.append((person, "NOT_ELIGIBLE", problems[0]))
+            report.rejected.append((person, "NOT_ELIGIBLE", for_bureau(problems[0])))
             continue
         report.done.append(Voucher(code=random_code(), template=template, issuance_id=issuance.id,
                                    person_id=person.id, status=OFFERED, offered_at=now, expires_at=deadline))
@@ -184,6 +184,11 @@ def issue_directed(session, template: VoucherTemplate, training_class: TrainingC
     return report
 
 
+def for_bureau(problem: str) -> str:
+    """An eligibility problem (worded for the worker in 卡券中心) as the issuing clerk reads it."""
+    return problem.replace("您", "该人员")
+
+
 @service
 def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor: audit.Actor, *,
                     training_class: TrainingClass | None = None, now=None) -> IssueReport:
@@ -198,7 +203,7 @@ def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor:
         bad.setdefault(error.index, error.message)
     known = {p.id_number: p for p in session.scalars(
         select(Person).where(Person.id_number.in_([r["id_number"] for r in clean])))}
-    rejected, people = [], []
+    rejected, people, names = [], [], region_names(session)
     for index, row in enumerate(clean, start=1):
         if index in bad:
             rejected.append((row, "INVALID", bad[index]))
@@ -209,7 +214,12 @@ def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor:
             continue
         if person is None:
             person = Person(name=row["name"], id_number=row["id_number"], verified_via=VIA_IMPORT,
-                            region_code=template.region_code)
+                            region_code=template.region_code, groups=[], insurance_months=0)
+            problems = rules.eligibility_problems(person, template, names) if template.distribution_mode == GENERAL \
+                else []
+            if problems:  # nobody is recorded for an offer that is refused
+                rejected.append((row, "NOT_ELIGIBLE", for_bureau(problems[0])))
+                continue
             if row["phone"] and not session.scalar(select(Person.id).where(Person.phone == row["phone"])):
                 person.phone = row["phone"]
             session.add(person)
