@@ -336,3 +336,38 @@ def test_the_trainee_list_and_its_export_count_time_present_where_the_policy_say
 
     assert re.search(rf"陈\*燕 \S+ 花名册 无培训券 {rate} ", page), page
     assert f",{rate}," in export
+
+
+# --- what the class page offers -------------------------------------------------------------------
+
+def class_page(client, training_class) -> str:
+    return text_of(client.get(f"/institution/classes/{training_class.id}"))
+
+
+def test_the_class_page_offers_only_what_the_institution_may_still_do(client):
+    """The walk-through met buttons that then refused: 取消班期 after the first lesson, 上传花名册 on a
+    completed class, 签到 links on a completed one."""
+    running = f.training_class(starts_on=local_today(), course_name="已开课班期")  # first lesson at 08:00 today
+    running.sessions[0].starts_at = utcnow() - timedelta(hours=1)
+    completed = f.training_class(course_name="已结业班期", status="completed")
+    fresh = upcoming_class(course_name="未开课班期")
+    for training_class in (running, completed):
+        training_class.institution_id = fresh.institution_id
+    officer = f.staff("officer", institution_id=fresh.institution_id)
+    db.session.commit()
+    staff_sign_in(client, officer)
+
+    assert "取消班期" in class_page(client, fresh) and "取消班期" not in class_page(client, running)
+    page = class_page(client, completed)
+    assert "上传花名册" not in page and ">签到<" not in page and "签到表" in page
+
+
+def test_a_cancelled_class_puts_no_classroom_code_on_the_screen(client, officer_world):
+    training_class, _voucher, _officer = officer_world
+    lesson_id = training_class.sessions[0].id
+    client.post(f"/institution/classes/{training_class.id}/cancellation", data={"reason": "场地问题，无法开班"})
+
+    response = client.get(f"/institution/sessions/{lesson_id}/qr")
+
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/classes/{training_class.id}")
+    assert "班期已取消，不能显示课堂签到码" in text_of(client.get(response.headers["Location"]))

@@ -1,6 +1,6 @@
 """Check-in at the institution: scan a trainee's QR for a session (camera or scan gun), show the
 rotating session QR for trainees to scan from their phones, and the session's attendance sheet."""
-from flask import jsonify, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -114,6 +114,10 @@ def _session_qr(class_session: ClassSession, purpose: str) -> dict:
 def session_qr(session_id):
     """The rotating session QR, for a screen in the classroom: 签到码, or 签退码 with ?for=checkout."""
     class_session = _my_session(session_id)
+    training_class = class_session.training_class
+    if not training_class.is_running:  # a code no one may check in with is not put on a classroom screen
+        flash(f"班期{training_class.status_label}，不能显示课堂签到码或签退码", "warning")
+        return redirect(url_for("institution.class_trainees", class_id=training_class.id))
     purpose = _purpose()
     return render_template("institution/session_qr.html", class_session=class_session, purpose=purpose,
                            qr=_session_qr(class_session, purpose))

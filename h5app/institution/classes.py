@@ -14,7 +14,7 @@ from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
-from ..vouchers import audit, class_review, roster, subsidy
+from ..vouchers import audit, cancellation, class_review, roster, subsidy
 from ..vouchers.errors import DomainError
 from .cancellation import ended_enrolments
 from .forms import RosterForm
@@ -82,8 +82,9 @@ def class_trainees(class_id):
     return render_template("institution/class.html", training_class=training_class,
                            trainees=trainee_rows(training_class, page.items), trainee_page=page,
                            review_reason=class_review.last_return_reason(db.session, training_class),
-                           ended=ended_enrolments(training_class),
-                           resubmit_form=ConfirmForm())
+                           ended=ended_enrolments(training_class), resubmit_form=ConfirmForm(),
+                           # Offered only when the institution may still do it (the bureau may later).
+                           may_cancel=cancellation.cancel_problem(training_class, False, utcnow()) is None)
 
 
 @bp.route("/classes/<int:class_id>/roster", methods=["GET", "POST"])
