@@ -29,10 +29,12 @@ def local_date(value) -> str:
     return value.strftime("%Y-%m-%d")
 
 
-def percent(value, digits: int = 0) -> str:
+def percent(value, digits: int = 1) -> str:
+    """0.004 → 0.4%, 0.5 → 50%: to `digits` decimals, trailing zeros dropped, as the reasons beside
+    it word a rate ("打卡率0.4%，低于80%") — a 0.4% shown as 0% would contradict them."""
     if value is None:
         return "—"
-    return f"{float(value) * 100:.{digits}f}%"
+    return f"{float(value) * 100:.{digits}f}".rstrip("0").rstrip(".") + "%"
 
 
 FILTERS = {
