@@ -3,7 +3,6 @@ person hidden from the bureau that issued her voucher by another region's record
 not JSON, a certificate dated in the future, study minutes of a lesson to come, a trainee batch
 that named only its first bad row, and English (or a wrong reason) in the API's messages."""
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from h5app.vouchers import cancellation, issuance
 from . import factories as f
 from .api_support import auth, error_code, key_for, template_body, world
 from .auth_support import staff_sign_in
+from .concurrency_support import hold_after_cancellation_lock, in_thread, postgresql_only, release_when_blocked_or_done
 
 
 @pytest.fixture
@@ -66,34 +66,24 @@ def test_a_class_whose_enrolment_is_closed_still_gets_directed_vouchers_for_its_
 def test_a_directed_issuance_after_the_cancellation_locked_the_class_is_refused(app, session, monkeypatch):
     """PostgreSQL: the issuance waits for the cancellation's lock and then sees the class cancelled,
     instead of binding vouchers to it after the cancellation unbound the others."""
-    from .test_concurrency_cancellation import _postgresql_only, _release_when_blocked_or_done, _run
-
-    _postgresql_only()
+    postgresql_only()
     training_class = f.training_class()
     f.enrol(training_class, f.person(name="孙丽"))
     template = f.directed_template()
     session.commit()
     class_id, template_id = training_class.id, template.id
-    locked, go, results = threading.Event(), threading.Event(), {}
-    real_lock = cancellation._lock_class
-
-    def lock_then_hold(session, training_class, *, exclusive):
-        real_lock(session, training_class, exclusive=exclusive)
-        if exclusive:
-            locked.set()
-            go.wait()
-
-    monkeypatch.setattr(cancellation, "_lock_class", lock_then_hold)
-    cancelling = _run(app, lambda: cancellation.cancel_class(
+    locked, go = hold_after_cancellation_lock(monkeypatch)
+    results = {}
+    cancelling = in_thread(app, lambda: cancellation.cancel_class(
         db.session, db.session.get(TrainingClass, class_id), "场地被征用", f.bureau_actor()) and "cancelled",
         results, "cancel")
-    issuing = _run(app, lambda: len(issuance.issue_directed(
+    issuing = in_thread(app, lambda: len(issuance.issue_directed(
         db.session, db.session.get(VoucherTemplate, template_id), db.session.get(TrainingClass, class_id),
         f.bureau_actor()).done), results, "issue")
     cancelling.start()
     locked.wait()
     issuing.start()
-    _release_when_blocked_or_done(issuing, go)
+    release_when_blocked_or_done(issuing, go)
     cancelling.join()
     issuing.join()
 

@@ -26,6 +26,7 @@ from h5app.vouchers.errors import ClassNotFinished, SettlementError
 
 from . import factories as f
 from .auth_support import sign_in, staff_sign_in
+from .migration_support import empty_database
 
 
 # --- 1. 审计日志: only the clerk's region -----------------------------------------------------------
@@ -484,8 +485,6 @@ def test_the_migrations_place_old_audit_rows_and_close_old_all_rejected_settleme
 
     from h5app.models import SettlementLine
     from h5app.models.settlement import LINE_APPROVED, LINE_REJECTED, S_PAID
-
-    from .test_migrations import empty_database
 
     with empty_database(tmp_path) as url:
         app = make_app(SQLALCHEMY_DATABASE_URI=url)

@@ -6,18 +6,18 @@ order, holding one side at the worst moment until the other is seen waiting for 
 import threading
 from collections import Counter
 
-import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, Enrolment, Person, TrainingClass, Voucher
 from h5app.models.classes import CLASS_CANCELLED
 from h5app.vouchers import app_qr_secret, cancellation, claim, enrolment
 from h5app.vouchers import verify as verify_service
-from h5app.vouchers.errors import DomainError
 
 from . import factories
-from .concurrency_support import race
+from .concurrency_support import (
+    hold_after_cancellation_lock, in_thread, postgresql_only, race, release_when_blocked_or_done,
+)
 
 PAIRS = 8
 
@@ -69,40 +69,8 @@ def test_cancellations_racing_verifications_leave_every_voucher_consistent(app):
 
 # --- each order forced (PostgreSQL: SQLite's BEGIN IMMEDIATE lets one writer in at a time) ---------
 
-def _postgresql_only():
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("forced interleavings need row locks: SQLite serialises whole transactions")
-
-
-def _someone_waits_for_a_lock() -> bool:
-    with db.engine.connect() as probe:
-        return bool(probe.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))
-
-
-def _release_when_blocked_or_done(other: threading.Thread, go: threading.Event) -> None:
-    """Let the held side go once the other side is waiting for a row lock (or has finished without
-    waiting, which is what a missing lock would do). No sleep: the server says who waits."""
-    for _ in range(100_000):
-        if not other.is_alive() or _someone_waits_for_a_lock():
-            break
-    go.set()
-
-
-def _run(app, target, results, key):
-    def body():
-        with app.app_context():
-            try:
-                results[key] = target()
-            except DomainError as error:
-                results[key] = error.code
-            finally:
-                db.session.remove()
-    return threading.Thread(target=body)
-
-
 def test_a_cancellation_after_a_verification_read_waits_for_it_and_gives_the_voucher_back(app, monkeypatch):
-    _postgresql_only()
+    postgresql_only()
     institution, [(class_id, voucher_id, qr)] = _pairs(1)
     db.session.commit()
     read_done, go, results = threading.Event(), threading.Event(), {}
@@ -116,16 +84,16 @@ def test_a_cancellation_after_a_verification_read_waits_for_it_and_gives_the_vou
         return reading
 
     monkeypatch.setattr(verify_service, "read", read_then_hold)
-    verifying = _run(app, lambda: verify_service.verify(
+    verifying = in_thread(app, lambda: verify_service.verify(
         db.session, qr=qr, class_id=class_id, actor=factories.institution_actor(institution),
         qr_secret=app_qr_secret()).result, results, "verify")
-    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+    cancelling = in_thread(app, lambda: len(cancellation.cancel_class(
         db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
         results, "cancel")
     verifying.start()
     read_done.wait()
     cancelling.start()
-    _release_when_blocked_or_done(cancelling, go)
+    release_when_blocked_or_done(cancelling, go)
     verifying.join()
     cancelling.join()
 
@@ -134,29 +102,21 @@ def test_a_cancellation_after_a_verification_read_waits_for_it_and_gives_the_vou
 
 
 def test_a_verification_after_the_cancellation_locked_the_class_is_refused(app, monkeypatch):
-    _postgresql_only()
+    postgresql_only()
     institution, [(class_id, voucher_id, qr)] = _pairs(1)
     db.session.commit()
-    locked, go, results = threading.Event(), threading.Event(), {}
-    real_lock = cancellation._lock_class
-
-    def lock_then_hold(session, training_class, *, exclusive):
-        real_lock(session, training_class, exclusive=exclusive)
-        if exclusive:
-            locked.set()
-            go.wait()
-
-    monkeypatch.setattr(cancellation, "_lock_class", lock_then_hold)
-    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+    locked, go = hold_after_cancellation_lock(monkeypatch)
+    results = {}
+    cancelling = in_thread(app, lambda: len(cancellation.cancel_class(
         db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
         results, "cancel")
-    verifying = _run(app, lambda: verify_service.verify(
+    verifying = in_thread(app, lambda: verify_service.verify(
         db.session, qr=qr, class_id=class_id, actor=factories.institution_actor(institution),
         qr_secret=app_qr_secret()).result, results, "verify")
     cancelling.start()
     locked.wait()
     verifying.start()
-    _release_when_blocked_or_done(verifying, go)
+    release_when_blocked_or_done(verifying, go)
     cancelling.join()
     verifying.join()
 
@@ -167,33 +127,26 @@ def test_a_verification_after_the_cancellation_locked_the_class_is_refused(app, 
 def test_an_enrolment_waiting_for_the_cancellations_lock_then_reads_the_class_as_cancelled(app, monkeypatch):
     """The enrolment loaded the class as open before it queued for the lock: what it reads under
     the lock, not what it loaded, decides."""
-    _postgresql_only()
+    postgresql_only()
     institution, [(class_id, _voucher_id, _qr)] = _pairs(1)
     person_id = factories.person().id
     db.session.commit()
-    locked, go, results = threading.Event(), threading.Event(), {}
-    real_lock = cancellation._lock_class
-
-    def lock_then_hold(session, training_class, *, exclusive):
-        real_lock(session, training_class, exclusive=exclusive)
-        if exclusive:
-            locked.set()
-            go.wait()
+    locked, go = hold_after_cancellation_lock(monkeypatch)
+    results = {}
 
     def enrol():
         person, training_class = db.session.get(Person, person_id), db.session.get(TrainingClass, class_id)
         locked.wait()  # the class was loaded as open, before the cancellation's lock
         return enrolment.enrol(db.session, person, training_class).status
 
-    monkeypatch.setattr(cancellation, "_lock_class", lock_then_hold)
-    cancelling = _run(app, lambda: len(cancellation.cancel_class(
+    cancelling = in_thread(app, lambda: len(cancellation.cancel_class(
         db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()).returned),
         results, "cancel")
-    enrolling = _run(app, enrol, results, "enrol")
+    enrolling = in_thread(app, enrol, results, "enrol")
     enrolling.start()
     cancelling.start()
     locked.wait()
-    _release_when_blocked_or_done(enrolling, go)
+    release_when_blocked_or_done(enrolling, go)
     cancelling.join()
     enrolling.join()
 

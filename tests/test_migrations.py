@@ -1,36 +1,14 @@
 """The committed Alembic migrations build the schema from empty, on SQLite and PostgreSQL, and
 their head matches the models exactly (no change left for autogenerate to find)."""
-import os
-import uuid
-from contextlib import contextmanager
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from h5app.extensions import db
 
-
-@contextmanager
-def empty_database(tmp_path):
-    """A brand-new empty database of the kind the suite runs on."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-        return
-    name = f"h5app_migrations_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from .migration_support import empty_database
 
 
 @pytest.fixture
