@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 
 from h5app.auth.sso import mint_ticket
 from h5app.models import AuditEvent, Settlement, Voucher
+from h5app.models.classes import CLASS_COMPLETED
+from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
@@ -135,6 +137,8 @@ def test_worker_institution_bureau_journey_through_nginx(topology, session):
     results = api.post(f"{topology.url}/api/v1/classes/{training_class.id}/results",
                        json={"results": [{"id_number": id_number, "passed": True}]}, headers=auth(institution_key))
     assert results.status_code == 200, results.text
+    training_class.status, training_class.completed_at = CLASS_COMPLETED, utcnow()  # 结业, on the officer's page
+    session.commit()
     applied = api.post(topology.url + "/api/v1/settlements", json={"class_id": training_class.id},
                        headers=auth(institution_key))
     assert applied.status_code == 201 and applied.json()["lines"][0]["eligible"] is True, applied.text
