@@ -111,6 +111,16 @@ def test_the_station_switches_a_gun_to_check_out_for_a_lesson(client, officer, i
     assert "扫码签退" in client.get(f"/institution/scanners/{device.id}").get_data(as_text=True)
 
 
+def test_a_refused_setting_after_a_saved_one_is_not_also_called_saved(client, officer, institution):
+    """The form posts back to the ?saved=1 address the last good save led to."""
+    device, _token = scan_gun(institution)
+    db.session.commit()
+    page = client.post(f"/institution/scanners/{device.id}?saved=1", data={
+        "mode": "verify", "class_id": "None", "session_id": "None"}).get_data(as_text=True)
+    assert "请选择班期" in page and "设置已保存" not in page
+    assert "设置已保存" in client.get(f"/institution/scanners/{device.id}?saved=1").get_data(as_text=True)
+
+
 def test_a_class_of_another_institution_cannot_be_chosen(client, officer, institution):
     device, _token = scan_gun(institution)
     foreign = f.training_class(f.institution(), course_name="别家的班")

@@ -127,7 +127,8 @@ def station(device_id):
     feed = _feed(device)
     return render_template("scanning/station.html", device=device, form=form, feed=list(reversed(feed)),
                            last_id=feed[-1]["id"] if feed else 0, modes=devices.MODES,
-                           target=_target_label(device), saved=request.args.get("saved")), (
+                           # The form posts back to the ?saved=1 address: a refusal is not also said saved.
+                           target=_target_label(device), saved=request.method == "GET" and request.args.get("saved")), (
         400 if form.errors else 200)
 
 
