@@ -8,6 +8,7 @@ import pytest
 from h5app.models import Settlement, Voucher
 from h5app.models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITTED
 from h5app.models.vouchers import SETTLED, USED
+from h5app.timeutil import local_today
 from h5app.vouchers import settlement
 from h5app.vouchers.errors import SettlementError, ValidationFailed
 
@@ -84,6 +85,14 @@ def test_payment_of_an_unreviewed_application_is_refused(session):
     assert session.get(Settlement, app.id).status == S_SUBMITTED
 
 
+def test_a_payment_dated_before_the_review_is_refused(session):
+    """The walk-through recorded a 拨付日期 of 2020-01-01 for an application reviewed in 2026."""
+    app, _vouchers, cashier = reviewed_application(session)
+    with pytest.raises(ValidationFailed) as refused:
+        settlement.pay(session, app, cashier, reference="HD001", paid_on=date(2022, 5, 1), now=NOW)
+    assert refused.value.details["fields"]["paid_on"].startswith("拨付日期不能早于审核日期")
+
+
 @pytest.mark.parametrize("reference, paid_on, failed", [
     ("", None, []),
     ("HD001", date(2099, 1, 1), []),
@@ -145,7 +154,8 @@ def test_api_review_with_an_amount_payment_with_a_failure_and_the_list(client, s
     body = failed.get_json()
     assert failed.status_code == 200 and body["status"] == "reviewed"
     assert (body["lines"][0]["failure_reason"], body["lines"][0]["paid_amount_fen"]) == ("账号有误", None)
-    paid = client.post(path + "/payment", json={"reference": "HD10", "paid_on": "2022-05-11"}, headers=auth(cashier))
+    paid = client.post(path + "/payment", json={"reference": "HD10", "paid_on": str(local_today())},
+                       headers=auth(cashier))
     line = paid.get_json()["lines"][0]
     assert (line["paid_amount_fen"], line["payment_reference"]) == (30000, "HD10")
     again = client.post(path + "/payment", json={"reference": "HD11"}, headers=auth(cashier))

@@ -274,11 +274,17 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     return settlement
 
 
-def _paid_on(value, now) -> date:
+def _paid_on(value, now, settlement: Settlement) -> date:
+    """The bank's date of the payment: not after today, nor before the application was reviewed
+    (nothing is paid before it is approved)."""
     if value is None:
         return to_local(now).date()
     if not isinstance(value, date) or value > to_local(now).date():
         raise ValidationFailed("拨付日期不能晚于今天", fields={"paid_on": "拨付日期不能晚于今天"})
+    reviewed = to_local(settlement.reviewed_at).date() if settlement.reviewed_at else None
+    if reviewed is not None and value < reviewed:
+        message = f"拨付日期不能早于审核日期（{reviewed:%Y-%m-%d}）"
+        raise ValidationFailed(message, fields={"paid_on": message})
     return value
 
 
@@ -293,7 +299,7 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
     reference = (reference or "").strip()
     if not reference or len(reference) > 64:
         raise ValidationFailed("请填写银行回单号（流水号），64个字符以内", fields={"reference": "请填写银行回单号"})
-    paid_on = _paid_on(paid_on, now)
+    paid_on = _paid_on(paid_on, now, settlement)
     _lock(session, settlement)
     if settlement.status == S_PAID:
         raise VoucherSettled("该结算申请已全部拨付，不能重复拨付")
