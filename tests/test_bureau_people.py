@@ -1,6 +1,7 @@
 """人员信息 for the bureau (issue 18): search by the full ID number, the record with each region by
 its name, its history and the vouchers, only for people the bureau's region covers, every view
 audited, and never a full ID number or phone on the page."""
+import re
 from datetime import date
 
 import pytest
@@ -96,6 +97,19 @@ def test_the_vouchers_of_the_bureaus_region_are_listed_with_status_and_dates(cli
     page = client.get(f"/bureau/people/{person.id}").get_data(as_text=True)
     assert "2026年失业人员技能培训券" in page and "可使用" in page
     assert "重庆家政券" not in page and "另有1张其他地区发放的培训券" in page
+
+
+def test_a_vouchers_code_is_shown_with_a_way_to_revoke_it(client, clerk):
+    """批量作废 takes codes; the clerk finds a person's code on their page, and 作废 fills it in."""
+    person = worker()
+    claimed = f.voucher(f.template(name="可作废的券"), person, "claimed")
+    used = f.voucher(f.template(name="已使用的券"), person, "used")
+    db.session.commit()
+    page = client.get(f"/bureau/people/{person.id}").get_data(as_text=True)
+    assert claimed.code in page and used.code in page
+    assert f"/bureau/revoke?codes={claimed.code}" in page and f"codes={used.code}" not in page
+    form = client.get(f"/bureau/revoke?codes={claimed.code}").get_data(as_text=True)
+    assert re.search(rf"<textarea[^>]*>\s*{claimed.code}\s*</textarea>", form)
 
 
 def test_every_view_is_audited_with_who_looked(client, clerk):

@@ -205,6 +205,8 @@ def _sheet_response(sheet, fmt: str, name: str) -> Response:
 def revoke():
     """批量作废: paste codes (one per line or comma-separated) and a reason; each code gets a result."""
     form = RevokeForm()
+    if request.method == "GET" and request.args.get("codes"):  # 作废 from a person's page: the code filled in
+        form.codes.data = request.args["codes"][:20]
     report, message = None, None
     if form.validate_on_submit():
         codes = form.codes.codes

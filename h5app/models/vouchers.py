@@ -139,6 +139,10 @@ class VoucherStatus:
         """Verified for a class and not yet settled: 退班 or 取消班期 gives it back to its holder."""
         return self.status == USED
 
+    def may_be_revoked(self, now: datetime) -> bool:
+        """作废 takes a voucher offered or claimed and still in force (vouchers/lifecycle.py)."""
+        return self.effective_status(now) in (OFFERED, CLAIMED)
+
 
 class Voucher(VoucherStatus, db.Model):
     __tablename__ = "vouchers"
