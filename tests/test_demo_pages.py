@@ -64,3 +64,17 @@ def test_the_demo_statistics_open_on_a_past_season_of_claims_and_uses_in_every_d
     assert sum(used for _, _, used in months) >= 30
     districts = demo.scalars(select(VoucherMonthlyStat.region_code).where(VoucherMonthlyStat.used > 0).distinct())
     assert set(districts) == {"330602", "330603", "330604", "330681"}
+
+
+def test_the_demo_has_a_finished_class_ready_for_its_subsidy(client, demo):
+    """A new user can walk 结算申请 → 结算审核 → 拨付: officer1's 茶艺师培训 finished last week, its two
+    trainees verified, present at every lesson and passed."""
+    officer = demo.scalar(select(StaffUser).where(StaffUser.username == "officer1"))
+    finished = demo.scalar(select(TrainingClass).where(TrainingClass.course_name == "茶艺师培训"))
+    assert finished.is_completed and finished.institution_id == officer.institution_id
+    staff_sign_in(client, officer)
+    preview = client.get(f"/institution/classes/{finished.id}/settlement").get_data(as_text=True)
+    assert preview.count("不符合：") == 0 and preview.count(">符合<") == 2 and "提交结算申请" in preview
+    submitted = client.post(f"/institution/classes/{finished.id}/settlement", data={"submit": "提交结算申请"},
+                            follow_redirects=True)
+    assert "结算申请已提交（2张券）" in submitted.get_data(as_text=True)

@@ -23,6 +23,7 @@ from ..statistics.rollup import roll_up
 from ..timeutil import local_at, local_today
 from ..vouchers import audit, claim, enrolment, issuance, payees, roster
 from .attendance import seed_correction, seed_online_class
+from .finished import seed_finished_class
 from .history import make_history, verifier_actors
 from .jinan import seed_jinan
 
@@ -153,6 +154,9 @@ def seed_demo(session) -> list[str]:
     # 线上培训 and 补签 (issue 19): an online class open for enrolment; a correction waiting for the bureau.
     seed_online_class(session, institutions[1], today)
     seed_correction(session, housekeeping, people[3], staff[7])
+    # A class finished last week, ready for 结算申请 (officer1 → bureau_clerk → bureau_cashier).
+    seed_finished_class(session, institutions[0], templates["general_face"], audit.Actor.for_staff(staff[4]), today,
+                        demo_id_number)
     _make_targets(session, today.year)
     make_history(session, policy, REGION[0], [code for code, _ in DISTRICTS], institutions, verifier_actors(staff),
                  today, demo_id_number, first_seq=100)
