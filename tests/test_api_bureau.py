@@ -166,7 +166,7 @@ def test_revocations_report_per_code(client, w, session):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["done"] == [w.voucher.code]
-    assert {(r["voucher_code"], r["code"]) for r in body["rejected"]} == {(used.code, "INVALID_STATE"),
+    assert {(r["voucher_code"], r["code"]) for r in body["rejected"]} == {(used.code, "VOUCHER_ALREADY_USED"),
                                                                         ("NOSUCH", "VOUCHER_NOT_FOUND")}
     session.expire_all()
     assert session.get(Voucher, w.voucher.id).status == "revoked"

@@ -34,14 +34,14 @@ def test_revoke_cancels_claimed_and_offered_vouchers_with_audit_and_notice(sessi
         assert "资格复核不符" in notice.body
 
 
-@pytest.mark.parametrize("status, values, label", [
-    (USED, dict(used_at=NOW - timedelta(days=1)), "已使用"),
-    (SETTLED, dict(settled_at=NOW - timedelta(days=1)), "已核销"),
-    (EXPIRED, {}, "已失效"),
-    (REVOKED, dict(revoked_at=NOW - timedelta(days=1)), "已作废"),
-    (CLAIMED, dict(expires_at=NOW - timedelta(days=1)), "已失效"),  # overdue, not yet swept
+@pytest.mark.parametrize("status, values, label, code", [
+    (USED, dict(used_at=NOW - timedelta(days=1)), "已使用", "VOUCHER_ALREADY_USED"),
+    (SETTLED, dict(settled_at=NOW - timedelta(days=1)), "已核销", "VOUCHER_SETTLED"),
+    (EXPIRED, {}, "已失效", "VOUCHER_EXPIRED"),
+    (REVOKED, dict(revoked_at=NOW - timedelta(days=1)), "已作废", "VOUCHER_REVOKED"),
+    (CLAIMED, dict(expires_at=NOW - timedelta(days=1)), "已失效", "VOUCHER_EXPIRED"),  # overdue, not yet swept
 ])
-def test_revoke_refuses_vouchers_that_are_not_claimed_or_offered(session, status, values, label):
+def test_revoke_refuses_vouchers_that_are_not_claimed_or_offered(session, status, values, label, code):
     voucher = make_voucher(status, **values)
     session.commit()
 
@@ -49,7 +49,7 @@ def test_revoke_refuses_vouchers_that_are_not_claimed_or_offered(session, status
 
     assert report.done == []
     [rejected] = report.rejected
-    assert (rejected["code"], rejected["error"]) == (voucher.code, "INVALID_STATE")
+    assert (rejected["code"], rejected["error"]) == (voucher.code, code)  # API.md's domain codes
     assert f"“{label}”" in rejected["message"]
     assert stored(session, voucher.id).status == status
     assert count(session, AuditEvent) == 0 and count(session, Notification) == 0

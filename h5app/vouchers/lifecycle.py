@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from ..codes import normalize_code
 from ..models import Voucher
-from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED
+from ..models.vouchers import CLAIMED, EXPIRED, OFFERED, REVOKED, SETTLED, USED
 from ..timeutil import days_left, utcnow
 from . import audit, reasons, states
 from .errors import ValidationFailed
@@ -26,6 +26,11 @@ MAX_REVOKE_CODES = 10_000
 class BatchReport:
     done: list = field(default_factory=list)  # codes
     rejected: list = field(default_factory=list)  # {"code", "error", "message"}
+
+
+# Why a voucher cannot be revoked, in API.md's domain codes (the rejected row's `code`).
+REFUSALS = {USED: "VOUCHER_ALREADY_USED", SETTLED: "VOUCHER_SETTLED", REVOKED: "VOUCHER_REVOKED",
+            EXPIRED: "VOUCHER_EXPIRED"}
 
 
 @service
@@ -56,7 +61,7 @@ def revoke(session, codes: list[str], reason: str, actor: audit.Actor, *, now=No
         status = voucher.effective_status(now)
         if status not in moving:
             label = {EXPIRED: "已失效"}.get(status, voucher.status_label)
-            report.rejected.append({"code": code, "error": "INVALID_STATE",
+            report.rejected.append({"code": code, "error": REFUSALS.get(status, "INVALID_STATE"),
                                     "message": f"培训券状态为“{label}”，只能作废已领取或待领取的培训券"})
             continue
         moving[status].append(voucher)
