@@ -139,3 +139,9 @@ def test_review_with_a_bad_line_changes_nothing(client, w, session):
     assert response.status_code == 422
     assert session.get(Settlement, settlement_id).status == "submitted"
     assert session.scalar(select(func.count(Person.id))) >= 1
+
+
+def test_the_documented_lesson_limit_is_the_class_rule(client):
+    """The OpenAPI document admits no more lessons than vouchers/classes.py allows a class."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["components"]["schemas"]["ClassIn"]["properties"]["sessions"]["maxItems"] == 200

@@ -7,6 +7,7 @@ from pydantic import (
     AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator, model_validator,
 )
 
+from ..vouchers.classes import MAX_LESSONS
 from ..vouchers.lifecycle import MAX_REVOKE_CODES
 
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
@@ -266,7 +267,7 @@ class ClassIn(In):
     ends_on: date
     price_fen: Fen = 0
     capacity: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
-    sessions: Annotated[list[SessionIn], Field(max_length=500)] = []
+    sessions: Annotated[list[SessionIn], Field(max_length=MAX_LESSONS)] = []
     site_id: Id | None = Field(None, description="同 site（旧名，仍然接受）")
     site: Id | None = Field(None, description="本机构的培训地点编号；不填为第一个地点。与 site_id 同时提交时须一致")
     delivery: Literal["offline", "online"] = Field(
