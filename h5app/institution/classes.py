@@ -9,7 +9,7 @@ from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
-from ..models import Enrolment, ExamResult, TrainingClass, Voucher
+from ..models import ClassRating, Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
@@ -73,6 +73,13 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
     return rows
 
 
+def class_ratings(training_class: TrainingClass) -> list[ClassRating]:
+    """培训评价 of the class (one a trainee at most), newest first: stars and comments, shown without
+    who wrote them — a worker rates the school that trains them."""
+    return db.session.scalars(select(ClassRating).where(ClassRating.class_id == training_class.id)
+                              .order_by(ClassRating.created_at.desc(), ClassRating.id.desc())).all()
+
+
 @bp.route("/classes/<int:class_id>")
 @roles_required(OFFICER, VERIFIER)
 def class_trainees(class_id):
@@ -83,6 +90,7 @@ def class_trainees(class_id):
                            trainees=trainee_rows(training_class, page.items), trainee_page=page,
                            review_reason=class_review.last_return_reason(db.session, training_class),
                            ended=ended_enrolments(training_class), resubmit_form=ConfirmForm(),
+                           ratings=class_ratings(training_class),
                            # Offered only when the institution may still do it (the bureau may later).
                            may_cancel=cancellation.cancel_problem(training_class, False, utcnow()) is None)
 
