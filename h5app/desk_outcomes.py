@@ -25,9 +25,11 @@ def done(result: str, message: str, person) -> dict:
 
 
 def check_in_result(record, at) -> str:
-    """CHECKED_IN for a check-in recorded by the scan made `at`; ALREADY_CHECKED_IN when the engine
-    answered with the trainee's earlier one (a second scan of the same lesson)."""
-    return CHECKED_IN if record.created_at == at else ALREADY_CHECKED_IN
+    """CHECKED_IN for a check-in recorded by the scan made `at`; for the trainee's earlier one (a
+    second scan of the same lesson) ALREADY_CHECKED_IN, or ALREADY_CHECKED_OUT once they have left."""
+    if record.created_at == at:
+        return CHECKED_IN
+    return ALREADY_CHECKED_OUT if record.checked_out_at is not None else ALREADY_CHECKED_IN
 
 
 def refused(doing: str, code: str, message: str, title: str | None = None) -> dict:

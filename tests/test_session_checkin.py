@@ -49,6 +49,18 @@ def test_a_second_scan_of_the_same_trainee_says_already_checked_in(client, lesso
     assert again["sheet"]["checked_in"] == 1
 
 
+def test_a_scan_after_the_trainee_checked_out_says_so(client, lesson):
+    class_session, worker, verifier = lesson
+    staff_sign_in(client, verifier)
+    qr = qrtoken.sign(app_qr_secret(), "P", worker.qr_code)
+    client.post(f"/institution/sessions/{class_session.id}/checkin", headers=JSON, data={"qr": qr})
+    record = db.session.scalar(select(CheckIn).where(CheckIn.person_id == worker.id))
+    record.checked_out_at, record.checkout_method = utcnow(), "scan"
+    db.session.commit()
+    again = client.post(f"/institution/sessions/{class_session.id}/checkin", headers=JSON, data={"qr": qr})
+    assert again.get_json()["title"] == "本次课已签退"
+
+
 def test_the_desk_refuses_someone_not_enrolled(client, lesson):
     class_session, _, verifier = lesson
     stranger = f.person()
