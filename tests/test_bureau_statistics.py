@@ -309,6 +309,18 @@ def test_dashboard_page_and_export_agree(client, supervisor, vouchers):
     assert "逐月统计" in book.sheetnames
 
 
+def test_the_export_keeps_the_chosen_districts_months_and_shows_rates_as_percentages(client, supervisor, vouchers):
+    response = client.get("/bureau/statistics.xlsx?year=2026&district=330603")
+    book = load_workbook(io.BytesIO(response.data))
+    assert book["逐月统计"]["A1"].value == "月份（柯桥区）"
+    rows = list(book["各地区指标"].iter_rows())
+    header = [cell.value for cell in rows[0]]
+    claim_rate = rows[1][header.index("领券率")]
+    assert isinstance(claim_rate.value, float) and claim_rate.number_format == "0.0%"
+    page = client.get("/bureau/statistics?year=2026&district=330603").get_data(as_text=True)
+    assert "statistics.xlsx?year=2026&amp;district=330603" in page
+
+
 def test_a_district_clerk_sees_only_the_district(client, vouchers):
     clerk = f.staff("bureau", region_code="330603")
     db.session.commit()

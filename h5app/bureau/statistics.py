@@ -56,7 +56,8 @@ def statistics():
 @bp.route("/statistics.xlsx")
 @roles_required(BUREAU)
 def statistics_export():
-    board = build(db.session, _region(), _year())
+    """The page's tables as a workbook: every area, and the chosen district's months (as on the page)."""
+    board = build(db.session, _region(), _year(), district=request.args.get("district") or None)
     codes = list(INDICATORS)
     header = ["地区", "发券", "领券", "用券", "核销", "发券目标", "用券目标", *(INDICATORS[c][0] for c in codes), "预警"]
     rows = []
@@ -71,9 +72,10 @@ def statistics_export():
                      *([None] * len(codes)), ""])
     thresholds = [["本季度目标", *([None] * 6), *(board.threshold(c) for c in codes), None]]
     monthly = [[f"{board.year}年{m}月", t.issued, t.claimed, t.used, t.settled] for m, t in board.months]
+    rates = {index: "0.0%" for index in range(7, 7 + len(codes))}  # shown as the page shows them
     data = xlsx_book([
-        ("各地区指标", header, rows + thresholds),
-        ("逐月统计", ["月份", "发券", "领券", "用券", "核销"], monthly),
+        ("各地区指标", header, rows + thresholds, rates),
+        ("逐月统计", [f"月份（{board.chosen.name}）", "发券", "领券", "用券", "核销"], monthly),
     ])
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f"attachment; filename=statistics-{board.region.code}-{board.year}.xlsx"})
