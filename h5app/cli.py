@@ -6,6 +6,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from . import staffing
 from .auth.forms import generate_password, password_problem
 from .extensions import db
 from .models import ApiKey, Channel, Institution, Region, StaffUser
@@ -32,7 +33,7 @@ certificates = AppGroup("certificates", help="培训证书 / certificates")
 @click.option("--password", help="不填则随机生成并显示一次")
 def create_user(username, name, role, region_code, institution_code, supervisor, password):
     """创建工作人员账户。"""
-    if db.session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+    if staffing.username_taken(db.session, username):
         raise click.ClickException(f"用户名 {username} 已存在")
     user = StaffUser(username=username, name=name, role=role, is_supervisor=supervisor)
     if role == BUREAU:

@@ -3,11 +3,27 @@ supervisor (clerks): a first or reset password is shown once and must be changed
 disabling or resetting signs the account out everywhere; each action is audited."""
 from flask import flash, redirect, render_template
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from .auth.forms import generate_password
 from .extensions import db
 from .models import StaffUser
 from .vouchers import audit
+
+
+def username_taken(session, username: str) -> bool:
+    """Whether an account has this username, whatever the case of its letters: BUREAU_CLERK beside
+    bureau_clerk would be two accounts nobody can tell apart."""
+    wanted = (username or "").strip().lower()
+    return session.scalar(select(StaffUser.id).where(func.lower(StaffUser.username) == wanted).limit(1)) is not None
+
+
+def find_by_username(session, username: str) -> StaffUser | None:
+    """The account signing in, its username typed in any case (an exact match first, for accounts
+    made before names were told apart this way)."""
+    typed = (username or "").strip()
+    return session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == typed.lower())
+                          .order_by((StaffUser.username == typed).desc(), StaffUser.id).limit(1))
 
 
 def hand_over(user: StaffUser, back_url: str):

@@ -32,6 +32,14 @@ def test_staff_login_lands_on_the_role_home(client, session, role, home):
     assert user.last_login_at is not None and user.failed_logins == 0
 
 
+def test_a_username_typed_in_another_case_signs_in(client, session):
+    """On a phone's keyboard the first letter comes out capitalised: Officer1 is officer1."""
+    user = f.staff("officer", username="officer_case")
+    session.commit()
+    response = staff_login(client, "Officer_Case")
+    assert response.status_code == 302 and signed_in_user_id(client) == f"s:{user.id}"
+
+
 def test_worker_home_is_the_worker_page(client, session, channel):
     client.get("/sso/zhrs", query_string={"ticket": ticket_for(f.valid_id_number())})
     response = client.get("/")

@@ -52,6 +52,14 @@ def test_a_taken_username_is_refused(client, officer):
     assert response.status_code == 400 and "已被使用" in response.get_data(as_text=True)
 
 
+def test_a_username_taken_but_for_its_case_is_refused(client, officer):
+    """DESK1 beside desk1 would be two accounts nobody can tell apart."""
+    f.staff("verifier", username="desk1", institution_id=officer.institution_id)
+    db.session.commit()
+    response = client.post("/institution/staff", data={"name": "小李", "username": "DESK1"})
+    assert response.status_code == 400 and "已被使用" in response.get_data(as_text=True)
+
+
 def test_disable_enable_and_reset_a_verifier(app, client, officer):
     verifier = f.staff("verifier", institution_id=officer.institution_id)
     db.session.commit()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
+from .. import staffing
 from ..access import WORKER, has_role, home_url
 from ..extensions import db, limiter
 from ..identity import mask_phone
@@ -77,7 +78,7 @@ def login():
     error = None
     if form.validate_on_submit():
         now = utcnow()
-        user = db.session.scalar(select(StaffUser).where(StaffUser.username == form.username.data.strip()))
+        user = staffing.find_by_username(db.session, form.username.data)
         limit = current_app.config["STAFF_MAX_FAILED_LOGINS"]
         # One message for an unknown user and a wrong password, or the page tells who has an account.
         bad_credentials = f"用户名或密码错误（连续错误{limit}次将锁定{current_app.config['STAFF_LOCKOUT_MINUTES']}分钟）"

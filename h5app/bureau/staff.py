@@ -23,7 +23,7 @@ def staff():
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in db.session.scalars(
         select(Region).where(under_prefix(Region.code, prefix)).order_by(Region.code))]
     if form.validate_on_submit():
-        if db.session.scalar(select(StaffUser.id).where(StaffUser.username == form.username.data)):
+        if staffing.username_taken(db.session, form.username.data):
             form.username.errors.append("该用户名已被使用，请换一个")
         else:
             user = StaffUser(username=form.username.data, name=form.name.data.strip(), role=BUREAU,

@@ -18,7 +18,7 @@ from .routes import bp
 def staff():
     form = VerifierForm()
     if form.validate_on_submit():
-        if db.session.scalar(select(StaffUser.id).where(StaffUser.username == form.username.data)):
+        if staffing.username_taken(db.session, form.username.data):
             form.username.errors.append("该用户名已被使用，请换一个")
         else:
             user = StaffUser(username=form.username.data, name=form.name.data.strip(), phone=form.phone.data,
