@@ -9,6 +9,7 @@ import time
 from sqlalchemy import select
 
 from h5app.auth.sso import mint_ticket
+from h5app.extensions import db
 from h5app.models import SmsCode
 
 from . import factories as f
@@ -43,6 +44,22 @@ def sign_in(client, user):
 
 
 staff_sign_in = sign_in  # the name the staff-side tests use
+
+
+def signed_in_staff(client, role: str, **values):
+    """A staff account of `role` (factories.staff), committed and signed in on `client`."""
+    user = f.staff(role, **values)
+    db.session.commit()
+    sign_in(client, user)
+    return user
+
+
+def signed_in_worker(client, **values):
+    """A worker (factories.person), committed and signed in on `client`."""
+    person = f.person(**values)
+    db.session.commit()
+    sign_in(client, person)
+    return person
 
 
 def text_of(response) -> str:

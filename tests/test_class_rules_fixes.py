@@ -23,16 +23,13 @@ from h5app.vouchers.errors import InvalidTransition, ValidationFailed
 
 from . import factories as f
 from .api_support import CLASS, auth, key_for
-from .auth_support import staff_sign_in, text_of
+from .auth_support import signed_in_staff, text_of
 from .page_support import form_data
 
 
 @pytest.fixture
 def officer(client):
-    user = f.staff("officer")
-    db.session.commit()
-    staff_sign_in(client, user)
-    return user
+    return signed_in_staff(client, "officer")
 
 
 def upcoming_class(institution, **values) -> TrainingClass:

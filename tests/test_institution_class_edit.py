@@ -8,16 +8,13 @@ from h5app.institution.forms import parse_sessions
 from h5app.models import ClassSession, TrainingClass
 
 from . import factories as f
-from .auth_support import staff_sign_in
+from .auth_support import signed_in_staff, staff_sign_in
 from .page_support import form_data
 
 
 @pytest.fixture
 def officer(client):
-    user = f.staff("officer")
-    db.session.commit()
-    staff_sign_in(client, user)
-    return user
+    return signed_in_staff(client, "officer")
 
 
 def test_officer_creates_a_draft_class_with_sessions(client, officer):

@@ -9,15 +9,12 @@ from h5app.extensions import db
 from h5app.models import AuditEvent, StaffUser
 
 from . import factories as f
-from .auth_support import staff_sign_in
+from .auth_support import signed_in_staff, staff_sign_in
 
 
 @pytest.fixture
 def officer(client):
-    user = f.staff("officer")
-    db.session.commit()
-    staff_sign_in(client, user)
-    return user
+    return signed_in_staff(client, "officer")
 
 
 def test_officer_adds_a_verifier_who_must_change_the_shown_password(app, client, officer):

@@ -13,15 +13,12 @@ from h5app.identity import mask_id_number
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .auth_support import sign_in, text_of
+from .auth_support import sign_in, signed_in_worker, text_of
 
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国")
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国")
 
 
 def _claimed(person, **values):

@@ -12,7 +12,7 @@ from h5app.models import PayeeAccount
 
 from . import factories as f
 from .api_support import auth, error_code, key_for, world
-from .auth_support import sign_in, text_of
+from .auth_support import sign_in, signed_in_worker, text_of
 from .page_support import ASSET, BUDGET, EXTERNAL
 
 CARD = f.CARD_NUMBER  # 6222021001115550003, a valid Luhn number
@@ -31,10 +31,7 @@ def accounts() -> int:
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国")
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国")
 
 
 # ---- the page -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from h5app.models import AuditEvent, Enrolment, KpiTarget, RegionTarget, Settlem
 from h5app.timeutil import utcnow
 
 from . import factories as f
-from .auth_support import sign_in, staff_sign_in, text_of
+from .auth_support import signed_in_worker, staff_sign_in, text_of
 from .settlement_support import application, line_id  # noqa: F401  (application is a fixture)
 
 H5APP = Path(__file__).resolve().parents[1] / "h5app"
@@ -40,10 +40,7 @@ def test_the_institution_form_has_a_field_for_each_column_of_the_table():
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国", region_code="330602")
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国", region_code="330602")
 
 
 @pytest.mark.parametrize("data", [{"give": "yes"}, {}])

@@ -13,17 +13,14 @@ from h5app.timeutil import utcnow
 from h5app.vouchers import issuance
 
 from . import factories as f
-from .auth_support import sign_in, text_of
+from .auth_support import signed_in_worker, text_of
 
 SHAOXING_RULE = "按本地政策，每人每年最多使用1次培训券，本年度次数已用完"
 
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国", region_code="330602")
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国", region_code="330602")
 
 
 def claimed(template, owner, **values):

@@ -9,15 +9,12 @@ from h5app.models import AuditEvent, CheckIn, ClassRating, Enrolment, Job, Notif
 from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
-from .auth_support import sign_in, text_of
+from .auth_support import signed_in_worker, text_of
 
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国", region_code="330602")
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国", region_code="330602")
 
 
 def test_class_search_by_keyword_and_district(client, worker):

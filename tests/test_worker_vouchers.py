@@ -12,15 +12,12 @@ from h5app.timeutil import utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
-from .auth_support import sign_in, text_of
+from .auth_support import signed_in_worker, text_of
 
 
 @pytest.fixture
 def worker(client):
-    person = f.person(name="王建国", insurance_months=20, groups=["unemployed"])
-    db.session.commit()
-    sign_in(client, person)
-    return person
+    return signed_in_worker(client, name="王建国", insurance_months=20, groups=["unemployed"])
 
 
 def test_card_center_lists_an_open_voucher_with_its_facts_and_a_claim_button(client, worker):
