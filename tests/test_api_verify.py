@@ -1,7 +1,7 @@
 """POST /verifications, /trainees/lookup, /checkins: the institution's front desk through the API."""
 import pytest
 
-from h5app.models import AuditEvent, Voucher
+from h5app.models import AuditEvent, CheckIn, Voucher
 from h5app.models.vouchers import USED
 
 from . import factories as f
@@ -132,9 +132,31 @@ def test_scan_check_in_records_attendance_once(client, w, session):
     first = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
     assert first.status_code == 200, first.get_json()
     assert first.get_json()["method"] == "scan"
+    assert first.get_json()["result"] == "checked_in" and first.get_json()["checked_out_at"] is None
     second = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
     assert second.status_code == 200
-    assert session.query(AuditEvent).filter_by(action="checkin.scan").count() <= 1
+    assert second.get_json()["result"] == "already_checked_in"
+    assert second.get_json()["checked_in_at"] == first.get_json()["checked_in_at"]
+    assert session.query(AuditEvent).filter_by(action="checkin.scan").count() == 1
+
+
+def test_a_scan_after_the_trainee_left_says_so_and_keeps_the_record(client, w, session):
+    f.enrol(w.training_class, w.person)
+    class_session = w.training_class.sessions[0]
+    class_session.starts_at, class_session.ends_at = f.utcnow_plus(minutes=-60), f.utcnow_plus(hours=2)
+    session.commit()
+    payload = {"session_id": class_session.id, "qr": f.qr_for(w.voucher)}
+    first = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
+    assert first.status_code == 200, first.get_json()
+    record = session.query(CheckIn).filter_by(session_id=class_session.id, person_id=w.person.id).one()
+    record.checked_out_at = f.utcnow_plus(minutes=-5)
+    session.commit()
+    again = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
+    assert again.status_code == 200, again.get_json()
+    body = again.get_json()
+    assert body["result"] == "already_checked_out" and body["checked_out_at"].endswith("+08:00")
+    assert body["checked_in_at"] == first.get_json()["checked_in_at"]
+    assert session.query(CheckIn).filter_by(session_id=class_session.id).count() == 1
 
 
 def test_check_in_refusals(client, w, session):

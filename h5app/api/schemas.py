@@ -365,7 +365,11 @@ class CheckinOut(BaseModel):
     class_id: int
     trainee: PersonOut
     method: str
+    result: Literal["checked_in", "already_checked_in", "already_checked_out"] = Field(
+        description="checked_in：本次扫码签到；already_checked_in：本次课此前已签到（返回原记录）；"
+                    "already_checked_out：此前已签到并已签退")
     checked_in_at: Iso
+    checked_out_at: Iso | None = None
 
 
 class ResultIn(In):

@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .. import onboarding
+from ..desk_outcomes import check_in_result
 from ..extensions import db
 from ..models import TrainingClass, Voucher
 from ..models.integration import SCOPE_BUREAU, SCOPE_INSTITUTION
@@ -140,9 +141,14 @@ def lookup(caller, body):
           response=schemas.CheckinOut, tag="classes")
 def scan_check_in(caller, body):
     class_session = own_session(caller, body.session_id)
-    record, person = checkin.scan_check_in(db.session, class_session, body.qr, caller.actor, app_qr_secret())
+    now = utcnow()
+    record, person = checkin.scan_check_in(db.session, class_session, body.qr, caller.actor, app_qr_secret(),
+                                           now=now)
+    # A second scan of the lesson answers the first record, saying so: a desk system must not show
+    # 签到成功 for a trainee who checked in an hour ago, or who has already left.
     return {"session_id": record.session_id, "class_id": class_session.class_id,
-            "trainee": serializers.person(person), "method": record.method, "checked_in_at": iso_local(record.created_at)}
+            "trainee": serializers.person(person), "method": record.method, "result": check_in_result(record, now),
+            "checked_in_at": iso_local(record.created_at), "checked_out_at": iso_local(record.checked_out_at)}
 
 
 @endpoint(bp, "POST", "/classes/{id}/results", scopes=INSTITUTION, summary="考核结果（全部成功或全部不保存）",
