@@ -29,14 +29,25 @@ def count(model, *where) -> int:
 
 # ---- 1. POST /templates takes policy_code; POST /templates/{id}/activation -----------------------
 
-@pytest.mark.parametrize("code", ["default", "wuxi", "shaoxing", "chongqing"])
+@pytest.mark.parametrize("code", ["wuxi", "shaoxing", "chongqing"])
 def test_a_template_made_by_api_takes_the_policy_named_by_its_code(client, w, session, code):
-    f.policy(code)  # the presets are rows of the policies table
+    f.region("330602", "越城区").policy_id = f.policy(code).id  # a district under its own rules
     session.commit()
     response = client.post("/api/v1/templates", json=template_body(policy_code=code), headers=auth(w.bureau_key))
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["policy_code"] == code
     assert session.get(VoucherTemplate, response.get_json()["id"]).policy.code == code
+
+
+def test_a_policy_no_region_of_the_bureau_follows_is_422_naming_the_ones_that_apply(client, w, session):
+    f.region("320200", "无锡市", "wuxi")
+    session.commit()
+    response = client.post("/api/v1/templates", json=template_body(policy_code="wuxi"),
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
+    message = response.get_json()["error"]["fields"]["policy_code"]
+    assert "default" in message and "wuxi" not in message
+    assert count(VoucherTemplate) == 1  # the world's template only
 
 
 def test_an_unknown_policy_code_is_422_in_words_a_clerk_reads(client, w, session):

@@ -84,3 +84,21 @@ def test_a_template_outside_my_region_cannot_be_made_or_seen(client, clerk):
     db.session.commit()
     assert client.post("/bureau/templates/new", data=data(region_code="500000")).status_code == 400
     assert client.get(f"/bureau/templates/{theirs.id}").status_code == 404
+
+
+def test_the_policy_choices_are_the_rules_in_force_in_the_bureaus_own_area(client, clerk):
+    f.region("500000", "重庆市", "chongqing")
+    f.region("320200", "无锡市", "wuxi")
+    db.session.commit()
+    page = client.get("/bureau/templates/new").get_data(as_text=True)
+    choices = page[page.index('id="policy_id"'):page.index("</select>", page.index('id="policy_id"'))]
+    shaoxing = ensure_policies(db.session)["shaoxing"]
+    assert f'value="{shaoxing.id}" selected' in choices or f'selected value="{shaoxing.id}"' in choices
+    assert choices.count("<option") == 1  # not 重庆's, not 无锡's, not the default the region does not follow
+
+
+def test_another_provinces_policy_is_refused_and_nothing_is_saved(client, clerk):
+    chongqing = ensure_policies(db.session)["chongqing"]
+    response = client.post("/bureau/templates/new", data=data(policy_id=str(chongqing.id)))
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count(VoucherTemplate.id))) == 0

@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import Policy, Region, VoucherTemplate, in_region, region_prefix, under_prefix
+from ..models import Region, VoucherTemplate, in_region, region_prefix, under_prefix
 from ..timeutil import utcnow
 from ..vouchers import audit, issuance
 from ..vouchers import templates as templates_service
@@ -22,15 +22,15 @@ def _form(template=None, *, fresh: bool = False) -> TemplateForm:
     prefix = region_prefix(current_user.region_code)
     regions = db.session.scalars(select(Region).where(under_prefix(Region.code, prefix)).order_by(Region.code)).all()
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in regions]
-    form.policy_id.choices = [SelectChoice(p.id, p.name) for p in db.session.scalars(select(Policy).order_by(Policy.id))]
+    # Only the rules in force in the bureau's own area (another province's presets are not its to pick).
+    form.policy_id.choices = [SelectChoice(p.id, p.name) for p in
+                              templates_service.applicable_policies(db.session, current_user.region_code)]
     if request.method == "GET" or fresh:
         if template is not None:
             form.face_value.data = template.face_value_fen / 100 if template.face_value_fen is not None else None
             form.standard.data = template.standard_fen / 100 if template.standard_fen is not None else None
         else:
-            region = next((r for r in regions if r.code == current_user.region_code), None)
-            if region is not None and region.policy_id:
-                form.policy_id.data = region.policy_id
+            form.policy_id.data = templates_service.regional_policy_id(db.session, current_user.region_code)
     return form
 
 

@@ -3,9 +3,10 @@ issuance, or an activation through the API, puts it into force) and may edit it 
 closes it (停止发放). One set of rules for the 制券 page and the partner API."""
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from ..models import Policy, Region, Voucher, VoucherTemplate
+from .. import policies
+from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix, under_prefix
 from ..models.people import PRIORITY_GROUPS
 from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..timeutil import local_today
@@ -43,12 +44,36 @@ def template_problems(values: dict, today: date | None = None) -> dict:
     return problems
 
 
+def _above(region_code: str) -> list[str]:
+    """The codes of the province and the city a region code lies in (not its own)."""
+    prefix = region_prefix(region_code)
+    return [prefix[:n].ljust(6, "0") for n in (2, 4) if n < len(prefix)]
+
+
+def applicable_policies(session, region_code: str) -> list[Policy]:
+    """The policies a template of `region_code` may follow: the region's own, those of the regions
+    above it and of those under it — a bureau's template never follows another province's rules.
+    Where none of them has a policy, the default one."""
+    ids = select(Region.policy_id).where(
+        or_(under_prefix(Region.code, region_prefix(region_code)), Region.code.in_(_above(region_code))),
+        Region.policy_id.is_not(None))
+    return (session.scalars(select(Policy).where(Policy.id.in_(ids)).order_by(Policy.id)).all()
+            or session.scalars(select(Policy).where(Policy.code == policies.DEFAULT)).all())
+
+
+def regional_policy_id(session, region_code: str) -> int | None:
+    """The policy in force in a region: its own, else the nearest region's above it, else the default."""
+    nearest = session.scalar(select(Region.policy_id).where(
+        Region.code.in_([region_code, *_above(region_code)]), Region.policy_id.is_not(None))
+        .order_by(Region.code.desc()).limit(1))  # 330602 > 330600 > 330000: the nearest first
+    return nearest or session.scalar(select(Policy.id).where(Policy.code == policies.DEFAULT))
+
+
 def _policy_id(session, values: dict, region) -> int | None:
-    """The policy the clerk chose, else the region's (what the 制券 page preselects), else the
-    default one."""
+    """The policy the clerk chose, else the region's (what the 制券 page preselects)."""
     if values.get("policy_id") is not None:
         return session.scalar(select(Policy.id).where(Policy.id == values["policy_id"]))
-    return region.policy_id or session.scalar(select(Policy.id).where(Policy.code == "default"))
+    return regional_policy_id(session, region.code)
 
 
 def _checked(session, values: dict, actor: audit.Actor) -> dict:
@@ -63,8 +88,9 @@ def _checked(session, values: dict, actor: audit.Actor) -> dict:
     if policy_code is not None:
         values["policy_id"] = session.scalar(select(Policy.id).where(Policy.code == policy_code))
         if values["policy_id"] is None:
-            known = "、".join(session.scalars(select(Policy.code).order_by(Policy.id)))
-            problems["policy_code"] = f"地区政策“{policy_code}”不存在，应为：{known}"
+            known = (applicable_policies(session, region.code) if region is not None
+                     else session.scalars(select(Policy).order_by(Policy.id)))
+            problems["policy_code"] = f"地区政策“{policy_code}”不存在，应为：" + "、".join(p.code for p in known)
     if region is None:
         problems["region_code"] = "行政区划编码不存在"
     elif (policy_id := _policy_id(session, values, region)) is None:
@@ -72,6 +98,12 @@ def _checked(session, values: dict, actor: audit.Actor) -> dict:
             problems["region_code"] = "该地区尚未配置培训券政策"
         else:
             problems["policy_id"] = "地区政策不存在"
+    else:
+        applicable = applicable_policies(session, region.code)
+        if policy_id not in {p.id for p in applicable}:
+            field = "policy_code" if policy_code is not None else "policy_id"
+            problems[field] = f"{region.name}适用的地区政策为：" + "、".join(
+                f"{p.name}（{p.code}）" for p in applicable)
     if problems:
         raise ValidationFailed("券模板有误", fields=problems)
     return {**values, "policy_id": policy_id, "voucher_type": values.get("voucher_type") or values["name"]}
