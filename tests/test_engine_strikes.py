@@ -24,22 +24,37 @@ def institution_status(session, inst):
     return session.get(Institution, inst.id).status
 
 
-def test_three_strikes_in_a_year_suspend_the_institution_automatically(session):
+@pytest.mark.parametrize("kind, words", [("quality", "本年度培训质量问题累计3次"),
+                                         ("eligibility", "本年度资格审核把关不严累计3次")])
+def test_three_strikes_of_one_kind_in_a_year_suspend_the_institution_automatically(session, kind, words):
     inst = f.institution()
     session.commit()
-    strike(session, inst, NOW - timedelta(days=60), "eligibility", "未核验学员身份")
-    strike(session, inst, NOW - timedelta(days=30))
+    strike(session, inst, NOW - timedelta(days=60), kind, "未核验学员身份")
+    strike(session, inst, NOW - timedelta(days=30), kind)
 
-    strike(session, inst, NOW)
+    strike(session, inst, NOW, kind)
 
     session.expire_all()
     row = session.get(Institution, inst.id)
     assert (row.status, row.suspended_at) == (SUSPENDED, NOW)
-    assert "本年度累计3次" in row.suspended_reason
+    assert words in row.suspended_reason
     [event] = f.audit_events(action="institution.suspend")
     assert (event.actor_type, event.institution_id, event.at) == ("system", inst.id, NOW)
     assert event.reason == row.suspended_reason
     assert len(f.audit_events(action="institution.strike")) == 3
+
+
+def test_strikes_of_the_two_kinds_are_not_added_together(session):
+    # Seed 003 §四(四): 资格审核把关不严3次（含）以上的，或年度出现质量问题3次（含）以上的.
+    inst = f.institution()
+    session.commit()
+    strike(session, inst, NOW - timedelta(days=2), "eligibility", "未核验学员身份")
+    strike(session, inst, NOW - timedelta(days=1), "eligibility", "未核验学员身份")
+    strike(session, inst, NOW, "quality")
+
+    assert institution_status(session, inst) == ACTIVE
+    assert supervision.strikes_this_year(session, session.get(Institution, inst.id), NOW) == {
+        "eligibility": 2, "quality": 1}
 
 
 def test_two_strikes_do_not_suspend(session):

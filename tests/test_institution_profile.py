@@ -19,7 +19,7 @@ def test_profile_shows_standing_and_sites(client, officer):
     db.session.add(Strike(institution_id=officer.institution_id, kind="quality", reason="抽查发现代签到"))
     db.session.commit()
     page = client.get("/institution/profile").get_data(as_text=True)
-    assert "本年度问题记录 1 次" in page and "抽查发现代签到" in page and "签到半径300米" in page
+    assert "资格审核把关不严 0 次、培训质量问题 1 次" in page and "抽查发现代签到" in page and "签到半径300米" in page
 
 
 def test_a_suspended_institution_sees_why(client, officer):

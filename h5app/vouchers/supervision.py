@@ -1,5 +1,7 @@
-"""Institution strikes and suspension: ≥ 3 strikes in a calendar year (lax eligibility checks or
-quality problems, seed 003 §四(四)) suspend an institution from verifying until reinstated."""
+"""Institution strikes and suspension: 3 strikes of one kind in a calendar year — lax eligibility
+checks, or quality problems (seed 003 §四(四): 资格审核把关不严3次（含）以上的，或年度出现质量问题3次
+（含）以上的) — suspend an institution from verifying until reinstated. Strikes of the two kinds are
+not added together."""
 from sqlalchemy import func, select
 
 from ..models import Institution, Strike
@@ -18,13 +20,15 @@ def _check_scope(actor: audit.Actor, institution: Institution) -> None:
         raise OutOfScope("只能管理本地区的培训机构")
 
 
-def strikes_this_year(session, institution: Institution, now) -> int:
+def strikes_this_year(session, institution: Institution, now) -> dict[str, int]:
+    """Kind → the institution's strikes of that kind in the local calendar year of `now`."""
     start, end = local_year_bounds(rules.local_year(now))
-    return session.scalar(
-        select(func.count(Strike.id)).where(
+    counts = dict(session.execute(
+        select(Strike.kind, func.count(Strike.id)).where(
             Strike.institution_id == institution.id, Strike.created_at >= start, Strike.created_at < end
-        )
-    )
+        ).group_by(Strike.kind)
+    ).all())
+    return {kind: counts.get(kind, 0) for kind in STRIKE_KINDS}
 
 
 @service
@@ -46,12 +50,10 @@ def record_strike(session, institution: Institution, kind: str, reason: str, act
     session.flush()
     audit.record(session, actor, "institution.strike", institution_id=institution.id,
                  region_code=institution.region_code, reason=reason, at=now, details={"kind": kind})
-    count = strikes_this_year(session, institution, now)
+    count = strikes_this_year(session, institution, now)[kind]
     if count >= STRIKES_TO_SUSPEND and institution.status != SUSPENDED:
-        start, end = local_year_bounds(rules.local_year(now))
-        kinds = sorted({STRIKE_KINDS[s.kind] for s in institution.strikes if start <= s.created_at < end})
         institution.status, institution.suspended_at = SUSPENDED, now
-        institution.suspended_reason = f"本年度累计{count}次{'、'.join(kinds)}，暂停验券资格，整改到位后由人社部门恢复"
+        institution.suspended_reason = f"本年度{STRIKE_KINDS[kind]}累计{count}次，暂停验券资格，整改到位后由人社部门恢复"
         audit.record(session, audit.Actor.system("系统自动暂停"), "institution.suspend",
                      institution_id=institution.id, region_code=institution.region_code,
                      reason=institution.suspended_reason, at=now)
