@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import Notification, Voucher
+from h5app.models.institutions import SUSPENDED
 from h5app.models.vouchers import CLAIMED, EXPIRED, USED
 from h5app.timeutil import utcnow
 from h5app.vouchers import directed, enrolment, issuance
-from h5app.vouchers.errors import PlanChanged
+from h5app.vouchers.errors import InstitutionSuspended, PlanChanged
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -196,3 +197,13 @@ def test_the_api_reports_the_skipped_worker_and_issues_to_the_others(client, ses
     body = response.get_json()
     assert len(body["done"]) == 1 and [r["code"] for r in body["rejected"]] == ["ALREADY_IN_CLASS"]
     assert body["rejected"][0]["id_number"] == own.id_number
+
+
+def test_no_directed_voucher_for_a_suspended_institutions_class(session, roster):
+    training_class, template, _own, _mine, listed = roster
+    training_class.institution.status = SUSPENDED
+    session.commit()
+    with pytest.raises(InstitutionSuspended, match="已被暂停验券资格"):
+        issuance.issue_directed(session, template, training_class, f.bureau_actor())
+    assert held_by(session, listed) == []
+    assert session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template.id)) == 0

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, Enrolment, Job, Notification
+from h5app.models.institutions import SUSPENDED
 from h5app.models.vouchers import REVOKED, SETTLED, USED
 from h5app.timeutil import utcnow
 from h5app.vouchers import issuance
@@ -172,6 +173,32 @@ def test_a_voucher_past_the_yearly_limit_is_not_offered_and_the_rule_is_quoted(c
     assert refused.status_code == 400 and SHAOXING_RULE in text_of(refused)
     assert enrolment_of(worker, training_class) is None
     assert client.post(f"/worker/classes/{training_class.id}", data={"voucher": ""}).status_code == 302
+
+
+def test_a_suspended_institutions_class_takes_no_voucher_and_says_why(client, worker):
+    voucher = claimed(f.template(name="就业技能培训券"), worker)
+    training_class = f.training_class()
+    training_class.institution.status = SUSPENDED
+    db.session.commit()
+
+    page = text_of(client.get(f"/worker/classes/{training_class.id}"))
+    assert f'value="{voucher.code}"' not in page
+    assert "该培训机构已被暂停验券资格" in page
+    refused = client.post(f"/worker/classes/{training_class.id}", data={"voucher": voucher.code})
+    assert refused.status_code == 400 and "该培训机构已被暂停验券资格" in text_of(refused)
+    assert enrolment_of(worker, training_class) is None
+
+
+def test_an_enrolment_with_a_voucher_says_so_once_the_institution_is_suspended(client, worker):
+    voucher = claimed(f.template(name="就业技能培训券"), worker)
+    training_class = f.training_class()
+    db.session.commit()
+    assert client.post(f"/worker/classes/{training_class.id}", data={"voucher": voucher.code}).status_code == 302
+    training_class.institution.status = SUSPENDED
+    db.session.commit()
+
+    page = text_of(client.get(f"/worker/classes/{training_class.id}"))
+    assert "您报名时选用的培训券暂不能使用：该培训机构已被暂停验券资格" in page
 
 
 def test_the_occupation_limit_refuses_only_the_same_occupation(client, worker):

@@ -17,7 +17,7 @@ from ..models.vouchers import CLAIMED, DIRECTED, SETTLED, USED
 from . import rules
 from .cancellation import closed_class
 from .claim import claims_of_type_this_year
-from .errors import ClaimClosed, ClassNotOpen, ClassPendingReview, NotApplicable, OutOfScope
+from .errors import ClaimClosed, ClassNotOpen, ClassPendingReview, InstitutionSuspended, NotApplicable, OutOfScope
 
 HELD = (CLAIMED, USED, SETTLED)
 
@@ -53,6 +53,8 @@ def check_class(template: VoucherTemplate, training_class: TrainingClass, actor,
     _check_issuable(actor, template, DIRECTED)
     if actor.region_code and not actor.in_region(training_class.institution.region_code):
         raise OutOfScope("只能为本地区培训机构的班期发券")
+    if training_class.institution.is_suspended:  # its front desk could not verify them (verify.judge)
+        raise InstitutionSuspended(f"“{training_class.institution.name}”已被暂停验券资格，整改恢复前不能为其班期发放定向券")
     # A cancelled or completed class holds no more lessons: a voucher bound to it could never be
     # used. One whose enrolment is closed (or not yet open) still trains its roster, so it may.
     ended = closed_class(training_class, "发放定向券")

@@ -14,7 +14,7 @@ from ..timeutil import utcnow
 from . import audit, rules
 from .errors import (
     AlreadyEnrolled, AlreadyRated, ClassCancelled, ClassFull, ClassNotOpen, ClassPendingReview, DomainError,
-    NotApplicable, NotEnrolled, ValidationFailed, YearlyLimitReached,
+    InstitutionSuspended, NotApplicable, NotEnrolled, ValidationFailed, YearlyLimitReached,
 )
 from .transactions import lock_person, service
 from .verify import yearly_limit_problem
@@ -69,7 +69,12 @@ def _chosen_elsewhere(session, vouchers: list[Voucher], training_class: Training
     ).all())
 
 
+SUSPENDED_INSTITUTION = "该培训机构已被暂停验券资格，整改恢复前不能用培训券参加其培训"
+
+
 def _refusal(session, voucher: Voucher, training_class: TrainingClass, chosen_for: str | None, now):
+    if training_class.institution.is_suspended:  # the front desk could not verify it (verify.judge)
+        return InstitutionSuspended(f"“{voucher.template.name}”暂不能用于本班期：{SUSPENDED_INSTITUTION}")
     if chosen_for is not None:
         return NotApplicable(f"“{voucher.template.name}”已在报名“{chosen_for}”班期时选用，"
                              f"一张培训券只能用于一个班期")
@@ -96,6 +101,8 @@ def chosen_voucher_problem(session, voucher: Voucher, training_class: TrainingCl
     problem = rules.applicability_problem(voucher.template, training_class, training_class.institution)
     if problem:
         return f"您报名时选用的培训券不能用于本班期：{problem}"
+    if training_class.institution.is_suspended:
+        return f"您报名时选用的培训券暂不能使用：{SUSPENDED_INSTITUTION}"
     problem = yearly_limit_problem(session, voucher, training_class, now)
     return f"您报名时选用的培训券本年度不能用于本班期：{problem}" if problem else None
 
