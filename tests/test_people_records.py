@@ -224,6 +224,22 @@ def test_a_person_of_another_region_is_out_of_a_bureaus_scope(session):
     assert outcome.code == records.OUT_OF_SCOPE and person_of(session, item.id_number) is None
 
 
+def test_another_regions_bureau_cannot_move_a_person_to_itself(session):
+    # 济南 pushing one of its districts for a 绍兴 person would take them out of 绍兴's sight, with
+    # their insurance months and groups replaced.
+    item = incoming(insurance_region_code="330602", residence_region_code="330602", insurance_months=40,
+                    groups=["unemployed"])
+    apply(session, item, scope="330600")
+    takeover = incoming(item.id_number, as_of=DEC5, residence_region_code="370102", insurance_months=0, groups=[])
+    [outcome] = apply(session, takeover, scope="370100")
+    assert (outcome.status, outcome.code) == (records.REJECTED, records.OUT_OF_SCOPE)
+    assert "其他地区" in outcome.message
+    person = person_of(session, item.id_number)
+    assert (person.region_code, person.residence_region_code, person.insurance_months, person.groups) == (
+        "330602", "330602", 40, ["unemployed"])
+    assert len(history(session, person.id)) == 1
+
+
 def test_one_region_inside_the_bureaus_is_enough(session):
     item = incoming(hukou_region_code="410102", insurance_region_code="330602")
     [outcome] = apply(session, item, scope="330600")

@@ -166,6 +166,7 @@ def in_scope(scope_region: str | None, values: dict, region_code: str | None) ->
 
 
 OUT_OF_SCOPE_MESSAGE = "该人员的户籍地、常住地、就业地、参保地和失业登记地都不在本地区，不能由本部门登记"
+OTHER_REGION_MESSAGE = "该人员的信息由其他地区登记，本部门不能修改；如已迁入本地区，请由原登记地区更新"
 
 
 # --- one person, through the ORM (a channel's ticket at sign-in) -----------------------------------
@@ -222,6 +223,11 @@ def _plan(people: dict, held_phones: dict, items: list[Incoming], source: str, s
         state = people.get(incoming.id_number)
         created = state is None
         row = _blank_person(incoming, source) if created else state.row
+        if not created and not in_scope(scope_region, row, row["region_code"]):
+            # Someone another region records: its bureau's to change. A push naming one of our
+            # districts would otherwise move them here, out of the sight of the bureau that pays them.
+            outcomes.append(Outcome(incoming, REJECTED, code=OUT_OF_SCOPE, message=OTHER_REGION_MESSAGE))
+            continue
         if not created and row["name"] != incoming.name:
             outcomes.append(Outcome(incoming, REJECTED, code=NAME_MISMATCH,
                                     message="姓名与系统中该身份证号的实名信息不一致，未导入"))
