@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, PersonRecordChange
+from h5app.timeutil import utcnow
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -123,6 +124,15 @@ def test_every_view_is_audited_with_who_looked(client, clerk):
     assert "clerk_he" in views[0].actor_label and "最近查看记录" in page and page.count("clerk_he") >= 2
     log = client.get(f"/bureau/audit?person={person.id}").get_data(as_text=True)
     assert "查看人员信息" in log
+
+
+def test_the_person_page_lists_only_this_regions_views(client, clerk):
+    person = worker()
+    db.session.add(AuditEvent(actor_type="api_key", actor_label="API vk_jinan001", action="person.view",
+                              person_id=person.id, region_code="370100", at=utcnow()))
+    db.session.commit()
+    page = client.get(f"/bureau/people/{person.id}").get_data(as_text=True)
+    assert "clerk_he" in page and "vk_jinan001" not in page
 
 
 @pytest.mark.parametrize("typed, words", [

@@ -95,9 +95,12 @@ def person(person_id):
     elsewhere = db.session.scalar(
         select(func.count(Voucher.id)).join(VoucherTemplate, Voucher.template_id == VoucherTemplate.id)
         .where(Voucher.person_id == person.id, ~mine))
+    # Views by this region's staff and keys (a row carries the viewer's region): another region's
+    # look-ups of a person both may see are that region's own business.
     views = db.session.execute(
-        select(AuditEvent.at, AuditEvent.actor_label).where(AuditEvent.person_id == person.id,
-                                                             AuditEvent.action == "person.view")
+        select(AuditEvent.at, AuditEvent.actor_label).where(
+            AuditEvent.person_id == person.id, AuditEvent.action == "person.view",
+            in_region(AuditEvent.region_code, current_user.region_code))
         .order_by(AuditEvent.id.desc()).limit(VIEWS_SHOWN)).all()
     return render_template("bureau/person.html", person=person, record=record, history=history,
                            source=RECORD_SOURCES.get(person.record_source, person.record_source),
