@@ -166,3 +166,7 @@ def test_api_review_with_an_amount_payment_with_a_failure_and_the_list(client, s
     assert client.get("/api/v1/settlements?status=nope", headers=auth(reviewer)).status_code == 422
     assert client.get("/api/v1/settlements?region_code=330600", headers=auth(reviewer)).status_code == 422
     assert client.get("/api/v1/settlements", headers=auth(key_for("bureau", "330600"))).get_json()["count"] == 0
+    institution = auth(key_for("institution", app.institution.code))
+    assert client.get("/api/v1/settlements?region_code=500000", headers=institution).get_json()["count"] == 1
+    assert client.get("/api/v1/settlements?region_code=330600", headers=institution).get_json()["count"] == 0
+    assert client.get("/api/v1/settlements?region_code=abc", headers=institution).status_code == 422

@@ -54,8 +54,10 @@ def _filters(caller) -> tuple[Filters, int]:
                                        and region_holds_code(caller.code, region)):
             fields["region_code"] = "只能查询本地区（含下辖地区）的结算"
         prefix, institution_id = region or caller.code, None
-    else:
-        prefix, institution_id = None, caller.institution_id
+    else:  # an institution's settlements, of whichever bureau pays them: region_code narrows to one
+        if region is not None and not (ascii_digits(region) and len(region) == 6):
+            fields["region_code"] = "地区编码应为6位数字"
+        prefix, institution_id = region, caller.institution_id
     if fields:
         raise ApiError(422, "VALIDATION_FAILED", "查询条件有误", fields=fields)
     return Filters(status=status, payee_kind=payee_kind, region_prefix=region_prefix(prefix) if prefix else None,
