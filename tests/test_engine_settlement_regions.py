@@ -130,6 +130,8 @@ def test_matching_twice_pays_nobody_twice(session):
     ({}, {}, "320200"),                                                          # another region's bureau
     (dict(used_at=local_at(date(2022, 5, 10), time(7))), dict(issued_on=date(2022, 5, 9)), "330600"),
     (dict(ends_on=date(2022, 11, 30)), dict(issued_on=date(2022, 12, 5)), "330600"),  # beyond 180 days
+    # verified ahead of the class (starts 05-10), a certificate got before it began: not from it
+    (dict(used_at=local_at(date(2022, 5, 3), time(9))), dict(issued_on=date(2022, 5, 5)), "330600"),
 ])
 def test_no_worker_subsidy_without_a_matching_certificate_and_used_general_voucher(session, case, certificate, region):
     voucher, _cls = shaoxing_certificate_case(session, **case)

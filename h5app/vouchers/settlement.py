@@ -462,11 +462,13 @@ def match_for_person(session, person_id: int | None, actor: audit.Actor, *, regi
         days = template.policy.valid_days_after_activation
         if days and voucher.used_at and end_of_local_day(training_class.ends_on) > voucher.used_at + timedelta(days):
             continue  # as in subsidy.assess: the training must end within N days of activation
+        # A certificate the training led to: issued once the class had begun and the voucher was
+        # used, not one the worker held before (or got elsewhere while waiting for the class).
+        since = max(to_local(voucher.used_at).date() if voucher.used_at else date.min, training_class.starts_on)
         certificate = session.scalar(
             select(Certificate).where(Certificate.person_id == voucher.person_id,
                                       Certificate.occupation == training_class.occupation,
-                                      Certificate.issued_on >= (to_local(voucher.used_at).date() if voucher.used_at
-                                                                else date.min))
+                                      Certificate.issued_on >= since)
             .order_by(Certificate.issued_on).limit(1)
         )
         if certificate is None:
