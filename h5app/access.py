@@ -12,7 +12,11 @@ from flask import abort, url_for
 from flask_login import current_user, login_required
 
 from .extensions import db
-from .models import ClassSession, Enrolment, Person, StaffUser, TrainingClass, region_covers
+from sqlalchemy import select
+
+from .models import (
+    ClassSession, Enrolment, Person, Policy, Region, StaffUser, TrainingClass, region_covers, region_prefix, under_prefix,
+)
 from .models.people import RECORD_REGION_FIELDS
 from .models.staff import BUREAU, OFFICER, VERIFIER, WORKER
 
@@ -98,6 +102,13 @@ def region_holds(region_code: str | None, obj) -> bool:
     return region_holds_code(region_code, obj.region_code)
 
 
+def region_follows(region_code: str | None, policy_id: int | None) -> bool:
+    """A region of `region_code`'s (itself or one under it) follows the policy `policy_id`."""
+    return bool(region_code) and policy_id is not None and db.session.scalar(
+        select(Region.id).where(Region.policy_id == policy_id,
+                                under_prefix(Region.code, region_prefix(region_code))).limit(1)) is not None
+
+
 def channel_signed_in(channel_code: str | None, person) -> bool:
     """The person signed in through channel `channel_code` (their record names it)."""
     return person is not None and channel_code is not None and person.channel_code == channel_code
@@ -144,6 +155,13 @@ def regional(model, object_id: int):
     if not region_holds(current_user.region_code, obj):
         abort(404)
     return obj
+
+
+def regional_policy(policy_id: int) -> Policy:
+    """A policy some region of the signed-in bureau's follows, or 404."""
+    if not region_follows(current_user.region_code, policy_id):
+        abort(404)
+    return db.session.get(Policy, policy_id)
 
 
 def regional_clerk(user_id: int) -> StaffUser:

@@ -1,6 +1,7 @@
 """Bureau forms."""
 import re
 from datetime import date
+from decimal import Decimal
 
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -24,8 +25,10 @@ from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberF
 from ..identity import id_number_error
 from ..ids import ascii_digits, database_id
 from ..models import PRIORITY_GROUPS
+from ..models.people import RECORD_REGION_FIELDS
 from ..models.vouchers import DISTRIBUTION_MODES, FUNCTION_MODES, PROJECT_TYPES
 from ..vouchers.population import EMPLOYMENT_STATUSES, Filters
+from ..vouchers import policy_admin
 from ..vouchers.templates import template_problems
 
 
@@ -283,3 +286,55 @@ class SupervisionForm(ConfirmForm):
     action = StringField()
     kind = StringField()
     reason = StringField()
+
+
+class PolicyForm(RuleCheckedForm):
+    """地区政策 (vouchers/policy_admin.py): empty means no such rule."""
+
+    uses_per_occupation_per_year = WholeNumberField(policy_admin.LABELS["uses_per_occupation_per_year"],
+                                                    validators=[Optional()])
+    uses_per_year = WholeNumberField(policy_admin.LABELS["uses_per_year"], validators=[Optional()])
+    claims_per_type_per_year = WholeNumberField(policy_admin.LABELS["claims_per_type_per_year"],
+                                                validators=[Optional()])
+    activation_days = WholeNumberField(policy_admin.LABELS["activation_days"], validators=[Optional()])
+    valid_days_after_activation = WholeNumberField(policy_admin.LABELS["valid_days_after_activation"],
+                                                   validators=[Optional()])
+    apply_within_days = WholeNumberField(policy_admin.LABELS["apply_within_days"], validators=[Optional()])
+    review_within_days = WholeNumberField(policy_admin.LABELS["review_within_days"], validators=[Optional()])
+    min_insurance_months_general = WholeNumberField(policy_admin.LABELS["min_insurance_months_general"],
+                                                    validators=[Optional()])
+    attendance_percent = DecimalField(policy_admin.LABELS["attendance_threshold"], places=1,
+                                      validators=[InputRequired("请填写补贴所需打卡率"), NumberRange(0, 100, "打卡率应在0%%至100%%之间")])
+    exam_required = BooleanField(policy_admin.LABELS["exam_required"])
+    class_review_required = BooleanField(policy_admin.LABELS["class_review_required"])
+    attendance_by_time_present = BooleanField(policy_admin.LABELS["attendance_by_time_present"])
+    face_value_is_reference = BooleanField(policy_admin.LABELS["face_value_is_reference"])
+    pays_worker_for_general_certificate = BooleanField(policy_admin.LABELS["pays_worker_for_general_certificate"])
+    auto_settle_directed_credential = BooleanField(policy_admin.LABELS["auto_settle_directed_credential"])
+    eligibility_region_fields = SelectMultipleField(
+        policy_admin.LABELS["eligibility_region_fields"], choices=_choices(RECORD_REGION_FIELDS),
+        widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    submit = SubmitField("保存政策")
+
+    FORM_NAMES = {"attendance_threshold": "attendance_percent"}
+
+    def fill(self, policy) -> None:
+        """The policy's settings, as the page shows them."""
+        for name in policy_admin.EDITABLE:
+            if name == "attendance_threshold":
+                self.attendance_percent.data = (Decimal(policy.attendance_threshold) * 100).quantize(Decimal("0.1"))
+            else:
+                getattr(self, name).data = getattr(policy, name) or ([] if name == "eligibility_region_fields"
+                                                                     else getattr(policy, name))
+
+    def values(self) -> dict:
+        values = {name: getattr(self, name).data for name in policy_admin.EDITABLE
+                  if name not in ("attendance_threshold", "eligibility_region_fields")}
+        values["attendance_threshold"] = (self.attendance_percent.data / 100
+                                          if self.attendance_percent.data is not None else None)
+        values["eligibility_region_fields"] = [
+            f for f in RECORD_REGION_FIELDS if f in (self.eligibility_region_fields.data or [])]
+        return values
+
+    def problems(self) -> dict:
+        return policy_admin.problems(self.values())

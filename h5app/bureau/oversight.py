@@ -134,6 +134,7 @@ ACTION_LABELS = {
     "staff.create": "添加工作人员", "staff.disable": "停用工作人员", "staff.enable": "启用工作人员",
     "person.sso_login": "渠道登录", "person.sms_login": "短信登录",
     "person.bind_phone": "绑定手机号", "person.job_consent": "岗位推荐授权", "person.view": "查看人员信息",
+    "policy.update": "修改地区政策",
     "class.create": "新建班期", "class.edit": "编辑班期", "class.open": "开放报名", "class.closed": "停止报名",
     "class.complete": "结业", "class.enrol": "报名", "class.results": "录入考核结果", "class.roster": "上传花名册",
     "class.submit": "提交开班申请", "class.resubmit": "重新提交开班申请", "class.approve": "开班审核通过",

@@ -10,6 +10,7 @@ from ..models.settlement import S_REVIEWED, S_SUBMITTED
 from ..models.vouchers import CLAIMED, EXPIRED, OFFERED
 from ..timeutil import utcnow
 from ..vouchers.class_review import changed as changed_classes, waiting_count as classes_waiting
+from ..vouchers.policy_admin import is_province_admin
 from ..vouchers.settlement_lists import overdue_reviews
 
 bp = Blueprint("bureau", __name__)
@@ -44,7 +45,8 @@ def home():
     return render_template("bureau/home.html", region=region, by_status=by_status, templates=region_templates,
                            waiting=waiting, institutions=region_institutions, overdue=overdue,
                            classes_waiting=classes_waiting(db.session, current_user.region_code),
-                           classes_changed=len(changed_classes(db.session, current_user.region_code)))
+                           classes_changed=len(changed_classes(db.session, current_user.region_code)),
+                           is_province_admin=is_province_admin(current_user))
 
 
 # The routes of each module join the blueprint.
@@ -54,3 +56,4 @@ from . import persons, population  # noqa: E402,F401  (人员信息 and 通用�
 from . import corrections  # noqa: E402,F401  (补签审核, issue 19)
 from . import cancellations  # noqa: E402,F401  (取消班期, issue 19)
 from . import people_import  # noqa: E402,F401  (人员信息导入, issue 18)
+from . import policies  # noqa: E402,F401  (地区政策, PRODUCT.md §10)

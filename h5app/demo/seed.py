@@ -29,6 +29,7 @@ from .jinan import seed_jinan
 
 DEMO_PASSWORD = "Demo-2026-pass"  # demo accounts only; printed by `flask demo`
 REGION = ("330600", "绍兴市")
+PROVINCE = ("330000", "浙江省")
 DISTRICTS = [("330602", "越城区"), ("330603", "柯桥区"), ("330604", "上虞区"), ("330681", "诸暨市")]
 
 
@@ -76,6 +77,8 @@ def seed_demo(session) -> list[str]:
         return ["演示数据已存在，未重复生成。"] + sign_in_help(session)
     policies = ensure_policies(session)
     policy = policies[SHAOXING]
+    # The province above the city: its supervisor keeps the policies its regions follow (地区政策).
+    session.add(Region(code=PROVINCE[0], name=PROVINCE[1]))
     session.add(Region(code=REGION[0], name=REGION[1], policy_id=policy.id))
     for code, name in DISTRICTS:
         session.add(Region(code=code, name=name, parent_code=REGION[0], policy_id=policy.id))
@@ -123,6 +126,8 @@ def seed_demo(session) -> list[str]:
                                institution_id=institution.id))
         staff.append(StaffUser(username=f"verifier{number}", name=f"{institution.name[:2]}前台", role=VERIFIER,
                                institution_id=institution.id))
+    staff.append(StaffUser(username="zhejiang_admin", name="林处长", role=BUREAU, region_code=PROVINCE[0],
+                           is_supervisor=True))
     for user in staff:
         user.set_password(DEMO_PASSWORD)
     session.add_all(staff)
