@@ -74,6 +74,7 @@ from sqlalchemy.sql.schema import UniqueConstraint  # noqa: E402
 
 from h5app import create_app  # noqa: E402
 from h5app.api.keys import create_key  # noqa: E402
+from h5app.auth.users import session_values  # noqa: E402
 from h5app.codes import ALPHABET  # noqa: E402
 from h5app.extensions import db  # noqa: E402
 from h5app.models import Person, Region, StaffUser, Voucher, VoucherTemplate  # noqa: E402
@@ -808,7 +809,7 @@ class Statements:
 
 def sign_in(client, user_id: str) -> None:
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = user_id, True
+        session.update(session_values(user_id))
 
 
 def run_pages(app, country: Country, requests: int, rng: random.Random, report) -> list[Result]:

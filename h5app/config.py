@@ -59,6 +59,9 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == PRODUCTION),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=int(os.environ.get("WORKER_SESSION_DAYS", "7"))),
+        # A staff sign-in lasts this long, however the cookie was kept: a front-desk phone or a
+        # clerk's PC is shared, and a copied cookie must not outlive the working day.
+        "STAFF_SESSION_HOURS": int(os.environ.get("STAFF_SESSION_HOURS", "12")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session; a worker may keep a page open for long
         "WTF_I18N_ENABLED": False,  # WTForms' own zh catalogue (forms.Form); Flask-WTF's needs Flask-Babel

@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
+from .auth.users import session_values
 from .extensions import db
 
 ops = AppGroup("ops", help="运维检查 / operations: restore drill counts and smoke journey")
@@ -76,7 +77,7 @@ def _client(app):
 
 def _sign_in(client, user) -> None:
     with client.session_transaction(base_url="https://localhost") as session:
-        session["_user_id"], session["_fresh"], session["epoch"] = user.get_id(), True, user.session_epoch or 0
+        session.update(session_values(user.get_id(), user.session_epoch or 0))
 
 
 def smoke(sample: int = 20) -> None:

@@ -9,6 +9,7 @@ import time
 from sqlalchemy import select
 
 from h5app.auth.sso import mint_ticket
+from h5app.auth.users import session_values
 from h5app.extensions import db
 from h5app.models import SmsCode
 
@@ -39,8 +40,7 @@ def ticket_for(id_number: str, name: str = "王建国", phone: str = "1391234567
 def sign_in(client, user):
     """Sign `user` (a person or a staff account) in on `client` by writing the session directly."""
     with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
+        sess.update(session_values(user.get_id()))
 
 
 staff_sign_in = sign_in  # the name the staff-side tests use

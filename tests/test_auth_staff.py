@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from h5app.auth.users import STAFF_SIGNED_IN_AT
 from h5app.extensions import login_manager
 from h5app.models import AuditEvent
 from h5app.timeutil import utcnow
@@ -175,6 +176,32 @@ def test_session_is_rotated_at_login(client, session):
         assert "planted" not in sess
         assert sess["_user_id"] == f"s:{user.id}"
         assert not sess.permanent  # staff sessions end with the browser (shared front-desk devices)
+
+
+@pytest.mark.parametrize("age_hours, signed_in", [(11.9, True), (12.1, False), (None, False)])
+def test_a_staff_sign_in_lasts_the_working_day_whatever_the_cookie(client, session, age_hours, signed_in):
+    user = f.staff("officer")
+    session.commit()
+    staff_login(client, user.username)
+    with client.session_transaction() as sess:  # as a copied (or long-kept) cookie would be
+        if age_hours is None:
+            del sess[STAFF_SIGNED_IN_AT]  # a session from before sign-ins were timed
+        else:
+            sess[STAFF_SIGNED_IN_AT] -= int(age_hours * 3600)
+    response = client.get("/institution/")
+    assert (response.status_code == 200) is signed_in
+    if not signed_in:
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_staff_sign_in_time_comes_from_config(make_app, session):
+    username = f.staff("officer").username
+    session.commit()  # and no open transaction: the other app's requests use their own session
+    client = make_app(STAFF_SESSION_HOURS=1).test_client()
+    staff_login(client, username)
+    with client.session_transaction() as sess:
+        sess[STAFF_SIGNED_IN_AT] -= 2 * 3600
+    assert client.get("/institution/").status_code == 302
 
 
 def test_session_is_rotated_at_sso_login(client, channel):

@@ -9,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from h5app.auth.users import session_values
 from h5app.extensions import db
 from h5app.identity import mask_id_number
 from h5app.models import Certificate, Notification, Settlement
@@ -182,7 +183,7 @@ def test_post_without_csrf_token_is_refused(make_app, session):
     session.commit()  # and no open transaction: the other app's requests use their own session
     client = make_app(WTF_CSRF_ENABLED=True).test_client()
     with client.session_transaction() as cookie:
-        cookie["_user_id"], cookie["_fresh"] = user_id, True
+        cookie.update(session_values(user_id))
 
     response = upload(client, data)
 

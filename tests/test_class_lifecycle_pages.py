@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from h5app.auth.users import session_values
 from h5app.extensions import db
 from h5app.models import CheckIn, ClassSession, Enrolment, Notification, TrainingClass, Voucher
 from h5app.timeutil import local_today, utcnow
@@ -127,7 +128,7 @@ def test_the_cancel_form_needs_its_csrf_token(make_app, officer_world):
     db.session.rollback()  # the other app's requests must not wait for this session's SQLite lock
     client = make_app(WTF_CSRF_ENABLED=True).test_client()
     with client.session_transaction() as cookie:
-        cookie["_user_id"], cookie["_fresh"] = officer_id, True
+        cookie.update(session_values(officer_id))
 
     response = client.post(url, data={"reason": "报名人数不足"})
 

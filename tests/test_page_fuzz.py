@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from h5app.auth.users import session_values
 from h5app.extensions import db
 from h5app.forms import Form
 
@@ -105,7 +106,7 @@ def _sign_in(client, people, role) -> None:
     user = people[role]
     epoch = db.session.scalar(select(type(user).session_epoch).where(type(user).id == user.id))
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"], session["epoch"] = user.get_id(), True, epoch or 0
+        session.update(session_values(user.get_id(), epoch or 0))
 
 
 @settings(max_examples=25, deadline=None, derandomize=True,

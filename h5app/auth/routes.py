@@ -1,5 +1,6 @@
 """Sign-in pages: staff password login, channel SSO, phone + SMS code with real-name binding."""
 import logging
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ from ..vouchers import audit
 from . import sms, sso
 from .cookies import KEY_AUTHENTICATED
 from .forms import BindIdentityForm, ChangePasswordForm, PhoneForm, SmsCodeForm, StaffLoginForm
-from .users import signed_in_person
+from .users import STAFF_SIGNED_IN_AT, signed_in_person
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("h5app.auth")
@@ -60,8 +61,10 @@ def _start_session(user) -> None:
     # form page (the claim confirm page in a rush) need not send a new cookie.
     generate_csrf()
     # Workers stay signed in on their own phone (PERMANENT_SESSION_LIFETIME); staff sessions end
-    # with the browser, since front-desk devices are shared.
+    # with the browser, since front-desk devices are shared, and after STAFF_SESSION_HOURS at most.
     session.permanent = user.role == WORKER
+    if user.role != WORKER:
+        session[STAFF_SIGNED_IN_AT] = int(time.time())
 
 
 def _end_sessions(user) -> None:

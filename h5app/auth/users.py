@@ -7,7 +7,9 @@ every column of the person's row as it was when the request began, read-only. Wo
 it (卡券中心, 领取, 我的卡券 — the pages of a claim rush — among them), and building a model
 instance for it cost a fifth of such a page's work. A page that changes the person, or hands it
 to code that does, loads the Person: `signed_in_person()`."""
-from flask import abort, session
+import time
+
+from flask import abort, current_app, session
 from flask_login import UserMixin, current_user
 from sqlalchemy import bindparam, select
 
@@ -43,6 +45,8 @@ def load_user(user_id: str):
         row = db.session.connection().execute(_PERSON_ROW, {"person_id": int(raw)}).mappings().first()
         user = SignedInWorker(row) if row is not None else None
     elif kind == "s":
+        if staff_session_lapsed():
+            return None
         user = db.session.get(StaffUser, int(raw))
         user = user if user is not None and user.active else None
     else:
@@ -50,6 +54,27 @@ def load_user(user_id: str):
     if user is None or session.get("epoch", 0) != (user.session_epoch or 0):
         return None
     return user
+
+
+STAFF_SIGNED_IN_AT = "staff_signed_in_at"  # the sign-in's time, as a Unix timestamp
+
+
+def staff_session_lapsed() -> bool:
+    """A staff session older than STAFF_SESSION_HOURS (or from before sign-ins were timed) counts no more."""
+    signed_in_at = session.get(STAFF_SIGNED_IN_AT)
+    if not isinstance(signed_in_at, int):
+        return True
+    limit = current_app.config["STAFF_SESSION_HOURS"] * 3600
+    return not 0 <= time.time() - signed_in_at <= limit
+
+
+def session_values(user_id: str, epoch: int = 0) -> dict:
+    """What a sign-in writes into the session for the user of Flask-Login id `user_id` ("p:ID" or
+    "s:ID"): for a session made without the sign-in pages (the smoke test, tests, benchmarks)."""
+    values = {"_user_id": user_id, "_fresh": True, "epoch": epoch}
+    if user_id.startswith("s:"):
+        values[STAFF_SIGNED_IN_AT] = int(time.time())
+    return values
 
 
 def signed_in_person() -> Person:
