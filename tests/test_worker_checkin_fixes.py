@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import CheckIn
-from h5app.timeutil import local_at, to_local, utcnow
+from h5app.timeutil import local_at, local_today, start_of_local_day, to_local, utcnow
 from h5app.vouchers import app_qr_secret, checkin, checkout, qrtoken
 from h5app.vouchers.errors import AlreadyCheckedOut, CheckOutTooSoon
 from tests import factories as f
@@ -81,6 +81,18 @@ def test_after_checking_in_the_checkin_page_offers_checkout_only_as_a_step_to_a_
     assert f'method="get" action="/worker/checkout/{class_session.id}"' in page
     assert f'method="post" action="/worker/checkout/{class_session.id}"' not in page
     assert the_record(class_session, worker).checked_out_at is None
+
+
+def test_a_lesson_running_past_midnight_is_still_on_todays_checkin_page(app):
+    # Begun yesterday evening (local time), still on: its trainees check out after 00:00.
+    lesson, worker, _ = f.desk_lesson(started=utcnow() - start_of_local_day(local_today()) + timedelta(hours=1),
+                                      ends_in=timedelta(hours=1), hours=2)
+    client = app.test_client()
+    sign_in(client, worker)
+
+    page = client.get("/worker/checkin").get_data(as_text=True)
+
+    assert f"/worker/checkin/{lesson.id}" in page or f"/worker/checkout/{lesson.id}" in page
 
 
 def test_the_checkout_confirm_page_names_the_lesson_and_says_the_checkout_is_final(phone, lesson):

@@ -180,7 +180,8 @@ def ratings():
 @bp.route("/checkin")
 @roles_required(WORKER)
 def checkin():
-    """Today's sessions of my classes, each with its check-in state."""
+    """Today's sessions of my classes, each with its check-in state: those held today, an evening
+    lesson still running past midnight among them (it is checked out of after 00:00)."""
     today = local_today()
     start, end = start_of_local_day(today), start_of_local_day(today + timedelta(days=1))
     sessions = db.session.scalars(
@@ -188,7 +189,7 @@ def checkin():
         .join(TrainingClass, TrainingClass.id == ClassSession.class_id)
         .where(Enrolment.person_id == current_user.id, Enrolment.status == ENROLLED,
                TrainingClass.status.in_(CLASS_RUNNING), TrainingClass.delivery != DELIVERY_ONLINE,
-               ClassSession.starts_at >= start, ClassSession.starts_at < end)
+               ClassSession.ends_at > start, ClassSession.starts_at < end)
         .order_by(ClassSession.starts_at)
     ).all()
     done = set(db.session.scalars(
