@@ -51,7 +51,7 @@ class LineParser:
             if last:
                 # Room for the line plus stray whitespace or a CR before the terminator.
                 if len(self._buffer) > self.max_length + 4:
-                    events.append(Skipped(f"over-long line (more than {self.max_length} characters)",
+                    events.append(Skipped(f"行过长 over-long line (more than {self.max_length} characters)",
                                           bytes(self._buffer)))
                     self._buffer.clear()
                     self._overflowing = True
@@ -64,14 +64,17 @@ class LineParser:
         return events
 
     def idle(self, now: float) -> list:
-        """Nothing read: a partial line older than line_timeout is a half line, dropped."""
-        if self._buffer and self._last_byte_at is not None and now - self._last_byte_at > self.line_timeout:
-            return self.reset()
+        """Nothing read: a partial line older than line_timeout is a half line, dropped; an over-long
+        line that silence ended (no terminator came) stops being dropped, so the next scan counts."""
+        if self._last_byte_at is not None and now - self._last_byte_at > self.line_timeout:
+            if self._buffer:
+                return self.reset()
+            self._overflowing = False
         return []
 
     def reset(self) -> list:
         """The port closed or timed out mid-line: drop what was half read."""
-        events = [Skipped("half line (no terminator)", bytes(self._buffer))] if self._buffer.strip() else []
+        events = [Skipped("不完整的一行 half line (no terminator)", bytes(self._buffer))] if self._buffer.strip() else []
         self._buffer.clear()
         self._overflowing = False
         return events
@@ -83,13 +86,13 @@ class LineParser:
         try:
             text = stripped.decode("ascii")
         except UnicodeDecodeError:
-            return Skipped("bytes that are not ASCII", line)
+            return Skipped("非ASCII字节 bytes that are not ASCII", line)
         if len(text) < self.min_length:
-            return Skipped(f"too short (fewer than {self.min_length} characters)", line)
+            return Skipped(f"过短 too short (fewer than {self.min_length} characters)", line)
         if len(text) > self.max_length:
-            return Skipped(f"over-long line (more than {self.max_length} characters)", line)
+            return Skipped(f"行过长 over-long line (more than {self.max_length} characters)", line)
         if not self.shape.fullmatch(text):
-            return Skipped("characters outside the allowed set", line)
+            return Skipped("含不允许的字符 characters outside the allowed set", line)
         return Scan(text)
 
 

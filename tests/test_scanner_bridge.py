@@ -57,7 +57,20 @@ def test_an_over_long_line_is_skipped_whole_even_across_reads():
     parser = LineParser("CR", max_length=16)
     events = parser.feed(b"A" * 40, 0.0) + parser.feed(b"B" * 40, 0.01) + parser.feed(b"C\rGOOD1234\r", 0.02)
     assert scans(events) == ["GOOD1234"]
-    assert skipped(events) == ["over-long line (more than 16 characters)"]
+    assert skipped(events) == ["行过长 over-long line (more than 16 characters)"]
+
+
+def test_a_scan_after_an_unterminated_over_long_line_and_silence_counts():
+    parser = LineParser("CR", max_length=16, line_timeout=0.5)
+    assert "over-long" in skipped(parser.feed(b"A" * 100, 0.0))[0]
+    assert scans(parser.feed(b"GOOD1234\r", 2.0)) == ["GOOD1234"]
+
+
+def test_a_scan_after_garbage_and_silence_counts_even_when_read_by_idle():
+    parser = LineParser("CR", max_length=16, line_timeout=0.5)
+    parser.feed(b"\x07" * 50, 0.0)
+    assert parser.idle(1.0) == []
+    assert scans(parser.feed(b"GOOD1234\r", 1.1)) == ["GOOD1234"]
 
 
 def test_a_half_line_is_dropped_after_silence_and_does_not_spoil_the_next_scan():
