@@ -11,7 +11,7 @@ def main(argv=None) -> int:
     try:
         settings = load(argv)
     except ConfigError as exc:
-        print(f"scanner_bridge: configuration error: {exc}", file=sys.stderr)
+        print(f"scanner_bridge: 配置有误 configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -112,15 +112,15 @@ class Bridge:
         except TokenRefused as exc:
             log.error("!!! 服务器拒绝了扫码枪令牌 the server refused the device token: %s", exc)
         except ServerUnavailable as exc:
-            log.warning("server not reachable yet (%s); scans will be queued", exc)
+            log.warning("暂时连不上服务器 server not reachable yet (%s); 扫码先存入队列 scans will be queued", exc)
         else:
-            log.info("device %s (#%s), mode %s", device.get("name"), device.get("id"), device.get("mode"))
+            log.info("扫码枪 device %s (#%s)，用途 mode %s", device.get("name"), device.get("id"), device.get("mode"))
 
     def start(self) -> None:
         log.info("扫码桥启动 starting: %s; %d scan(s) waiting in the queue", self.settings.public(), len(self.queue))
         if self.metrics:
             port = self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
-            log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, port)
+            log.info("监控指标 metrics on http://%s:%d/metrics", self.settings.metrics_address, port)
         self.hello()
         for name, target in (("reader", self.reader.run), ("sender", self.send_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)

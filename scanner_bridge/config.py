@@ -117,7 +117,7 @@ def load(argv: list[str] | None = None, environ: dict | None = None) -> Settings
     if config_path:
         ini = configparser.ConfigParser(interpolation=None)
         if not ini.read(config_path, encoding="utf-8"):
-            raise ConfigError(f"config file not found: {config_path}")
+            raise ConfigError(f"找不到配置文件 config file not found: {config_path}")
         if ini.has_section(SECTION):
             raw.update({k.replace("-", "_"): v for k, v in ini.items(SECTION)})
     for f in fields(Settings):
@@ -127,7 +127,7 @@ def load(argv: list[str] | None = None, environ: dict | None = None) -> Settings
             raw[f.name] = getattr(args, f.name)
     unknown = set(raw) - {f.name for f in fields(Settings)}
     if unknown:
-        raise ConfigError(f"unknown setting(s) in the config file: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"配置文件中有未知设置 unknown setting(s) in the config file: {', '.join(sorted(unknown))}")
     settings = Settings()
     for f in fields(Settings):
         if f.name in raw:
@@ -135,7 +135,7 @@ def load(argv: list[str] | None = None, environ: dict | None = None) -> Settings
             try:
                 setattr(settings, f.name, kind(raw[f.name]) if kind is not str else raw[f.name])
             except ValueError:
-                raise ConfigError(f"{f.name}: not a valid {kind.__name__}: {raw[f.name]!r}") from None
+                raise ConfigError(f"{f.name} 的值无效 not a valid {kind.__name__}: {raw[f.name]!r}") from None
     check(settings)
     return settings
 
@@ -143,42 +143,42 @@ def load(argv: list[str] | None = None, environ: dict | None = None) -> Settings
 def check(s: Settings) -> None:
     for name in ("port", "server", "token"):
         if not getattr(s, name):
-            raise ConfigError(f"{name} is required (--{name}, {ENV_PREFIX}{name.upper()} or the config file)")
+            raise ConfigError(f"缺少必填设置 {name} is required (--{name}, {ENV_PREFIX}{name.upper()} or the config file)")
     if not s.server.startswith(("http://", "https://")):
-        raise ConfigError("server must start with http:// or https://")
+        raise ConfigError("服务器地址须以 http:// 或 https:// 开头 server must start with http:// or https://")
     s.parity = s.parity.upper()[:1]
     s.terminator = s.terminator.upper()
     s.log_level = s.log_level.upper()
     problems = []
     if not 0 <= s.metrics_port <= 65535:
-        problems.append("metrics_port must be between 0 (off) and 65535")
+        problems.append("metrics_port 须在0（关闭）至65535之间 must be between 0 (off) and 65535")
     if s.baud <= 0:
-        problems.append("baud must be positive")
+        problems.append("baud 波特率须为正数 must be positive")
     if s.bytesize not in (5, 6, 7, 8):
-        problems.append("bytesize must be 5, 6, 7 or 8")
+        problems.append("bytesize 数据位须为5、6、7或8 must be 5, 6, 7 or 8")
     if s.parity not in PARITIES:
-        problems.append("parity must be N, E, O, M or S")
+        problems.append("parity 校验位须为N、E、O、M或S must be N, E, O, M or S")
     if s.stopbits not in (1, 1.5, 2):
-        problems.append("stopbits must be 1, 1.5 or 2")
+        problems.append("stopbits 停止位须为1、1.5或2 must be 1, 1.5 or 2")
     if s.terminator not in TERMINATORS:
-        problems.append("terminator must be CR, LF or CRLF")
+        problems.append("terminator 结束符须为CR、LF或CRLF must be CR, LF or CRLF")
     if not 1 <= s.min_length <= s.max_length <= 1024:
-        problems.append("need 1 <= min_length <= max_length <= 1024")
+        problems.append("长度设置须满足 need 1 <= min_length <= max_length <= 1024")
     if not 1 <= s.batch_size <= 200:
-        problems.append("batch_size must be between 1 and 200 (the server's limit)")
+        problems.append("batch_size 须在1至200之间 must be between 1 and 200 (the server's limit)")
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append("log_level must be DEBUG, INFO, WARNING or ERROR")
+        problems.append("log_level 须为DEBUG、INFO、WARNING或ERROR must be DEBUG, INFO, WARNING or ERROR")
     for name in ("dedup_window", "line_timeout", "http_timeout", "retry_max", "reopen_max"):
         if getattr(s, name) < 0:
-            problems.append(f"{name} must not be negative")
+            problems.append(f"{name} 不能为负数 must not be negative")
     for name in ("ok_bytes", "fail_bytes"):
         try:
             _unescape(getattr(s, name))
         except ValueError:
-            problems.append(f"{name}: bad escape sequence")
+            problems.append(f"{name} 转义序列有误 bad escape sequence")
     try:
         re.compile(f"[{s.charset}]+")
     except re.error as exc:
-        problems.append(f"charset is not a valid regex class: {exc}")
+        problems.append(f"charset 字符集无效 not a valid regex class: {exc}")
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError("；".join(problems))

@@ -94,4 +94,4 @@ class PortReader:
             try:
                 self._port.write(data)
             except (serial.SerialException, OSError) as exc:
-                log.info("could not write feedback to the port: %s", exc)
+                log.info("无法向串口回写提示 could not write feedback to the port: %s", exc)
