@@ -88,6 +88,7 @@ def test_a_location_check_out_inside_the_site(session, lesson_world):
     ("not checked in", "NOT_CHECKED_IN", "还没有签到"),
     ("outside the site", "OUTSIDE_SITE", "需在300米范围内签退"),
     ("too late", "OUTSIDE_SESSION_TIME", "下课后1小时内"),
+    ("before the start", "OUTSIDE_SESSION_TIME", "上课后才能扫码签退"),
     ("not enrolled", "NOT_ENROLLED", "不能签退"),
     ("other institution", "FORBIDDEN", "只能为本机构"),
     ("class cancelled", "CLASS_CANCELLED", "已取消，不能签退"),
@@ -96,10 +97,12 @@ def test_a_location_check_out_inside_the_site(session, lesson_world):
 def test_a_check_out_that_may_not_be_done_says_why_and_changes_nothing(session, lesson_world, case, code, words):
     cls, lesson, worker = lesson_world
     if case != "not checked in":
-        scan_in(lesson, worker, at(8))
+        scan_in(lesson, worker, at(7, 45) if case == "before the start" else at(8))
     moment, actor, who = at(11), None, worker
     if case == "too late":
         moment = at(13, 1)
+    elif case == "before the start":  # a gun left in 签退 mode as the class arrives
+        moment = at(7, 55)
     elif case == "not enrolled":
         who = f.person()
     elif case == "other institution":

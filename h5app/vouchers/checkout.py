@@ -60,7 +60,12 @@ def _open_check_in(session, lesson: ClassSession, person: Person, now) -> CheckI
     return check_in
 
 
-def _check_deadline(lesson: ClassSession, now) -> None:
+def _check_deadline(lesson: ClassSession, now, *, before_start_ok: bool = True) -> None:
+    """签退 is open until LATE after the lesson's end. The desk's scan is refused before the start too:
+    it would close the lesson of a trainee who is arriving (a gun left in 签退 mode as the class
+    comes in). A worker who checked in early and leaves before the start may say so themselves."""
+    if not before_start_ok and now < lesson.starts_at:
+        raise OutsideSessionTime(f"本次课{to_local(lesson.starts_at):%m月%d日 %H:%M}才开始上课，上课后才能扫码签退")
     if now > lesson.ends_at + LATE:
         end = to_local(lesson.ends_at + LATE)
         raise OutsideSessionTime(f"本次课签退截止到{end:%m月%d日 %H:%M}（下课后1小时内），现在已过签退时间；"
@@ -106,14 +111,15 @@ def check_out_outlook(session, lesson: ClassSession, person: Person, *, now=None
 
 
 def _close(session, lesson: ClassSession, person: Person, actor: audit.Actor, now, method: str,
-           where=None, *, early_ok: bool) -> CheckOut:
+           where=None, *, early_ok: bool, before_start_ok: bool = True) -> CheckOut:
     """`where()`: the distance from the site, or OutsideSite (a check-out by location). `early_ok`:
-    the 签退 may come less than SOON after the lesson's presence began (else CheckOutTooSoon)."""
+    the 签退 may come less than SOON after the lesson's presence began (else CheckOutTooSoon).
+    `before_start_ok`: it may come before the lesson starts (_check_deadline)."""
     check_in = _open_check_in(session, lesson, person, now)
     if check_in.checked_out_at is not None:
         session.rollback()
         return CheckOut(ALREADY_CHECKED_OUT, check_in, person, lesson)
-    _check_deadline(lesson, now)
+    _check_deadline(lesson, now, before_start_ok=before_start_ok)
     if not early_ok:
         _check_not_too_soon(Leaving.at(check_in, lesson, now))
     distance = round(where(), 1) if where is not None else None
@@ -144,7 +150,7 @@ def scan_check_out(session, lesson: ClassSession, qr: str, actor: audit.Actor, s
     if not actor.for_institution(lesson.training_class.institution_id):
         raise OutOfScope("只能为本机构的班期签退")
     person = person_from_qr(session, qr, secret, now_ts)
-    return _close(session, lesson, person, actor, now, "scan", early_ok=True)
+    return _close(session, lesson, person, actor, now, "scan", early_ok=True, before_start_ok=False)
 
 
 def session_qr_lesson(session, token: str, secret: bytes, now_ts: float | None = None) -> ClassSession:
