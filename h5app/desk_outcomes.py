@@ -1,6 +1,7 @@
 """How the front desk sees an outcome, wherever the code was scanned (扫码验券, scan check-in, the
 扫码台 of a scan gun): one colour and one title per result, the same words on every page."""
 from .identity import mask_id_number, mask_name
+from .vouchers import presence
 from .vouchers.checkout import ALREADY_CHECKED_OUT, CHECKED_OUT
 from .vouchers.verify import ALREADY_VERIFIED, VERIFIED
 
@@ -46,6 +47,13 @@ def masked_trainee(person) -> dict:
 def verified_message(voucher) -> str:
     """Which voucher was used, in words the desk can check against the trainee's phone."""
     return f"{voucher.template.name}（券码尾号{voucher.code[-4:]}）"
+
+
+def checkout_message(done) -> str:
+    """A 签退 (vouchers.checkout.CheckOut): the lesson, and the time present as the sheet counts it."""
+    span = presence.present_span(done.check_in.created_at, done.check_in.checked_out_at, done.lesson.starts_at,
+                                 done.lesson.ends_at)
+    return f"{session_label(done.lesson)} · 在场{presence.duration_words(span)}"
 
 
 def session_label(class_session) -> str:

@@ -196,6 +196,7 @@ def test_check_out_mode_closes_the_check_in_once_and_refuses_one_never_checked_i
     second = post(client, token, f.qr_for(voucher)).get_json()
     never = post(client, token, f.qr_for(absent_voucher)).get_json()
     assert (first["result"], first["title"], first["mode"]) == ("checked_out", "签退成功", "checkout")
+    assert "在场2小时" in first["message"]  # the time present, as the desk's 签退 page says it
     assert (second["result"], second["tone"]) == ("already_checked_out", "again")
     assert (never["result"], never["title"]) == ("refused", "不能签退")
     [check_in] = db.session.scalars(select(CheckIn)).all()

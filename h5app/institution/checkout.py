@@ -4,21 +4,14 @@ from flask import jsonify, render_template, request
 from flask_login import current_user
 
 from ..access import OFFICER, VERIFIER, roles_required
-from ..desk_outcomes import done, refused, session_label
+from ..desk_outcomes import checkout_message, done, refused
 from ..extensions import db
-from ..vouchers import app_qr_secret, audit, presence
+from ..vouchers import app_qr_secret, audit
 from ..vouchers import checkout as checkout_service
 from ..vouchers.errors import DomainError
 from .attendance import _my_session, attendance_sheet
 from .forms import ScanForm
 from .routes import bp
-
-
-def checkout_message(done: checkout_service.CheckOut) -> str:
-    """The lesson, and the time present as the sheet counts it."""
-    span = presence.present_span(done.check_in.created_at, done.check_in.checked_out_at, done.lesson.starts_at,
-                                 done.lesson.ends_at)
-    return f"{session_label(done.lesson)} · 在场{presence.duration_words(span)}"
 
 
 @bp.route("/sessions/<int:session_id>/checkout", methods=["GET", "POST"])

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from ..desk_outcomes import LOOKS, REFUSAL_TITLES, check_in_result, session_label, verified_message
+from ..desk_outcomes import LOOKS, REFUSAL_TITLES, check_in_result, checkout_message, session_label, verified_message
 from ..identity import mask_id_number, mask_name
 from ..models import ClassSession, Person, ScanDevice, ScanRecord, TrainingClass
 from ..models.scanning import RESULT_REFUSED
@@ -133,7 +133,7 @@ def _run_engine(session, device: Device, code: str, read_at, qr_secret: bytes) -
         if device.mode == MODE_CHECKOUT:
             done = checkout_service.scan_check_out(session, class_session, code, actor, qr_secret,
                                                    now=read_at, now_ts=read_ts)
-            return Verdict(done.result, session_label(class_session), person_id=done.person.id)
+            return Verdict(done.result, checkout_message(done), person_id=done.person.id)
         record, person = checkin_service.scan_check_in(session, class_session, code, actor, qr_secret,
                                                        now=read_at, now_ts=read_ts)
         return Verdict(check_in_result(record, read_at), session_label(class_session), person_id=person.id)
