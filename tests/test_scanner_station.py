@@ -52,6 +52,32 @@ def test_registering_without_a_name_says_so(client, officer):
     assert db.session.scalar(select(ScanDevice)) is None
 
 
+def test_reloading_the_token_page_registers_no_second_gun_of_the_name(client, officer):
+    form = {"name": "前台1号", "mode": "verify", "class_id": "None", "session_id": "None"}
+    assert client.post("/institution/scanners", data=form).status_code == 200
+    again = client.post("/institution/scanners", data=form)  # the browser's reload re-posts the form
+    assert again.status_code == 400 and "本机构已有名为“前台1号”的扫码枪" in again.get_data(as_text=True)
+    assert len(db.session.scalars(select(ScanDevice)).all()) == 1
+
+
+@pytest.mark.parametrize("name", ["\u200b", " \u200b\u200d "])
+def test_a_name_of_invisible_characters_is_refused(client, officer, name):
+    page = client.post("/institution/scanners", data={"name": name, "mode": "verify", "class_id": "None",
+                                                      "session_id": "None"})
+    assert page.status_code == 400 and "请填写扫码枪名称" in page.get_data(as_text=True)
+    assert db.session.scalar(select(ScanDevice)) is None
+
+
+def test_a_revoked_guns_name_may_be_used_again_and_revoking_asks_first(client, officer, institution):
+    device, _token = scan_gun(institution, name="前台1号")
+    db.session.commit()
+    page = client.get("/institution/scanners").get_data(as_text=True)
+    assert "data-confirm=\"确定停用扫码枪“前台1号”吗？" in page
+    client.post(f"/institution/scanners/{device.id}/revoke", data={})
+    form = {"name": "前台1号", "mode": "verify", "class_id": "None", "session_id": "None"}
+    assert client.post("/institution/scanners", data=form).status_code == 200
+
+
 def test_a_verifier_may_use_the_station_but_not_register_or_revoke(client, institution):
     device, _token = scan_gun(institution)
     verifier = f.staff("verifier", institution_id=institution.id)

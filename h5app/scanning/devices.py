@@ -3,6 +3,7 @@ stored only as its SHA-256; set to a mode (验券 for a class, 签到 or 签退 
 front desk may switch; revoked for good."""
 import hashlib
 import secrets
+import unicodedata
 
 from sqlalchemy import select
 
@@ -53,9 +54,24 @@ def _target(session, institution_id: int, mode: str, class_id: int | None, sessi
     return class_session.class_id, class_session.id
 
 
+def _name(session, institution_id: int, name: str) -> str:
+    """The gun's name as the desk tells guns apart by it: visible (a letter or digit, not only
+    spaces or invisible characters) and not the name of another live gun of the institution — a
+    page reloaded after registering would otherwise register a second gun of the same name."""
+    name = name.strip()
+    if not any(unicodedata.category(c)[0] in "LN" for c in name):
+        raise ValidationFailed("请填写扫码枪名称，如“前台1号”", fields={"name": "请填写扫码枪名称，如“前台1号”"})
+    if session.scalar(select(ScanDevice.id).where(ScanDevice.institution_id == institution_id,
+                                                  ScanDevice.name == name, ScanDevice.revoked_at.is_(None))):
+        message = f"本机构已有名为“{name}”的扫码枪（如刚登记过，令牌已在上一页显示），请换一个名称"
+        raise ValidationFailed(message, fields={"name": message})
+    return name
+
+
 def register(session, *, institution_id: int, name: str, mode: str, class_id: int | None,
              session_id: int | None, actor: audit.Actor) -> tuple[ScanDevice, str]:
     """A new device and its token: the only time the token exists in the clear."""
+    name = _name(session, institution_id, name)
     class_id, session_id = _target(session, institution_id, mode, class_id, session_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     device = ScanDevice(institution_id=institution_id, name=name, mode=mode, class_id=class_id,
