@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from h5app.extensions import db
+from h5app.models import StaffUser, TrainingClass
 from h5app.timeutil import utcnow
 
 from .. import factories as f
-from ..scanner_support import new_key
+from ..scanner_support import new_key, scan_gun
 from .conftest import CHROMIUM, commit, expect, sign_in
 
 SCREENS = "screens-scanner"
@@ -85,3 +87,39 @@ def test_scan_station_shows_a_bridge_scan_live_and_switches_mode(page, shots, se
     expect(page.get_by_text("前台1号")).to_be_visible()
     shots.check_and_save(page, "scanners-list")
     db.session.rollback()
+
+
+@pytest.fixture
+def gun(desk):
+    """A gun of the desk's institution, in 扫码验券 for its class: (officer's username, station path)."""
+    username, _qr = desk
+    officer = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+    training_class = db.session.scalar(select(TrainingClass).where(TrainingClass.institution_id == officer.institution_id))
+    device, _token = scan_gun(officer.institution, training_class=training_class)
+    station = f"/institution/scanners/{device.id}"
+    commit()
+    return username, station
+
+
+def test_the_station_says_when_its_sign_in_ended_and_greys_the_old_verdicts(page, server, gun):
+    username, station = gun
+    sign_in(page, username)
+    page.goto(server.url + station)
+    expect(page.locator("#station-problem")).to_be_hidden()
+    # Signed out everywhere (退出 on another device bumps the epoch): the feed answers with the sign-in page.
+    officer = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+    officer.session_epoch = (officer.session_epoch or 0) + 1
+    commit()
+    expect(page.locator("#station-problem")).to_contain_text("登录已过期")
+    expect(page.locator("#scan-feed")).to_have_class(re.compile(r"\bstale\b"))
+
+
+def test_the_station_says_when_the_network_is_down_and_recovers_by_itself(page, server, gun):
+    username, station = gun
+    sign_in(page, username)
+    page.goto(server.url + station)
+    page.route("**/feed.json*", lambda route: route.abort())
+    expect(page.locator("#station-problem")).to_contain_text("网络中断")
+    page.unroute("**/feed.json*")
+    expect(page.locator("#station-problem")).to_be_hidden()
+    expect(page.locator("#scan-feed")).not_to_have_class(re.compile(r"\bstale\b"))
