@@ -148,7 +148,9 @@ def test_a_device_without_a_class_refuses_with_a_clear_message(client):
 
 def test_a_scan_that_waited_in_the_queue_is_judged_as_of_its_read(client, desk):
     """A QR minted 90 s ago is stale when read now, genuine when the gun read it 89 s ago."""
-    _device, token, _cls, voucher = desk
+    device, token, _cls, voucher = desk
+    device.configured_at = utcnow() - timedelta(minutes=5)  # set up before the outage began
+    db.session.commit()
     qr = f.qr_for(voucher, now_ts=time.time() - 90)
     late = post(client, token, qr).get_json()
     assert late["code"] == "QR_EXPIRED"
@@ -156,6 +158,24 @@ def test_a_scan_that_waited_in_the_queue_is_judged_as_of_its_read(client, desk):
     db.session.commit()
     queued = post(client, token, f.qr_for(voucher2, now_ts=time.time() - 90), age_ms=89_000).get_json()
     assert queued["result"] == "verified"
+
+
+def test_a_scan_read_before_the_desk_switched_the_gun_is_not_judged_under_its_new_use(client, desk):
+    """Read in 扫码验券 while the bridge was offline, delivered after the desk switched the gun to
+    扫码签退: it must neither verify (the old use) nor close the trainee's lesson (the new one)."""
+    device, token, training_class, voucher = desk
+    lesson = training_class.sessions[0]
+    device.mode, device.session_id = "checkout", lesson.id
+    device.configured_at = utcnow() - timedelta(seconds=30)  # switched half a minute ago
+    db.session.commit()
+
+    queued = post(client, token, f.qr_for(voucher, now_ts=time.time() - 60), age_ms=59_000)
+
+    data = queued.get_json()
+    assert queued.status_code == 201 and data["result"] == "refused", data
+    assert data["code"] == "DEVICE_MODE_CHANGED" and "请学员重新扫码" in data["message"]
+    assert db.session.get(Voucher, voucher.id).status == "claimed"
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 0
 
 
 def test_check_in_mode_records_attendance_once(client):

@@ -88,5 +88,7 @@ class ScanDevice(db.Model):
     class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
     created_at: Mapped[datetime] = created_at_column()
+    # When the use (mode, class, lesson) was last set: a scan read before it is not judged under it.
+    configured_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -75,7 +75,7 @@ def register(session, *, institution_id: int, name: str, mode: str, class_id: in
     class_id, session_id = _target(session, institution_id, mode, class_id, session_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     device = ScanDevice(institution_id=institution_id, name=name, mode=mode, class_id=class_id,
-                        session_id=session_id, token_hash=hash_token(token))
+                        session_id=session_id, token_hash=hash_token(token), configured_at=utcnow())
     session.add(device)
     session.flush()
     audit.record(session, actor, "scanner.device.register", institution_id=institution_id,
@@ -89,7 +89,7 @@ def configure(session, device: ScanDevice, *, mode: str, class_id: int | None, s
     if not actor.for_institution(device.institution_id):
         raise OutOfScope()
     device.class_id, device.session_id = _target(session, device.institution_id, mode, class_id, session_id)
-    device.mode = mode
+    device.mode, device.configured_at = mode, utcnow()
     audit.record(session, actor, "scanner.device.configure", institution_id=device.institution_id,
                  details={"device_id": device.id, "mode": mode, "class_id": device.class_id,
                           "session_id": device.session_id})
