@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import func, select
 
 from h5app.models import Enrolment, ExamResult, Person, Settlement, TrainingClass, Voucher
+from h5app.timeutil import local_today
 
 from . import factories as f
 from .api_support import CLASS, auth, error_code, key_for, used_and_completed, world
@@ -102,7 +103,7 @@ def test_settlement_apply_review_and_pay(client, w, session):
                        headers=auth(w.institution_key)).status_code == 403
     reviewed = client.post(path + "/review", json={"approve": [w.voucher.code]}, headers=auth(w.bureau_key))
     assert reviewed.status_code == 200 and reviewed.get_json()["status"] == "reviewed"
-    payment = {"reference": "HD20261207001", "paid_on": "2026-12-07"}
+    payment = {"reference": "HD20261207001", "paid_on": local_today().isoformat()}
     same_clerk = client.post(path + "/payment", json=payment, headers=auth(w.bureau_key))
     assert same_clerk.status_code == 403 and error_code(same_clerk) == "SEGREGATION_OF_DUTIES"
     cashier = key_for("bureau", "330600")

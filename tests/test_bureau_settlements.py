@@ -6,6 +6,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.extensions import db
+from h5app.timeutil import local_today
 from h5app.models import Settlement, SettlementLine, Voucher
 
 from . import factories as f
@@ -42,7 +43,7 @@ def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money
         f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
     reviewed_page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
     assert "须由另一名工作人员办理拨付" in reviewed_page and "确认拨付" not in reviewed_page
-    payment = {"reference": "HD20261207001", "paid_on": "2026-12-07"}
+    payment = {"reference": "HD20261207001", "paid_on": local_today().isoformat()}
     refused = client.post(f"/bureau/settlements/{made.id}/payment", data=payment)  # posted anyway
     assert refused.status_code == 403 and "审核与拨付须由不同人员办理" in refused.get_data(as_text=True)
     assert db.session.get(Voucher, good.id).status == "used"

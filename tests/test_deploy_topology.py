@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from h5app.auth.sso import mint_ticket
 from h5app.models import AuditEvent, Settlement, Voucher
 from h5app.models.classes import CLASS_COMPLETED
-from h5app.timeutil import utcnow
+from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import app_qr_secret, qrtoken
 
 from . import factories as f
@@ -154,7 +154,7 @@ def test_worker_institution_bureau_journey_through_nginx(topology, session):
     assert review_page.status_code == 200 and institution.name in review_page.text
     path = f"{topology.url}/api/v1/settlements/{settlement_id}"
     assert api.post(path + "/review", json={"approve": [code]}, headers=auth(bureau_key)).status_code == 200
-    paid = api.post(path + "/payment", json={"reference": "HD-TOPOLOGY-1", "paid_on": "2026-12-07"},
+    paid = api.post(path + "/payment", json={"reference": "HD-TOPOLOGY-1", "paid_on": local_today().isoformat()},
                     headers=auth(cashier_key))
     assert paid.status_code == 200 and paid.json()["status"] == "paid", paid.text
 

@@ -5,6 +5,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from h5app import metrics
+from h5app.timeutil import local_today
 from h5app.vouchers import audit
 from h5app.vouchers import claim as claim_service
 
@@ -69,7 +70,7 @@ def test_settlement_amounts_are_counted_on_review_and_payment(client, w, session
     assert client.post(path + "/review", json={"approve": [w.voucher.code]}, headers=auth(w.bureau_key)).status_code == 200
     assert sample(client, "h5app_settlement_amount_fen_total", stage="approved") == approved + 150000
     cashier = key_for("bureau", "330600")
-    payment = client.post(path + "/payment", json={"reference": "HD1", "paid_on": "2026-12-07"}, headers=auth(cashier))
+    payment = client.post(path + "/payment", json={"reference": "HD1", "paid_on": local_today().isoformat()}, headers=auth(cashier))
     assert payment.status_code == 200
     assert sample(client, "h5app_settlement_amount_fen_total", stage="paid") == paid + 150000
 
