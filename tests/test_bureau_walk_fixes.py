@@ -481,31 +481,53 @@ def test_editing_a_cancelled_class_shows_a_chinese_page(client):
 # --- the migrations: rows written before these fixes ------------------------------------------------
 
 def test_the_migrations_place_old_audit_rows_and_close_old_all_rejected_settlements_as_rejected(make_app, tmp_path):
+    """The rows are written as the old head's tables have them (reflected, not today's models): a
+    later migration's new column must not break a test of an earlier one."""
     from flask_migrate import upgrade
+    from sqlalchemy import MetaData
 
-    from h5app.models import SettlementLine
     from h5app.models.settlement import LINE_APPROVED, LINE_REJECTED, S_PAID
 
     with empty_database(tmp_path) as url:
         app = make_app(SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
             upgrade(revision="e17d1d7e9c02")  # the head before these fixes
-            regions()
-            school = f.institution(region_code="330603")
-            worker = f.person(region_code="330603")
-            table = AuditEvent.__table__
-            old = dict(at=utcnow(), actor_type="staff", actor_label="旧记录", details={})
-            for action, columns in (("staff.login", {"institution_id": school.id}),
-                                    ("person.sso_login", {"person_id": worker.id}),
+            old_tables = MetaData()
+            old_tables.reflect(bind=db.engine)
+            t = old_tables.tables
+            now = utcnow()
+
+            def add(table: str, **values) -> int:
+                return db.session.execute(t[table].insert().values(**values)).inserted_primary_key[0]
+
+            policy = add("policies", code="default", name="通用规则", attendance_threshold=0.6, exam_required=True,
+                         auto_settle_directed_credential=False, pays_worker_for_general_certificate=False,
+                         face_value_is_reference=False)
+            add("regions", code="330600", name="绍兴市", policy_id=policy)
+            add("regions", code="330603", name="柯桥区", parent_code="330600", policy_id=policy)
+            school = add("institutions", code="3306031", name="柯桥职业培训学校", region_code="330603", type="school",
+                         status="active", created_at=now)
+            worker = add("people", id_number="330603199001011234", name="王建国", groups=[], insurance_months=0,
+                         region_code="330603", qr_code="Q" * 16, job_consent=False, session_epoch=0, created_at=now)
+            template = add("voucher_templates", name="柯桥培训券", voucher_type="就业技能培训券", region_code="330600",
+                           policy_id=policy, status="active", function_mode="face_value", distribution_mode="general",
+                           face_value_fen=100000, claim_starts_on=now.date(), claim_ends_on=now.date(), valid_days=90,
+                           claimed_count=0, eligible_groups=[], project_types=[], audience="open", created_at=now)
+            cls = add("classes", institution_id=school, course_name="电工培训", occupation="电工",
+                      project_type="employment_skills", price_fen=100000, hours=20, starts_on=now.date(),
+                      ends_on=now.date(), status="completed", created_at=now)
+            voucher = add("vouchers", code="ABCDEFGHJKLMNPQR", template_id=template, person_id=worker, status="used",
+                          class_id=cls, institution_id=school, created_at=now)
+            old = dict(at=now, actor_type="staff", actor_label="旧记录", details={})
+            for action, columns in (("staff.login", {"institution_id": school}),
+                                    ("person.sso_login", {"person_id": worker}),
                                     ("targets.import", {})):
-                db.session.execute(table.insert().values(action=action, region_code=None, **old, **columns))
-            cls = f.training_class(school, status=CLASS_COMPLETED)
-            voucher = f.voucher(f.template(), worker, USED, class_id=cls.id, institution_id=school.id)
+                add("audit_events", action=action, region_code=None, **old, **columns)
             for decision in (LINE_REJECTED, LINE_APPROVED):
-                row = Settlement(institution_id=school.id, class_id=cls.id, region_code="330600", status=S_PAID)
-                row.lines.append(SettlementLine(voucher_id=voucher.id, eligible=True, attendance_rate=1,
-                                                amount_fen=1000, decision=decision))
-                db.session.add(row)
+                settlement = add("settlements", institution_id=school, class_id=cls, region_code="330600",
+                                 status=S_PAID, created_at=now)
+                add("settlement_lines", settlement_id=settlement, voucher_id=voucher, eligible=True, attendance_rate=1,
+                    amount_fen=1000, decision=decision)
             db.session.commit()
 
             upgrade()
