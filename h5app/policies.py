@@ -56,6 +56,7 @@ PRESETS = {
         "attendance_threshold": 0.6,
         "exam_required": True,
         "class_review_required": True,  # 三(二)：新提交开班申请的培训班次
+        "training_by_valid_until": True,  # 二(四)：有效期内未按规定完成补贴性培训的，职业培训券失效
     },
     SHANDONG: {
         "name": "山东省规则",

@@ -64,7 +64,7 @@ def test_chongqing_voucher_is_refused_after_its_fixed_deadline(session):
     template = make_template("chongqing", region_code="500000", valid_until=date(2022, 11, 30), valid_days=None,
                              claim_ends_on=date(2022, 11, 30))
     inst = f.institution(region_code="500103")
-    cls = f.training_class(inst)
+    cls = f.training_class(inst, starts_on=date(2022, 11, 1), ends_on=date(2022, 11, 30))
     on_time, too_late = f.person(region_code="500103"), f.person(region_code="500103")
     session.commit()
     v1 = claim.claim(session, on_time, template, now=NOW)
@@ -72,3 +72,28 @@ def test_chongqing_voucher_is_refused_after_its_fixed_deadline(session):
 
     assert run_verify(session, v1, cls, now=local_at(date(2022, 11, 30), time(23, 59))).result == verify.VERIFIED
     assert_refused(session, "VOUCHER_EXPIRED", v2, cls, now=local_at(date(2022, 12, 1), time(0, 0)))
+
+
+@pytest.mark.parametrize("ends_on, refused", [(date(2022, 11, 30), False), (date(2022, 12, 15), True)])
+def test_chongqing_voucher_pays_only_for_training_over_by_its_deadline(session, ends_on, refused):
+    # Seed 004 §二(四): 有效期至2021年11月30日，领券后未启用或未按规定完成补贴性培训的，职业培训券失效.
+    f.region("500000", "重庆市", "chongqing")
+    template = make_template("chongqing", region_code="500000", valid_until=date(2022, 11, 30), valid_days=None,
+                             claim_ends_on=date(2022, 11, 30))
+    cls = f.training_class(f.institution(region_code="500103"), starts_on=date(2022, 11, 20), ends_on=ends_on)
+    voucher = claim.claim(session, f.person(region_code="500103"), template, now=NOW)
+    session.commit()
+    moment = local_at(date(2022, 11, 20), time(9))
+    if refused:
+        assert_refused(session, "NOT_APPLICABLE", voucher, cls, now=moment)
+    else:
+        assert run_verify(session, voucher, cls, now=moment).result == verify.VERIFIED
+
+
+def test_a_deadline_without_the_policys_rule_does_not_limit_the_class(session):
+    template = make_template("default", valid_until=date(2022, 11, 30), valid_days=None,
+                             claim_ends_on=date(2022, 11, 30))
+    cls = f.training_class(starts_on=date(2022, 11, 20), ends_on=date(2022, 12, 15))
+    voucher = claim.claim(session, f.person(), template, now=NOW)
+    session.commit()
+    assert run_verify(session, voucher, cls, now=local_at(date(2022, 11, 20), time(9))).result == verify.VERIFIED

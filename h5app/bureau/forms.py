@@ -308,6 +308,7 @@ class PolicyForm(RuleCheckedForm):
     exam_required = BooleanField(policy_admin.LABELS["exam_required"])
     class_review_required = BooleanField(policy_admin.LABELS["class_review_required"])
     attendance_by_time_present = BooleanField(policy_admin.LABELS["attendance_by_time_present"])
+    training_by_valid_until = BooleanField(policy_admin.LABELS["training_by_valid_until"])
     face_value_is_reference = BooleanField(policy_admin.LABELS["face_value_is_reference"])
     pays_worker_for_general_certificate = BooleanField(policy_admin.LABELS["pays_worker_for_general_certificate"])
     auto_settle_directed_credential = BooleanField(policy_admin.LABELS["auto_settle_directed_credential"])

@@ -74,6 +74,9 @@ class Policy(db.Model):
     # 签退 (issue 19): attendance counts the time present, check-in to check-out, against each
     # lesson's length, not the check-in alone (Shaoxing 003 §三(六): 打卡率 is hours attended ÷ hours).
     attendance_by_time_present: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Chongqing 004 §二(四): 有效期至…，领券后未启用或未按规定完成补贴性培训的，职业培训券失效 — the
+    # training must be over by the template's use deadline, so a class ending later does not take it.
+    training_by_valid_until: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Region(db.Model):

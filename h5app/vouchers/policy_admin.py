@@ -15,8 +15,8 @@ from .transactions import service
 # The settings of a policy a province may change, in the order the page shows them.
 COUNTS = ("uses_per_occupation_per_year", "uses_per_year", "claims_per_type_per_year")
 DAYS = ("activation_days", "valid_days_after_activation", "apply_within_days", "review_within_days")
-SWITCHES = ("exam_required", "class_review_required", "attendance_by_time_present", "face_value_is_reference",
-            "pays_worker_for_general_certificate", "auto_settle_directed_credential")
+SWITCHES = ("exam_required", "class_review_required", "attendance_by_time_present", "training_by_valid_until",
+            "face_value_is_reference", "pays_worker_for_general_certificate", "auto_settle_directed_credential")
 EDITABLE = (*COUNTS, *DAYS, "min_insurance_months_general", "attendance_threshold", *SWITCHES,
             "eligibility_region_fields")
 
@@ -33,6 +33,7 @@ LABELS = {
     "exam_required": "须考核合格方可补贴",
     "class_review_required": "开班须经人社部门审核（开班审核）",
     "attendance_by_time_present": "打卡率按在场时长计算（签到至签退）",
+    "training_by_valid_until": "培训须在券的使用截止日期前结业",
     "face_value_is_reference": "券面值仅作参考，按人社部门审核金额补贴",
     "pays_worker_for_general_certificate": "通用券参加证书类培训，凭证书比对补贴个人",
     "auto_settle_directed_credential": "定向抵用券随结业自动申请结算",

@@ -156,7 +156,8 @@ def offer_deadline(template) -> datetime:
 
 def applicability_problem(template, training_class, institution) -> str | None:
     """Does a voucher of `template` fit this class? (region of the institution, project type,
-    occupation and level when the template sets them)"""
+    occupation and level when the template sets them; where the policy says so, a class over by the
+    template's use deadline)"""
     if not region_covers(template.region_code, institution.region_code):
         return "该培训券不能在本地区的培训机构使用"
     if template.project_types and training_class.project_type not in template.project_types:
@@ -167,6 +168,11 @@ def applicability_problem(template, training_class, institution) -> str | None:
         return f"该培训券仅适用于{template.occupation}工种，本班期为{training_class.occupation}"
     if template.level and template.level != training_class.level:
         return f"该培训券仅适用于{template.level}等级，本班期为{training_class.level or '未设等级'}"
+    policy = template.policy
+    if (policy is not None and policy.training_by_valid_until and template.valid_until and training_class.ends_on
+            and training_class.ends_on > template.valid_until):
+        return (f"该培训券须在{chinese_date(template.valid_until)}前完成培训，"
+                f"本班期{chinese_date(training_class.ends_on)}才结业")
     return None
 
 
