@@ -175,3 +175,14 @@ def test_the_feed_shows_new_scans_with_masked_trainees(client, officer, institut
     page = client.get(f"/institution/scanners/{device.id}").get_data(as_text=True)
     assert "验券成功" in page and "王*国" in page
     assert client.get(f"/institution/scanners/{device.id}/feed.json?after=x").status_code == 400
+
+
+def test_the_feed_tells_a_scan_delivered_after_an_outage(client, officer, institution, new_client):
+    device, token = scan_gun(institution)
+    db.session.commit()
+    bridge = new_client()
+    bridge.post("/scanner/v1/scans", json={"code": "NOT-A-QR", "age_ms": 95_000},
+                headers={**bearer(token), "Idempotency-Key": new_key()})
+    bridge.post("/scanner/v1/scans", json={"code": "NOT-A-QR-2"}, headers={**bearer(token), "Idempotency-Key": new_key()})
+    late, on_time = client.get(f"/institution/scanners/{device.id}/feed.json?after=0").get_json()["scans"]
+    assert "网络恢复后补传" in late["time"] and "网络恢复后补传" not in on_time["time"]

@@ -93,6 +93,9 @@ def revoke(device_id):
     return redirect(url_for("scanning.index"))
 
 
+LATE_DELIVERY = timedelta(seconds=10)  # a scan that reached the server later than this after its read
+
+
 def _feed(device: ScanDevice, after: int = 0) -> list[dict]:
     query = select(ScanRecord).where(ScanRecord.device_id == device.id)
     if after:
@@ -104,6 +107,10 @@ def _feed(device: ScanDevice, after: int = 0) -> list[dict]:
     for row in rows:
         item = judge.present(row)
         item["time"] = f"{to_local(row.read_at):%H:%M:%S}"
+        if row.created_at - row.read_at > LATE_DELIVERY:
+            # Read then, received now: the bridge was cut off meanwhile. The desk (and whoever
+            # reviews the desk) sees it was judged as of its read, not as of its arrival.
+            item["time"] += f" 扫码 · {to_local(row.created_at):%H:%M:%S} 网络恢复后补传"
         del item["key"]
         feed.append(item)
     return feed
