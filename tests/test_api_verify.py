@@ -123,12 +123,17 @@ def test_lookup_shows_the_masked_trainee_and_usable_vouchers(client, w):
     assert [v["code"] for v in body["vouchers"]] == [w.voucher.code]
 
 
-def test_scan_check_in_records_attendance_once(client, w, session):
+def lesson_under_way(w, session, minutes: int) -> tuple:
+    """The world's trainee enrolled, its first lesson begun `minutes` ago: (lesson, /checkins body)."""
     f.enrol(w.training_class, w.person)
     class_session = w.training_class.sessions[0]
-    class_session.starts_at, class_session.ends_at = f.utcnow_plus(minutes=-10), f.utcnow_plus(hours=2)
+    class_session.starts_at, class_session.ends_at = f.utcnow_plus(minutes=-minutes), f.utcnow_plus(hours=2)
     session.commit()
-    payload = {"session_id": class_session.id, "qr": f.qr_for(w.voucher)}
+    return class_session, {"session_id": class_session.id, "qr": f.qr_for(w.voucher)}
+
+
+def test_scan_check_in_records_attendance_once(client, w, session):
+    _lesson, payload = lesson_under_way(w, session, minutes=10)
     first = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
     assert first.status_code == 200, first.get_json()
     assert first.get_json()["method"] == "scan"
@@ -141,11 +146,7 @@ def test_scan_check_in_records_attendance_once(client, w, session):
 
 
 def test_a_scan_after_the_trainee_left_says_so_and_keeps_the_record(client, w, session):
-    f.enrol(w.training_class, w.person)
-    class_session = w.training_class.sessions[0]
-    class_session.starts_at, class_session.ends_at = f.utcnow_plus(minutes=-60), f.utcnow_plus(hours=2)
-    session.commit()
-    payload = {"session_id": class_session.id, "qr": f.qr_for(w.voucher)}
+    class_session, payload = lesson_under_way(w, session, minutes=60)
     first = client.post("/api/v1/checkins", json=payload, headers=auth(w.institution_key))
     assert first.status_code == 200, first.get_json()
     record = session.query(CheckIn).filter_by(session_id=class_session.id, person_id=w.person.id).one()
