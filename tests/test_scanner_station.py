@@ -2,6 +2,7 @@
 the front desk watches its scans and switches its mode and class or session; another institution's
 gun is a 404, and every change is audited."""
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from h5app.extensions import db
 from h5app.models import AuditEvent, ScanDevice, TrainingClass
 from h5app.scanning import devices
+from h5app.timeutil import local_today
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -186,3 +188,13 @@ def test_the_feed_tells_a_scan_delivered_after_an_outage(client, officer, instit
     bridge.post("/scanner/v1/scans", json={"code": "NOT-A-QR-2"}, headers={**bearer(token), "Idempotency-Key": new_key()})
     late, on_time = client.get(f"/institution/scanners/{device.id}/feed.json?after=0").get_json()["scans"]
     assert "网络恢复后补传" in late["time"] and "网络恢复后补传" not in on_time["time"]
+
+
+def test_the_class_choices_are_those_still_verifiable_with_their_year(client, officer, institution):
+    ended = f.training_class(institution, course_name="上月滚动班", starts_on=local_today() - timedelta(days=40),
+                             ends_on=local_today() - timedelta(days=1))
+    db.session.commit()
+    page = client.get("/institution/scanners").get_data(as_text=True)
+    choices = page[page.index('id="class_id"'):page.index("</select>", page.index('id="class_id"'))]
+    assert "低压电工作业培训" in choices and "年" in choices
+    assert ended.course_name not in choices

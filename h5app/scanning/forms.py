@@ -22,7 +22,7 @@ class DeviceSettingsForm(Form):
 
     def set_choices(self, classes, sessions, session_label):
         self.class_id.choices = [SelectChoice(None, "请选择班期")] + [
-            SelectChoice(c.id, f"{c.course_name}（{c.starts_on:%m月%d日}开班）") for c in classes]
+            SelectChoice(c.id, f"{c.course_name}（{c.starts_on:%Y年%m月%d日}开班）") for c in classes]
         self.session_id.choices = [SelectChoice(None, "请选择课次")] + [
             SelectChoice(s.id, session_label(s)) for s in sessions]
 
