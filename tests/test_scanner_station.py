@@ -198,3 +198,10 @@ def test_the_class_choices_are_those_still_verifiable_with_their_year(client, of
     choices = page[page.index('id="class_id"'):page.index("</select>", page.index('id="class_id"'))]
     assert "低压电工作业培训" in choices and "年" in choices
     assert ended.course_name not in choices
+
+
+def test_the_settings_come_before_the_feed_a_phone_scrolls_through(client, officer, institution):
+    device, _token = scan_gun(institution)
+    db.session.commit()
+    page = client.get(f"/institution/scanners/{device.id}").get_data(as_text=True)
+    assert page.index("切换用途、班期或课次") < page.index("实时扫码结果")
