@@ -1,7 +1,10 @@
-"""Helpers for the partner API tests: keys for each scope, a small world to act on, and the bodies
-and calls the tests send (a template, an institution, a class, a verification)."""
+"""Helpers for the partner API tests: keys for each scope, a small world to act on, the bodies and
+calls the tests send (a template, an institution, a class, a certificate, a verification), and a
+count of the rows a call may have written."""
 from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy import func, select
 
 from h5app.api.keys import create_key
 from h5app.extensions import db
@@ -63,6 +66,11 @@ def error_code(response) -> str:
     return response.get_json()["error"]["code"]
 
 
+def count(model, *where) -> int:
+    """The rows of `model` (matching `where`): what a refused call must not have added to."""
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
 def template_body(**values):
     today = local_today()
     return {"name": "电工培训券", "region_code": "330600", "function_mode": "face_value",
@@ -75,6 +83,11 @@ def institution_row(code="3306001", **values):
             "phone": "0575-88001234", "type": "private_school", "officer_name": "周专员",
             "officer_id_number": f.valid_id_number(), "sites": [{"lat": 30.0, "lng": 120.58, "radius_m": 500}],
             **values}
+
+
+def certificate_body(person, number="CERT-MOVED", **values) -> dict:
+    return {"id_number": person.id_number, "name": person.name, "number": number, "occupation": "育婴员",
+            "level": "四级", "issued_on": local_today().isoformat(), "issuer": "绍兴市职业技能鉴定中心", **values}
 
 
 CLASS = {"course_name": "低压电工", "occupation": "电工", "level": "四级", "project_type": "employment_skills",

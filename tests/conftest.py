@@ -12,7 +12,7 @@ from h5app.extensions import db as _db
 from h5app.extensions import limiter
 
 # Helpers moved out of test modules keep pytest's detailed assertion messages.
-pytest.register_assert_rewrite("tests.claim_support", "tests.verify_support")
+pytest.register_assert_rewrite("tests.claim_support", "tests.page_support", "tests.verify_support")
 
 TEST_CONFIG = {
     "ENV_NAME": "testing",

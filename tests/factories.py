@@ -110,6 +110,20 @@ def template(policy_code: str = "default", **values) -> VoucherTemplate:
     return row
 
 
+def lapsed_template(kind: str = "claim_ended") -> VoucherTemplate:
+    """A template no offer may go out of any more: its claim window ended yesterday, or
+    (`use_deadline_passed`) its fixed use deadline passed yesterday."""
+    today = local_today()
+    if kind == "claim_ended":
+        return template(claim_starts_on=today - timedelta(days=40), claim_ends_on=today - timedelta(days=1))
+    return template(claim_starts_on=today - timedelta(days=40), claim_ends_on=today + timedelta(days=30),
+                    valid_until=today - timedelta(days=1))
+
+
+# Each kind of lapsed_template, and the words that begin to say why it cannot be issued.
+LAPSED = [("claim_ended", "领取时间已于"), ("use_deadline_passed", "使用期限已于")]
+
+
 def directed_template(**values) -> VoucherTemplate:
     return template(**{"distribution_mode": DIRECTED, "function_mode": CREDENTIAL, "face_value_fen": None,
                        "standard_fen": 80000, "name": "定向抵用券", **values})

@@ -1,16 +1,20 @@
 """A class before its first lesson, and trainees whose vouchers were verified for it through the
-engine: the world of the 取消班期, 退班 and 签退 tests (engine, pages, API)."""
+engine: the world of the 取消班期, 退班 and 签退 tests (engine, pages, API); and a lesson under way
+with its trainee's phone, for the worker's 签到 and 签退 pages. A module using a fixture imports it
+and those it builds on."""
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, CheckIn, Enrolment, Notification, TrainingClass, Voucher
-from h5app.timeutil import local_at
-from h5app.vouchers import app_qr_secret, verify
+from h5app.timeutil import local_at, utcnow
+from h5app.vouchers import app_qr_secret, qrtoken, verify
 
 from . import factories as f
+from .auth_support import sign_in
 
 FIRST_DAY = date(2022, 5, 20)  # lessons 08:00–12:00 on the 20th and the 21st (f.training_class)
 NOW = local_at(date(2022, 5, 10), time(10))  # ten days before the first lesson
@@ -72,3 +76,41 @@ def state() -> State:
 def stored(voucher_id) -> Voucher:
     db.session.expire_all()
     return db.session.get(Voucher, voucher_id)
+
+
+# --- a lesson under way, on the trainee's phone -----------------------------------------------------
+
+SITE = {"lat": "30.0", "lng": "120.58"}  # a phone's position at the factories' institution site, radius 300 m
+
+
+@pytest.fixture
+def lesson_begun():
+    """Now: a lesson that began half an hour ago and ends in two hours, 陈小燕 enrolled, not yet in:
+    (lesson, worker, verifier)."""
+    return f.desk_lesson(started=timedelta(minutes=30), ends_in=timedelta(hours=2), hours=2)
+
+
+@pytest.fixture
+def phone(app, lesson_begun):
+    """The phone of lesson_begun's trainee, signed in."""
+    client = app.test_client()
+    sign_in(client, lesson_begun[1])
+    return client
+
+
+def checked_in(lesson, worker, minutes_ago: int, method: str = "location") -> CheckIn:
+    """In `minutes_ago` minutes ago, not yet out."""
+    record = f.check_in(lesson, worker, method=method, created_at=utcnow() - timedelta(minutes=minutes_ago),
+                        checked_out_at=None, checkout_method=None)
+    db.session.commit()
+    return record
+
+
+def the_record(lesson, worker) -> CheckIn | None:
+    db.session.expire_all()
+    return db.session.scalar(select(CheckIn).where(CheckIn.session_id == lesson.id, CheckIn.person_id == worker.id))
+
+
+def classroom_code(lesson, kind=qrtoken.KIND_SESSION, age_seconds: float = 0) -> str:
+    """The code on the classroom's screen (its 签到码, or with KIND_SESSION_OUT its 签退码)."""
+    return qrtoken.sign(app_qr_secret(), kind, lesson.qr_code, f.epoch(utcnow()) - age_seconds)

@@ -1,6 +1,7 @@
-"""Helpers for the page tests: asking a page for its JSON answer, a GET as a server sees it, the
-statements a block sends, the weight budget of a worker page and what counts as loading from
-another host, and the 新建班期 form as an officer fills it in."""
+"""Helpers for the page tests: asking a page for its JSON answer, a GET as a server sees it, the text
+a reader sees, the Chinese page of a 409, the statements a block sends, the weight budget of a
+worker page and what counts as loading from another host, and the 新建班期 form as an officer fills
+it in."""
 import re
 from contextlib import contextmanager
 
@@ -19,6 +20,18 @@ def fresh_get(client, url: str):
     """A GET as a server sees it: a new session, nothing of the test's left in it."""
     db.session.close()
     return client.get(url)
+
+
+def visible(response) -> str:
+    """The text a reader sees."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+def assert_chinese_conflict_page(response):
+    text = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "页面内容已变化" in text and "请返回刷新后重试" in text
+    assert "Conflict" not in text and "conflict happened" not in text
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """The world of the settlement tests: trainees whose vouchers were used at a class, the bureau clerks
 who review and pay, and fixtures for a class's application at each stage (course → submitted →
-reviewed); each region's case (Shaoxing's certificate training, Chongqing's application); and the
-application the bureau console's pages review. A module using a fixture imports it and those it
-builds on."""
+reviewed); each region's case (Shaoxing's certificate training, Chongqing's application); the
+application the bureau console's pages review; an application whose every line was rejected, and a
+class still running (no settlement before 结业), as the service, the pages and the API meet them. A
+module using a fixture imports it and those it builds on."""
 import itertools
 from datetime import date, time, timedelta
 
@@ -13,7 +14,7 @@ from h5app.extensions import db
 from h5app.models import Settlement, StaffUser
 from h5app.models.classes import CLASS_COMPLETED
 from h5app.models.vouchers import CLAIMED, DIRECTED, FACE_VALUE, GENERAL, USED
-from h5app.timeutil import local_at, utcnow
+from h5app.timeutil import local_at, local_today, utcnow
 from h5app.vouchers import audit, settlement
 from h5app.vouchers import settlement as settlement_service
 
@@ -170,3 +171,35 @@ def application():
 
 def line_id(made, voucher):
     return next(l.id for l in made.lines if l.voucher_id == voucher.id)
+
+
+# --- every line rejected; a class not yet completed -----------------------------------------------
+
+def rejected_application():
+    """A completed class's application of two lines, both rejected by a clerk of 绍兴市."""
+    f.region("330600", "绍兴市")
+    f.region("330602", "越城区", parent="330600")
+    cls = f.training_class(sessions=1, status=CLASS_COMPLETED)
+    template = f.template()
+    vouchers = [f.voucher(template, f.person(), USED, used_at=utcnow(), class_id=cls.id,
+                          institution_id=cls.institution_id) for _ in range(2)]
+    db.session.commit()
+    made = settlement.apply(db.session, cls, f.institution_actor(cls.institution))
+    clerk = f.staff("bureau", region_code="330600")
+    db.session.commit()
+    settlement.review(db.session, made, audit.Actor.for_staff(clerk),
+                      reject=[(v.code, "打卡率不足，未参加考核") for v in vouchers])
+    return made, vouchers, cls
+
+
+@pytest.fixture
+def running():
+    """A running class (lessons tomorrow) with a voucher used there, and its officer."""
+    f.region("330600", "绍兴市")
+    f.region("330602", "越城区", parent="330600")
+    cls = f.training_class(sessions=2, starts_on=local_today() + timedelta(days=1))
+    voucher = f.voucher(f.template(), f.person(), USED, used_at=utcnow(), class_id=cls.id,
+                        institution_id=cls.institution_id)
+    officer = f.staff("officer", institution_id=cls.institution_id)
+    db.session.commit()
+    return cls, voucher, officer

@@ -1,21 +1,32 @@
-"""The bureau's and channels' endpoints: templates, issuance, people's vouchers, voucher status,
-revocation, institutions, certificates — with each scope refusal."""
+"""The bureau's and channels' endpoints: templates (the policy a template follows, its activation),
+issuance (none to a class that has ended, no offers of a lapsed template), people's vouchers,
+voucher status, revocation, institutions (with the ids of the sites made), certificates (none dated
+in the future) — with each scope refusal."""
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from h5app.models import AuditEvent, Certificate, Enrolment, Institution, Person, StaffUser, Voucher, VoucherTemplate
+from h5app.models import (
+    AuditEvent, Certificate, Enrolment, Institution, Issuance, Notification, Person, StaffUser, Voucher,
+    VoucherTemplate,
+)
+from h5app.models.classes import CLASS_CANCELLED, CLASS_COMPLETED
+from h5app.models.vouchers import TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from h5app.timeutil import local_today
 
 from . import factories as f
-from .api_support import auth, error_code, institution_row, key_for, template_body, world
+from .api_support import (
+    auth, certificate_body, count, error_code, institution_row, key_for, template_body, world,
+)
 
 
 @pytest.fixture
 def w(session):
     return world()
 
+
+# --- templates ------------------------------------------------------------------------------------
 
 def test_templates_list_is_what_each_caller_may_see(client, w, session):
     f.template(region_code="500000", name="重庆券")
@@ -92,6 +103,117 @@ def test_only_bureaus_create_templates(client, w, key_name):
     assert response.status_code == 403 and error_code(response) == "FORBIDDEN"
 
 
+# --- the policy a template follows ---------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["wuxi", "shaoxing", "chongqing"])
+def test_a_template_made_by_api_takes_the_policy_named_by_its_code(client, w, session, code):
+    f.region("330602", "越城区").policy_id = f.policy(code).id  # a district under its own rules
+    session.commit()
+    response = client.post("/api/v1/templates", json=template_body(policy_code=code), headers=auth(w.bureau_key))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["policy_code"] == code
+    assert session.get(VoucherTemplate, response.get_json()["id"]).policy.code == code
+
+
+def test_a_policy_no_region_of_the_bureau_follows_is_422_naming_the_ones_that_apply(client, w, session):
+    f.region("320200", "无锡市", "wuxi")
+    session.commit()
+    response = client.post("/api/v1/templates", json=template_body(policy_code="wuxi"),
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
+    message = response.get_json()["error"]["fields"]["policy_code"]
+    assert "default" in message and "wuxi" not in message
+    assert count(VoucherTemplate) == 1  # the world's template only
+
+
+def test_an_unknown_policy_code_is_422_in_words_a_clerk_reads(client, w, session):
+    response = client.post("/api/v1/templates", json=template_body(policy_code="beijing"), headers=auth(w.bureau_key))
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
+    message = response.get_json()["error"]["fields"]["policy_code"]
+    assert "beijing" in message and "default" in message
+    assert count(VoucherTemplate) == 1  # the world's template only
+
+
+def test_without_a_policy_code_the_template_takes_its_regions_policy_as_on_the_page(client, session):
+    f.region("500000", "重庆市", "chongqing")
+    session.commit()
+    key = key_for("bureau", "500000")
+    response = client.post("/api/v1/templates", json=template_body(region_code="500000"), headers=auth(key))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["policy_code"] == "chongqing"
+
+
+# --- POST /templates/{id}/activation ----------------------------------------------------------------
+
+def _draft(client, w, **values) -> int:
+    response = client.post("/api/v1/templates", json=template_body(**values), headers=auth(w.bureau_key))
+    assert response.status_code == 201 and response.get_json()["status"] == TEMPLATE_DRAFT
+    return response.get_json()["id"]
+
+
+def _visible_to_institutions(client, w) -> set[int]:
+    templates = client.get("/api/v1/templates", headers=auth(w.institution_key)).get_json()["templates"]
+    return {t["id"] for t in templates}
+
+
+def test_activation_puts_a_draft_in_force_once_and_audits_it(client, w, session):
+    template_id = _draft(client, w)
+    visible = _visible_to_institutions(client, w)
+    assert template_id not in visible
+
+    response = client.post(f"/api/v1/templates/{template_id}/activation", headers=auth(w.bureau_key))
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "active" and response.get_json()["id"] == template_id
+    visible = _visible_to_institutions(client, w)
+    assert template_id in visible
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "template.activate")).all()
+    assert event.details == {"template_id": template_id, "from": "draft"}
+
+    again = client.post(f"/api/v1/templates/{template_id}/activation", headers=auth(w.bureau_key))
+    assert again.status_code == 200 and again.get_json() == response.get_json()
+    assert count(AuditEvent, AuditEvent.action == "template.activate") == 1
+
+
+def test_activation_of_another_regions_template_is_not_found(client, w, session):
+    template_id = _draft(client, w)
+    response = client.post(f"/api/v1/templates/{template_id}/activation", headers=auth(w.foreign_bureau_key))
+    assert response.status_code == 404
+    assert session.get(VoucherTemplate, template_id).status == TEMPLATE_DRAFT
+    assert client.post("/api/v1/templates/999999/activation", headers=auth(w.bureau_key)).status_code == 404
+
+
+@pytest.mark.parametrize("key_name", ["institution_key", "channel_key"])
+def test_only_bureaus_activate_templates(client, w, key_name):
+    response = client.post(f"/api/v1/templates/{w.template.id}/activation", headers=auth(getattr(w, key_name)))
+    assert response.status_code == 403
+
+
+def test_a_closed_template_cannot_be_activated(client, w, session):
+    w.template.status = TEMPLATE_CLOSED
+    session.commit()
+    response = client.post(f"/api/v1/templates/{w.template.id}/activation", headers=auth(w.bureau_key))
+    assert response.status_code == 409 and "关闭" in response.get_json()["error"]["message"]
+    assert session.get(VoucherTemplate, w.template.id).status == TEMPLATE_CLOSED
+
+
+def test_a_lapsed_draft_cannot_be_activated(client, w, session):
+    today = local_today()
+    lapsed = f.template(status=TEMPLATE_DRAFT, claim_starts_on=today - timedelta(days=40),
+                        claim_ends_on=today - timedelta(days=1))
+    session.commit()
+    response = client.post(f"/api/v1/templates/{lapsed.id}/activation", headers=auth(w.bureau_key))
+    assert response.status_code == 422 and "领取时间已于" in response.get_json()["error"]["message"]
+    assert session.get(VoucherTemplate, lapsed.id).status == TEMPLATE_DRAFT
+
+
+def test_the_activation_summary_says_what_a_second_call_answers(client):
+    operation = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/templates/{id}/activation"]["post"]
+    assert "原样返回" in operation["summary"]
+
+
+# --- issuance -------------------------------------------------------------------------------------
+
 def test_general_issuance_offers_and_reports_per_person(client, w, session):
     new_id = f.valid_id_number()
     people = [{"id_number": new_id, "name": "李新人", "phone": "13700000001"},
@@ -121,12 +243,57 @@ def test_directed_issuance_needs_a_class_and_yields_claimed_vouchers(client, w, 
     assert session.query(Enrolment).filter_by(class_id=w.training_class.id).count() == 1
 
 
+@pytest.mark.parametrize(("status", "code", "words"), [
+    (CLASS_CANCELLED, "CLASS_CANCELLED", "已取消，不能发放定向券"),
+    (CLASS_COMPLETED, "CLASS_COMPLETED", "已结业，不能发放定向券"),
+])
+def test_directed_issuance_to_an_ended_class_is_refused_and_enrols_nobody(client, w, session, status, code, words):
+    directed = f.directed_template()
+    w.training_class.status = status
+    session.commit()
+    newcomer = f.valid_id_number()
+    response = client.post(f"/api/v1/templates/{directed.id}/issuances", headers=auth(w.bureau_key),
+                           json={"people": [{"id_number": newcomer, "name": "赵定向"}], "class_id": w.training_class.id})
+    assert (response.status_code, error_code(response)) == (409, code)
+    assert words in response.get_json()["error"]["message"]
+    assert count(Enrolment) == 0 and count(Notification) == 0
+    assert session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == directed.id)) == 0
+    assert session.scalar(select(Person.id).where(Person.id_number == newcomer)) is None
+
+
+@pytest.mark.parametrize("kind, words", f.LAPSED)
+def test_the_api_refuses_offers_of_a_lapsed_template_and_writes_nothing(client, w, session, kind, words):
+    template = f.lapsed_template(kind)
+    session.commit()
+    people_before = count(Person)
+    new_person = {"id_number": f.valid_id_number(), "name": "李新人"}
+    response = client.post(f"/api/v1/templates/{template.id}/issuances", json={"people": [new_person]},
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
+    message = response.get_json()["error"]["message"]
+    assert words in message and "不能再发券" in message
+    assert count(Voucher, Voucher.template_id == template.id) == 0
+    assert count(Issuance) == 0 and count(Person) == people_before
+
+
+def test_offers_may_go_out_before_the_claim_window_opens(client, w, session):
+    today = local_today()
+    early = f.template(claim_starts_on=today + timedelta(days=5), claim_ends_on=today + timedelta(days=30))
+    session.commit()
+    response = client.post(f"/api/v1/templates/{early.id}/issuances",
+                           json={"people": [{"id_number": f.valid_id_number(), "name": "李新人"}]},
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 201 and [v["status"] for v in response.get_json()["done"]] == ["offered"]
+
+
 def test_issuance_of_a_foreign_template_is_not_found(client, w):
     response = client.post(f"/api/v1/templates/{w.template.id}/issuances",
                            json={"people": [{"id_number": f.valid_id_number(), "name": "张三"}]},
                            headers=auth(w.foreign_bureau_key))
     assert response.status_code == 404
 
+
+# --- people's vouchers, voucher status, revocation ------------------------------------------------
 
 def test_people_vouchers_unmasked_only_to_the_owning_bureau(client, w, session):
     path = f"/api/v1/people/{w.person.id_number}/vouchers"
@@ -180,6 +347,8 @@ def test_revocation_by_a_foreign_bureau_changes_nothing(client, w, session):
     assert session.get(Voucher, w.voucher.id).status == "claimed"
 
 
+# --- institutions and certificates ----------------------------------------------------------------
+
 def test_institutions_batch_creates_all_with_officers(client, w, session):
     response = client.post("/api/v1/institutions", json={"institutions": [institution_row(), institution_row("3306002")]},
                            headers=auth(w.bureau_key))
@@ -190,6 +359,21 @@ def test_institutions_batch_creates_all_with_officers(client, w, session):
     institution = session.scalar(select(Institution).where(Institution.code == "3306001"))
     assert institution.sites[0].radius_m == 500
     assert session.scalar(select(StaffUser).where(StaffUser.username == "officer_3306001")) is not None
+
+
+def test_onboarded_institutions_answer_their_site_ids(client, w, session):
+    two_sites = institution_row("3306002", sites=[{"lat": 30.0, "lng": 120.58, "radius_m": 500},
+                                                  {"lat": 30.1, "lng": 120.4}])
+    response = client.post("/api/v1/institutions", json={"institutions": [institution_row(), two_sites]},
+                           headers=auth(w.bureau_key))
+    assert response.status_code == 201, response.get_json()
+    made = response.get_json()["institutions"]
+    for answer in made:
+        institution = session.scalar(select(Institution).where(Institution.code == answer["code"]))
+        assert answer["sites"] == [{"id": s.id, "lat": s.lat, "lng": s.lng, "radius_m": s.radius_m}
+                                   for s in institution.sites]
+        assert answer["officer_password"] and answer["id"] == institution.id
+    assert [s["radius_m"] for s in made[1]["sites"]] == [500, 300]
 
 
 def test_institutions_batch_with_a_bad_row_creates_nothing(client, w, session):
@@ -215,3 +399,12 @@ def test_certificate_is_recorded_for_a_known_person(client, w, session):
     assert wrong_name.status_code == 422
     foreign = client.post("/api/v1/certificates", json={**body, "number": "CERT-3"}, headers=auth(w.foreign_bureau_key))
     assert foreign.status_code == 404
+
+
+def test_a_certificate_issued_in_the_future_is_refused(client, w):
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    response = client.post("/api/v1/certificates", json=certificate_body(w.person, issued_on=tomorrow),
+                           headers=auth(w.bureau_key))
+    assert (response.status_code, error_code(response)) == (422, "VALIDATION_FAILED")
+    assert response.get_json()["error"]["fields"]["issued_on"].startswith("发证日期不能晚于今天")
+    assert count(Certificate) == 0

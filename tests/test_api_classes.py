@@ -1,18 +1,26 @@
-"""Classes, rosters, exam results and settlements through the API."""
+"""Classes (held at the site `site` names), rosters (a bad batch names every bad row), exam results
+and settlements (none before 结业; one whose every line was rejected is listed as rejected) through
+the API."""
 import pytest
 from sqlalchemy import func, select
 
-from h5app.models import Enrolment, ExamResult, Person, Settlement, TrainingClass, Voucher
+from h5app.extensions import db
+from h5app.models import Enrolment, ExamResult, Institution, Person, Settlement, Site, TrainingClass, Voucher
+from h5app.models.settlement import S_REJECTED
 from h5app.timeutil import local_today
 
 from . import factories as f
-from .api_support import CLASS, auth, error_code, key_for, used_and_completed, world
+from .api_support import CLASS, auth, count, error_code, key_for, used_and_completed, world
+from .settlement_support import rejected_application
+from .settlement_support import running  # noqa: F401  (fixture: a class still running)
 
 
 @pytest.fixture
 def w(session):
     return world()
 
+
+# --- classes --------------------------------------------------------------------------------------
 
 def test_institution_creates_an_open_class_with_sessions(client, w, session):
     response = client.post("/api/v1/classes", json=CLASS, headers=auth(w.institution_key))
@@ -47,6 +55,54 @@ def test_the_api_refuses_a_class_by_the_rules_and_words_of_the_new_class_page(cl
     assert session.scalar(select(func.count(TrainingClass.id))) == 2  # the world's two classes only
 
 
+def test_the_documented_lesson_limit_is_the_class_rule(client):
+    """The OpenAPI document admits no more lessons than vouchers/classes.py allows a class."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["components"]["schemas"]["ClassIn"]["properties"]["sessions"]["maxItems"] == 200
+
+
+# --- `site` (the contract's name) as well as site_id ---------------------------------------------
+
+def _second_site(institution) -> int:
+    site = Site(name="分部", lat=30.01, lng=120.59, radius_m=300, institution_id=institution.id)
+    db.session.add(site)
+    db.session.commit()
+    return site.id
+
+
+def test_a_class_is_held_at_the_site_named_by_site(client, w, session):
+    second = _second_site(w.institution)
+    response = client.post("/api/v1/classes", json={**CLASS, "site": second}, headers=auth(w.institution_key))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["site_id"] == second
+    assert [s.id for s in session.get(TrainingClass, response.get_json()["id"]).sites] == [second]
+
+
+def test_site_and_site_id_may_both_be_given_when_they_agree(client, w, session):
+    second = _second_site(w.institution)
+    response = client.post("/api/v1/classes", json={**CLASS, "site": second, "site_id": second},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 201 and response.get_json()["site_id"] == second
+
+
+def test_site_and_site_id_that_differ_are_422(client, w, session):
+    second = _second_site(w.institution)
+    first = w.institution.sites[0].id
+    response = client.post("/api/v1/classes", json={**CLASS, "site": second, "site_id": first},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422 and "site" in response.get_json()["error"]["fields"]
+    assert count(Institution) == 2 and count(Voucher) == 1
+
+
+def test_another_institutions_site_given_as_site_is_blamed_on_site(client, w):
+    foreign = w.other_institution.sites[0].id
+    response = client.post("/api/v1/classes", json={**CLASS, "site": foreign}, headers=auth(w.institution_key))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"] == {"site": "不是本机构的培训地点"}
+
+
+# --- rosters, results ---------------------------------------------------------------------------
+
 def test_trainees_batch_is_all_or_nothing(client, w, session):
     good = {"id_number": f.valid_id_number(), "name": "钱学员", "phone": "13600000001"}
     bad = {"id_number": "330602198501010000", "name": "孙学员"}
@@ -62,6 +118,21 @@ def test_trainees_batch_is_all_or_nothing(client, w, session):
     foreign = client.post(f"/api/v1/classes/{w.other_class.id}/trainees", json={"trainees": [good]},
                           headers=auth(w.institution_key))
     assert foreign.status_code == 404
+
+
+def test_a_trainee_batch_lists_every_bad_row_and_adds_nobody(client, w, session):
+    known = f.person(name="李四")
+    session.commit()
+    rows = [{"id_number": "330602198501010000", "name": "孙学员"},  # 1: bad check digit
+            {"id_number": known.id_number, "name": "张三"},  # 2: not the name of that ID number
+            {"id_number": f.valid_id_number(), "name": "钱学员"}]  # 3: fine
+    response = client.post(f"/api/v1/classes/{w.training_class.id}/trainees", json={"trainees": rows},
+                           headers=auth(w.institution_key))
+    assert response.status_code == 422
+    assert [(r["index"], r["field"]) for r in response.get_json()["error"]["rows"]] == [(1, "id_number"), (2, "name")]
+    assert "2处错误" in response.get_json()["error"]["message"]
+    assert count(Enrolment) == 0
+    assert session.scalar(select(func.count(Person.id)).where(Person.name == "钱学员")) == 0
 
 
 def test_results_are_all_or_nothing(client, w, session):
@@ -83,6 +154,8 @@ def test_results_are_all_or_nothing(client, w, session):
                      headers=auth(w.institution_key))
     assert ok.status_code == 200 and ok.get_json()["changed"] == 1
 
+
+# --- settlements -----------------------------------------------------------------------------------
 
 def test_settlement_apply_review_and_pay(client, w, session):
     used_and_completed(w, session)
@@ -142,7 +215,21 @@ def test_review_with_a_bad_line_changes_nothing(client, w, session):
     assert session.scalar(select(func.count(Person.id))) >= 1
 
 
-def test_the_documented_lesson_limit_is_the_class_rule(client):
-    """The OpenAPI document admits no more lessons than vouchers/classes.py allows a class."""
-    document = client.get("/api/v1/openapi.json").get_json()
-    assert document["components"]["schemas"]["ClassIn"]["properties"]["sessions"]["maxItems"] == 200
+def test_the_api_refuses_an_application_before_the_class_is_completed(client, running):
+    cls, _voucher, _officer = running
+    key = key_for("institution", cls.institution.code)
+    response = client.post("/api/v1/settlements", json={"class_id": cls.id}, headers=auth(key))
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "CLASS_NOT_FINISHED"
+    assert "结业后才能申请结算" in response.get_json()["error"]["message"]
+    assert db.session.scalar(select(func.count(Settlement.id))) == 0
+
+
+def test_the_api_lists_it_as_rejected(client):
+    """An application whose every line was rejected is 已驳回, not 已拨付."""
+    made, _vouchers, _cls = rejected_application()
+    key = key_for("bureau", "330600")
+    found = client.get(f"/api/v1/settlements?status={S_REJECTED}", headers=auth(key)).get_json()
+    assert [(s["id"], s["status"]) for s in found["settlements"]] == [(made.id, S_REJECTED)]
+    paid = client.get("/api/v1/settlements?status=paid", headers=auth(key)).get_json()
+    assert paid["settlements"] == []

@@ -1,5 +1,5 @@
-"""The contract around the endpoints: the OpenAPI document, keys, the error format, idempotency,
-rate limits and CSRF."""
+"""The contract around the endpoints: the OpenAPI document, keys, the error format (the words of its
+messages are in test_api_error_messages.py), idempotency, rate limits and CSRF."""
 import re
 import socket
 import threading

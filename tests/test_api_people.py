@@ -1,7 +1,8 @@
 """People records through the partner API (API.md, "People records"): `POST /people` (bureau, per
 item done/rejected, the record rule) and `GET /people/{id_number}` (bureau of the person's region in
 full; a channel, masked, for the people who signed in through it) with the open general templates
-the person may claim now and the reasons for the others."""
+the person may claim now and the reasons for the others. One rule for who sees a person: a record
+moved to another region by one bureau hides her from none that holds a region of it."""
 from datetime import timedelta
 
 import pytest
@@ -9,11 +10,12 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.identity import mask_id_number
-from h5app.models import AuditEvent, Person, PersonRecordChange
-from h5app.timeutil import local_today
+from h5app.models import AuditEvent, Certificate, Person, PersonRecordChange
+from h5app.models.vouchers import CLAIMED
+from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
-from .api_support import auth, error_code, key_for
+from .api_support import auth, certificate_body, count, error_code, key_for
 
 TODAY = local_today().isoformat()
 YESTERDAY = (local_today() - timedelta(days=1)).isoformat()
@@ -189,6 +191,56 @@ def test_get_person_is_not_for_institutions(client):
     db.session.commit()
     response = client.get(f"/api/v1/people/{person.id_number}", headers=auth(key_for("institution", institution.code)))
     assert response.status_code == 403
+
+
+# --- one rule for who sees a person --------------------------------------------------------------
+
+@pytest.fixture
+def moved(client, session):
+    """陈小燕 of 绍兴 (户籍地 and 常住地 越城区) holds 绍兴's voucher; 绍兴's bureau then records her
+    常住地 in 历下区 (she moved to 济南), which makes 历下区 her 所在地区. (济南 could not record it: a
+    person another region records is that region's to change, tests/test_people_records.py.)"""
+    f.region("330600", "绍兴市")
+    f.region("330602", "越城区", parent="330600")
+    f.region("370100", "济南市")
+    f.region("370102", "历下区", parent="370100")
+    person = f.person(name="陈小燕", hukou_region_code="330602", residence_region_code="330602", region_code="330602")
+    voucher = f.voucher(f.template(), person, CLAIMED, claimed_at=utcnow(), expires_at=utcnow() + timedelta(days=30))
+    session.commit()
+    jinan, shaoxing = key_for("bureau", "370100"), key_for("bureau", "330600")
+    answer = client.post("/api/v1/people", headers=auth(shaoxing), json={"people": [{
+        "id_number": person.id_number, "name": "陈小燕", "residence_region_code": "370102",
+        "as_of": local_today().isoformat()}]})
+    assert answer.status_code == 200 and answer.get_json()["rejected"] == []
+    session.expire_all()
+    assert db.session.get(Person, person.id).region_code == "370102"
+    return person, voucher, shaoxing, jinan
+
+
+def test_a_record_moved_by_another_bureau_does_not_hide_the_person_from_the_issuing_bureau(client, moved):
+    person, voucher, shaoxing, _jinan = moved
+    vouchers = client.get(f"/api/v1/people/{person.id_number}/vouchers", headers=auth(shaoxing))
+    assert vouchers.status_code == 200, vouchers.get_json()
+    assert [v["code"] for v in vouchers.get_json()["vouchers"]] == [voucher.code]
+    assert client.get(f"/api/v1/people/{person.id_number}", headers=auth(shaoxing)).status_code == 200
+    added = client.post("/api/v1/certificates", json=certificate_body(person), headers=auth(shaoxing))
+    assert added.status_code == 201, added.get_json()
+    assert db.session.scalar(select(Certificate.person_id).where(Certificate.number == "CERT-MOVED")) == person.id
+
+
+def test_the_bureau_that_moved_the_record_sees_the_person_but_not_the_other_regions_vouchers(client, moved):
+    person, _voucher, _shaoxing, jinan = moved
+    vouchers = client.get(f"/api/v1/people/{person.id_number}/vouchers", headers=auth(jinan))
+    assert vouchers.status_code == 200 and vouchers.get_json()["vouchers"] == []
+
+
+def test_a_bureau_holding_no_region_of_the_record_sees_nothing_of_the_person(client, moved):
+    person, _voucher, _shaoxing, _jinan = moved
+    chongqing = key_for("bureau", "500000")
+    assert client.get(f"/api/v1/people/{person.id_number}/vouchers", headers=auth(chongqing)).status_code == 404
+    assert client.get(f"/api/v1/people/{person.id_number}", headers=auth(chongqing)).status_code == 404
+    refused = client.post("/api/v1/certificates", json=certificate_body(person), headers=auth(chongqing))
+    assert refused.status_code == 404 and count(Certificate) == 0
 
 
 def test_the_openapi_document_declares_both_endpoints(client):

@@ -1,15 +1,20 @@
-"""发券 and 审计日志 in the bureau console."""
+"""发券 and 审计日志 in the bureau console. The 审计日志 stays inside the clerk's region: an event with
+no region of its own is recorded in its institution's or its person's, a city's clerk sees its
+districts' events and no other region's, and a filter by another region's institution or person
+finds nothing and confirms nothing."""
+import csv
+import io
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import Notification, Voucher
-from h5app.vouchers import claim
+from h5app.models import AuditEvent, Notification, Voucher
+from h5app.vouchers import audit, claim, enrolment, exam_results, payees
 
 from . import factories as f
-from .auth_support import staff_sign_in
+from .auth_support import signed_in_staff, staff_sign_in
 
 
 @pytest.fixture
@@ -103,3 +108,92 @@ def test_the_home_counts_a_voucher_past_its_deadline_as_expired_before_any_job(c
 
     assert "<li><strong>1</strong><span>已失效</span></li>" in page
     assert "<li><strong>1</strong><span>可使用</span></li>" in page
+
+
+# --- 审计日志: only the clerk's region ---------------------------------------------------------------
+
+def regions():
+    f.region("330600", "绍兴市")
+    f.region("330602", "越城区", parent="330600")
+    f.region("330603", "柯桥区", parent="330600")
+    f.region("370100", "济南市")
+
+
+@pytest.fixture
+def keqiao(client, new_client):
+    """柯桥区 (Shaoxing): a school, its officer signed in through the login page, a worker of 柯桥
+    who enrolled, exam results recorded, the worker's own payee card."""
+    regions()
+    school = f.institution(name="柯桥电工学校", region_code="330603")
+    officer = f.staff("officer", username="kq_officer1", institution_id=school.id)
+    cls = f.training_class(school, course_name="柯桥电工班")
+    worker = f.person(name="柯小桥", region_code="330603", id_number=f.valid_id_number("330603"))
+    db.session.commit()
+    browser = new_client()
+    assert browser.post("/login", data={"username": "kq_officer1", "password": f.PASSWORD}).status_code == 302
+    enrolment.enrol(db.session, worker, cls)
+    exam_results.record_results(db.session, cls, {worker.id: True}, audit.Actor.for_staff(officer))
+    payees.set_worker_account(db.session, worker, {"account_name": "柯小桥", "bank_name": "中国工商银行",
+                                                   "account_number": f.CARD_NUMBER}, audit.Actor.for_person(worker))
+    db.session.commit()
+    return dict(school=school, worker=worker, officer=officer)
+
+
+KEQIAO_WORDS = ("kq_officer1", "登录", "录入考核结果", "报名", "设置收款账户")
+
+
+def test_events_without_a_region_of_their_own_are_recorded_in_their_institutions_or_persons_region(keqiao):
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action.in_(
+        ("staff.login", "class.enrol", "class.results", "payee.set")))).all()
+    assert sorted(r.action for r in rows) == ["class.enrol", "class.results", "payee.set", "staff.login"]
+    assert {r.region_code for r in rows} == {"330603"}
+
+
+def test_another_citys_clerk_does_not_see_shaoxing_logins_results_enrolments_or_payees(client, keqiao):
+    signed_in_staff(client, "bureau", region_code="370100")
+    page = client.get("/bureau/audit").get_data(as_text=True)
+    assert "没有符合条件的记录" in page
+    for word in ("kq_officer1", "录入考核结果", "设置收款账户", "柯小"):
+        assert word not in page
+    export = client.get("/bureau/audit.csv").get_data().decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(export)))[1:] == []
+
+
+def test_filters_by_another_regions_institution_or_person_find_nothing_and_confirm_nothing(client, keqiao):
+    signed_in_staff(client, "bureau", region_code="370100")
+    by_school = client.get(f"/bureau/audit?institution={keqiao['school'].code}").get_data(as_text=True)
+    assert "没有符合条件的记录" in by_school and "kq_officer1" not in by_school
+    worker = keqiao["worker"]
+    by_person = client.get(f"/bureau/audit?id_number={worker.id_number}").get_data(as_text=True)
+    assert "没有符合条件的记录" in by_person and "（无此人）" in by_person
+    assert worker.id_number[-4:] not in by_person  # the masked number would confirm the person exists
+    by_id = client.get(f"/bureau/audit?person={worker.id}").get_data(as_text=True)
+    assert "（无此人）" in by_id and "没有符合条件的记录" in by_id
+    export = client.get(f"/bureau/audit.csv?person={worker.id}").get_data().decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(export)))[1:] == []
+
+
+def test_a_district_clerk_does_not_see_the_neighbouring_districts_events(client, keqiao):
+    signed_in_staff(client, "bureau", region_code="330602")  # 越城区; the events are 柯桥区's
+    page = client.get("/bureau/audit").get_data(as_text=True)
+    assert "没有符合条件的记录" in page and "kq_officer1" not in page
+
+
+def test_the_citys_clerk_sees_its_districts_logins_results_and_enrolments(client, keqiao):
+    signed_in_staff(client, "bureau", region_code="330600")
+    page = client.get("/bureau/audit").get_data(as_text=True)
+    for word in KEQIAO_WORDS:
+        assert word in page
+    by_school = client.get(f"/bureau/audit?institution={keqiao['school'].code}").get_data(as_text=True)
+    assert "录入考核结果" in by_school
+    worker = keqiao["worker"]
+    by_person = client.get(f"/bureau/audit?id_number={worker.id_number}").get_data(as_text=True)
+    assert "报名" in by_person and worker.id_number[-4:] in by_person
+
+
+def test_an_event_of_no_region_institution_or_person_is_no_regional_clerks(client):
+    regions()
+    audit.record(db.session, audit.Actor.system("夜间任务"), "targets.import", details={"rows": 1})
+    db.session.commit()
+    signed_in_staff(client, "bureau", region_code="330600")
+    assert "夜间任务" not in client.get("/bureau/audit").get_data(as_text=True)

@@ -1,13 +1,21 @@
-"""制券: templates with every attribute, editable only while nothing is issued, closable, previewed."""
+"""制券: templates with every attribute, editable only while nothing is issued (a template closed in
+another tab is a Chinese 409 page), closable, previewed, and a draft put in force (生效) from its
+page as through the API — unless it was closed meanwhile or its claim window has passed."""
+import re
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, VoucherTemplate
+from h5app.models.vouchers import TEMPLATE_ACTIVE, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from h5app.policies import ensure_policies
+from h5app.timeutil import local_today
 
 from . import factories as f
 from .auth_support import staff_sign_in
+from .page_support import assert_chinese_conflict_page
 
 
 @pytest.fixture
@@ -102,3 +110,95 @@ def test_another_provinces_policy_is_refused_and_nothing_is_saved(client, clerk)
     response = client.post("/bureau/templates/new", data=data(policy_id=str(chongqing.id)))
     assert response.status_code == 400
     assert db.session.scalar(select(func.count(VoucherTemplate.id))) == 0
+
+
+# --- a draft changed in another tab; 生效 (put in force) from the template's page --------------------
+
+def open_draft(**values):
+    """A draft general template for open claiming (符合条件者均可领取，领完为止), claimable now."""
+    template = f.template(name="2027年就业技能培训券", status=TEMPLATE_DRAFT, audience="open", **values)
+    db.session.commit()
+    return template
+
+
+def activations():
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.action == "template.activate")).all()
+
+
+def test_saving_a_template_closed_in_another_tab_shows_a_chinese_page(client, clerk):
+    template = open_draft()
+    template.status = TEMPLATE_CLOSED
+    db.session.commit()
+    assert_chinese_conflict_page(client.post(f"/bureau/templates/{template.id}", data={"name": "改名"}))
+
+
+def test_a_draft_open_template_is_put_in_force_from_its_page_and_audited_as_the_apis(client, clerk):
+    template = open_draft()
+    page = client.get(f"/bureau/templates/{template.id}").get_data(as_text=True)
+    assert re.search(rf'<form method="post" action="/bureau/templates/{template.id}/activation"\s+'
+                     r'data-confirm="确定让“2027年就业技能培训券”生效吗？[^"]*卡券中心领取[^"]*">.*?生效（开始发放）</button>',
+                     page, re.S)
+
+    response = client.post(f"/bureau/templates/{template.id}/activation")
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(type(template), template.id).status == TEMPLATE_ACTIVE
+    [event] = activations()
+    assert (event.details, event.region_code, event.actor_id) == (
+        {"template_id": template.id, "from": TEMPLATE_DRAFT}, "330600", clerk.id)
+    after = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "券模板已生效" in after and "卡券中心领取" in after and "生效（开始发放）" not in after
+
+
+def test_putting_in_force_a_template_closed_in_another_tab_is_refused_in_words(client, clerk):
+    template = open_draft()
+    client.get(f"/bureau/templates/{template.id}")
+    template.status = TEMPLATE_CLOSED  # closed in another tab
+    db.session.commit()
+
+    response = client.post(f"/bureau/templates/{template.id}/activation")
+
+    assert response.status_code == 409
+    assert "该券模板已关闭，不能再启用" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(template), template.id).status == TEMPLATE_CLOSED and activations() == []
+
+
+def test_a_lapsed_draft_offers_no_button_and_its_activation_is_refused_in_words(client, clerk):
+    today = local_today()
+    template = open_draft(claim_starts_on=today - timedelta(days=40), claim_ends_on=today - timedelta(days=1))
+    page = client.get(f"/bureau/templates/{template.id}").get_data(as_text=True)
+    assert "生效（开始发放）" not in page and "不能再生效" in page
+
+    response = client.post(f"/bureau/templates/{template.id}/activation")
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 409 and "领取时间已于" in text and "不能再启用" in text
+    assert 'value="2027年就业技能培训券"' in text  # the edit form shows the template, not the empty post
+    db.session.expire_all()
+    assert db.session.get(type(template), template.id).status == TEMPLATE_DRAFT and activations() == []
+
+
+def test_putting_in_force_needs_the_pages_csrf_token(make_app, clerk):
+    template_id = open_draft().id
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    staff_sign_in(client, clerk)
+    db.session.rollback()  # the other app's requests must not wait for this session's SQLite lock
+
+    refused = client.post(f"/bureau/templates/{template_id}/activation")
+
+    assert refused.status_code == 400 and "页面已过期" in refused.get_data(as_text=True)
+    page = client.get(f"/bureau/templates/{template_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post(f"/bureau/templates/{template_id}/activation", data={"csrf_token": token}).status_code == 302
+    assert [e.details["from"] for e in activations()] == [TEMPLATE_DRAFT]  # once: the refused post changed nothing
+
+
+def test_another_regions_draft_cannot_be_put_in_force(client, clerk):
+    f.region("370100", "济南市")
+    theirs = f.template(region_code="370100", status=TEMPLATE_DRAFT)
+    db.session.commit()
+    assert client.post(f"/bureau/templates/{theirs.id}/activation").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(type(theirs), theirs.id).status == TEMPLATE_DRAFT

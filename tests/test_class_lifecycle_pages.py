@@ -15,12 +15,7 @@ from h5app.vouchers import app_qr_secret, qrtoken
 from . import factories as f
 from .auth_support import sign_in, staff_sign_in, text_of
 from .lifecycle_support import state, verified
-from .page_support import JSON
-
-
-def visible(response) -> str:
-    """The text a reader sees."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text_of(response)))
+from .page_support import JSON, visible
 
 
 def upcoming_class(**values) -> TrainingClass:

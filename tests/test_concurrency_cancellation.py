@@ -2,16 +2,17 @@
 voucher ends in exactly one consistent state — given back (verified, then returned by the
 cancellation) or never used (the verification refused with CLASS_CANCELLED) — never used at a
 cancelled class. The free-for-all runs on both databases; on PostgreSQL two tests also force each
-order, holding one side at the worst moment until the other is seen waiting for its lock."""
+order, holding one side at the worst moment until the other is seen waiting for its lock. A directed
+issuance or an enrolment queued behind the cancellation's lock reads the class as cancelled too."""
 import threading
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Enrolment, Person, TrainingClass, Voucher
+from h5app.models import AuditEvent, Enrolment, Person, TrainingClass, Voucher, VoucherTemplate
 from h5app.models.classes import CLASS_CANCELLED
-from h5app.vouchers import app_qr_secret, cancellation, claim, enrolment
+from h5app.vouchers import app_qr_secret, cancellation, claim, enrolment, issuance
 from h5app.vouchers import verify as verify_service
 
 from . import factories
@@ -122,6 +123,35 @@ def test_a_verification_after_the_cancellation_locked_the_class_is_refused(app, 
 
     assert results == {"cancel": 0, "verify": "CLASS_CANCELLED"}
     _consistent(class_id, voucher_id, "CLASS_CANCELLED")
+
+
+def test_a_directed_issuance_after_the_cancellation_locked_the_class_is_refused(app, session, monkeypatch):
+    """PostgreSQL: the issuance waits for the cancellation's lock and then sees the class cancelled,
+    instead of binding vouchers to it after the cancellation unbound the others."""
+    postgresql_only()
+    training_class = factories.training_class()
+    factories.enrol(training_class, factories.person(name="孙丽"))
+    template = factories.directed_template()
+    session.commit()
+    class_id, template_id = training_class.id, template.id
+    locked, go = hold_after_cancellation_lock(monkeypatch)
+    results = {}
+    cancelling = in_thread(app, lambda: cancellation.cancel_class(
+        db.session, db.session.get(TrainingClass, class_id), "场地被征用", factories.bureau_actor()) and "cancelled",
+        results, "cancel")
+    issuing = in_thread(app, lambda: len(issuance.issue_directed(
+        db.session, db.session.get(VoucherTemplate, template_id), db.session.get(TrainingClass, class_id),
+        factories.bureau_actor()).done), results, "issue")
+    cancelling.start()
+    locked.wait()
+    issuing.start()
+    release_when_blocked_or_done(issuing, go)
+    cancelling.join()
+    issuing.join()
+
+    assert results == {"cancel": "cancelled", "issue": "CLASS_CANCELLED"}
+    session.expire_all()
+    assert session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template_id)) == 0
 
 
 def test_an_enrolment_waiting_for_the_cancellations_lock_then_reads_the_class_as_cancelled(app, monkeypatch):

@@ -1,7 +1,8 @@
 """定向发券 to a class roster goes only to those who hold no voucher for the class yet, and the bureau
 sees who gets one and who is skipped, and why, before it confirms (issue 19). The defect it fixes:
 a worker who enrolled with her own voucher got a directed one too (3 issued for a roster of 2), and
-the officer's trainee list showed that one in place of hers."""
+the officer's trainee list showed that one in place of hers. A class past 截止报名 still gets them;
+a cancelled one does not, and its preview says so."""
 import re
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import Notification, Voucher
+from h5app.models.classes import CLASS_CANCELLED, CLASS_CLOSED
 from h5app.models.institutions import SUSPENDED
 from h5app.models.vouchers import CLAIMED, EXPIRED, USED
 from h5app.timeutil import utcnow
@@ -102,6 +104,17 @@ def test_another_regions_bureau_cannot_issue_to_the_class(session, roster):
     assert refused.value.code == "FORBIDDEN"
 
 
+def test_a_class_whose_enrolment_is_closed_still_gets_directed_vouchers_for_its_roster(session):
+    """The roster of a class past 截止报名 still trains (and is verified): the bureau may issue to it."""
+    training_class = f.training_class(status=CLASS_CLOSED)
+    trainee = f.person(name="孙丽")
+    f.enrol(training_class, trainee)
+    template = f.directed_template()
+    session.commit()
+    report = issuance.issue_directed(session, template, training_class, f.bureau_actor())
+    assert [row.person_id for row in report.done] == [trainee.id]
+
+
 def test_the_trainee_list_shows_her_own_voucher_even_beside_an_extra_directed_one(client, session, roster):
     training_class, template, own, mine, _listed = roster
     extra = f.voucher(template, own, CLAIMED, bound_class_id=training_class.id)  # as the defect left it
@@ -181,6 +194,18 @@ def test_another_regions_class_is_not_previewed(client, clerk, session, roster):
     session.commit()
     response = client.get(f"/bureau/issue/directed?template_id={template.id}&class_id={theirs.id}")
     assert response.status_code == 400
+
+
+def test_the_bureau_preview_of_a_cancelled_class_says_it_is_cancelled(client, session):
+    training_class = f.training_class(course_name="育婴员培训", status=CLASS_CANCELLED)
+    f.enrol(training_class, f.person(name="孙丽"))
+    template = f.directed_template()
+    clerk = f.staff("bureau", region_code="330600")
+    session.commit()
+    staff_sign_in(client, clerk)
+    response = client.get(f"/bureau/issue/directed?template_id={template.id}&class_id={training_class.id}")
+    assert response.status_code == 409
+    assert "班期“育婴员培训”已取消，不能发放定向券" in response.get_data(as_text=True)
 
 
 # --- the API -------------------------------------------------------------------------------------

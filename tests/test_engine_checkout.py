@@ -1,6 +1,8 @@
-"""签退 in the engine (issue 19): by scan or by location it closes the lesson's check-in; where the
-region's policy says so (Shaoxing 003 §三(六)), a lesson counts the time present, check-in to
-check-out, against its length — not the check-in alone."""
+"""签退 in the engine (issue 19): by scan or by location it closes the lesson's check-in — a 签退 by
+location minutes after the 签到 only once the worker confirms it as early (the desk is not asked),
+and a 签到 after the 签退 says so and changes nothing; where the region's policy says so (Shaoxing
+003 §三(六)), a lesson counts the time present, check-in to check-out, against its length — not the
+check-in alone."""
 from datetime import time, timedelta
 from decimal import Decimal
 
@@ -11,10 +13,10 @@ from h5app.models import CheckIn
 from h5app.policies import PRESETS
 from h5app.timeutil import local_at
 from h5app.vouchers import app_qr_secret, cancellation, checkin, checkout, presence, qrtoken, subsidy
-from h5app.vouchers.errors import DomainError
+from h5app.vouchers.errors import AlreadyCheckedOut, CheckOutTooSoon, DomainError
 from tests import factories as f
 
-from .lifecycle_support import FIRST_DAY, NOW, course, state
+from .lifecycle_support import FIRST_DAY, NOW, course, state, the_record
 
 SITE = (30.0, 120.58)  # the factories' institution site, radius 300 m
 
@@ -136,6 +138,85 @@ def test_a_correction_or_online_record_needs_no_check_out(session, lesson_world)
         scan_out(lesson, worker, at(11))
 
     assert refused.value.code == "NOT_CHECKED_IN" and "无需签退" in refused.value.message
+
+
+# --- a 签退 minutes after the 签到 -------------------------------------------------------------------
+
+def test_a_location_checkout_minutes_after_the_checkin_is_refused_without_confirmation(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8, 5))
+
+    with pytest.raises(CheckOutTooSoon) as refused:
+        checkout.location_check_out(session, worker, lesson, *SITE, now=at(8, 7))
+
+    assert "您08:05签到，到现在只在场2分钟" in refused.value.message and "签退后本次课不能再签到" in refused.value.message
+    assert the_record(lesson, worker).checked_out_at is None
+    assert f.audit_events(action="checkout.location") == []
+
+
+def test_a_checkout_confirmed_as_early_closes_the_lesson(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8, 5))
+
+    done = checkout.location_check_out(session, worker, lesson, *SITE, now=at(8, 7), early_ok=True)
+
+    assert (done.result, done.minutes_present) == (checkout.CHECKED_OUT, 2)
+    assert len(f.audit_events(action="checkout.location")) == 1
+
+
+def test_a_checkout_before_the_lesson_starts_counts_as_too_soon(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(7, 35))  # the door opens at 07:30
+
+    with pytest.raises(CheckOutTooSoon, match="只在场0分钟"):
+        checkout.location_check_out(session, worker, lesson, *SITE, now=at(7, 55))
+
+
+def test_a_checkout_ten_minutes_into_the_lesson_needs_no_extra_confirmation(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8))
+
+    done = checkout.location_check_out(session, worker, lesson, *SITE, now=at(8, 10))
+
+    assert done.result == checkout.CHECKED_OUT
+
+
+def test_the_desk_scanning_a_trainee_out_soon_after_the_checkin_is_not_asked(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    actor = f.institution_actor(lesson.training_class.institution)
+    qr = qrtoken.sign(app_qr_secret(), qrtoken.KIND_PERSON, worker.qr_code, f.epoch(at(8, 2)))
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8))
+
+    done = checkout.scan_check_out(session, lesson, qr, actor, app_qr_secret(), now=at(8, 2), now_ts=f.epoch(at(8, 2)))
+
+    assert done.result == checkout.CHECKED_OUT
+
+
+# --- a 签到 after the 签退 ----------------------------------------------------------------------------
+
+def test_a_location_checkin_after_the_checkout_says_so_and_changes_nothing(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8))
+    checkout.location_check_out(session, worker, lesson, *SITE, now=at(9, 30))
+
+    with pytest.raises(AlreadyCheckedOut) as refused:
+        checkin.location_check_in(session, worker, lesson, *SITE, now=at(9, 40))
+
+    assert refused.value.message == "本次课已于09:30签退（在场1小时30分），不能再签到"
+    assert len(f.audit_events(action="checkin.location")) == 1
+
+
+def test_the_desk_scanning_a_trainee_in_again_after_the_checkout_is_unchanged(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    actor = f.institution_actor(lesson.training_class.institution)
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(8))
+    checkout.location_check_out(session, worker, lesson, *SITE, now=at(9))
+    qr = qrtoken.sign(app_qr_secret(), qrtoken.KIND_PERSON, worker.qr_code, f.epoch(at(9, 5)))
+
+    record, _person = checkin.scan_check_in(session, lesson, qr, actor, app_qr_secret(), now=at(9, 5),
+                                            now_ts=f.epoch(at(9, 5)))
+
+    assert (record.created_at, record.checked_out_at) == (at(8), at(9))
 
 
 # --- what attendance counts ----------------------------------------------------------------------

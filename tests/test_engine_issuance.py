@@ -1,5 +1,6 @@
 """发券 (PRODUCT.md §4): the class roster (all-or-nothing), directed issuance (auto-claimed, bound,
-notified, stock all-or-nothing) and general issuance (offers to the filtered population only)."""
+notified, stock all-or-nothing) and general issuance (offers to the filtered population only, none
+of a template that has lapsed)."""
 from datetime import date, time, timedelta
 
 import pytest
@@ -354,6 +355,16 @@ def test_general_issue_is_refused_and_writes_nothing(session, make_template, act
 
     session.rollback()
     assert count(session, Voucher) == 0 and count(session, Issuance) == 0
+
+
+@pytest.mark.parametrize("kind, words", f.LAPSED)
+def test_the_engine_refuses_general_issuance_of_a_lapsed_template(session, kind, words):
+    template = f.lapsed_template(kind)
+    f.person()
+    session.commit()
+    with pytest.raises(ValidationFailed, match=words):
+        issuance.issue_general(session, template, f.bureau_actor())
+    assert count(session, Voucher, Voucher.template_id == template.id) == 0 and count(session, Issuance) == 0
 
 
 @pytest.mark.parametrize("window", [

@@ -1,18 +1,20 @@
 """The 结算 application (PRODUCT.md §4): an institution applies for its own class, one line per
 voucher used there, for the whole class or listed codes; a bad code refuses the lot; a voucher is
-in one open application at a time, and a rejected line frees it."""
+in one open application at a time, and a rejected line frees it; none before the class is
+completed (结业)."""
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 
 from h5app.models import Settlement, SettlementLine
 from h5app.models.settlement import LINE_PENDING, S_SUBMITTED
 from h5app.vouchers import settlement
-from h5app.vouchers.errors import OutOfScope, SettlementError, ValidationFailed
+from h5app.vouchers.errors import ClassNotFinished, OutOfScope, SettlementError, ValidationFailed
 from tests import factories as f
 from tests.settlement_support import NOW, bureau_pair, count, line_of, make_class, officer
-from tests.settlement_support import course  # noqa: F401  (fixture: a class with trainees)
+from tests.settlement_support import course, running  # noqa: F401  (fixtures: a class with trainees, one running)
 
 
 def test_application_has_one_line_per_voucher_used_in_the_class(session, course):
@@ -99,3 +101,11 @@ def test_class_without_used_vouchers_has_nothing_to_apply_for(session):
 
     with pytest.raises(SettlementError):
         settlement.apply(session, cls, officer(cls), now=NOW)
+
+
+def test_the_service_refuses_an_application_before_the_class_is_completed(session, running):
+    cls, _voucher, _officer = running
+    with pytest.raises(ClassNotFinished) as refused:
+        settlement.apply(session, cls, f.institution_actor(cls.institution))
+    assert refused.value.message.startswith("班期结业后才能申请结算")
+    assert session.scalar(select(func.count(Settlement.id))) == 0

@@ -1,15 +1,16 @@
 """Review of a 结算 application by the bureau that issued the vouchers (PRODUCT.md §4): approve the
 eligible lines, reject with a reason, never approve an ineligible line; an application is ready for
-payment only once every line is decided."""
+payment only once every line is decided, and one whose every line was rejected is 已驳回 (never paid)."""
 import pytest
+from sqlalchemy import func, select
 
-from h5app.models import Settlement, Voucher
-from h5app.models.settlement import LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_REVIEWED, S_SUBMITTED
+from h5app.models import PaymentBatch, Settlement, Voucher
+from h5app.models.settlement import LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from h5app.models.vouchers import USED
-from h5app.vouchers import settlement
+from h5app.vouchers import audit, settlement
 from h5app.vouchers.errors import OutOfScope, SettlementError, ValidationFailed
 from tests import factories as f
-from tests.settlement_support import NOW, bureau_pair, line_of, lines_state
+from tests.settlement_support import NOW, bureau_pair, line_of, lines_state, rejected_application
 from tests.settlement_support import course, submitted  # noqa: F401  (fixtures)
 
 
@@ -100,3 +101,17 @@ def test_a_district_bureau_does_not_review_the_citys_vouchers(session, submitted
 
     with pytest.raises(OutOfScope):
         settlement.review(session, app, f.bureau_actor("330602"), approve=[good.code], now=NOW)
+
+
+def test_an_application_whose_every_line_was_rejected_is_rejected_not_paid(session):
+    made, vouchers, _cls = rejected_application()
+    session.expire_all()
+    row = session.get(Settlement, made.id)
+    assert (row.status, row.status_label, row.paid_at, row.review_done) == (S_REJECTED, "已驳回", None, False)
+    assert {session.get(Voucher, v.id).status for v in vouchers} == {USED}
+    cashier = f.staff("bureau", region_code="330600")
+    session.commit()
+    with pytest.raises(SettlementError) as refused:
+        settlement.pay(session, row, audit.Actor.for_staff(cashier), reference="HD001")
+    assert "已全部驳回" in refused.value.message
+    assert session.scalar(select(func.count(PaymentBatch.id))) == 0

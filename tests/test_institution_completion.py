@@ -1,15 +1,20 @@
 """After the training: results and trainee ratings, 结业, and the settlement application with each
-line's eligibility; all within the institution's own classes."""
+line's eligibility — offered only once the class is completed, then shown in place of the vouchers
+it claims, a rejected line offered again beside it and the rejection shown with its reasons; all
+within the institution's own classes."""
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import ExamResult, Settlement, TraineeRating
+from h5app.models.classes import CLASS_COMPLETED
 from h5app.timeutil import utcnow
 
 from . import factories as f
 from .auth_support import staff_sign_in
+from .settlement_support import rejected_application
+from .settlement_support import running  # noqa: F401  (fixture: a class still running)
 
 
 @pytest.fixture
@@ -92,3 +97,58 @@ def test_another_institutions_class_and_settlement_are_404(client, finished):
     assert client.get(f"/institution/classes/{other_class.id}/settlement").status_code == 404
     assert client.post(f"/institution/classes/{other_class.id}/complete").status_code == 404
     assert client.get(f"/institution/settlements/{other.id}").status_code == 404
+
+
+# --- no settlement before 结业; one whose every line was rejected ----------------------------------
+
+def test_the_page_offers_no_application_before_completion_and_refuses_one_posted(client, running):
+    cls, _voucher, officer = running
+    staff_sign_in(client, officer)
+    page = client.get(f"/institution/classes/{cls.id}/settlement").get_data(as_text=True)
+    assert "提交结算申请" not in page and "班期结业后才能申请结算" in page
+    assert f'href="/institution/classes/{cls.id}/complete"' in page
+
+    response = client.post(f"/institution/classes/{cls.id}/settlement", data={"codes": ""})
+
+    assert response.status_code == 400 and "班期结业后才能申请结算" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Settlement.id))) == 0
+
+
+def test_after_applying_the_page_shows_the_application_instead_of_the_same_vouchers(client, running):
+    cls, voucher, officer = running
+    cls.status = CLASS_COMPLETED
+    db.session.commit()
+    staff_sign_in(client, officer)
+    before = client.get(f"/institution/classes/{cls.id}/settlement").get_data(as_text=True)
+    assert "提交结算申请" in before and voucher.code[-4:] in before
+    made = client.post(f"/institution/classes/{cls.id}/settlement", data={"codes": ""})
+    settlement_id = db.session.scalar(select(Settlement.id))
+    assert made.headers["Location"].endswith(f"/institution/settlements/{settlement_id}")
+
+    after = client.get(f"/institution/classes/{cls.id}/settlement").get_data(as_text=True)
+
+    assert f'href="/institution/settlements/{settlement_id}"' in after and f"申请 #{settlement_id}" in after
+    assert "待审核" in after and "均已申请结算" in after
+    assert "提交结算申请" not in after and f"…{voucher.code[-4:]}</td>" not in after
+
+
+def test_the_institution_sees_it_rejected_and_why(client):
+    """An application whose every line was rejected is 已驳回, not 已拨付."""
+    made, _vouchers, cls = rejected_application()
+    officer = f.staff("officer", institution_id=cls.institution_id)
+    db.session.commit()
+    staff_sign_in(client, officer)
+    listing = client.get("/institution/settlements").get_data(as_text=True)
+    detail = client.get(f"/institution/settlements/{made.id}").get_data(as_text=True)
+    assert '<span class="badge">已驳回</span>' in listing and '<span class="badge">已拨付</span>' not in listing
+    assert "已驳回" in detail and "已全部驳回" in detail and "打卡率不足，未参加考核" in detail
+
+
+def test_a_rejected_line_is_offered_again_beside_its_application(client):
+    made, vouchers, cls = rejected_application()
+    officer = f.staff("officer", institution_id=cls.institution_id)
+    db.session.commit()
+    staff_sign_in(client, officer)
+    page = client.get(f"/institution/classes/{cls.id}/settlement").get_data(as_text=True)
+    assert f"申请 #{made.id}" in page and "已驳回" in page
+    assert "提交结算申请" in page and all(f"…{v.code[-4:]}</td>" in page for v in vouchers)

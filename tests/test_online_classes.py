@@ -1,7 +1,8 @@
 """线上培训: an online class has no site; the worker enrolled in it uses their voucher themselves,
 confirming who they are with an SMS code to their bound phone or a fresh channel sign-in (never a
 QR) — the same checks, move and audit as a front-desk verification — and the online platform's
-study minutes count as attendance. Through the service, the pages and the API."""
+study minutes count as attendance (never minutes of a lesson still to come). Through the service, the
+pages and the API."""
 import re
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from h5app.vouchers.errors import (
 )
 
 from . import factories as f
-from .api_support import auth, error_code, key_for
+from .api_support import auth, count, error_code, key_for
 from .auth_support import sms_code, staff_sign_in, ticket_for
 
 @pytest.fixture
@@ -344,6 +345,46 @@ def test_api_study_records(client, world):
     wrong_kind = client.post(f"/api/v1/classes/{offline.id}/study-records", json={"records": rows[:1]},
                              headers=auth(key))
     assert (wrong_kind.status_code, error_code(wrong_kind)) == (409, "CLASS_NOT_ONLINE")
+
+
+@pytest.fixture
+def online_class(session):
+    """An online class: one lesson yesterday, one tomorrow; 王建国 enrolled."""
+    school = f.institution(region_code="330602")
+    training_class = f.training_class(school, sessions=0, delivery=DELIVERY_ONLINE, hours=4)
+    training_class.sites = []
+    now = utcnow()
+    for n, start in ((1, now - timedelta(days=1)), (2, now + timedelta(days=1))):
+        db.session.add(ClassSession(class_id=training_class.id, title=f"第{n}单元", starts_at=start,
+                                    ends_at=start + timedelta(hours=2), hours=2))
+    worker = f.person(name="王建国")
+    f.enrol(training_class, worker, source="self")
+    session.commit()
+    past, future = sorted(training_class.sessions, key=lambda s: s.starts_at)
+    return training_class, past, future, worker, key_for("institution", school.code)
+
+
+def test_study_minutes_of_a_lesson_not_yet_started_are_refused(client, online_class):
+    training_class, past, future, worker, key = online_class
+    rows = [{"id_number": worker.id_number, "session_id": past.id, "minutes": 60},
+            {"id_number": worker.id_number, "session_id": future.id, "minutes": 30}]
+    response = client.post(f"/api/v1/classes/{training_class.id}/study-records", json={"records": rows},
+                           headers=auth(key))
+    assert (response.status_code, error_code(response)) == (422, "VALIDATION_FAILED")
+    [row] = response.get_json()["error"]["rows"]
+    assert (row["index"], row["code"], row["field"]) == (2, "SESSION_NOT_STARTED", "session_id")
+    assert row["message"].startswith("第2单元（") and "尚未开始" in row["message"]
+    assert count(CheckIn) == 0
+
+
+def test_zero_minutes_of_a_lesson_to_come_is_no_claim_and_is_taken(client, online_class):
+    training_class, past, future, worker, key = online_class
+    rows = [{"id_number": worker.id_number, "session_id": past.id, "minutes": 60},
+            {"id_number": worker.id_number, "session_id": future.id, "minutes": 0}]
+    response = client.post(f"/api/v1/classes/{training_class.id}/study-records", json={"records": rows},
+                           headers=auth(key))
+    assert response.status_code == 200, response.get_json()
+    assert db.session.scalars(select(CheckIn.session_id)).all() == [past.id]
 
 
 def test_api_online_class_verification_by_qr_still_works_for_the_institution(client, world):

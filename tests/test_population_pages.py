@@ -11,7 +11,7 @@ from h5app.bureau import population as population_views
 from h5app.extensions import db
 from h5app.models import BackgroundTask, Issuance, Notification, Voucher
 from h5app.models.tasks import RUNNING
-from h5app.timeutil import local_today, utcnow
+from h5app.timeutil import utcnow
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -167,14 +167,9 @@ def test_a_population_changed_since_the_preview_is_shown_again_and_nothing_writt
     assert vouchers() == 0 and db.session.scalar(select(func.count(BackgroundTask.id))) == 0
 
 
-def _lapsed():
-    today = local_today()
-    return f.template(claim_starts_on=today - timedelta(days=30), claim_ends_on=today - timedelta(days=1))
-
-
 @pytest.mark.parametrize("make_template, words", [
     (lambda: f.directed_template(), "定向券请按班期花名册发放"),
-    (_lapsed, "领取时间已于"),
+    (f.lapsed_template, "领取时间已于"),
     (lambda: f.template(status="closed"), "该券模板已关闭"),
     (lambda: f.template(eligible_groups=["disabled"]), "没有符合条件且尚未持有该券的人员"),
     (lambda: f.template(stock=1), "超出库存，请增加筛选条件缩小发放范围"),
@@ -188,6 +183,16 @@ def test_preview_and_confirm_explain_a_template_that_cannot_go_to_this_populatio
     confirm = client.post("/bureau/issue/general", data=confirm_data(template, 2))
     assert confirm.status_code == 400 and words in confirm.get_data(as_text=True)
     assert vouchers() == 0 and db.session.scalar(select(func.count(BackgroundTask.id))) == 0
+
+
+def test_the_issue_page_refuses_a_lapsed_template_in_the_same_words(client, clerk, session):
+    template = f.lapsed_template("claim_ended")
+    f.person()
+    session.commit()
+    response = client.post("/bureau/issue/general", data={"template_id": template.id, "expected": 1})
+    assert response.status_code == 400
+    assert "领取时间已于" in response.get_data(as_text=True)
+    assert vouchers(Voucher.template_id == template.id) == 0
 
 
 @pytest.mark.parametrize("data, words", [

@@ -1,6 +1,7 @@
-"""The bureau's overview of money out (issue 16): the settlement list with its tabs and totals, a
-missing payee account flagged, the 资金拨付表 with 30 lines and a total per page, and overdue
-reviews and applications flagged on both home pages."""
+"""The bureau's overview of money out (issue 16): the settlement list with its tabs and totals (an
+application whose every line was rejected under 已驳回, with no 资金拨付表), a missing payee account
+flagged, the 资金拨付表 with 30 lines and a total per page, and overdue reviews and applications
+flagged on both home pages."""
 import io
 
 import pytest
@@ -8,14 +9,16 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.models import PayeeAccount, Voucher
-from h5app.models.settlement import ACCOUNT_REPLACED
+from h5app.models.settlement import ACCOUNT_REPLACED, S_REJECTED
 from h5app.models.vouchers import USED
 from h5app.policies import ensure_policies
 from h5app.vouchers import payees, settlement
 
 from . import factories as f
-from .auth_support import staff_sign_in
-from .settlement_support import NOW, bureau_pair, make_class, make_template, officer, reviewed_application, trainee
+from .auth_support import signed_in_staff, staff_sign_in
+from .settlement_support import (
+    NOW, bureau_pair, make_class, make_template, officer, rejected_application, reviewed_application, trainee,
+)
 
 
 def test_the_list_has_tabs_totals_and_flags_a_missing_account(client, session):
@@ -32,6 +35,19 @@ def test_the_list_has_tabs_totals_and_flags_a_missing_account(client, session):
     assert f"申请 #{app.id}" not in client.get("/bureau/settlements?status=paid").get_data(as_text=True)
     assert f"申请 #{app.id}" not in client.get("/bureau/settlements?status=reviewed&payee=worker").get_data(
         as_text=True)
+
+
+def test_the_bureau_lists_it_under_its_own_tab_and_offers_no_payment_sheet(client):
+    """An application whose every line was rejected is 已驳回, not 已拨付."""
+    made, _vouchers, _cls = rejected_application()
+    signed_in_staff(client, "bureau", region_code="330600")
+    paid_tab = client.get("/bureau/settlements?status=paid").get_data(as_text=True)
+    rejected_tab = client.get(f"/bureau/settlements?status={S_REJECTED}").get_data(as_text=True)
+    assert f"申请 #{made.id}" not in paid_tab
+    assert f"申请 #{made.id}" in rejected_tab and "已驳回" in rejected_tab
+    detail = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "已驳回" in detail and "资金拨付表" not in detail and "已拨付</span>" not in detail
+    assert client.get(f"/bureau/settlements/{made.id}/sheet.csv").status_code == 404
 
 
 def test_the_disbursement_sheet_prints_30_lines_a_page_with_each_pages_total(client, session):

@@ -1,4 +1,6 @@
-"""培训报名, 打卡签到, 培训评价, 证书, 就业岗位 and 我的 — as a signed-in worker uses them."""
+"""培训报名, 打卡签到, 培训评价, 证书, 就业岗位 and 我的 — as a signed-in worker uses them. Finding a class
+is in test_worker_class_search.py, which voucher a class's page offers and takes in
+test_worker_enrolment_vouchers.py, the 签退 confirm step in test_worker_checkout.py."""
 from datetime import date, timedelta
 
 import pytest
@@ -6,26 +8,15 @@ from sqlalchemy import func, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, CheckIn, ClassRating, Enrolment, Job, Notification
-from h5app.timeutil import local_today, utcnow
+from h5app.timeutil import local_today, start_of_local_day, utcnow
 
 from . import factories as f
-from .auth_support import signed_in_worker, text_of
+from .auth_support import sign_in, signed_in_worker, text_of
 
 
 @pytest.fixture
 def worker(client):
     return signed_in_worker(client, name="王建国", region_code="330602")
-
-
-def test_class_search_by_keyword_and_district(client, worker):
-    f.training_class(f.institution(region_code="330602"), course_name="低压电工作业培训", occupation="电工")
-    f.training_class(f.institution(region_code="330603"), course_name="育婴员培训", occupation="育婴员")
-    f.region("330602", "越城区", parent="330600")
-    db.session.commit()
-    assert "低压电工作业培训" in text_of(client.get("/worker/classes?q=电工"))
-    assert "育婴员培训" not in text_of(client.get("/worker/classes?q=电工"))
-    assert "育婴员培训" not in text_of(client.get("/worker/classes?district=330602"))
-    assert client.get("/worker/classes?starts_after=not-a-date").status_code == 200
 
 
 def test_class_page_shows_schedule_price_and_rating(client, worker):
@@ -96,6 +87,18 @@ def today_class(worker):
 def test_checkin_page_lists_todays_sessions(client, today_class):
     page = text_of(client.get("/worker/checkin"))
     assert "今天的课" in page and "定位签到" in page and "0%" in page
+
+
+def test_a_lesson_running_past_midnight_is_still_on_todays_checkin_page(app):
+    # Begun yesterday evening (local time), still on: its trainees check out after 00:00.
+    lesson, worker, _ = f.desk_lesson(started=utcnow() - start_of_local_day(local_today()) + timedelta(hours=1),
+                                      ends_in=timedelta(hours=1), hours=2)
+    client = app.test_client()
+    sign_in(client, worker)
+
+    page = client.get("/worker/checkin").get_data(as_text=True)
+
+    assert f"/worker/checkin/{lesson.id}" in page or f"/worker/checkout/{lesson.id}" in page
 
 
 def test_location_check_in_inside_the_radius(client, today_class):
@@ -197,6 +200,22 @@ def test_job_search(client, worker):
     assert "育婴师" in page and "配电运维电工" not in page
 
 
+@pytest.mark.parametrize("q, found", [("%", []), ("_", ["电工_学徒"])])
+def test_percent_and_underscore_in_job_search_are_plain_characters(client, worker, q, found):
+    _job(title="配电运维电工")
+    _job(title="电工_学徒")
+    db.session.commit()
+    page = text_of(client.get("/worker/jobs", query_string={"q": q}))
+    assert [t for t in ("配电运维电工", "电工_学徒") if f"<strong>{t}</strong>" in page] == found
+
+
+def test_an_over_long_job_query_says_it_was_not_used(client, worker):
+    _job(title="配电运维电工")
+    db.session.commit()
+    page = text_of(client.get("/worker/jobs", query_string={"q": "电" * 41}))
+    assert "关键词最多40个字，本次未按关键词搜索" in page and "<strong>配电运维电工</strong>" in page
+
+
 def test_messages_are_shown_new_once_then_read(client, worker):
     db.session.add(Notification(person_id=worker.id, kind="settled", title="培训补贴已拨付", body="¥800.00"))
     db.session.commit()
@@ -240,20 +259,3 @@ def test_check_in_outside_the_session_time_is_explained(client, worker):
     client.post(f"/worker/checkin/{later.id}", data={"lat": "30.0", "lng": "120.58"})
     assert "现在不在签到时间内" in text_of(client.get("/worker/checkin"))
     assert db.session.scalar(select(func.count(CheckIn.id))) == 0
-
-
-def test_class_search_finds_an_institution_by_name(client, worker):
-    f.training_class(f.institution(name="绍兴市技师学院"), course_name="电工班")
-    f.training_class(f.institution(name="柯桥新星学校"), course_name="厨师班")
-    db.session.commit()
-    page = text_of(client.get("/worker/classes?q=技师学院"))
-    assert "电工班" in page and "厨师班" not in page
-
-
-def test_class_search_by_minimum_rating(client, worker):
-    good = f.training_class(course_name="好评班")
-    f.training_class(course_name="无评价班")
-    db.session.add(ClassRating(class_id=good.id, person_id=f.person().id, stars=5))
-    db.session.commit()
-    page = text_of(client.get("/worker/classes?min_rating=4"))
-    assert "好评班" in page and "无评价班" not in page

@@ -1,13 +1,16 @@
-"""培训报名 as a worker walks through it: a voucher chosen for one class is not offered for another, a
-chosen voucher that can no longer be used says so, the policy's yearly limits are told before the
-front desk, the search filters ignore a bad value saying so, and a directed voucher is pointed to."""
-from datetime import date, timedelta
+"""培训报名 with a voucher, as the worker meets it on a class's page: a voucher chosen for one class is
+neither offered nor taken for another (until that class is completed); a chosen voucher that can no
+longer be used (used or settled elsewhere, expired, revoked, its institution suspended, the policy's
+yearly limit reached since) says so, and the worker replaces it or goes on without one; the policy's
+yearly limits and a suspended institution are told before the front desk, the rule quoted; and a
+trainee given a directed voucher is pointed to it. (Enrolling itself: test_worker_training.py.)"""
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Enrolment, Job, Notification
+from h5app.models import AuditEvent, Enrolment, Notification
 from h5app.models.institutions import SUSPENDED
 from h5app.models.vouchers import REVOKED, SETTLED, USED
 from h5app.timeutil import utcnow
@@ -44,7 +47,7 @@ def enrol_audits() -> list[AuditEvent]:
     return f.audit_events(action="class.enrol")
 
 
-# --- 1. a voucher chosen for one class ------------------------------------------------------------
+# --- a voucher chosen for one class ------------------------------------------------------------
 
 def test_a_voucher_chosen_for_another_class_is_neither_offered_nor_accepted(client, worker):
     first = f.training_class(course_name="低压电工作业培训")
@@ -157,7 +160,7 @@ def test_a_chosen_voucher_still_usable_is_not_swapped(client, worker):
     assert enrol_audits() == []
 
 
-# --- 2. the policy's yearly limits, before the front desk ----------------------------------------
+# --- the policy's yearly limits and a suspended institution, before the front desk ---------------
 
 def test_a_voucher_past_the_yearly_limit_is_not_offered_and_the_rule_is_quoted(client, worker):
     used_this_year(f.template("shaoxing", name="去年领的券"), worker)
@@ -228,86 +231,7 @@ def test_an_enrolment_whose_voucher_the_yearly_limit_now_refuses_says_so(client,
     assert "出示培训券二维码" not in page
 
 
-# --- 3. and 4. search filters ---------------------------------------------------------------------
-
-@pytest.fixture
-def two_classes(worker):
-    f.region("330602", "越城区", parent="330600")
-    f.training_class(f.institution(region_code="330602"), course_name="低压电工作业培训", occupation="电工")
-    f.training_class(f.institution(region_code="330603"), course_name="育婴员培训", occupation="育婴员")
-    db.session.commit()
-
-
-@pytest.mark.parametrize("rating", ["abc", "9", "-1"])
-def test_a_bad_rating_filter_is_ignored_with_a_message(client, two_classes, rating):
-    response = client.get(f"/worker/classes?min_rating={rating}&q=电工")
-    page = text_of(response)
-    assert response.status_code == 200
-    assert "评分请选“4星以上”或“3星以上”，本次未按评分筛选" in page
-    assert "低压电工作业培训" in page and "育婴员培训" not in page
-
-
-def test_an_over_long_query_keeps_the_other_filters(client, two_classes):
-    page = text_of(client.get("/worker/classes?q=" + "育" * 41 + "&district=330602"))
-    assert "关键词最多40个字，本次未按关键词搜索" in page
-    assert "低压电工作业培训" in page and "育婴员培训" not in page
-
-
-def test_an_unreadable_start_date_is_said_and_the_rest_applies(client, two_classes):
-    page = text_of(client.get("/worker/classes?starts_after=abc&q=育婴"))
-    assert "开班日期请按“年-月-日”填写（如2026-03-01），本次未按开班日期筛选" in page
-    assert '<details class="more-filters" open>' in page
-    assert "育婴员培训" in page and "低压电工作业培训" not in page
-
-
-def test_an_unknown_district_is_ignored_with_a_message(client, two_classes):
-    page = text_of(client.get("/worker/classes?district=999999&q=电工"))
-    assert "所选地区不在列表中，本次未按地区筛选" in page and "低压电工作业培训" in page
-
-
-@pytest.mark.parametrize("q, found", [("%", ["电工100%通过班"]), ("_", ["电工_实操班"]), ("1_0", [])])
-def test_percent_and_underscore_in_class_search_are_plain_characters(client, worker, q, found):
-    for name in ("低压电工作业培训", "电工_实操班", "电工100%通过班"):
-        f.training_class(course_name=name)
-    db.session.commit()
-    page = text_of(client.get("/worker/classes", query_string={"q": q}))
-    listed = [name for name in ("低压电工作业培训", "电工_实操班", "电工100%通过班") if f"<h2>{name}" in page]
-    assert listed == found
-
-
-def test_the_district_filter_names_the_city_of_each_district(client, worker):
-    f.region("330600", "绍兴市")
-    f.region("330602", "越城区", parent="330600")
-    f.region("370100", "济南市", "shandong")
-    f.region("370102", "历下区", "shandong", parent="370100")
-    db.session.commit()
-    page = text_of(client.get("/worker/classes"))
-    assert '<option value="370102">济南市历下区</option>' in page
-    assert '<option value="330602">绍兴市越城区</option>' in page
-
-
-def _job(title, **values):
-    db.session.add(Job(**{"title": title, "employer": "越城电力", "region_code": "330602", "occupation": "电工",
-                          "posted_on": date(2026, 11, 1), **values}))
-
-
-@pytest.mark.parametrize("q, found", [("%", []), ("_", ["电工_学徒"])])
-def test_percent_and_underscore_in_job_search_are_plain_characters(client, worker, q, found):
-    _job("配电运维电工")
-    _job("电工_学徒")
-    db.session.commit()
-    page = text_of(client.get("/worker/jobs", query_string={"q": q}))
-    assert [t for t in ("配电运维电工", "电工_学徒") if f"<strong>{t}</strong>" in page] == found
-
-
-def test_an_over_long_job_query_says_it_was_not_used(client, worker):
-    _job("配电运维电工")
-    db.session.commit()
-    page = text_of(client.get("/worker/jobs", query_string={"q": "电" * 41}))
-    assert "关键词最多40个字，本次未按关键词搜索" in page and "<strong>配电运维电工</strong>" in page
-
-
-# --- 5. directed vouchers -------------------------------------------------------------------------
+# --- directed vouchers -------------------------------------------------------------------------
 
 @pytest.fixture
 def directed_voucher(worker):
