@@ -303,3 +303,14 @@ def test_a_person_changed_while_the_batch_ran_is_merged_again(session, monkeypat
     [outcome] = apply(session, incoming(item.id_number, as_of=DEC5, insurance_months=41))
     assert len(calls) == 2 and outcome.code == records.RECORD_OUTDATED
     assert person_of(session, item.id_number).insurance_months == 45
+
+
+def test_a_person_with_no_region_yet_may_be_recorded_by_a_bureau(session):
+    # Signed up by SMS real-name binding: a name and an ID number, no record yet.
+    person = f.person(region_code=None, hukou_region_code=None, residence_region_code=None,
+                      employment_region_code=None, insurance_region_code=None,
+                      unemployment_registered_region_code=None)
+    session.commit()
+    [outcome] = apply(session, incoming(person.id_number, name=person.name), scope="330600")
+    assert outcome.status != records.REJECTED, outcome.message
+    assert person_of(session, person.id_number).insurance_region_code == "330602"

@@ -165,6 +165,12 @@ def in_scope(scope_region: str | None, values: dict, region_code: str | None) ->
                                                                region_code))
 
 
+def placed(row: dict) -> bool:
+    """The stored person has a region on record (a worker who only bound their phone has none yet:
+    any bureau may record them, as it may record someone new)."""
+    return bool(row.get("region_code")) or any(row.get(name) for name in RECORD_REGION_FIELDS)
+
+
 OUT_OF_SCOPE_MESSAGE = "该人员的户籍地、常住地、就业地、参保地和失业登记地都不在本地区，不能由本部门登记"
 OTHER_REGION_MESSAGE = "该人员的信息由其他地区登记，本部门不能修改；如已迁入本地区，请由原登记地区更新"
 
@@ -223,7 +229,7 @@ def _plan(people: dict, held_phones: dict, items: list[Incoming], source: str, s
         state = people.get(incoming.id_number)
         created = state is None
         row = _blank_person(incoming, source) if created else state.row
-        if not created and not in_scope(scope_region, row, row["region_code"]):
+        if not created and placed(row) and not in_scope(scope_region, row, row["region_code"]):
             # Someone another region records: its bureau's to change. A push naming one of our
             # districts would otherwise move them here, out of the sight of the bureau that pays them.
             outcomes.append(Outcome(incoming, REJECTED, code=OUT_OF_SCOPE, message=OTHER_REGION_MESSAGE))
