@@ -126,3 +126,24 @@ def test_only_a_provinces_supervisor_keeps_its_policies(client, shaoxing, values
     assert client.post(f"/bureau/policies/{shaoxing.id}", data=form(shaoxing, uses_per_year="5")).status_code == 403
     db.session.expire_all()
     assert db.session.get(Policy, shaoxing.id).uses_per_year == 1
+
+
+def test_the_default_policy_is_not_a_provinces_to_change(client, admin):
+    default = f.region("330700", "金华市", "default").policy
+    db.session.commit()
+    page = text_of(client.get(f"/bureau/policies/{default.id}"))
+    assert "通用规则是全国未配置政策地区的默认规则" in page and "保存政策" not in page
+    client.post(f"/bureau/policies/{default.id}", data=form(default, uses_per_year="1"))
+    db.session.expire_all()
+    assert db.session.get(Policy, default.id).uses_per_year is None and changes_recorded() == []
+
+
+def test_a_policy_another_provinces_template_follows_is_not_changed(client, admin, shaoxing):
+    f.region("370100", "济南市", "shandong")
+    f.template("shaoxing", name="济南按绍兴规则的旧券", region_code="370100")
+    db.session.commit()
+    page = text_of(client.get(f"/bureau/policies/{shaoxing.id}"))
+    assert "本省以外地区的券模板也按该政策执行" in page
+    client.post(f"/bureau/policies/{shaoxing.id}", data=form(shaoxing, uses_per_year="5"))
+    db.session.expire_all()
+    assert db.session.get(Policy, shaoxing.id).uses_per_year == 1 and changes_recorded() == []

@@ -24,8 +24,10 @@ def _require_province_admin() -> None:
 @roles_required(BUREAU)
 def policies():
     _require_province_admin()
-    return render_template("bureau/policies.html", rows=policy_admin.province_policies(
-        db.session, current_user.region_code), describe=policy_admin.describe)
+    actor = audit.Actor.for_staff(current_user)
+    rows = [(policy, inside, outside, policy_admin.not_changeable(db.session, policy, actor))
+            for policy, inside, outside in policy_admin.province_policies(db.session, current_user.region_code)]
+    return render_template("bureau/policies.html", rows=rows, describe=policy_admin.describe)
 
 
 @bp.route("/policies/<int:policy_id>", methods=["GET", "POST"])
@@ -34,6 +36,7 @@ def policy_detail(policy_id):
     _require_province_admin()
     policy = regional_policy(policy_id)  # no region of this province follows it: not the province's to see
     inside, outside = policy_admin.split_regions(db.session, policy, current_user.region_code)
+    refusal = policy_admin.not_changeable(db.session, policy, audit.Actor.for_staff(current_user))
     form = PolicyForm()
     if form.validate_on_submit():
         try:
@@ -41,8 +44,8 @@ def policy_detail(policy_id):
                                                  audit.Actor.for_staff(current_user))
         except ValidationFailed as problems:
             form.show(problems.details["fields"])
-        except DomainError as refusal:
-            flash(refusal.message, "error")
+        except DomainError as refused:
+            flash(refused.message, "error")
         else:
             if changes:
                 flash(f"已保存{len(changes)}项修改，记入审计日志；新规则随即适用于"
@@ -55,9 +58,9 @@ def policy_detail(policy_id):
         form.fill(policy)
     history = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "policy.update",
-                                 AuditEvent.region_code == current_user.region_code)
-        .order_by(AuditEvent.id.desc()).limit(200)).all()
-    history = [e for e in history if (e.details or {}).get("policy") == policy.code][:HISTORY_SHOWN]
-    return render_template("bureau/policy.html", policy=policy, inside=inside, outside=outside, form=form,
+                                 AuditEvent.region_code == current_user.region_code,
+                                 AuditEvent.details["policy"].as_string() == policy.code)
+        .order_by(AuditEvent.id.desc()).limit(HISTORY_SHOWN)).all()
+    return render_template("bureau/policy.html", policy=policy, inside=inside, refusal=refusal, form=form,
                            history=history, labels=policy_admin.LABELS, describe=policy_admin.describe,
                            setting_words=policy_admin.setting_words), (400 if form.errors else 200)

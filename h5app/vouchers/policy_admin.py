@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ..models import Policy, Region, region_prefix, under_prefix
+from .. import policies
+from ..models import Policy, Region, VoucherTemplate, region_covers, region_prefix, under_prefix
 from ..models.people import RECORD_REGION_FIELDS
 from . import audit, claim
 from .errors import OutOfScope, ValidationFailed
@@ -56,10 +57,9 @@ def regions_following(session, policy_id: int) -> list[Region]:
 def split_regions(session, policy: Policy, province_code: str) -> tuple[list[Region], list[Region]]:
     """The regions following `policy`: (those in the province, those outside it). Only a policy with
     none outside may be changed by the province."""
-    prefix = region_prefix(province_code)
     everywhere = regions_following(session, policy.id)
-    return ([r for r in everywhere if r.code.startswith(prefix)],
-            [r for r in everywhere if not r.code.startswith(prefix)])
+    return ([r for r in everywhere if region_covers(province_code, r.code)],
+            [r for r in everywhere if not region_covers(province_code, r.code)])
 
 
 def province_policies(session, province_code: str) -> list[tuple[Policy, list[Region], list[Region]]]:
@@ -69,6 +69,23 @@ def province_policies(session, province_code: str) -> list[tuple[Policy, list[Re
                                        Region.policy_id.is_not(None)).distinct()).all()
     policies = session.scalars(select(Policy).where(Policy.id.in_(policy_ids)).order_by(Policy.id)).all()
     return [(policy, *split_regions(session, policy, province_code)) for policy in policies]
+
+
+def not_changeable(session, policy: Policy, actor: audit.Actor) -> str | None:
+    """Why the actor's province may not change the policy, or None: the default is every region's
+    fallback nationwide, and a policy a region or a template outside the province follows is that
+    province's rules too."""
+    if policy.code == policies.DEFAULT:
+        return "通用规则是全国未配置政策地区的默认规则，不能在此修改；请为本省地区配置自己的政策"
+    outside = [r.name for r in regions_following(session, policy.id) if not actor.in_region(r.code)]
+    if outside:
+        return f"该政策也适用于本省以外的地区（{'、'.join(outside)}），不能在此修改"
+    elsewhere = session.scalar(select(VoucherTemplate.region_code).where(
+        VoucherTemplate.policy_id == policy.id,
+        ~under_prefix(VoucherTemplate.region_code, region_prefix(actor.region_code))).limit(1))
+    if elsewhere is not None:
+        return "本省以外地区的券模板也按该政策执行，不能在此修改"
+    return None
 
 
 def problems(values: dict) -> dict:
@@ -120,9 +137,9 @@ def update_policy(session, policy: Policy, values: dict, actor: audit.Actor) -> 
     means any region of the record). Returns the changes, name → (before, after), and records them;
     nothing changed records nothing. OutOfScope when a region outside the actor's province
     follows the policy, ValidationFailed with every problem."""
-    following = regions_following(session, policy.id)
-    if not following or not all(actor.in_region(r.code) for r in following):
-        raise OutOfScope("该政策也适用于本省以外的地区，不能在此修改")
+    refusal = not_changeable(session, policy, actor)
+    if refusal:
+        raise OutOfScope(refusal)
     found = problems(values)
     if found:
         raise ValidationFailed("地区政策有误", fields=found)
