@@ -11,6 +11,7 @@ from ..models.people import PRIORITY_GROUPS
 from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..timeutil import local_today
 from . import audit
+from .class_review import governing_policy
 from .errors import OutOfScope, ValidationFailed
 from .transactions import service
 
@@ -63,10 +64,9 @@ def applicable_policies(session, region_code: str) -> list[Policy]:
 
 def regional_policy_id(session, region_code: str) -> int | None:
     """The policy in force in a region: its own, else the nearest region's above it, else the default."""
-    nearest = session.scalar(select(Region.policy_id).where(
-        Region.code.in_([region_code, *_above(region_code)]), Region.policy_id.is_not(None))
-        .order_by(Region.code.desc()).limit(1))  # 330602 > 330600 > 330000: the nearest first
-    return nearest or session.scalar(select(Policy.id).where(Policy.code == policies.DEFAULT))
+    nearest = governing_policy(session, region_code)
+    return nearest.id if nearest is not None else session.scalar(
+        select(Policy.id).where(Policy.code == policies.DEFAULT))
 
 
 def _policy_id(session, values: dict, region) -> int | None:
