@@ -178,7 +178,8 @@ def test_session_is_rotated_at_login(client, session):
         assert not sess.permanent  # staff sessions end with the browser (shared front-desk devices)
 
 
-@pytest.mark.parametrize("age_hours, signed_in", [(11.9, True), (12.1, False), (None, False)])
+@pytest.mark.parametrize("age_hours, signed_in", [(11.9, True), (12.1, False), (None, False),
+                                                   (-0.01, True)])  # -: another instance's clock ahead
 def test_a_staff_sign_in_lasts_the_working_day_whatever_the_cookie(client, session, age_hours, signed_in):
     user = f.staff("officer")
     session.commit()
