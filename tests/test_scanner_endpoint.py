@@ -9,6 +9,7 @@ from sqlalchemy import event, func, insert, select
 
 from h5app.extensions import db
 from h5app.models import AuditEvent, CheckIn, ScanDevice, ScanRecord, Voucher
+from h5app.scanning import devices
 from h5app.scanning.judge import code_hash
 from h5app.timeutil import utcnow
 
@@ -332,3 +333,14 @@ def test_a_key_committed_meanwhile_by_a_concurrent_delivery_is_503_scan_conflict
     assert db.session.get(Voucher, voucher.id).status == "claimed"  # this delivery's chunk rolled back whole
     resend = post(client, token, qr, key)  # the bridge retries and finds the other delivery's verdict
     assert resend.status_code == 200 and resend.headers["Idempotent-Replayed"] == "true"
+
+
+def test_saving_the_guns_settings_unchanged_keeps_queued_scans_judged_as_read(client, desk):
+    device, token, training_class, voucher = desk
+    device.configured_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    devices.configure(db.session, device, mode="verify", class_id=training_class.id, session_id=None,
+                      actor=f.institution_actor(training_class.institution))  # 保存设置 with nothing changed
+
+    queued = post(client, token, f.qr_for(voucher, now_ts=time.time() - 30), age_ms=29_000).get_json()
+    assert queued["result"] == "verified", queued

@@ -88,8 +88,10 @@ def configure(session, device: ScanDevice, *, mode: str, class_id: int | None, s
               actor: audit.Actor) -> ScanDevice:
     if not actor.for_institution(device.institution_id):
         raise OutOfScope()
-    device.class_id, device.session_id = _target(session, device.institution_id, mode, class_id, session_id)
-    device.mode, device.configured_at = mode, utcnow()
+    class_id, session_id = _target(session, device.institution_id, mode, class_id, session_id)
+    if (device.mode, device.class_id, device.session_id) != (mode, class_id, session_id):
+        # Only a change of use: a scan queued before a save that changed nothing is judged as read.
+        device.mode, device.class_id, device.session_id, device.configured_at = mode, class_id, session_id, utcnow()
     audit.record(session, actor, "scanner.device.configure", institution_id=device.institution_id,
                  details={"device_id": device.id, "mode": mode, "class_id": device.class_id,
                           "session_id": device.session_id})
