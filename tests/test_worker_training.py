@@ -101,6 +101,19 @@ def test_a_lesson_running_past_midnight_is_still_on_todays_checkin_page(app):
     assert f"/worker/checkin/{lesson.id}" in page or f"/worker/checkout/{lesson.id}" in page
 
 
+def test_a_lesson_ended_just_before_midnight_stays_on_the_page_while_it_may_be_checked_out(app):
+    # Ended 23:30 (local) yesterday: 签退 stays open until 00:30, so the page still lists it.
+    midnight = start_of_local_day(local_today())
+    lesson, worker, _ = f.desk_lesson(started=utcnow() - midnight + timedelta(hours=3),
+                                      ends_in=midnight - timedelta(minutes=30) - utcnow(), hours=2.5)
+    client = app.test_client()
+    sign_in(client, worker)
+
+    page = client.get("/worker/checkin").get_data(as_text=True)
+
+    assert f"/worker/checkin/{lesson.id}" in page or f"/worker/checkout/{lesson.id}" in page
+
+
 def test_location_check_in_inside_the_radius(client, today_class):
     _, lesson = today_class
     response = client.post(f"/worker/checkin/{lesson.id}", data={"lat": "30.0005", "lng": "120.58"})

@@ -19,6 +19,7 @@ from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
 from ..vouchers import qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
+from ..vouchers import checkout as checkout_service
 from ..vouchers import enrolment as enrolment_service
 from ..vouchers.errors import DomainError
 from .forms import CheckInForm, ClassSearchForm, EnrolForm, RatingForm
@@ -180,8 +181,8 @@ def ratings():
 @bp.route("/checkin")
 @roles_required(WORKER)
 def checkin():
-    """Today's sessions of my classes, each with its check-in state: those held today, an evening
-    lesson still running past midnight among them (it is checked out of after 00:00)."""
+    """Today's sessions of my classes, each with its check-in state: those held today, and an
+    evening lesson one may still check out of after 00:00 (running, or ended under an hour ago)."""
     today = local_today()
     start, end = start_of_local_day(today), start_of_local_day(today + timedelta(days=1))
     sessions = db.session.scalars(
@@ -189,7 +190,7 @@ def checkin():
         .join(TrainingClass, TrainingClass.id == ClassSession.class_id)
         .where(Enrolment.person_id == current_user.id, Enrolment.status == ENROLLED,
                TrainingClass.status.in_(CLASS_RUNNING), TrainingClass.delivery != DELIVERY_ONLINE,
-               ClassSession.ends_at > start, ClassSession.starts_at < end)
+               ClassSession.ends_at > start - checkout_service.LATE, ClassSession.starts_at < end)
         .order_by(ClassSession.starts_at)
     ).all()
     done = set(db.session.scalars(
