@@ -25,5 +25,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('scan_devices') as batch_op:
-        batch_op.drop_column('configured_at')
+    # In place (SQLite ≥ 3.35 drops a column itself): batch mode would copy the table, and dropping
+    # the old one fails while other tables' rows point at it (foreign keys are enforced).
+    op.drop_column('scan_devices', 'configured_at')

@@ -27,5 +27,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('policies') as batch_op:
-        batch_op.drop_column('training_by_valid_until')
+    # In place (SQLite ≥ 3.35 drops a column itself): batch mode would copy the table, and dropping
+    # the old one fails while other tables' rows point at it (foreign keys are enforced).
+    op.drop_column('policies', 'training_by_valid_until')
