@@ -78,7 +78,7 @@ def test_chongqing_allows_at_most_three_uses_per_person_per_year(session, earlie
         used_voucher(make_template("chongqing", region_code="500000", name=f"重庆券{n}"), owner,
                      f.training_class(inst, occupation=f"工种{n}"), used_at=NOW - timedelta(days=10 + n))
     voucher = claimed_voucher(make_template("chongqing", region_code="500000", name="重庆券新"), owner)
-    cls = f.training_class(inst)
+    cls = f.training_class(inst, starts_on=NOW.date(), ends_on=NOW.date() + timedelta(days=10))  # within its term
     session.commit()
 
     assert_verified_or_limited(session, voucher, cls, allowed,

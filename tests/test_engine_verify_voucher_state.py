@@ -97,3 +97,15 @@ def test_a_deadline_without_the_policys_rule_does_not_limit_the_class(session):
     voucher = claim.claim(session, f.person(), template, now=NOW)
     session.commit()
     assert run_verify(session, voucher, cls, now=local_at(date(2022, 11, 20), time(9))).result == verify.VERIFIED
+
+
+def test_a_chongqing_voucher_given_back_with_days_added_may_pay_for_a_class_ending_by_them(session):
+    # 取消班期 returned it with the days it was held added: the worker was told the deadline moved.
+    f.region("500000", "重庆市", "chongqing")
+    template = make_template("chongqing", region_code="500000", valid_until=date(2022, 11, 30), valid_days=None,
+                             claim_ends_on=date(2022, 11, 30))
+    voucher = claim.claim(session, f.person(region_code="500103"), template, now=NOW)
+    voucher.expires_at = end_of_local_day(date(2022, 12, 20))
+    cls = f.training_class(f.institution(region_code="500103"), starts_on=date(2022, 11, 25), ends_on=date(2022, 12, 15))
+    session.commit()
+    assert run_verify(session, voucher, cls, now=local_at(date(2022, 11, 25), time(9))).result == verify.VERIFIED

@@ -30,19 +30,25 @@ class VoucherChoice:
 
 
 def voucher_choice(session, person_id: int, training_class: TrainingClass, now) -> VoucherChoice:
-    """Claimed vouchers this class accepts (region, project type, occupation, level, a directed
-    voucher's own class), sorted by whether the person may still enrol with them: not one already
-    chosen for their enrolment in another class that has not ended, and not one the policy's yearly
-    limits refuse (the front desk's counting, verify.yearly_limit_problem)."""
+    """Claimed vouchers of a kind this class accepts (region, project type, occupation, level, a
+    directed voucher's own class), sorted by whether the person may enrol with them: not one whose
+    deadline the class ends after (where the policy says so), not one already chosen for their
+    enrolment in another class that has not ended, and not one the policy's yearly limits refuse
+    (the front desk's counting, verify.yearly_limit_problem)."""
     held = session.scalars(select(Voucher).where(Voucher.person_id == person_id, Voucher.status == CLAIMED))
-    fitting = [
-        v for v in held
-        if v.effective_status(now) == CLAIMED
-        and v.bound_class_id in (None, training_class.id)
-        and rules.applicability_problem(v.template, training_class, training_class.institution) is None
-    ]
+    fitting, blocked = [], []
+    for v in held:
+        if v.effective_status(now) != CLAIMED or v.bound_class_id not in (None, training_class.id):
+            continue
+        if rules.fit_problem(v.template, training_class, training_class.institution) is not None:
+            continue  # a voucher of another kind: not one to offer here
+        late = rules.deadline_problem(v.template, training_class, v)
+        if late is None:
+            fitting.append(v)
+        else:  # of the right kind, but the class ends after its deadline: say so
+            blocked.append((v, NotApplicable(f"“{v.template.name}”不能用于本班期：{late}")))
     elsewhere = _chosen_elsewhere(session, fitting, training_class)
-    usable, blocked = [], []
+    usable = []
     for voucher in fitting:
         refusal = _refusal(session, voucher, training_class, elsewhere.get(voucher.id), now)
         if refusal is None:
@@ -98,7 +104,7 @@ def chosen_voucher_problem(session, voucher: Voucher, training_class: TrainingCl
         return "您报名时选用的培训券已被人社部门作废，不能再使用"
     if status != CLAIMED or voucher.bound_class_id not in (None, training_class.id):
         return "您报名时选用的培训券不能用于本班期"
-    problem = rules.applicability_problem(voucher.template, training_class, training_class.institution)
+    problem = rules.applicability_problem(voucher.template, training_class, training_class.institution, voucher)
     if problem:
         return f"您报名时选用的培训券不能用于本班期：{problem}"
     if training_class.institution.is_suspended:

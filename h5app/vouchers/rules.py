@@ -154,10 +154,16 @@ def offer_deadline(template) -> datetime:
     return deadline
 
 
-def applicability_problem(template, training_class, institution) -> str | None:
-    """Does a voucher of `template` fit this class? (region of the institution, project type,
-    occupation and level when the template sets them; where the policy says so, a class over by the
-    template's use deadline)"""
+def applicability_problem(template, training_class, institution, voucher=None) -> str | None:
+    """Does a voucher of `template` (`voucher` itself, when there is one) fit this class? Whether
+    its kind fits (fit_problem), and where the policy says so whether the class is over by its use
+    deadline (deadline_problem)."""
+    return fit_problem(template, training_class, institution) or deadline_problem(template, training_class, voucher)
+
+
+def fit_problem(template, training_class, institution) -> str | None:
+    """The template's kind against the class: region of the institution, project type, occupation
+    and level when the template sets them."""
     if not region_covers(template.region_code, institution.region_code):
         return "该培训券不能在本地区的培训机构使用"
     if template.project_types and training_class.project_type not in template.project_types:
@@ -168,11 +174,19 @@ def applicability_problem(template, training_class, institution) -> str | None:
         return f"该培训券仅适用于{template.occupation}工种，本班期为{training_class.occupation}"
     if template.level and template.level != training_class.level:
         return f"该培训券仅适用于{template.level}等级，本班期为{training_class.level or '未设等级'}"
+    return None
+
+
+def deadline_problem(template, training_class, voucher=None) -> str | None:
+    """Where the policy says the training must be over by the use deadline (Chongqing), a class
+    ending later: the voucher's own deadline (a class cancelled under it extended it), else the
+    template's."""
     policy = template.policy
-    if (policy is not None and policy.training_by_valid_until and template.valid_until and training_class.ends_on
-            and training_class.ends_on > template.valid_until):
-        return (f"该培训券须在{chinese_date(template.valid_until)}前完成培训，"
-                f"本班期{chinese_date(training_class.ends_on)}才结业")
+    if policy is None or not policy.training_by_valid_until or not training_class.ends_on:
+        return None
+    use_by = to_local(voucher.expires_at).date() if voucher is not None and voucher.expires_at else template.valid_until
+    if use_by and training_class.ends_on > use_by:
+        return f"该培训券须在{chinese_date(use_by)}前完成培训，本班期{chinese_date(training_class.ends_on)}才结业"
     return None
 
 

@@ -160,7 +160,7 @@ def judge(session, reading, actor: audit.Actor, now, *, id_number: str | None = 
     if _refuse_state(voucher, training_class, now) == ALREADY_VERIFIED:  # 4. state, 5. expiry
         _commit_keeping(session, voucher)
         return VerifyResult(ALREADY_VERIFIED, voucher)
-    problem = rules.applicability_problem(voucher.template, training_class, institution)
+    problem = rules.applicability_problem(voucher.template, training_class, institution, voucher)
     if problem is None and voucher.bound_class_id not in (None, training_class.id):
         problem = "该定向券只能在发券时指定的班期使用"
     if problem:  # 6. template applies to this class
