@@ -6,8 +6,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.extensions import db
-from h5app.timeutil import local_today
 from h5app.models import Settlement, SettlementLine, Voucher
+from h5app.timeutil import local_today
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -111,3 +111,13 @@ def test_batch_revoke_needs_codes_and_a_reason(client):
     response = client.post("/bureau/revoke", data={"codes": claimed.code, "reason": ""})
     assert response.status_code == 400 and "请填写作废原因" in response.get_data(as_text=True)
     assert db.session.get(Voucher, claimed.id).status == "claimed"
+
+
+def test_a_rejection_reason_over_500_characters_is_refused_and_changes_nothing(client, application):
+    made, (_good, weak), clerk, _ = application
+    staff_sign_in(client, clerk)
+    response = client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足" * 101})
+    assert response.status_code == 400 and "驳回原因请在500字以内" in response.get_data(as_text=True)
+    assert {line.decision for line in db.session.scalars(select(SettlementLine))} == {"pending"}
+

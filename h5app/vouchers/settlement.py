@@ -20,7 +20,7 @@ from ..models.settlement import (
 )
 from ..models.vouchers import CLAIMED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
-from . import audit, completion, payees, rules, states, subsidy
+from . import audit, completion, payees, reasons, rules, states, subsidy
 from .errors import (
     AmountAboveMaximum, ClassNotFinished, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
     YearlyLimitReached,
@@ -220,8 +220,8 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
             bad.append(_row(index, code, "VALIDATION_FAILED", "该行已审核"))
         elif decision == LINE_APPROVED and not line.eligible:
             bad.append(_row(index, code, "NOT_ELIGIBLE", f"不符合补贴条件：{line.reason}"))
-        elif decision == LINE_REJECTED and not reason:
-            bad.append(_row(index, code, "VALIDATION_FAILED", "请填写驳回原因"))
+        elif decision == LINE_REJECTED and (wrong := reasons.problem(reason, "驳回原因")):
+            bad.append(_row(index, code, "VALIDATION_FAILED", wrong))
         elif adjusted and not _is_fen(amount):
             bad.append(_row(index, code, "VALIDATION_FAILED", "审核金额应为不小于0的整数（单位：分）"))
         elif adjusted and amount > line.amount_fen:
