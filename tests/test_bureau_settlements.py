@@ -121,3 +121,12 @@ def test_a_rejection_reason_over_500_characters_is_refused_and_changes_nothing(c
     assert response.status_code == 400 and "驳回原因请在500字以内" in response.get_data(as_text=True)
     assert {line.decision for line in db.session.scalars(select(SettlementLine))} == {"pending"}
 
+
+def test_the_settlement_list_and_page_name_the_class(client, application):
+    made, _lines, clerk, _ = application
+    staff_sign_in(client, clerk)
+    course = made.training_class.course_name
+    assert course in client.get("/bureau/settlements").get_data(as_text=True)
+    page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert f"班期：<strong>{course}</strong>" in page and "返回结算审核列表" in page
+

@@ -89,7 +89,7 @@ def test_the_institutions_settlement_list_costs_the_same_for_3_and_30(client, n)
     assert count_for(client, "/institution/settlements") == INSTITUTION_SETTLEMENTS_STATEMENTS
 
 
-INSTITUTION_SETTLEMENTS_STATEMENTS = 5  # officer, count with totals, page, its lines, its institutions
+INSTITUTION_SETTLEMENTS_STATEMENTS = 6  # officer, count with totals, page, its lines, institutions, classes
 
 
 @pytest.mark.parametrize("n", [3, 30])
@@ -101,7 +101,7 @@ def test_the_bureaus_settlement_list_costs_the_same_for_3_and_30(client, n):
     assert count_for(client, "/bureau/settlements") == BUREAU_SETTLEMENTS_STATEMENTS
 
 
-BUREAU_SETTLEMENTS_STATEMENTS = 7
+BUREAU_SETTLEMENTS_STATEMENTS = 8  # one more than before the page named each settlement's class: its classes
 
 
 @pytest.mark.parametrize("n", [3, 30])

@@ -1,6 +1,7 @@
 """Settlement applications (结算申请) and their lines, one per voucher; the payees' bank accounts and
 the payment batches that pay the lines."""
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,6 +11,9 @@ from .base import created_at_column
 from .institutions import Institution
 from .people import Person
 from .vouchers import Voucher
+
+if TYPE_CHECKING:
+    from .classes import TrainingClass
 
 S_DRAFT, S_SUBMITTED, S_REVIEWED, S_PAID = "draft", "submitted", "reviewed", "paid"
 # Every line rejected: nothing to pay, the application is closed without a payment (no 资金拨付表).
@@ -100,6 +104,7 @@ class Settlement(db.Model):
 
     institution: Mapped[Institution | None] = relationship()
     person: Mapped[Person | None] = relationship()
+    training_class: Mapped["TrainingClass | None"] = relationship()  # the class it is for: the pages name it
     lines: Mapped[list["SettlementLine"]] = relationship(back_populates="settlement", order_by="SettlementLine.id")
     batches: Mapped[list[PaymentBatch]] = relationship(order_by="PaymentBatch.id")
 

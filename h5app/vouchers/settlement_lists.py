@@ -69,7 +69,8 @@ def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int 
     page = min(max(page, 1), pages)
     rows = session.scalars(
         select(Settlement).where(*where).order_by(Settlement.id.desc()).limit(per_page).offset((page - 1) * per_page)
-        .options(selectinload(Settlement.lines), selectinload(Settlement.institution))
+        .options(selectinload(Settlement.lines), selectinload(Settlement.institution),
+                 selectinload(Settlement.training_class))
     ).all()
     return Page(rows, count, int(approved), int(paid), page, pages)
 
