@@ -130,3 +130,17 @@ def test_the_settlement_list_and_page_name_the_class(client, application):
     page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
     assert f"班期：<strong>{course}</strong>" in page and "返回结算审核列表" in page
 
+
+def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(app, client, application):
+    made, (good, weak), clerk, cashier = application
+    staff_sign_in(client, clerk)
+    client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, good)}": "approve",
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    other = app.test_client()
+    staff_sign_in(other, cashier)
+    page = other.post(f"/bureau/settlements/{made.id}/payment", follow_redirects=True, data={
+        "reference": "HD-FAIL-1", "paid_on": local_today().isoformat(),
+        f"failed-{line_id(made, good)}": "1", f"failure-{line_id(made, good)}": "户名不符"}).get_data(as_text=True)
+    assert "1 行拨付失败，已退回待拨付" in page and "已拨付 0 行" not in page and "已核销" not in page
+    assert db.session.get(Voucher, good.id).status == "used"

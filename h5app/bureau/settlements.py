@@ -156,10 +156,12 @@ def settlement_payment(settlement_id):
     except DomainError as refusal:
         return _page(row, ConfirmForm(formdata=None), pay_form, message=refusal.message,
                      errors=refusal.details.get("rows", []), status=400 if refusal.status != 403 else 403)
-    text = f"已拨付 {batch.paid_lines} 行，共 {batch.paid_total_fen / 100:,.2f} 元，相关培训券已核销"
+    parts = []
+    if batch.paid_lines:
+        parts.append(f"已拨付 {batch.paid_lines} 行，共 {batch.paid_total_fen / 100:,.2f} 元，相关培训券已核销")
     if batch.failed_lines:
-        text += f"；{batch.failed_lines} 行拨付失败，已退回待拨付"
-    flash(text, "success")
+        parts.append(f"{batch.failed_lines} 行拨付失败，已退回待拨付")
+    flash("；".join(parts), "success" if batch.paid_lines else "warning")
     return redirect(url_for("bureau.settlement_review", settlement_id=settlement_id))
 
 
