@@ -1,10 +1,11 @@
 """Forms every area uses."""
 import re
+from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import IntegerField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import DecimalField, IntegerField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange
 
 from .codes import CODE_LENGTH
 from .vouchers import reasons
@@ -73,6 +74,29 @@ class WholeNumberField(IntegerField):
             self.data = None
             raise ValueError("数值过大，请填写合理的整数")
         super().process_formdata(valuelist)
+
+
+class YuanField(DecimalField):
+    """An amount in yuan, to the fen: 1500, 1500.5 or 1500.50. A third decimal is refused, not
+    dropped (12.345 would otherwise be saved as 12.34 without a word); `fen` is the amount in fen."""
+
+    def __init__(self, label=None, validators=None, *, maximum: int = 100_000, **kwargs):
+        super().__init__(label, validators=[*(validators or []),
+                                            NumberRange(0, maximum, f"金额应在0至{maximum:,}元之间")], places=2,
+                         **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("请填写金额（元），如 1500 或 1500.50") from None
+        if self.data is not None and (not self.data.is_finite() or self.data != self.data.quantize(Decimal("0.01"))):
+            self.data = None
+            raise ValueError("金额最多到分（小数点后两位）")
+
+    @property
+    def fen(self) -> int | None:
+        return int(self.data * 100) if self.data is not None else None
 
 
 class CodesField(TextAreaField):

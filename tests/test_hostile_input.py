@@ -4,8 +4,10 @@ the parser goes is a 400 on the API and refused on the scan-gun endpoint."""
 import re
 
 import pytest
+from sqlalchemy import func, select
 
 from h5app.extensions import db
+from h5app.models import TrainingClass
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
@@ -136,10 +138,11 @@ def test_form_errors_from_wtforms_itself_are_in_chinese(client):
     db.session.commit()
     staff_sign_in(client, officer)
 
-    page = client.post("/institution/classes/new", data=form_data(officer, price="1000000", hours="x")).get_data(
+    page = client.post("/institution/classes/new", data=form_data(officer, price="1000000", capacity="0")).get_data(
         as_text=True)
 
-    assert "数值大小必须介于" in page and "Number must be" not in page and "Not a valid" not in page
+    assert "数值大小必须介于" in page and "Number must be" not in page and "Not a valid" not in page  # 名额
+    assert "金额应在0至100,000元之间" in page  # the fee's own words (forms.YuanField)
 
 
 def test_a_number_past_a_floats_range_and_a_foreign_choice_get_chinese_messages(client):
@@ -156,3 +159,17 @@ def test_a_number_past_a_floats_range_and_a_foreign_choice_get_chinese_messages(
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "数值过大" in page and "不是可选的值" in page
     assert "valid choice" not in page
+
+
+@pytest.mark.parametrize("price, words", [("12.345", "金额最多到分"), ("一千", "请填写金额（元）"), ("NaN", "金额最多到分")])
+def test_a_fee_is_taken_to_the_fen_or_refused_in_words(client, price, words):
+    institution = f.institution()
+    officer = f.staff("officer", institution_id=institution.id, region_code=None)
+    db.session.commit()
+    staff_sign_in(client, officer)
+    before = db.session.scalar(select(func.count(TrainingClass.id)))
+
+    page = client.post("/institution/classes/new", data=form_data(officer, price=price)).get_data(as_text=True)
+
+    assert words in page
+    assert db.session.scalar(select(func.count(TrainingClass.id))) == before

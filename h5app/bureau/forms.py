@@ -21,7 +21,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField, sheet_field
+from ..forms import CodesField, ConfirmForm, Form, RuleCheckedForm, WholeNumberField, YuanField, sheet_field
 from ..identity import id_number_error
 from ..ids import ascii_digits, database_id
 from ..models import PRIORITY_GROUPS
@@ -46,8 +46,8 @@ class TemplateForm(RuleCheckedForm):
     distribution_mode = SelectField("发放模式", choices=_choices(DISTRIBUTION_MODES))
     audience = SelectField("领取范围", choices=[SelectChoice("open", "符合条件者均可领取，领完为止"),
                                             SelectChoice("targeted", "仅限发券时选定的人群")])
-    face_value = DecimalField("面值（元）", places=2, validators=[Optional(), NumberRange(0, 100000)])
-    standard = DecimalField("补贴标准（元，选填）", places=2, validators=[Optional(), NumberRange(0, 100000)])
+    face_value = YuanField("面值（元）", validators=[Optional()])
+    standard = YuanField("补贴标准（元，选填）", validators=[Optional()])
     eligible_groups = SelectMultipleField("面向群体（不选则不限）", choices=_choices(PRIORITY_GROUPS),
                                           widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
     min_insurance_months = WholeNumberField("失业保险缴费月数不少于（选填）", validators=[Optional(), NumberRange(0, 600)])
@@ -74,8 +74,7 @@ class TemplateForm(RuleCheckedForm):
             eligible_groups=list(self.eligible_groups.data or []), project_types=list(self.project_types.data or []),
             occupation=self.occupation.data or None, level=self.level.data or None,
             description=self.description.data or None,
-            face_value_fen=int(self.face_value.data * 100) if self.face_value.data is not None else None,
-            standard_fen=int(self.standard.data * 100) if self.standard.data is not None else None)
+            face_value_fen=self.face_value.fen, standard_fen=self.standard.fen)
         return values
 
     def problems(self) -> dict:

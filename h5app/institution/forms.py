@@ -16,7 +16,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..forms import CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField, sheet_field
+from ..forms import (
+    CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField, YuanField, sheet_field,
+)
 from ..identity import is_valid_phone, normalize_phone
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
@@ -123,7 +125,7 @@ class ClassForm(RuleCheckedForm):
     occupation = StringField("职业（工种）", validators=[DataRequired("请填写职业"), Length(max=64)])
     level = StringField("等级（选填）", validators=[Optional(), Length(max=16)])
     project_type = SelectField("培训项目", validate_choice=True)
-    price = DecimalField("培训费（元）", places=2, validators=[InputRequired("请填写培训费"), NumberRange(0, 100000)])
+    price = YuanField("培训费（元）", validators=[InputRequired("请填写培训费")])
     capacity = WholeNumberField("名额（选填）", validators=[Optional(), NumberRange(1, 10000)])
     starts_on = DateField("开班日期", validators=[InputRequired("请选择开班日期")])
     ends_on = DateField("结业日期", validators=[InputRequired("请选择结业日期")])
@@ -175,8 +177,7 @@ class ClassForm(RuleCheckedForm):
         """The class's column values as typed (what vouchers/classes.py takes)."""
         return {"course_name": self.course_name.data, "occupation": self.occupation.data,
                 "level": self.level.data or None, "project_type": self.project_type.data,
-                "price_fen": (int(self.price.data * 100)
-                              if self.price.data is not None and self.price.data.is_finite() else None),
+                "price_fen": self.price.fen,
                 "capacity": self.capacity.data, "starts_on": self.starts_on.data, "ends_on": self.ends_on.data,
                 "description": self.description.data or None, "teaching_plan": self.teaching_plan.data or None,
                 "delivery": self.delivery.data or DELIVERY_OFFLINE}
