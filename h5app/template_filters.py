@@ -37,7 +37,13 @@ def percent(value, digits: int = 1) -> str:
     return f"{float(value) * 100:.{digits}f}".rstrip("0").rstrip(".") + "%"
 
 
+def hours(value) -> str:
+    """课时 as typed: 0.5 stays 0.5 (never rounded to 0), 2.0 shows as 2."""
+    return "—" if value is None else f"{float(value):g}"
+
+
 FILTERS = {
+    "hours": hours,
     "mask_id": mask_id_number,
     "mask_phone": mask_phone,
     "mask_name": mask_name,

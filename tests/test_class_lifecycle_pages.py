@@ -334,6 +334,20 @@ def test_the_trainee_list_and_its_export_count_time_present_where_the_policy_say
     assert f",{rate}," in export
 
 
+def test_the_export_words_a_rate_as_the_page_does(client):
+    f.region("330600", "绍兴市", "default")
+    training_class = f.training_class(sessions=3)
+    trainee = f.person(name="陈小燕")
+    f.enrol(training_class, trainee)
+    f.check_in(training_class.sessions[0], trainee)  # one lesson of three
+    staff_sign_in(client, f.staff("officer", institution_id=training_class.institution_id))
+    db.session.commit()
+
+    export = client.get(f"/institution/classes/{training_class.id}/trainees.csv").get_data().decode("utf-8-sig")
+
+    assert ",33.3%," in export  # not 33%: 59.6% must not read as the 60% it falls short of
+
+
 # --- what the class page offers -------------------------------------------------------------------
 
 def class_page(client, training_class) -> str:

@@ -28,6 +28,13 @@ def test_class_page_shows_schedule_price_and_rating(client, worker):
     assert "第1次课" in page and "uri.amap.com" in page
 
 
+def test_a_half_hour_class_reads_half_an_hour_not_none(client, worker):
+    training_class = f.training_class(course_name="消防安全微课", hours=0.5)
+    db.session.commit()
+    assert "共0.5课时" in text_of(client.get(f"/worker/classes/{training_class.id}"))
+    assert "0.5课时" in text_of(client.get("/worker/classes"))
+
+
 def test_enrol_offers_my_voucher_and_attaches_it(client, worker):
     training_class = f.training_class()
     voucher = f.voucher(f.template(), worker, "claimed", expires_at=utcnow() + timedelta(days=30))

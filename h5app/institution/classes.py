@@ -7,6 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
+from ..template_filters import percent
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import ClassRating, Enrolment, ExamResult, TrainingClass, Voucher
@@ -131,7 +132,7 @@ EXPORT_HEADER = ["姓名", "身份证号", "手机号", "来源", "培训券", "
 
 def _export_rows(training_class):
     return [[r["name"], r["id_number"], r["phone"], r["source"], r["voucher"], r["voucher_code"],
-             f"{float(r['attendance']) * 100:.0f}%", r["exam"]] for r in trainee_rows(training_class)]
+             percent(r["attendance"]), r["exam"]] for r in trainee_rows(training_class)]
 
 
 @bp.route("/classes/<int:class_id>/trainees.<fmt>")
