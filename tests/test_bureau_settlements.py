@@ -1,6 +1,7 @@
 """结算审核 in the bureau console: lines with evidence, approve/reject with reasons, a second clerk marks
 it paid, the 资金拨付表 in CSV and XLSX; 批量作废 with per-code results; other regions unreachable."""
 import io
+import re
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -144,3 +145,29 @@ def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(ap
         f"failed-{line_id(made, good)}": "1", f"failure-{line_id(made, good)}": "户名不符"}).get_data(as_text=True)
     assert "1 行拨付失败，已退回待拨付" in page and "已拨付 0 行" not in page and "已核销" not in page
     assert db.session.get(Voucher, good.id).status == "used"
+
+
+def test_a_payment_from_a_page_drawn_before_another_batch_is_refused_until_seen(app, client, application):
+    made, (good, weak), clerk, cashier = application
+    staff_sign_in(client, clerk)
+    client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, good)}": "approve",
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    one, other = app.test_client(), app.test_client()
+    staff_sign_in(one, cashier)
+    staff_sign_in(other, cashier)
+    stale = re.search(r'name="batches_seen" type="hidden" value="(\d+)"',
+                      other.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)).group(1)
+    one.post(f"/bureau/settlements/{made.id}/payment", data={  # the bank returned the line: 户名不符
+        "reference": "HD-1", "paid_on": local_today().isoformat(), "batches_seen": stale,
+        f"failed-{line_id(made, good)}": "1", f"failure-{line_id(made, good)}": "户名不符"})
+
+    late = other.post(f"/bureau/settlements/{made.id}/payment", data={
+        "reference": "HD-2", "paid_on": local_today().isoformat(), "batches_seen": stale})
+
+    assert late.status_code == 409 and "已有人登记了一次拨付（回单号 HD-1）" in late.get_data(as_text=True)
+    assert db.session.get(Voucher, good.id).status == "used"
+    fresh = re.search(r'name="batches_seen" type="hidden" value="(\d+)"', late.get_data(as_text=True)).group(1)
+    paid = other.post(f"/bureau/settlements/{made.id}/payment", data={
+        "reference": "HD-2", "paid_on": local_today().isoformat(), "batches_seen": fresh})
+    assert paid.status_code == 302

@@ -125,6 +125,9 @@ class PaymentForm(Form):
         DataRequired("请填写银行回单号（流水号）"), Length(max=64, message="回单号不超过64个字符")])
     paid_on = StringField("拨付日期", validators=[DataRequired("请填写拨付日期")],
                           render_kw={"type": "date"})
+    # The payment batches the page was drawn after: a batch recorded meanwhile (another tab, another
+    # clerk: a line the bank returned) must be seen before paying again.
+    batches_seen = HiddenField()
     submit = SubmitField("确认拨付")
 
     def validate_paid_on(self, field):

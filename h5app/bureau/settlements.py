@@ -108,6 +108,7 @@ def _decisions(row: Settlement, form: SettlementReviewForm) -> tuple[list, list,
 
 
 def _page(row, form, pay_form, *, message=None, errors=(), status=200):
+    pay_form.batches_seen.data = str(len(row.batches))  # the page shows them all: the next payment follows them
     return render_template(
         "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
         checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
@@ -148,6 +149,11 @@ def settlement_payment(settlement_id):
     pay_form = PaymentForm.for_rows(line.id for line in row.unpaid_lines)
     if not pay_form.validate_on_submit():
         return _page(row, ConfirmForm(formdata=None), pay_form, message="拨付信息有误，请按提示修改", status=400)
+    seen = pay_form.batches_seen.data  # absent from a page drawn before the field existed: not asked
+    if seen and seen != str(len(row.batches)):
+        latest = row.batches[-1]
+        return _page(row, ConfirmForm(formdata=None), pay_form, status=409, message=(
+            f"打开本页后，已有人登记了一次拨付（回单号 {latest.reference}）：页面已更新，请核对拨付失败的行和收款账户后再拨付"))
     failed = [(line.voucher.code, pay_form.row("failure", line.id).data or "")
               for line in row.unpaid_lines if pay_form.row("failed", line.id).data]
     try:
