@@ -313,3 +313,24 @@ def test_class_review_journey_with_the_bureau(make_page, shots, tmp_path):
         assert held and names["own"] not in held
     finally:
         db.session.rollback()
+
+
+def test_a_double_tap_on_a_form_sent_once_sends_it_once(page):
+    """新建班期 and the other forms that create something (data-submit-once): a second tap while the
+    first is on its way sends nothing more."""
+    officer = f.staff("officer", institution_id=f.institution().id)
+    username = officer.username
+    commit()
+    sign_in(page, username)
+    page.goto("/institution/classes/new")
+
+    # Which of two taps in a row would leave the page: the app's handler runs first, then this one
+    # notes whether the app let it through (and keeps the page here, so that nothing is posted).
+    sent = page.evaluate("""() => {
+        const sent = [];
+        window.addEventListener('submit', e => { sent.push(!e.defaultPrevented); e.preventDefault(); });
+        const form = document.querySelector('form[data-submit-once]');
+        form.requestSubmit(); form.requestSubmit();
+        return sent; }""")
+
+    assert sent == [True, False]
