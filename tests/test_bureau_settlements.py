@@ -15,6 +15,15 @@ from .auth_support import staff_sign_in
 from .settlement_support import application, line_id  # noqa: F401  (application is a fixture)
 
 
+def review(client, application) -> None:
+    """The clerk approves the good line and rejects the weak one (打卡率不足), on the page."""
+    made, (good, weak), clerk, _ = application
+    staff_sign_in(client, clerk)
+    client.post(f"/bureau/settlements/{made.id}", data={
+        f"decision-{line_id(made, good)}": "approve",
+        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+
+
 def test_review_shows_evidence_and_saves_decisions(client, application):
     made, (good, weak), clerk, _ = application
     staff_sign_in(client, clerk)
@@ -38,10 +47,7 @@ def test_rejecting_without_a_reason_changes_nothing(client, application):
 
 def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money(app, client, application):
     made, (good, weak), clerk, cashier = application
-    staff_sign_in(client, clerk)
-    client.post(f"/bureau/settlements/{made.id}", data={
-        f"decision-{line_id(made, good)}": "approve",
-        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    review(client, application)
     reviewed_page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
     assert "须由另一名工作人员办理拨付" in reviewed_page and "确认拨付" not in reviewed_page
     payment = {"reference": "HD20261207001", "paid_on": local_today().isoformat()}
@@ -134,10 +140,7 @@ def test_the_settlement_list_and_page_name_the_class(client, application):
 
 def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(app, client, application):
     made, (good, weak), clerk, cashier = application
-    staff_sign_in(client, clerk)
-    client.post(f"/bureau/settlements/{made.id}", data={
-        f"decision-{line_id(made, good)}": "approve",
-        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    review(client, application)
     other = app.test_client()
     staff_sign_in(other, cashier)
     page = other.post(f"/bureau/settlements/{made.id}/payment", follow_redirects=True, data={
@@ -149,10 +152,7 @@ def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(ap
 
 def test_a_payment_from_a_page_drawn_before_another_batch_is_refused_until_seen(app, client, application):
     made, (good, weak), clerk, cashier = application
-    staff_sign_in(client, clerk)
-    client.post(f"/bureau/settlements/{made.id}", data={
-        f"decision-{line_id(made, good)}": "approve",
-        f"decision-{line_id(made, weak)}": "reject", f"reason-{line_id(made, weak)}": "打卡率不足"})
+    review(client, application)
     one, other = app.test_client(), app.test_client()
     staff_sign_in(one, cashier)
     staff_sign_in(other, cashier)
