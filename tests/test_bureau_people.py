@@ -2,7 +2,7 @@
 its name, its history and the vouchers, only for people the bureau's region covers, every view
 audited, and never a full ID number or phone on the page."""
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -178,3 +178,11 @@ def test_people_pages_are_for_the_bureau_only(client):
     staff_sign_in(client, officer)
     assert client.get("/bureau/people").status_code == 403
     assert client.get(f"/bureau/people/{person.id}").status_code == 403
+
+
+def test_a_used_vouchers_row_shows_no_deadline_to_use_it(client, clerk):
+    person = worker()
+    f.voucher(f.template(name="已使用的券"), person, "used", expires_at=utcnow() + timedelta(days=80))
+    db.session.commit()
+    page = client.get(f"/bureau/people/{person.id}").get_data(as_text=True)
+    assert "—（已使用）" in page
