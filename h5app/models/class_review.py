@@ -9,7 +9,7 @@ from ..extensions import db
 from .base import created_at_column
 
 REVIEW_SUBMIT, REVIEW_RESUBMIT, REVIEW_APPROVE, REVIEW_RETURN = "submit", "resubmit", "approve", "return"
-REVIEW_ACTIONS = {REVIEW_SUBMIT: "提交开班申请", REVIEW_RESUBMIT: "修改后重新提交", REVIEW_APPROVE: "审核通过",
+REVIEW_ACTIONS = {REVIEW_SUBMIT: "提交开班申请", REVIEW_RESUBMIT: "重新提交", REVIEW_APPROVE: "审核通过",
                   REVIEW_RETURN: "退回修改"}
 
 
