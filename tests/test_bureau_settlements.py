@@ -9,10 +9,11 @@ from sqlalchemy import select
 from h5app.extensions import db
 from h5app.models import Settlement, SettlementLine, Voucher
 from h5app.timeutil import local_today
+from h5app.vouchers import settlement as settlement_service
 
 from . import factories as f
 from .auth_support import staff_sign_in
-from .settlement_support import application, line_id  # noqa: F401  (application is a fixture)
+from .settlement_support import application, line_id, rejected_application  # noqa: F401  (application is a fixture)
 
 
 def review(client, application) -> None:
@@ -171,3 +172,13 @@ def test_a_payment_from_a_page_drawn_before_another_batch_is_refused_until_seen(
     paid = other.post(f"/bureau/settlements/{made.id}/payment", data={
         "reference": "HD-2", "paid_on": local_today().isoformat(), "batches_seen": fresh})
     assert paid.status_code == 302
+
+
+def test_a_voucher_applied_for_again_shows_the_clerk_why_it_was_rejected_before(client):
+    first, vouchers, cls = rejected_application()
+    again = settlement_service.apply(db.session, cls, f.institution_actor(cls.institution))
+    clerk = f.staff("bureau", region_code="330600")
+    db.session.commit()
+    staff_sign_in(client, clerk)
+    page = client.get(f"/bureau/settlements/{again.id}").get_data(as_text=True)
+    assert page.count(f"曾在申请 #{first.id} 被驳回：打卡率不足，未参加考核") == len(vouchers)

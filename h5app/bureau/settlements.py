@@ -112,6 +112,7 @@ def _page(row, form, pay_form, *, message=None, errors=(), status=200):
     return render_template(
         "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
         checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
+        rejected_before=settlement_lists.earlier_rejections(db.session, row),
         mask_id=mask_id_number, today=local_today().isoformat()), status
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from ..models import Policy, Settlement, SettlementLine, TrainingClass, Voucher, VoucherTemplate, under_prefix
 from ..models.classes import CLASS_COMPLETED
 from ..models.vouchers import GENERAL, USED
-from ..models.settlement import S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
+from ..models.settlement import LINE_REJECTED, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from ..timeutil import end_of_local_day, start_of_local_day
 
 # What a list may ask for: the stored statuses, plus 'open' (待处理: submitted or reviewed).
@@ -81,6 +81,21 @@ def class_applications(session, training_class: TrainingClass) -> list[Settlemen
         select(Settlement).where(Settlement.class_id == training_class.id,
                                  Settlement.institution_id == training_class.institution_id)
         .order_by(Settlement.id).options(selectinload(Settlement.lines))).all()
+
+
+def earlier_rejections(session, settlement: Settlement) -> dict[int, tuple[int, str | None]]:
+    """voucher id → (application id, reason) of the latest earlier application that rejected the
+    voucher, for the lines of `settlement`: a voucher applied for again is reviewed knowing why it
+    was turned down (one query)."""
+    voucher_ids = [line.voucher_id for line in settlement.lines]
+    if not voucher_ids:
+        return {}
+    rows = session.execute(
+        select(SettlementLine.voucher_id, SettlementLine.settlement_id, SettlementLine.decision_reason)
+        .where(SettlementLine.voucher_id.in_(voucher_ids), SettlementLine.settlement_id != settlement.id,
+               SettlementLine.decision == LINE_REJECTED)
+        .order_by(SettlementLine.settlement_id)).all()
+    return {voucher_id: (settlement_id, reason) for voucher_id, settlement_id, reason in rows}
 
 
 def overdue_reviews(session, now, *, region_prefix: str | None = None,
