@@ -81,8 +81,9 @@ def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, sho
     page.wait_for_url("**/worker/")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
     page.get_by_role("link", name="2026年就业技能培训券").first.click()
-    expect(page.locator("#live-qr svg")).to_be_visible()
+    expect(page.locator("#live-qr svg")).to_be_visible()  # drawn by the server: the script may not run yet
     expect(page.get_by_role("link", name="刷新")).to_be_hidden()
+    page.wait_for_load_state("load")  # live-qr.js (deferred) has run and set its timer on the fake clock
 
     page.context.set_offline(True)
     page.clock.run_for(31_000)
