@@ -202,3 +202,13 @@ def test_another_regions_draft_cannot_be_put_in_force(client, clerk):
     assert client.post(f"/bureau/templates/{theirs.id}/activation").status_code == 404
     db.session.expire_all()
     assert db.session.get(type(theirs), theirs.id).status == TEMPLATE_DRAFT
+
+
+def test_the_type_field_offers_the_types_the_area_already_uses(client, clerk):
+    f.template(name="2026年就业技能培训券", voucher_type="就业技能培训券")
+    f.template(name="外省的券", voucher_type="外省类型", region_code="500000")
+    db.session.commit()
+    page = client.get("/bureau/templates/new").get_data(as_text=True)
+    listed = page[page.index('<datalist id="voucher-types">'):page.index("</datalist>")]
+    assert '<option value="就业技能培训券">' in listed and "外省类型" not in listed
+    assert 'list="voucher-types"' in page

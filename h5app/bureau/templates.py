@@ -22,6 +22,12 @@ def _form(template=None, *, fresh: bool = False) -> TemplateForm:
     prefix = region_prefix(current_user.region_code)
     regions = db.session.scalars(select(Region).where(under_prefix(Region.code, prefix)).order_by(Region.code)).all()
     form.region_code.choices = [SelectChoice(r.code, r.name) for r in regions]
+    # 券类型 counts the yearly claim limit (Chongqing: 同一类型每人限领一次): offer the area's own
+    # words, so that the same kind of voucher is not typed two ways.
+    form.voucher_type.render_kw = {"list": "voucher-types", "autocomplete": "off"}
+    form.voucher_types = db.session.scalars(
+        select(VoucherTemplate.voucher_type).where(under_prefix(VoucherTemplate.region_code, prefix))
+        .distinct().order_by(VoucherTemplate.voucher_type)).all()
     # Only the rules in force in the bureau's own area (another province's presets are not its to pick).
     form.policy_id.choices = [SelectChoice(p.id, p.name) for p in
                               templates_service.applicable_policies(db.session, current_user.region_code)]
