@@ -9,7 +9,7 @@ from .integration import ApiKey, Channel, IdempotencyRecord, ScanDevice, SmsCode
 from .jobs import Job
 from .notifications import Notification
 from .people import PRIORITY_GROUPS, Person, PersonRecordChange
-from .regions import Policy, Region, in_region, region_covers, region_prefix, under_prefix
+from .regions import Policy, Region, enclosing_codes, in_region, region_covers, region_prefix, under_prefix
 from .settlement import PayeeAccount, PaymentBatch, Settlement, SettlementLine
 from .staff import StaffUser
 from .statistics import KpiTarget, RegionTarget, StatsRollup, VoucherMonthlyStat
@@ -20,7 +20,7 @@ __all__ = [
     "Enrolment", "ExamResult", "IdempotencyRecord", "Institution", "Issuance", "Job", "KpiTarget", "Notification",
     "PRIORITY_GROUPS", "PayeeAccount", "PaymentBatch", "Person", "PersonRecordChange", "Policy", "Region", "RegionTarget", "ScanDevice", "Settlement", "SettlementLine",
     "Site", "SmsCode", "SsoNonce", "StaffUser", "StatsRollup", "Strike", "TraineeRating", "TrainingClass", "Voucher",
-    "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "in_region", "region_covers", "region_prefix", "under_prefix",
+    "VoucherMonthlyStat", "VoucherTemplate", "class_sites", "enclosing_codes", "in_region", "region_covers", "region_prefix", "under_prefix",
 ]
 
 # Scanner bridge (issue 7): scan records of the front-desk scan guns.

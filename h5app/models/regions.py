@@ -14,6 +14,12 @@ def region_prefix(code: str) -> str:
     return prefix
 
 
+def enclosing_codes(code: str) -> list[str]:
+    """The region code, then its city's and its province's, nearest first (no repeats): 330602 →
+    330602, 330600, 330000."""
+    return list(dict.fromkeys((code, code[:4] + "00", code[:2] + "0000")))
+
+
 def under_prefix(column, prefix: str):
     """SQL: `column` holds a region code under `prefix` (6-digit codes), as a range a B-tree index
     answers — `LIKE :prefix || '%'` uses no index on SQLite or PostgreSQL."""

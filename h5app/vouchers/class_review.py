@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from ..identity import name_error, normalize_name
-from ..models import ClassChange, ClassReview, Institution, Policy, Region, TrainingClass, in_region
+from ..models import ClassChange, ClassReview, Institution, Policy, Region, TrainingClass, enclosing_codes, in_region
 from ..models.class_review import REVIEW_APPROVE, REVIEW_RESUBMIT, REVIEW_RETURN, REVIEW_SUBMIT
 from ..models.classes import CLASS_OPEN, CLASS_PENDING_REVIEW, CLASS_RETURNED
 from ..timeutil import to_local, utcnow
@@ -28,7 +28,7 @@ def governing_policy(session, region_code: str | None) -> Policy | None:
     itself, else its city, else its province)."""
     if not region_code:
         return None
-    candidates = list(dict.fromkeys((region_code, region_code[:4] + "00", region_code[:2] + "0000")))
+    candidates = enclosing_codes(region_code)
     rows = dict(session.execute(select(Region.code, Region.policy_id).where(
         Region.code.in_(candidates), Region.policy_id.is_not(None))).all())
     for code in candidates:

@@ -6,7 +6,7 @@ from datetime import date
 from sqlalchemy import func, or_, select
 
 from .. import policies
-from ..models import Policy, Region, Voucher, VoucherTemplate, region_prefix, under_prefix
+from ..models import Policy, Region, Voucher, VoucherTemplate, enclosing_codes, region_prefix, under_prefix
 from ..models.people import PRIORITY_GROUPS
 from ..models.vouchers import CREDENTIAL, FACE_VALUE, PROJECT_TYPES, TEMPLATE_CLOSED, TEMPLATE_DRAFT
 from ..timeutil import local_today
@@ -45,18 +45,12 @@ def template_problems(values: dict, today: date | None = None) -> dict:
     return problems
 
 
-def _above(region_code: str) -> list[str]:
-    """The codes of the province and the city a region code lies in (not its own)."""
-    prefix = region_prefix(region_code)
-    return [prefix[:n].ljust(6, "0") for n in (2, 4) if n < len(prefix)]
-
-
 def applicable_policies(session, region_code: str) -> list[Policy]:
     """The policies a template of `region_code` may follow: the region's own, those of the regions
     above it and of those under it — a bureau's template never follows another province's rules.
     Where none of them has a policy, the default one."""
     ids = select(Region.policy_id).where(
-        or_(under_prefix(Region.code, region_prefix(region_code)), Region.code.in_(_above(region_code))),
+        or_(under_prefix(Region.code, region_prefix(region_code)), Region.code.in_(enclosing_codes(region_code))),
         Region.policy_id.is_not(None))
     return (session.scalars(select(Policy).where(Policy.id.in_(ids)).order_by(Policy.id)).all()
             or session.scalars(select(Policy).where(Policy.code == policies.DEFAULT)).all())
