@@ -326,9 +326,10 @@ class PolicyForm(RuleCheckedForm):
         for name in policy_admin.EDITABLE:
             if name == "attendance_threshold":
                 self.attendance_percent.data = (Decimal(policy.attendance_threshold) * 100).quantize(Decimal("0.1"))
+            elif name == "eligibility_region_fields":
+                self.eligibility_region_fields.data = policy.eligibility_region_fields or []
             else:
-                getattr(self, name).data = getattr(policy, name) or ([] if name == "eligibility_region_fields"
-                                                                     else getattr(policy, name))
+                getattr(self, name).data = getattr(policy, name)
 
     def values(self) -> dict:
         values = {name: getattr(self, name).data for name in policy_admin.EDITABLE

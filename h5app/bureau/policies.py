@@ -25,7 +25,7 @@ def _require_province_admin() -> None:
 def policies():
     _require_province_admin()
     actor = audit.Actor.for_staff(current_user)
-    rows = [(policy, inside, outside, policy_admin.not_changeable(db.session, policy, actor))
+    rows = [(policy, inside, outside, policy_admin.not_changeable(db.session, policy, actor, outside))
             for policy, inside, outside in policy_admin.province_policies(db.session, current_user.region_code)]
     return render_template("bureau/policies.html", rows=rows, describe=policy_admin.describe)
 
@@ -35,13 +35,13 @@ def policies():
 def policy_detail(policy_id):
     _require_province_admin()
     policy = regional_policy(policy_id)  # no region of this province follows it: not the province's to see
+    actor = audit.Actor.for_staff(current_user)
     inside, outside = policy_admin.split_regions(db.session, policy, current_user.region_code)
-    refusal = policy_admin.not_changeable(db.session, policy, audit.Actor.for_staff(current_user))
+    refusal = policy_admin.not_changeable(db.session, policy, actor, outside)
     form = PolicyForm()
     if form.validate_on_submit():
         try:
-            changes = policy_admin.update_policy(db.session, policy, form.values(),
-                                                 audit.Actor.for_staff(current_user))
+            changes = policy_admin.update_policy(db.session, policy, form.values(), actor)
         except ValidationFailed as problems:
             form.show(problems.details["fields"])
         except DomainError as refused:

@@ -71,15 +71,14 @@ def province_policies(session, province_code: str) -> list[tuple[Policy, list[Re
     return [(policy, *split_regions(session, policy, province_code)) for policy in policies]
 
 
-def not_changeable(session, policy: Policy, actor: audit.Actor) -> str | None:
+def not_changeable(session, policy: Policy, actor: audit.Actor, outside: list[Region]) -> str | None:
     """Why the actor's province may not change the policy, or None: the default is every region's
-    fallback nationwide, and a policy a region or a template outside the province follows is that
-    province's rules too."""
+    fallback nationwide, and a policy a region (`outside`: split_regions) or a template outside the
+    province follows is that province's rules too."""
     if policy.code == policies.DEFAULT:
         return "通用规则是全国未配置政策地区的默认规则，不能在此修改；请为本省地区配置自己的政策"
-    outside = [r.name for r in regions_following(session, policy.id) if not actor.in_region(r.code)]
     if outside:
-        return f"该政策也适用于本省以外的地区（{'、'.join(outside)}），不能在此修改"
+        return f"该政策也适用于本省以外的地区（{'、'.join(r.name for r in outside)}），不能在此修改"
     elsewhere = session.scalar(select(VoucherTemplate.region_code).where(
         VoucherTemplate.policy_id == policy.id,
         ~under_prefix(VoucherTemplate.region_code, region_prefix(actor.region_code))).limit(1))
@@ -137,7 +136,7 @@ def update_policy(session, policy: Policy, values: dict, actor: audit.Actor) -> 
     means any region of the record). Returns the changes, name → (before, after), and records them;
     nothing changed records nothing. OutOfScope when a region outside the actor's province
     follows the policy, ValidationFailed with every problem."""
-    refusal = not_changeable(session, policy, actor)
+    refusal = not_changeable(session, policy, actor, split_regions(session, policy, actor.region_code)[1])
     if refusal:
         raise OutOfScope(refusal)
     found = problems(values)
