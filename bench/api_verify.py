@@ -1,6 +1,8 @@
 """Verifications per second through the partner API (POST /api/v1/verifications behind gunicorn),
 side by side with a bare Flask endpoint doing one guarded UPDATE on the same database under the
-same gunicorn settings, on SQLite and — when a URL is given — PostgreSQL.
+same gunicorn settings, on SQLite and — when a URL is given — PostgreSQL. A third server, the framework
+floor (bench/api_floor.py), verifies with only what the spec asks of a keyed, audited verification
+on the fixed stack: its ratio is the most the API could reach here, whatever the app does.
 
     python bench/api_verify.py                                                    # SQLite only
     python bench/api_verify.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench   # both; emptied!
@@ -48,18 +50,22 @@ def measure(url: str, args) -> dict:
         db.session.remove()
         db.engine.dispose()
     n = args.requests
-    api_codes, bare_codes = codes[: n * args.rounds + 100], codes[n * args.rounds + 100: 2 * (n * args.rounds + 100)]
+    per_side = n * args.rounds + 100
+    api_codes, bare_codes, floor_codes = (codes[i * per_side:(i + 1) * per_side] for i in range(3))
     servers = []
     api_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     bare_headers = {"Content-Type": "application/json"}
 
-    def api_requests(chunk):
+    def api_requests(chunk, keyed=args.idempotency):
         # Signed just before the round: a QR is accepted for 60 s. With --idempotency every request
         # carries its own Idempotency-Key, as API.md asks partners to send on every POST.
         return [("POST", "/api/v1/verifications", json.dumps(
             {"qr": qrtoken.sign(secret, qrtoken.KIND_VOUCHER, c), "class_id": class_id}).encode(),
-            {**api_headers, "Idempotency-Key": f"bench-{c}"} if args.idempotency else api_headers)
+            {**api_headers, "Idempotency-Key": f"bench-{c}"} if keyed else api_headers)
             for c in chunk]
+
+    def floor_requests(chunk):
+        return api_requests(chunk, keyed=True)  # the floor is keyed, always
 
     def bare_requests(chunk):
         return [("POST", "/bare/verify", json.dumps({"code": c, "class_id": class_id}).encode(), bare_headers)
@@ -68,16 +74,19 @@ def measure(url: str, args) -> dict:
     try:
         servers.append(start("wsgi:app", url, args.workers, args.threads))
         servers.append(start("bench.bare_app:app", url, args.workers, args.threads))
-        (_, api_port), (_, bare_port) = servers
+        servers.append(start("bench.api_floor:app", url, args.workers, args.threads))
+        (_, api_port), (_, bare_port), (_, floor_port) = servers
         drive(local_connection(api_port), api_requests(api_codes[:100]), args.concurrency)  # warm-up: caches
         drive(local_connection(bare_port), bare_requests(bare_codes[:100]), args.concurrency)
-        totals = {"api": [0.0, []], "bare": [0.0, []]}
+        drive(local_connection(floor_port), floor_requests(floor_codes[:100]), args.concurrency)
+        totals = {"api": [0.0, []], "bare": [0.0, []], "floor": [0.0, []]}
         round_ratios = []
         for r in range(args.rounds):
             chunk = slice(100 + r * n, 100 + (r + 1) * n)
             spent = {}
             for name, port, build, pool in (("api", api_port, api_requests, api_codes),
-                                             ("bare", bare_port, bare_requests, bare_codes)):
+                                             ("bare", bare_port, bare_requests, bare_codes),
+                                             ("floor", floor_port, floor_requests, floor_codes)):
                 elapsed, latencies = drive(local_connection(port), build(pool[chunk]), args.concurrency)
                 totals[name][0] += elapsed
                 totals[name][1].extend(latencies)
@@ -109,13 +118,15 @@ def main() -> None:
           f"{', an Idempotency-Key on every API request' if args.idempotency else ''}; "
           "each line as its database finishes")
     print(f"{'database':<12}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}   {'bare req/s':>10}{'p50 ms':>8}"
-          f"{'p99 ms':>8}   {'ratio':>6}  {'rounds':>11}  (target ≥ {0.45 if args.idempotency else 0.5})")
+          f"{'p99 ms':>8}   {'ratio':>6}  {'rounds':>11}  (target ≥ {0.45 if args.idempotency else 0.5})"
+          f"   {'floor req/s':>11}{'floor ratio':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for url in [f"sqlite:///{tmp}/bench.sqlite3", *([args.postgres] if args.postgres else [])]:
             r = measure(url, args)
-            (a_rps, a50, a99), (b_rps, b50, b99) = r["api"], r["bare"]
+            (a_rps, a50, a99), (b_rps, b50, b99), (f_rps, _, _) = r["api"], r["bare"], r["floor"]
             print(f"{r['database']:<12}{a_rps:>10,.0f}{a50:>8.1f}{a99:>8.1f}   {b_rps:>10,.0f}{b50:>8.1f}{b99:>8.1f}"
-                  f"   {a_rps / b_rps:>6.2f}  {r['rounds'][0]:>5.2f}–{r['rounds'][1]:.2f}", flush=True)
+                  f"   {a_rps / b_rps:>6.2f}  {r['rounds'][0]:>5.2f}–{r['rounds'][1]:.2f}"
+                  f"                   {f_rps:>11,.0f}{f_rps / b_rps:>12.2f}", flush=True)
 
 
 if __name__ == "__main__":
