@@ -1,15 +1,18 @@
 """Idempotency-Key on POSTs (API.md): the first answer for a key, per API key, is stored and
 replayed for 24 h; the same key with another body is refused.
 
-The answer is stored in the same transaction as the effect, so one key never has two effects and
-costs one transaction, not three. The request runs in a transaction of our own on its own
-connection; the view's session joins it (SQLAlchemy's "joining a Session into an external
-transaction", rollback_only): a service's commit leaves it open, so after the view the answer is
-inserted and everything commits at once; a service's rollback (a refusal) ends it, and the refusal
-is then kept in a transaction of its own — there is no effect to keep with it. Two requests with one key at the same moment:
-on SQLite BEGIN IMMEDIATE runs them one after the other (the second finds the first's answer); on
-PostgreSQL the unique (owner, key) index refuses the second's insert, its effect is rolled back
-with it, and it replays the first's answer."""
+A key's first use — nearly every keyed request — costs one INSERT: the view runs, and the answer's
+row is inserted and committed with its effect, in one transaction. The request runs in a transaction
+of our own on its own connection; the view's session joins it (SQLAlchemy's "joining a Session into
+an external transaction", rollback_only): a service's commit leaves it open, so after the view the
+answer is inserted and everything commits at once; a service's rollback (a refusal) ends it, and the
+refusal is then kept in a transaction of its own — there is no effect to keep with it.
+
+A key already held is found by that INSERT: the unique (owner, key) index refuses it, the effect
+this request made goes with the rollback, and the held answer is replayed — or, for an answer past
+REPLAY_FOR, forgotten and the request run once more. Two requests with one key at the same moment:
+on SQLite BEGIN IMMEDIATE runs them one after the other; on PostgreSQL the second's INSERT waits on
+the first's row and is refused once it commits. Either way one effect, one answer."""
 import hashlib
 import json
 from datetime import timedelta
@@ -63,12 +66,13 @@ KEEP = insert(IdempotencyRecord.__table__)  # the values come with each executio
 
 
 def _find(connection, owner: str, key: str):
-    """The answer held for the key, if still replayable. An expired one is deleted here, in the
-    request's transaction, so that the key can be used again (rare: one statement on the hot path)."""
-    held = connection.execute(FIND, {"owner": owner, "key": key}).first()
-    if held is not None and held.created_at < utcnow() - REPLAY_FOR:
-        connection.execute(FORGET, {"record_id": held.id})
-        return None
+    """The answer held for the key, if still replayable, in a transaction of its own. An expired
+    one is deleted, so that the key can be used again."""
+    with connection.begin():
+        held = connection.execute(FIND, {"owner": owner, "key": key}).first()
+        if held is not None and held.created_at < utcnow() - REPLAY_FOR:
+            connection.execute(FORGET, {"record_id": held.id})
+            return None
     return held
 
 
@@ -90,41 +94,44 @@ def run(owner: str, respond) -> Response:
     fingerprints = _fingerprints()
     db.session.commit()  # what the request wrote so far (the key's last use) ends before ours begins
     with db.engine.connect() as connection:
-        outer = connection.begin()
-        held = _find(connection, owner, key)
-        if held is not None:
-            outer.rollback()
-            return _answer_held(held, fingerprints)
-        try:
-            response = _respond_inside(connection, respond)
-        except IntegrityError:
-            # On PostgreSQL the same key's first request can collide with ours on another unique
-            # index (the same new person, say) before ours reaches the answer's insert.
-            _end(outer)
+        for _ in range(2):  # once more only after an expired answer was forgotten
+            response = _answer_and_keep(connection, owner, key, fingerprints, respond)
+            if response is not None:
+                return response
             held = _find(connection, owner, key)
-            connection.rollback()
-            if held is None:
-                raise
-            return _answer_held(held, fingerprints)
-        if response.status_code >= 500:
-            _end(outer)
-            return response
-        if not outer.is_active:  # the view rolled back (a refusal, a lost race): its answer is kept on its own
-            outer = connection.get_transaction() or connection.begin()
-        now = utcnow()
-        headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
-        try:
-            connection.execute(KEEP, {
-                "owner": owner, "key": key, "request_hash": fingerprints[0], "status_code": response.status_code,
-                "response_body": response.get_data(), "response_headers": json.dumps(headers), "created_at": now})
-            outer.commit()
-        except IntegrityError:
-            outer.rollback()  # the same key won elsewhere a moment ago: our effect goes with it
-            held = _find(connection, owner, key)
-            connection.rollback()
-            if held is None:
-                raise
-            return _answer_held(held, fingerprints)
+            if held is not None:
+                return _answer_held(held, fingerprints)
+    # Forgotten as expired, then held again at once: another request with the key is running.
+    raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试")
+
+
+def _answer_and_keep(connection, owner: str, key: str, fingerprints: tuple[str, str], respond) -> Response | None:
+    """The view's answer, committed with its effect and kept for the key; None when the key turned
+    out to be held already (nothing of this request is left: its effect was rolled back)."""
+    outer = connection.begin()
+    try:
+        response = _respond_inside(connection, respond)
+    except IntegrityError:
+        # On PostgreSQL the same key's first request can collide with ours on another unique
+        # index (the same new person, say) before ours reaches the answer's insert.
+        _end(outer)
+        if _find(connection, owner, key) is None:
+            raise
+        return None
+    if response.status_code >= 500:
+        _end(outer)
+        return response
+    if not outer.is_active:  # the view rolled back (a refusal, a lost race): its answer is kept on its own
+        outer = connection.get_transaction() or connection.begin()
+    headers = {name: value for name, value in response.headers.items() if name in ("Location",)}
+    try:
+        connection.execute(KEEP, {
+            "owner": owner, "key": key, "request_hash": fingerprints[0], "status_code": response.status_code,
+            "response_body": response.get_data(), "response_headers": json.dumps(headers), "created_at": utcnow()})
+        outer.commit()
+    except IntegrityError:
+        outer.rollback()  # the key is held: our effect goes with the rollback
+        return None
     return response
 
 
