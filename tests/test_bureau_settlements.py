@@ -1,5 +1,6 @@
 """结算审核 in the bureau console: lines with evidence, approve/reject with reasons, a second clerk marks
 it paid, the 资金拨付表 in CSV and XLSX; 批量作废 with per-code results; other regions unreachable."""
+import csv
 import io
 import re
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from h5app.extensions import db
 from h5app.models import Settlement, SettlementLine, Voucher
 from h5app.timeutil import local_today
+from h5app.vouchers import payees
 from h5app.vouchers import settlement as settlement_service
 
 from . import factories as f
@@ -72,6 +74,20 @@ def test_the_reviewer_cannot_pay_another_clerk_can_and_the_sheet_lists_the_money
     assert amount.value == 1500 and amount.number_format == "#,##0.00"
     assert (sheet.cell(row=5, column=1).value, sheet.cell(row=5, column=7).value) == ("本页合计", 1500)
     assert (sheet.cell(row=6, column=1).value, sheet.cell(row=6, column=7).value) == ("总计", 1500)
+
+
+def test_the_csv_sheet_keeps_every_digit_of_an_account_number_when_opened_in_excel(client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    account = payees.active_account(db.session, institution_id=made.institution_id)
+    rows = list(csv.reader(io.StringIO(
+        client.get(f"/bureau/settlements/{made.id}/sheet.csv").get_data().decode("utf-8-sig"))))
+    header = rows[1]
+    entry = rows[2]
+    # A bare 19-digit number is shown by Excel and WPS as 1.21102E+18, its last digits lost.
+    assert entry[header.index("账号")] == "\t" + account.account_number
+    assert entry[header.index("金额（元）")] == "1500.00"
 
 
 def test_another_regions_bureau_cannot_see_or_review(client, application):

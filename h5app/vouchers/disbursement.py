@@ -18,6 +18,7 @@ from ..timeutil import local_today
 
 LINES_PER_PAGE = 30
 HEADER = ["序号", "收款方类型", "收款方", "户名", "开户行", "账号", "金额（元）", "券数", "券码", "结算申请编号", "银行回单号"]
+AMOUNT_COLUMN, ACCOUNT_COLUMN = HEADER.index("金额（元）"), HEADER.index("账号")
 SIGNATURES = "经办人：　　　　　复核人：　　　　　负责人：　　　　　（单位盖章）"
 
 
@@ -158,11 +159,21 @@ def csv_bytes(sheet: Sheet) -> bytes:
     writer.writerow([sheet.title, sheet.bureau, f"制表日期 {local_today().isoformat()}"])
     writer.writerow(HEADER)
     for row in _table(sheet):
-        writer.writerow([safe_cell(f"{v:.2f}" if i == 6 else v) for i, v in enumerate(row)])
+        writer.writerow([_csv_cell(column, value) for column, value in enumerate(row)])
     if _missing_note(sheet):
         writer.writerow([_missing_note(sheet)])
     writer.writerow([SIGNATURES])
     return out.getvalue().encode("utf-8-sig")
+
+
+def _csv_cell(column: int, value):
+    if column == AMOUNT_COLUMN:
+        return f"{value:.2f}"
+    if column == ACCOUNT_COLUMN and value:
+        # Opened in Excel or WPS, a 19-digit account number would read 6.22848E+18, its last digits
+        # gone for good: a leading tab keeps the cell text, every digit shown.
+        return "\t" + value
+    return safe_cell(value)
 
 
 def xlsx_bytes(sheet: Sheet) -> bytes:
