@@ -10,8 +10,9 @@ from ..access import BUREAU, institution_owns, regional, roles_required
 from ..extensions import db
 from ..forms import PayeeAccountForm
 from ..ids import database_id
-from ..models import Institution, PayeeAccount, TrainingClass, in_region
+from ..models import Institution, PayeeAccount, StaffUser, TrainingClass, in_region
 from ..models.institutions import INSTITUTION_TYPES
+from ..models.settlement import ACCOUNT_PENDING
 from ..onboarding import onboard
 from ..spreadsheets import read_table, records
 from ..timeutil import utcnow
@@ -88,11 +89,15 @@ def institution_detail(institution_id):
         except DomainError as refusal:
             flash(refusal.message, "error")
         return redirect(url_for("bureau.institution_detail", institution_id=institution_id))
+    pending = payees.pending_account(db.session, institution.id)
+    # Who entered the change waiting: the institution, another clerk, or the one reading the page.
+    entered_by = db.session.get(StaffUser, pending.entered_by_id) if pending and pending.entered_by_id else None
     return render_template("bureau/institution.html", institution=institution, form=form,
                            kinds=supervision.STRIKE_KINDS,
                            strikes=supervision.strikes_this_year(db.session, institution, utcnow()),
                            payee=payees.active_account(db.session, institution_id=institution.id),
-                           pending=payees.pending_account(db.session, institution.id), decision=decision,
+                           pending=pending, pending_by_bureau=entered_by is not None and entered_by.institution_id is None,
+                           pending_mine=entered_by is not None and entered_by.id == current_user.id, decision=decision,
                            account_form=account_form, classes=db.session.scalars(
                                select(TrainingClass).where(TrainingClass.institution_id == institution.id)
                                .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc()).limit(100)).all(),
@@ -100,7 +105,8 @@ def institution_detail(institution_id):
 
 
 def _set_payee(institution: Institution, form: PayeeAccountForm) -> bool:
-    """The bureau's own entry (from the institution's bank letter, say): in force at once."""
+    """The bureau's own entry (from the institution's bank letter, say): a first account is in
+    force at once, a change of the account in force waits for another staff member's confirmation."""
     if not form.validate_on_submit():
         return False
     try:
@@ -109,7 +115,11 @@ def _set_payee(institution: Institution, form: PayeeAccountForm) -> bool:
     except DomainError as refusal:
         form.show(refusal.details.get("fields", {}))
         return False
-    flash(f"收款账户已设置，此后拨付到 {account.bank_name} {account.masked_number}", "success")
+    if account.status == ACCOUNT_PENDING:
+        flash(f"收款账户变更（{account.bank_name} {account.masked_number}）已录入，须由另一名工作人员核对确认后生效；"
+              "确认前仍拨付到原账户", "success")
+    else:
+        flash(f"收款账户已设置，此后拨付到 {account.bank_name} {account.masked_number}", "success")
     return True
 
 

@@ -44,6 +44,7 @@ class PayeeAccount(db.Model):
     account_number: Mapped[str] = mapped_column(String(40))  # 账号, digits only
     status: Mapped[str] = mapped_column(String(16), default=ACCOUNT_PENDING)
     entered_by: Mapped[str] = mapped_column(String(80))  # the actor's label
+    entered_by_id: Mapped[int | None] = mapped_column(Integer)  # the staff member's id, when staff entered it
     created_at: Mapped[datetime] = created_at_column()
     confirmed_by: Mapped[str | None] = mapped_column(String(80))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)

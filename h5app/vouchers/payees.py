@@ -1,7 +1,9 @@
 """收款账户: the bank account a subsidy is paid to (seed 003 §三(九): "将补贴资金拨付到劳动者或培训机构填报的
-账户"). An institution's account entered by the bureau (onboarding, API) is in force at once; one the
-institution enters itself waits for the bureau's confirmation before a payment uses it. A worker
-enters their own bank card, in their own real name."""
+账户"). An institution's first account entered by the bureau (onboarding, the API) is in force at
+once; a change of the account in force entered by a bureau clerk waits for another staff member's
+confirmation (four eyes: one clerk alone must not be able to send an institution's subsidy to
+another account), and one the institution enters itself waits for the bureau's. A worker enters
+their own bank card, in their own real name."""
 import re
 
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from ..models import PayeeAccount, Settlement
 from ..models.settlement import ACCOUNT_ACTIVE, ACCOUNT_DECLINED, ACCOUNT_PENDING, ACCOUNT_REPLACED
 from ..timeutil import utcnow
 from . import audit
-from .errors import OutOfScope, SettlementError, ValidationFailed
+from .errors import DutySegregation, OutOfScope, SettlementError, ValidationFailed
 from .notify import notify
 from .transactions import service
 
@@ -78,14 +80,16 @@ def _activate(session, account: PayeeAccount, actor: audit.Actor, now) -> None:
 
 
 def _add(session, values, actor, now, **owner) -> PayeeAccount:
-    account = PayeeAccount(**owner, **values, status=ACCOUNT_PENDING, entered_by=actor.label, created_at=now)
+    account = PayeeAccount(**owner, **values, status=ACCOUNT_PENDING, entered_by=actor.label, created_at=now,
+                           entered_by_id=actor.id if actor.type == "staff" else None)
     session.add(account)
     return account
 
 
 def set_institution_account(session, institution, values: dict, actor: audit.Actor, *, now=None) -> PayeeAccount:
     """Record an institution's account without committing (onboarding adds it with the institution).
-    The bureau's own entry is in force at once; the institution's waits for the bureau."""
+    The bureau's own entry is in force at once, but a clerk's change of an account in force waits
+    for another staff member; the institution's entry waits for the bureau."""
     now = now or utcnow()
     by_bureau = actor.region_code is not None or actor.type == "system"
     if by_bureau and not actor.in_region(institution.region_code):
@@ -95,8 +99,11 @@ def set_institution_account(session, institution, values: dict, actor: audit.Act
     values = clean_account(values)
     if institution.id is None:
         session.flush()
+    second_look = (by_bureau and actor.type == "staff" and institution.id is not None
+                   and active_account(session, institution_id=institution.id) is not None)
+    in_force = by_bureau and not second_look
     account = _add(session, values, actor, now, institution_id=institution.id)
-    if by_bureau:
+    if in_force:
         _activate(session, account, actor, now)
     else:
         session.flush()  # the new one is pending too: it needs its id to be left out
@@ -105,7 +112,7 @@ def set_institution_account(session, institution, values: dict, actor: audit.Act
                 PayeeAccount.id != account.id)):
             older.status = ACCOUNT_REPLACED
     session.flush()
-    audit.record(session, actor, "payee.set" if by_bureau else "payee.request", institution_id=institution.id,
+    audit.record(session, actor, "payee.set" if in_force else "payee.request", institution_id=institution.id,
                  region_code=institution.region_code,
                  details={"account_id": account.id, "bank_name": account.bank_name,
                           "account_number": account.masked_number})
@@ -122,7 +129,8 @@ def change_institution_account(session, institution, values: dict, actor: audit.
 @service
 def decide_institution_account(session, account: PayeeAccount, actor: audit.Actor, *, approve: bool,
                                reason: str = "", now=None) -> PayeeAccount:
-    """The bureau confirms (or declines, with a reason) an account the institution entered."""
+    """The bureau confirms (or declines, with a reason) an account change waiting for it: one the
+    institution entered, or a clerk's — confirmed by anyone of the bureau but that clerk."""
     now = now or utcnow()
     institution = account.institution
     if institution is None or not actor.in_region(institution.region_code):
@@ -132,6 +140,8 @@ def decide_institution_account(session, account: PayeeAccount, actor: audit.Acto
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed("请填写不予确认的原因", fields={"reason": "请填写原因"})
+    if approve and account.entered_by_id is not None and account.entered_by_id == actor.id and actor.type == "staff":
+        raise DutySegregation("收款账户变更须由录入人以外的另一名工作人员核对确认")
     if approve:
         _activate(session, account, actor, now)
     else:
