@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.extensions import db
-from h5app.models import Settlement, SettlementLine, Voucher
+from h5app.models import AuditEvent, Settlement, SettlementLine, Voucher
 from h5app.timeutil import local_today
 from h5app.vouchers import payees
 from h5app.vouchers import settlement as settlement_service
@@ -88,6 +88,16 @@ def test_the_csv_sheet_keeps_every_digit_of_an_account_number_when_opened_in_exc
     # A bare 19-digit number is shown by Excel and WPS as 1.21102E+18, its last digits lost.
     assert entry[header.index("账号")] == "\t" + account.account_number
     assert entry[header.index("金额（元）")] == "1500.00"
+
+
+def test_every_download_of_an_applications_sheet_is_audited(client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    for fmt in ("csv", "xlsx"):
+        assert client.get(f"/bureau/settlements/{made.id}/sheet.{fmt}").status_code == 200
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "settlement.sheet")).all()
+    assert [(row.actor_id, row.details["settlement_id"]) for row in rows] == [(cashier.id, made.id)] * 2
 
 
 def test_another_regions_bureau_cannot_see_or_review(client, application):
