@@ -208,3 +208,32 @@ def test_a_voucher_applied_for_again_shows_the_clerk_why_it_was_rejected_before(
     staff_sign_in(client, clerk)
     page = client.get(f"/bureau/settlements/{again.id}").get_data(as_text=True)
     assert page.count(f"曾在申请 #{first.id} 被驳回：打卡率不足，未参加考核") == len(vouchers)
+
+
+def test_the_payment_form_shows_the_batch_total_and_todays_date_as_the_latest(app, client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert re.search(r"本批合计</th><td[^>]*>¥1,500\.00<", page)
+    assert f'max="{local_today().isoformat()}"' in page
+
+
+def test_a_reference_is_kept_without_the_spaces_of_the_slip(app, client, application):
+    made, (good, _weak), _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    client.post(f"/bureau/settlements/{made.id}/payment",
+                data={"reference": " HX 2026 1208 005 ", "paid_on": local_today().isoformat()})
+    db.session.expire_all()
+    assert db.session.get(Settlement, made.id).batches[0].reference == "HX20261208005"
+
+
+def test_a_reference_with_other_characters_is_refused_on_the_form(app, client, application):
+    made, (good, _weak), _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    refused = client.post(f"/bureau/settlements/{made.id}/payment",
+                          data={"reference": "HX2026；退款", "paid_on": local_today().isoformat()})
+    assert refused.status_code == 400 and "回单号只能包含字母、数字" in refused.get_data(as_text=True)
+    assert db.session.get(Voucher, good.id).status == "used"

@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
-    AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError,
+    AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -121,8 +121,11 @@ class PaymentForm(Form):
 
     ROW_FIELDS = {"failed": BooleanField(), "failure": StringField(default="")}
 
-    reference = StringField("银行回单号（流水号）", validators=[
-        DataRequired("请填写银行回单号（流水号）"), Length(max=64, message="回单号不超过64个字符")])
+    # As printed on the slip, often in groups ("HX 2026 1208 005"): kept without the spaces, so one
+    # reference reads the same on every page and in every search.
+    reference = StringField("银行回单号（流水号）", filters=[lambda value: re.sub(r"\s+", "", value or "")], validators=[
+        DataRequired("请填写银行回单号（流水号）"), Length(max=64, message="回单号不超过64个字符"),
+        Regexp(r"^[0-9A-Za-z\-_/]*$", message="回单号只能包含字母、数字和 - _ /，请按银行回单填写")])
     paid_on = StringField("拨付日期", validators=[DataRequired("请填写拨付日期")],
                           render_kw={"type": "date"})
     # The payment batches the page was drawn after: a batch recorded meanwhile (another tab, another

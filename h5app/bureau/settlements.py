@@ -109,6 +109,8 @@ def _decisions(row: Settlement, form: SettlementReviewForm) -> tuple[list, list,
 
 def _page(row, form, pay_form, *, message=None, errors=(), status=200):
     pay_form.batches_seen.data = str(len(row.batches))  # the page shows them all: the next payment follows them
+    # The date picker offers no day after today (the service refuses one).
+    pay_form.paid_on.render_kw = {**(pay_form.paid_on.render_kw or {}), "max": local_today().isoformat()}
     return render_template(
         "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
         checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
