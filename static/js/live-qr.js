@@ -1,11 +1,15 @@
 // Keeps a live QR (a voucher's, or my own for check-in) fresh: fetches a new one when its 30-second step ends, and counts down.
 // Progressive: without this script the page still shows a valid QR and a refresh link.
+// The clock decides, not the count of timer ticks: a locked phone or a webview in the background
+// runs no timers, and the QR shown on return may be long past its 60 seconds.
 (function () {
   'use strict';
   var box = document.getElementById('live-qr');
   var label = document.getElementById('qr-countdown');
   if (!box || !window.fetch) { return; }
-  var left = parseInt(box.getAttribute('data-refresh-in'), 10) || 30;
+  var STEP_MS = 30000;  // a QR is accepted for its own step and the next (h5app/vouchers/qrtoken.py)
+  var due = Date.now() + (parseInt(box.getAttribute('data-refresh-in'), 10) || 30) * 1000;
+  var busy = false;
 
   var SIGNED_OUT = 'signed-out';
   var reload = document.getElementById('qr-reload');
@@ -23,6 +27,13 @@
   }
 
   function refresh() {
+    if (busy) { return; }
+    busy = true;
+    if (Date.now() >= due + STEP_MS && !box.classList.contains('stale')) {  // back after its 60 seconds
+      box.classList.add('stale');
+      label.textContent = '二维码已过期，正在更新…';
+      if (rest) { rest.hidden = true; }
+    }
     fetch(box.getAttribute('data-src'), { credentials: 'same-origin', cache: 'no-store' })
       .then(function (response) {
         // Signed out: the answer is the sign-in page (a redirect), not the QR.
@@ -37,20 +48,26 @@
       .then(function (data) {
         if (!data) { return; }
         box.innerHTML = data.svg;
-        left = data.refresh_in;
+        due = Date.now() + data.refresh_in * 1000;
         box.classList.remove('stale');
         if (reload) { reload.hidden = true; }
         if (rest) { rest.hidden = false; }
       })
       .catch(function (error) {
         stale(error.message);
-        left = error.message === SIGNED_OUT ? Infinity : 5;
-      });
+        due = error.message === SIGNED_OUT ? Infinity : Date.now() + 5000;
+      })
+      .then(function () { busy = false; });
   }
 
-  setInterval(function () {
-    left -= 1;
+  function tick() {
+    var left = Math.ceil((due - Date.now()) / 1000);
     if (left <= 0) { refresh(); return; }
     if (!box.classList.contains('stale')) { label.textContent = left + '秒后自动更新二维码'; }
-  }, 1000);
+  }
+
+  setInterval(tick, 1000);
+  // Back from a locked screen, another app or the back button: look at the clock at once.
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) { tick(); } });
+  window.addEventListener('pageshow', tick);
 }());

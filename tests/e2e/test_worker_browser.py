@@ -98,6 +98,29 @@ def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, sho
     expect(page.locator("#qr-countdown")).to_contain_text("登录已过期")
 
 
+def test_a_qr_page_back_from_a_locked_phone_fetches_a_new_qr_at_once(page):
+    """A locked phone runs no timers: back after 70 s, the QR on screen is past its 60 seconds, and
+    the page fetches a fresh one from the clock, not after 30 more ticks."""
+    channel = f.channel(secret="worker-e2e-secret")
+    worker = f.person(name="李秀英", region_code="330602")
+    f.voucher(f.template(name="2026年就业技能培训券", stock=50), worker)
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone,
+                         nonce="worker-e2e-locked")
+    commit()
+    page.clock.install()
+    page.goto(f"/sso/zhrs?ticket={ticket}")
+    page.wait_for_url("**/worker/")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
+    page.get_by_role("link", name="2026年就业技能培训券").first.click()
+    expect(page.locator("#live-qr svg")).to_be_visible()
+    page.wait_for_load_state("load")  # live-qr.js (deferred) has run and set its timer on the fake clock
+
+    with page.expect_response(lambda r: r.url.endswith("/qr.json") and r.ok):
+        page.clock.fast_forward(70_000)  # the lid closed: due timers fire at most once
+    expect(page.locator("#qr-countdown")).to_contain_text("秒后自动更新二维码")
+    expect(page.locator("#live-qr")).not_to_have_class("stale")
+
+
 def test_voucher_qr_works_without_javascript(browser, server, shots):
     from .conftest import HEIGHT, WECHAT_UA, WIDTH
 
