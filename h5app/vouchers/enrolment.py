@@ -17,7 +17,7 @@ from .errors import (
     InstitutionSuspended, NotApplicable, NotEnrolled, ValidationFailed, YearlyLimitReached,
 )
 from .transactions import lock_person, service
-from .verify import yearly_limit_problem
+from .verify import has_yearly_limits, yearly_limit_problem
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,24 @@ def _chosen_elsewhere(session, vouchers: list[Voucher], training_class: Training
         .where(Enrolment.voucher_id.in_([v.id for v in vouchers]), Enrolment.status == ENROLLED,
                Enrolment.class_id != training_class.id, TrainingClass.status.not_in(CLASS_ENDED))
     ).all())
+
+
+def crowded_out(session, person_id: int, voucher: Voucher, training_class: TrainingClass, now) -> list[str]:
+    """The courses of the person's other enrolments whose chosen voucher could still be used now,
+    but not once `voucher` is used for `training_class` (the policy's yearly limits count that use):
+    what the worker is told before using it."""
+    if not has_yearly_limits(voucher.template.policy):
+        return []
+    others = session.execute(
+        select(Voucher, TrainingClass).join(Enrolment, Enrolment.voucher_id == Voucher.id)
+        .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
+        .where(Enrolment.person_id == person_id, Enrolment.status == ENROLLED, Enrolment.class_id != training_class.id,
+               TrainingClass.status.not_in(CLASS_ENDED), Voucher.status == CLAIMED, Voucher.id != voucher.id)
+    ).all()
+    return [other_class.course_name for other, other_class in others
+            if other.template.policy_id == voucher.template.policy_id
+            and yearly_limit_problem(session, other, other_class, now) is None
+            and yearly_limit_problem(session, other, other_class, now, after=training_class) is not None]
 
 
 SUSPENDED_INSTITUTION = "该培训机构已被暂停验券资格，整改恢复前不能用培训券参加其培训"

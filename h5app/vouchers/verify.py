@@ -96,12 +96,14 @@ def check_yearly_limits(session, voucher, training_class, now) -> None:
         raise YearlyLimitReached(problem)
 
 
-def yearly_limit_problem(session, voucher, training_class, now) -> str | None:
+def yearly_limit_problem(session, voucher, training_class, now, *, after=None) -> str | None:
     """Why the person's yearly limits stop `voucher` being used for `training_class`, or None: the
-    counting alone, read-only and unlocked (报名 shows it before the front desk does)."""
+    counting alone, read-only and unlocked (报名 shows it before the front desk does). `after`: a
+    class another voucher of the same policy would be used for first (what that use would leave)."""
     policy = voucher.template.policy
     if not has_yearly_limits(policy):
         return None
+    extra = 1 if after is not None else 0
     start, end = local_year_bounds(rules.local_year(now))
     uses = (
         select(func.count(Voucher.id))
@@ -115,13 +117,14 @@ def yearly_limit_problem(session, voucher, training_class, now) -> str | None:
             Voucher.used_at < end,
         )
     )
-    if policy.uses_per_year and session.scalar(uses) >= policy.uses_per_year:
+    if policy.uses_per_year and session.scalar(uses) + extra >= policy.uses_per_year:
         return f"按本地政策，每人每年最多使用{policy.uses_per_year}次培训券，本年度次数已用完"
     if policy.uses_per_occupation_per_year:
         same_occupation = uses.join(TrainingClass, Voucher.class_id == TrainingClass.id).where(
             TrainingClass.occupation == training_class.occupation
         )
-        if session.scalar(same_occupation) >= policy.uses_per_occupation_per_year:
+        extra_here = extra if after is not None and after.occupation == training_class.occupation else 0
+        if session.scalar(same_occupation) + extra_here >= policy.uses_per_occupation_per_year:
             return (f"按本地政策，每人每年同一职业（工种）只能持券参加一次培训，"
                     f"您本年度已持券参加过{training_class.occupation}培训")
     return None

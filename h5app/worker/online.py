@@ -16,7 +16,7 @@ from ..models.vouchers import USED
 from ..template_filters import yuan
 from ..timeutil import utcnow
 from ..vouchers import online
-from ..vouchers.enrolment import usable_vouchers
+from ..vouchers.enrolment import crowded_out, usable_vouchers
 from ..vouchers.errors import DomainError
 from .forms import OnlineUseForm
 from .routes import bp
@@ -42,6 +42,16 @@ def _voucher_label(voucher: Voucher) -> str:
     return f"{voucher.template.name}{value} · 尾号{voucher.code[-4:]}"
 
 
+def _crowding(person_id: int, voucher: Voucher, training_class: TrainingClass, now) -> str:
+    """What using the voucher here would cost the worker's other enrolments, said beside it: a
+    yearly limit reached by this use leaves the voucher chosen for another class unusable."""
+    courses = crowded_out(db.session, person_id, voucher, training_class, now)
+    if not courses:
+        return ""
+    names = "、".join(f"“{name}”" for name in courses)
+    return f"（注意：按本地政策每年使用次数有限，用于本班期后，您报名{names}时选用的培训券本年度将不能再使用）"
+
+
 def _pending_code(class_id: int) -> SmsCode | None:
     kept = session.get(CODE_KEY)
     if not isinstance(kept, dict) or kept.get("class") != class_id or not isinstance(kept.get("id"), int):
@@ -65,12 +75,14 @@ def online_use(class_id):
     if used_here(person.id, class_id) is not None:
         flash("您已使用培训券参加本班期", "info")
         return redirect(detail)
-    usable = usable_vouchers(db.session, person.id, training_class, utcnow())
+    now = utcnow()
+    usable = usable_vouchers(db.session, person.id, training_class, now)
     if not usable:
         flash("您没有可用于本班期的培训券", "warning")
         return redirect(detail)
     form = OnlineUseForm()
-    form.voucher.choices = [SelectChoice(v.code, _voucher_label(v)) for v in usable]
+    form.voucher.choices = [SelectChoice(v.code, _voucher_label(v) + _crowding(person.id, v, training_class, now))
+                            for v in usable]
     if request.method == "GET":
         chosen = request.args.get("voucher") or next(
             (v.code for v in usable if v.id == enrolment.voucher_id), usable[0].code)
