@@ -164,6 +164,16 @@ def test_rating_a_completed_class_once(client, worker):
     assert "您已评价过该班期" in text_of(client.get(f"/worker/classes/{training_class.id}"))
 
 
+def test_a_comment_of_500_characters_with_line_breaks_is_taken_as_the_page_counted_it(client, worker):
+    training_class = f.training_class(status="completed")
+    f.enrol(training_class, worker)
+    db.session.commit()
+    lines = ["实操课很实用"] * 71 + ["好"]  # 71 × 6 + 1 = 427 characters and 71 line breaks: 498 as typed
+    comment = "\r\n".join(lines)  # as the browser sends it: each break two characters
+    client.post(f"/worker/classes/{training_class.id}/rating", data={"stars": "5", "comment": comment})
+    assert db.session.scalars(select(ClassRating.comment)).one() == "\n".join(lines)
+
+
 @pytest.mark.parametrize("status,enrolled,stars,message", [
     ("open", True, "5", "结业后才能评价"),
     ("completed", False, "5", "只有参加了该班期的学员才能评价"),

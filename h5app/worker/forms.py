@@ -59,7 +59,10 @@ class CheckInForm(Form):
 class RatingForm(Form):
     stars = RadioField("评分", choices=[SelectChoice(str(n), f"{n}星") for n in range(5, 0, -1)],
                        validators=[InputRequired("请选择评分")], validate_choice=False)
-    comment = TextAreaField("说说您的感受（选填）", validators=[Optional(), Length(max=500, message="请在500字以内")])
+    # A browser counts a line break as one character against maxlength, and sends it as two (CRLF):
+    # counted as the worker's page counted it, 500 characters with line breaks are 500.
+    comment = TextAreaField("说说您的感受（选填）", filters=[lambda text: text.replace("\r\n", "\n") if text else text],
+                            validators=[Optional(), Length(max=500, message="请在500字以内")])
     submit = SubmitField("提交评价")
 
     def validate_stars(self, field):
