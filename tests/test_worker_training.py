@@ -19,6 +19,18 @@ def worker(client):
     return signed_in_worker(client, name="王建国", region_code="330602")
 
 
+def test_a_full_class_says_so_on_the_list_and_its_page_before_the_worker_taps(client, worker):
+    full = f.training_class(course_name="家用电器维修培训（小班）", capacity=1)
+    roomy = f.training_class(course_name="中式烹调师培训", capacity=30)
+    f.enrol(full, f.person())
+    db.session.commit()
+    listing = text_of(client.get("/worker/classes"))
+    assert "名额已满" in listing and "剩余 30 个名额" in listing
+    page = client.get(f"/worker/classes/{full.id}").get_data(as_text=True)
+    assert "1个名额已满，不能再报名" in page and 'value="报名"' not in page
+    assert 'value="报名"' in client.get(f"/worker/classes/{roomy.id}").get_data(as_text=True)
+
+
 def test_class_page_shows_schedule_price_and_rating(client, worker):
     training_class = f.training_class(course_name="中式烹调师培训", price_fen=110000)
     db.session.add(ClassRating(class_id=training_class.id, person_id=f.person().id, stars=4))

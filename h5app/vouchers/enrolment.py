@@ -75,6 +75,19 @@ def _chosen_elsewhere(session, vouchers: list[Voucher], training_class: Training
     ).all())
 
 
+def places_left(session, classes) -> dict[int, int]:
+    """class id → places still free, for those of `classes` that have a capacity (one statement):
+    a full class says so on the list and its page, before the worker taps 报名."""
+    limited = [c for c in classes if c.capacity is not None]
+    if not limited:
+        return {}
+    taken = dict(session.execute(
+        select(Enrolment.class_id, func.count(Enrolment.id))
+        .where(Enrolment.class_id.in_([c.id for c in limited]), Enrolment.status == ENROLLED)
+        .group_by(Enrolment.class_id)).all())
+    return {c.id: max(c.capacity - taken.get(c.id, 0), 0) for c in limited}
+
+
 def crowded_out(session, person_id: int, voucher: Voucher, training_class: TrainingClass, now) -> list[str]:
     """The courses of the person's other enrolments whose chosen voucher could still be used now,
     but not once `voucher` is used for `training_class` (the policy's yearly limits count that use):

@@ -60,7 +60,8 @@ def classes():
     ratings = rating_summary(c.id for c in found)
     if filters.get("min_rating"):
         found = [c for c in found if ratings.get(c.id, (0, 0))[0] >= int(filters["min_rating"])]
-    return render_template("worker/classes.html", form=form, classes=found, ratings=ratings)
+    return render_template("worker/classes.html", form=form, classes=found, ratings=ratings,
+                           places=enrolment_service.places_left(db.session, found))
 
 
 def district_label(code: str, names) -> str:
@@ -116,7 +117,7 @@ def class_detail(class_id):
         rated=rated, training_over=over, directed=None if over else _directed_for(choice.usable, class_id),
         voucher_to_show=not over and not stale and voucher is not None and voucher.effective_status(now) == CLAIMED,
         online_used=bool(enrolment and training_class.is_online and used_here(person.id, class_id)),
-        rating_form=RatingForm(),
+        rating_form=RatingForm(), places=enrolment_service.places_left(db.session, [training_class]).get(class_id),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
     ), (400 if error else 200)
 
