@@ -63,6 +63,9 @@ def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
     page.wait_for_url("**/worker/vouchers")
     expect(page.get_by_text("2026年就业技能培训券")).to_be_visible()
     expect(page.get_by_text("天到期")).to_be_visible()
+    # Every status tab in sight at 375 px (a row scrolled sideways hid 已失效 and 已作废).
+    rights = page.locator("nav.tabs a").evaluate_all("links => links.map(a => a.getBoundingClientRect().right)")
+    assert len(rights) == 5 and max(rights) <= page.viewport_size["width"]
     shots.check_and_save(page, "my-vouchers")
 
 
