@@ -154,6 +154,16 @@ def test_a_location_checkout_minutes_after_the_checkin_is_refused_without_confir
     assert f.audit_events(action="checkout.location") == []
 
 
+def test_an_early_arrival_is_told_the_time_present_counts_from_the_lesson_start(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    checkin.location_check_in(session, worker, lesson, *SITE, now=at(7, 50))
+
+    with pytest.raises(CheckOutTooSoon) as refused:
+        checkout.location_check_out(session, worker, lesson, *SITE, now=at(8, 3))
+
+    assert "您07:50签到，在场时间从08:00开课算起，到现在只在场3分钟" in refused.value.message
+
+
 def test_a_checkout_confirmed_as_early_closes_the_lesson(session, lesson_world):
     _cls, lesson, worker = lesson_world
     checkin.location_check_in(session, worker, lesson, *SITE, now=at(8, 5))

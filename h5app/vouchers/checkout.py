@@ -92,11 +92,20 @@ class Leaving:
     def so_far_words(self) -> str:
         return presence.duration_words(self.so_far)
 
+    @property
+    def since_words(self) -> str:
+        """When the time present counts from, as the worker reads it: the check-in, or the lesson's
+        start for one who came early ("03:29签到，到现在在场0分钟" read as a fault)."""
+        checked_in = f"您{to_local(self.check_in.created_at):%H:%M}签到"
+        if self.check_in.created_at < self.lesson.starts_at:
+            return f"{checked_in}，在场时间从{to_local(self.lesson.starts_at):%H:%M}开课算起"
+        return checked_in
+
 
 def _check_not_too_soon(leaving: Leaving) -> None:
     if leaving.too_soon:
         raise CheckOutTooSoon(
-            f"您{to_local(leaving.check_in.created_at):%H:%M}签到，到现在只在场{leaving.so_far_words}，"
+            f"{leaving.since_words}，到现在只在场{leaving.so_far_words}，"
             f"签退后本次课不能再签到。确实要提前离开，请在签退页勾选“我确认提前签退”后再签退")
 
 
