@@ -234,6 +234,15 @@ def test_job_recommendations_need_consent_and_consent_is_revocable(client, worke
     assert [e.details["consent"] for e in consents] == [True, False]
 
 
+def test_a_job_says_what_a_worker_needs_to_follow_it_up(client, worker):
+    _job(title="配电运维电工", salary_min_fen=500000, salary_max_fen=700000, description="负责小区配电房日常巡检",
+         address="越城区解放路1号", contact_phone="0575-88001111")
+    db.session.commit()
+    page = client.get("/worker/jobs").get_data(as_text=True)
+    assert "月薪 5000–7000 元" in page and "负责小区配电房日常巡检" in page and "越城区解放路1号" in page
+    assert 'href="tel:0575-88001111"' in page and "拨打电话 0575-88001111" in page
+
+
 def test_job_search(client, worker):
     _job(title="配电运维电工")
     _job(title="育婴师", occupation="育婴员", employer="柯桥家政")
