@@ -220,6 +220,7 @@ def test_bind_cannot_take_over_an_identity_a_channel_verified(app, client, sessi
     _verify_new_phone(app, client)
     response = bind(client, "王建国", person.id_number)
     assert response.status_code == 400 and "姓名与身份证号不匹配" in text_of(response)
+    assert "请从该渠道的电子社保卡进入" in text_of(response)  # the way in, in the one message every refusal gets
     session.refresh(person)
     assert person.phone is None
     assert signed_in_user_id(client) is None

@@ -271,7 +271,8 @@ def sms_verify():
 
 
 MAX_BIND_FAILURES = 5
-BIND_REFUSED = "姓名与身份证号不匹配，或该身份已绑定其他手机号。如需帮助请联系当地人社部门"
+BIND_REFUSED = ("姓名与身份证号不匹配，或该身份已绑定其他手机号，或已在“智慧人社”等渠道实名认证（请从该渠道的电子社保卡进入）。"
+                "如需帮助请联系当地人社部门")
 
 
 @bp.route("/bind", methods=["GET", "POST"])
