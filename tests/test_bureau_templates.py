@@ -43,7 +43,7 @@ def test_a_template_is_created_as_a_draft_and_previewed(client, clerk):
     assert (template.face_value_fen, template.standard_fen, template.eligible_groups, template.stock) == (
         150000, 120000, ["unemployed"], 500)
     page = client.get(f"/bureau/templates/{template.id}").get_data(as_text=True)
-    assert "劳动者看到的样子" in page and "¥1,500.00" in page and "领取后90天内须验券激活" in page
+    assert "劳动者看到的样子" in page and "¥1,500.00" in page and "领取后90天内须到培训机构验券" in page
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "template.create")) == 1
 
 

@@ -198,14 +198,14 @@ def test_a_policy_adjusted_in_the_database_applies_once_the_entry_is_older_than_
                                                                                        monkeypatch):
     template_id = f.template().id
     db.session.commit()
-    assert "领取后90天内须验券激活" not in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
+    assert "领取后90天内须到培训机构验券" not in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
 
     raw_update("UPDATE policies SET activation_days = 90 WHERE code = 'default'")
-    assert "领取后90天内须验券激活" not in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
+    assert "领取后90天内须到培训机构验券" not in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
 
     later = time.monotonic() + claim_service.TERMS_MAX_AGE + 1
     monkeypatch.setattr(claim_service, "time", SimpleNamespace(monotonic=lambda: later))
-    assert "领取后90天内须验券激活" in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
+    assert "领取后90天内须到培训机构验券" in text_of(fresh_get(client, f"/worker/cards/{template_id}"))
 
 
 def test_a_draft_is_never_cached(session, worker):

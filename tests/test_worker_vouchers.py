@@ -104,6 +104,16 @@ def test_my_vouchers_tabs_sort_by_state_with_days_left(client, worker):
     assert client.get("/worker/vouchers?tab=nonsense").status_code == 200
 
 
+def test_a_held_vouchers_page_gives_its_own_deadline_not_the_templates_claim_facts(client, worker):
+    voucher = f.voucher(f.template(name="就业技能培训券", stock=10), worker, "claimed", expires_at=f.utcnow_plus(days=10))
+    expired = f.voucher(f.template(name="过期培训券"), worker, "expired", expires_at=f.utcnow_plus(days=-3))
+    db.session.commit()
+    page = text_of(client.get(f"/worker/vouchers/{voucher.code}"))
+    assert "前到培训机构验券使用（还剩" in page and "逾期失效" in page
+    assert "剩余数量" not in page and "领取时间" not in page
+    assert "到期），不能再使用" in text_of(client.get(f"/worker/vouchers/{expired.code}"))
+
+
 def test_voucher_page_shows_a_valid_qr_the_code_and_a_refresh_link(client, worker):
     voucher = f.voucher(f.template(), worker, "claimed", expires_at=utcnow() + timedelta(days=10))
     db.session.commit()
