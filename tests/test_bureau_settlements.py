@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from h5app.extensions import db
-from h5app.models import AuditEvent, Settlement, SettlementLine, Voucher
+from h5app.models import AuditEvent, CheckIn, Settlement, SettlementLine, Voucher
 from h5app.timeutil import local_today
 from h5app.vouchers import payees
 from h5app.vouchers import settlement as settlement_service
@@ -38,6 +38,16 @@ def test_review_shows_evidence_and_saves_decisions(client, application):
     assert response.status_code == 302
     db.session.refresh(made)
     assert made.status == "reviewed"
+
+
+def test_review_says_how_many_check_ins_are_corrections(client, application):
+    made, _lines, clerk, _ = application
+    first = db.session.scalars(select(CheckIn).order_by(CheckIn.id)).first()
+    first.method = "correction"  # a 补签 the bureau approved, not a scan
+    db.session.commit()
+    staff_sign_in(client, clerk)
+    page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "2次" in page and "其中补签 1 次" in page
 
 
 def test_rejecting_without_a_reason_changes_nothing(client, application):

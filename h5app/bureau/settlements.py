@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from ..access import BUREAU, regional, roles_required
 from ..extensions import db
@@ -66,14 +66,17 @@ def _accounts_of(rows) -> dict:
             for s in rows}
 
 
-def _evidence(row: Settlement) -> dict[int, int]:
-    """Check-ins on record per voucher holder in the class (the detail behind the attendance rate)."""
+def _evidence(row: Settlement) -> dict[int, tuple[int, int]]:
+    """Check-ins on record per voucher holder in the class, and how many of them are 补签 (a
+    correction the bureau approved, not a scan or a location): the detail behind the attendance rate."""
     if row.class_id is None:
         return {}
-    return dict(db.session.execute(
-        select(CheckIn.person_id, func.count(CheckIn.id)).join(ClassSession, CheckIn.session_id == ClassSession.id)
+    corrected = func.sum(case((CheckIn.method == "correction", 1), else_=0))
+    return {person_id: (total, corrections or 0) for person_id, total, corrections in db.session.execute(
+        select(CheckIn.person_id, func.count(CheckIn.id), corrected)
+        .join(ClassSession, CheckIn.session_id == ClassSession.id)
         .where(ClassSession.class_id == row.class_id).group_by(CheckIn.person_id)
-    ).all())
+    ).all()}
 
 
 def _fen(text: str) -> int | None:
