@@ -79,6 +79,16 @@ def test_settlement_with_bad_codes_lists_each_and_makes_nothing(client, finished
     assert db.session.scalar(select(func.count(Settlement.id))) == 0
 
 
+def test_settlement_of_some_vouchers_takes_the_tails_the_page_shows(client, finished):
+    training_class, _good, _weak, (voucher, *_others) = finished
+    client.post(f"/institution/classes/{training_class.id}/complete")
+    tail = "…" + voucher.code[-4:]
+    assert tail in client.get(f"/institution/classes/{training_class.id}/settlement").get_data(as_text=True)
+    client.post(f"/institution/classes/{training_class.id}/settlement", data={"codes": tail.lower()})
+    settlement = db.session.scalar(select(Settlement))
+    assert [line.voucher_id for line in settlement.lines] == [voucher.id]
+
+
 def test_completing_a_class_once(client, finished):
     training_class, *_ = finished
     client.post(f"/institution/classes/{training_class.id}/complete")

@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
+from ..codes import CODE_LENGTH
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
@@ -84,7 +85,7 @@ def apply_settlement(class_id):
     if form.validate_on_submit():
         try:
             made = settlement.apply(db.session, training_class, audit.Actor.for_staff(current_user),
-                                    codes=form.codes.codes or None)
+                                    codes=_full_codes(form.codes.codes, training_class) or None)
         except ValidationFailed as refusal:
             error, bad_rows = refusal.message, refusal.details.get("rows", [])
         except DomainError as refusal:
@@ -98,6 +99,18 @@ def apply_settlement(class_id):
                            preview=preview, error=error, bad_rows=bad_rows,
                            applications=settlement_lists.class_applications(db.session, training_class)), (
         400 if error else 200)
+
+
+def _full_codes(entered: list[str], training_class) -> list[str]:
+    """The codes as typed, a tail the page shows ("…THYK", "THYK") read as the one voucher of the
+    class still to apply for that ends so; anything else as typed, for the service to judge."""
+    pending = [v.code for v in settlement.vouchers_to_apply_for(db.session, training_class)]
+    full = []
+    for code in entered:
+        tail = code.lstrip("….").upper()
+        matches = [c for c in pending if c.endswith(tail)] if 0 < len(tail) < CODE_LENGTH else []
+        full.append(matches[0] if len(matches) == 1 else code)
+    return full
 
 
 @bp.route("/settlements")
