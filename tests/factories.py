@@ -256,6 +256,15 @@ def utcnow_plus(**delta) -> datetime:
     return utcnow() + timedelta(**delta)
 
 
+def earlier_this_year(**delta) -> datetime:
+    """Naive UTC, `delta` before now but never before the current local (Beijing) year began: what a
+    yearly limit counts as this year's, even in the first hours of 1 January."""
+    from h5app.timeutil import local_year_bounds, utcnow
+
+    now = utcnow()
+    return max(now - timedelta(**delta), local_year_bounds(local_today(now).year)[0])
+
+
 def epoch(moment: datetime) -> float:
     """Unix seconds of a naive-UTC datetime: the now_ts that matches a `now=`."""
     return moment.replace(tzinfo=UTC).timestamp()

@@ -2,22 +2,30 @@
 carries the teaching plan and teachers and answers pending_review where the policy requires review;
 POST /classes/{id}/review approves or returns with a reason; an unapproved class takes no
 verification (CLASS_PENDING_REVIEW / CLASS_NOT_OPEN) and no directed issuance. Errors change nothing."""
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from h5app.models import ClassReview, Enrolment, Person, TrainingClass, Voucher
 from h5app.models.vouchers import CLAIMED
-from h5app.timeutil import utcnow
+from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import class_review
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
 
+START = local_today() + timedelta(days=14)  # a class two weeks ahead: never in the past, whatever today is
+
+
+def lesson(day: date, starts: str, ends: str, hours: int) -> dict:
+    return {"starts_at": f"{day.isoformat()}T{starts}:00+08:00", "ends_at": f"{day.isoformat()}T{ends}:00+08:00",
+            "hours": hours}
+
+
 CLASS = {"course_name": "焊工（四级）培训", "occupation": "焊工", "level": "四级", "project_type": "employment_skills",
-         "starts_on": "2026-12-21", "ends_on": "2026-12-25",
-         "sessions": [{"starts_at": "2026-12-21T08:00:00+08:00", "ends_at": "2026-12-21T12:00:00+08:00", "hours": 4}],
+         "starts_on": START.isoformat(), "ends_on": (START + timedelta(days=4)).isoformat(),
+         "sessions": [lesson(START, "08:00", "12:00", 4)],
          "teaching_plan": "焊工理论与实操，结业考核由第三方评价机构组织。",
          "teachers": [{"name": "鲁明", "certificate_number": "3701002019000123"}]}
 
@@ -151,8 +159,7 @@ def test_a_returned_class_mended_through_the_api_goes_back_to_the_bureau(client,
     class_id = create(client, keys).get_json()["id"]
     assert review(client, keys["bureau"], class_id, {"approve": False, "reason": "教学计划过于简略"}).status_code == 200
     mended = {**CLASS, "teaching_plan": "第一周理论，第二周实操；结业考核由第三方评价机构组织。",
-              "sessions": CLASS["sessions"] + [{"starts_at": "2026-12-22T08:00:00+08:00",
-                                                "ends_at": "2026-12-22T12:00:00+08:00", "hours": 4}]}
+              "sessions": CLASS["sessions"] + [lesson(START + timedelta(days=1), "08:00", "12:00", 4)]}
     response = client.put(f"/api/v1/classes/{class_id}", json=mended, headers=auth(keys["institution"]))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -172,7 +179,7 @@ def test_an_edit_through_the_api_is_refused_for_another_institution_and_after_a_
     f.enrol(training_class, worker)
     f.check_in(training_class.sessions[0], worker)
     session.commit()
-    shorter = [{**CLASS["sessions"][0], "ends_at": "2026-12-21T11:00:00+08:00", "hours": 3}]
+    shorter = [lesson(START, "08:00", "11:00", 3)]
     attended = client.put(f"/api/v1/classes/{class_id}", json={**CLASS, "course_name": "改名", "sessions": shorter},
                           headers=auth(keys["institution"]))  # the lessons may no longer change
     assert attended.status_code == 422 and "已有学员签到" in attended.get_json()["error"]["message"]

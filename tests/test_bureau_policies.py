@@ -59,7 +59,8 @@ def test_the_province_admin_finds_the_policy_its_cities_follow(client, admin, sh
 
 def test_a_change_is_saved_audited_and_applies_to_the_next_use(client, admin, shaoxing):
     worker = f.person()
-    f.voucher(f.template("shaoxing", name="上次的券"), worker, USED, claimed_at=utcnow() - timedelta(days=3), used_at=utcnow() - timedelta(days=1))
+    f.voucher(f.template("shaoxing", name="上次的券"), worker, USED, claimed_at=f.earlier_this_year(days=3),
+              used_at=f.earlier_this_year(days=1))
     second = f.voucher(f.template("shaoxing", name="这次的券"), worker, "claimed", claimed_at=utcnow(), expires_at=utcnow() + timedelta(days=30))
     training_class = f.training_class()
     db.session.commit()

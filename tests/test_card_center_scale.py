@@ -198,7 +198,7 @@ def test_the_yearly_limit_counted_from_loaded_vouchers_says_what_the_claim_page_
     assert "不能领取" not in text_of(fresh_get(client, "/worker/cards"))  # last year's claim does not count
 
     f.voucher(db.session.get(VoucherTemplate, first_id), db.session.get(Person, worker_id), "claimed",
-              claimed_at=f.utcnow_plus(days=-1))
+              claimed_at=f.earlier_this_year(days=1))
     second = f.template("chongqing", name="重庆创业培训券（二期）", region_code="500000", voucher_type="创业培训券")
     f.template("chongqing", name="重庆技能提升券", region_code="500000", voucher_type="技能提升券")
     db.session.commit()

@@ -33,9 +33,9 @@ def claimed(template, owner, **values):
 
 
 def used_this_year(template, owner, training_class=None):
-    """A voucher of `owner` verified yesterday (for `training_class`, when given)."""
-    return f.voucher(template, owner, USED, claimed_at=utcnow() - timedelta(days=3),
-                     used_at=utcnow() - timedelta(days=1), class_id=training_class.id if training_class else None)
+    """A voucher of `owner` verified yesterday, or on 1 January (for `training_class`, when given)."""
+    return f.voucher(template, owner, USED, claimed_at=f.earlier_this_year(days=3),
+                     used_at=f.earlier_this_year(days=1), class_id=training_class.id if training_class else None)
 
 
 def enrolment_of(person, training_class):
