@@ -50,6 +50,17 @@ def test_review_says_how_many_check_ins_are_corrections(client, application):
     assert "2次" in page and "其中补签 1 次" in page
 
 
+def test_the_cashier_is_told_of_a_payee_change_still_waiting(app, client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    payees.change_institution_account(db.session, made.institution, {
+        "account_name": made.institution.name, "bank_name": "中国银行绍兴分行", "account_number": "12345678901234"},
+        f.institution_actor(made.institution))
+    staff_sign_in(client, cashier)
+    page = client.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)
+    assert "尚待确认：确认前拨付到上面的当前账户" in page and "12345678901234" not in page
+
+
 def test_rejecting_without_a_reason_changes_nothing(client, application):
     made, (good, weak), clerk, _ = application
     staff_sign_in(client, clerk)

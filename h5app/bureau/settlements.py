@@ -117,6 +117,9 @@ def _page(row, form, pay_form, *, message=None, errors=(), status=200):
     return render_template(
         "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
         checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
+        # A change of the institution's account still waiting: paid to the account in force until confirmed.
+        pending_account=payees.pending_account(db.session, row.institution_id)
+        if row.awaiting_payment and row.person_id is None else None,
         rejected_before=settlement_lists.earlier_rejections(db.session, row),
         mask_id=mask_id_number, today=local_today().isoformat()), status
 
