@@ -50,6 +50,23 @@ def test_review_says_how_many_check_ins_are_corrections(client, application):
     assert "2次" in page and "其中补签 1 次" in page
 
 
+def test_a_stale_tab_paying_what_another_tab_paid_in_full_is_told_nothing_is_left(app, client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    one, other = app.test_client(), app.test_client()
+    staff_sign_in(one, cashier)
+    staff_sign_in(other, cashier)
+    stale = re.search(r'name="batches_seen" type="hidden" value="(\d+)"',
+                      other.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)).group(1)
+    payment = {"reference": "HD-1", "paid_on": local_today().isoformat(), "batches_seen": stale}
+    assert one.post(f"/bureau/settlements/{made.id}/payment", data=payment).status_code == 302
+
+    late = other.post(f"/bureau/settlements/{made.id}/payment", data={**payment, "reference": "HD-2"})
+
+    assert late.status_code == 409 and "本申请已全部拨付，无需再拨付" in late.get_data(as_text=True)
+    assert [b.reference for b in db.session.get(Settlement, made.id).batches] == ["HD-1"]
+
+
 def test_the_cashier_is_told_of_a_payee_change_still_waiting(app, client, application):
     made, _lines, _clerk, cashier = application
     review(client, application)

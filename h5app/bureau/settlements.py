@@ -161,8 +161,10 @@ def settlement_payment(settlement_id):
     seen = pay_form.batches_seen.data  # absent from a page drawn before the field existed: not asked
     if seen and seen != str(len(row.batches)):
         latest = row.batches[-1]
+        then = f"打开本页后，已有人登记了一次拨付（回单号 {latest.reference}）"
         return _page(row, ConfirmForm(formdata=None), pay_form, status=409, message=(
-            f"打开本页后，已有人登记了一次拨付（回单号 {latest.reference}）：页面已更新，请核对拨付失败的行和收款账户后再拨付"))
+            f"{then}：页面已更新，请核对拨付失败的行和收款账户后再拨付" if row.unpaid_lines
+            else f"{then}，本申请已全部拨付，无需再拨付"))
     failed = [(line.voucher.code, pay_form.row("failure", line.id).data or "")
               for line in row.unpaid_lines if pay_form.row("failed", line.id).data]
     try:
