@@ -67,6 +67,15 @@ def test_a_stale_tab_paying_what_another_tab_paid_in_full_is_told_nothing_is_lef
     assert [b.reference for b in db.session.get(Settlement, made.id).batches] == ["HD-1"]
 
 
+def test_the_paid_list_dates_each_application_by_its_payment(app, client, application):
+    made, _lines, _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    client.post(f"/bureau/settlements/{made.id}/payment", data={"reference": "HD-1", "paid_on": local_today().isoformat()})
+    listing = client.get("/bureau/settlements?status=paid").get_data(as_text=True)
+    assert "<th>拨付时间</th>" in listing and 'data-label="拨付时间"' in listing and "提交时间" not in listing
+
+
 def test_the_cashier_is_told_of_a_payee_change_still_waiting(app, client, application):
     made, _lines, _clerk, cashier = application
     review(client, application)

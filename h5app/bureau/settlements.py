@@ -49,7 +49,7 @@ def settlements():
     accounts = _accounts_of(found.rows)
     return render_template("bureau/settlements.html", found=found, status=status, payee_kind=payee_kind,
                            tabs=TABS, payee_tabs=PAYEE_TABS, overdue=overdue, accounts=accounts,
-                           unpaid_tab=status == S_REVIEWED)
+                           unpaid_tab=status == S_REVIEWED, paid_tab=status == S_PAID)
 
 
 def _accounts_of(rows) -> dict:
