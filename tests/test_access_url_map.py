@@ -32,6 +32,7 @@ NO_OBJECT_CHECK = {
                                "enrolment",
     "worker.class_detail": "a published class is public to every worker (the catalogue); an unpublished one 404s by state",
     "worker.rate": "a published class is public; the service takes a rating only from its trainee (NotEnrolled)",
+    "worker.leave": "a published class is public; the service ends only the worker's own enrolment (NotEnrolled)",
     "worker.online_use": "a running online class is public; the view then requires the worker's own enrolment",
     "worker.claim": "a template on offer is public; a directed or others-only one 404s in worker/vouchers.py (_gone)",
 }

@@ -258,6 +258,35 @@ def _unbind_directed(session, training_class: TrainingClass, actor: audit.Actor,
                      details={"class_id": training_class.id, "course_name": training_class.course_name})
 
 
+SELF_WITHDRAWN = "学员本人退出报名"
+
+
+@service
+def leave(session, person, training_class: TrainingClass, *, now: datetime | None = None) -> None:
+    """退出报名 by the worker themselves, before a voucher was verified for the class and before they
+    attended: the enrolment ends and the voucher they chose is theirs to choose for another class.
+    A voucher already verified is money the institution accounted for: its 退班 is the institution's."""
+    now = now or utcnow()
+    _lock_class(session, training_class, exclusive=False)
+    _refuse_closed_class(training_class, "退出报名")
+    enrolment = session.scalar(select(Enrolment).where(Enrolment.class_id == training_class.id,
+                                                       Enrolment.person_id == person.id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if enrolment is None or enrolment.status != ENROLLED:
+        raise NotEnrolled("您没有报名该班期")
+    if session.scalar(select(Voucher.id).where(Voucher.class_id == training_class.id, Voucher.person_id == person.id)):
+        raise AlreadyAttending("您的培训券已在本班期验券使用，退出班期请联系培训机构办理退班")
+    if first_attendance(session, training_class, person.id) is not None:
+        raise AlreadyAttending("您已参加本班期的培训，不能自行退出报名；如有特殊情况请联系培训机构")
+    enrolment.status, enrolment.ended_at, enrolment.end_reason = WITHDRAWN, now, SELF_WITHDRAWN
+    enrolment.voucher_id = None
+    session.flush()
+    audit.record(session, audit.Actor.for_person(person), "class.leave", person_id=person.id,
+                 institution_id=training_class.institution_id, region_code=training_class.institution.region_code,
+                 at=now, details={"class_id": training_class.id})
+    session.commit()
+
+
 @service
 def withdraw(session, training_class: TrainingClass, id_number: str | None, reason: str | None,
              actor: audit.Actor, *, now: datetime | None = None) -> Withdrawal:

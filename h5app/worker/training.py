@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 
 from ..access import WORKER, roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import (
     CheckIn, ClassRating, ClassSession, Enrolment, Institution, TrainingClass, Voucher, region_prefix,
 )
@@ -17,7 +18,7 @@ from ..models.classes import (
 )
 from ..models.vouchers import CLAIMED
 from ..timeutil import local_today, start_of_local_day, utcnow
-from ..vouchers import qrtoken, subsidy
+from ..vouchers import cancellation, qrtoken, subsidy
 from ..vouchers import checkin as checkin_service
 from ..vouchers import checkout as checkout_service
 from ..vouchers import enrolment as enrolment_service
@@ -117,6 +118,9 @@ def class_detail(class_id):
         rated=rated, training_over=over, directed=None if over else _directed_for(choice.usable, class_id),
         voucher_to_show=not over and not stale and voucher is not None and voucher.effective_status(now) == CLAIMED,
         online_used=bool(enrolment and training_class.is_online and used_here(person.id, class_id)),
+        may_leave=bool(enrolment and cancellation.closed_class(training_class, "") is None
+                       and used_here(person.id, class_id) is None
+                       and cancellation.first_attendance(db.session, training_class, person.id) is None),
         rating_form=RatingForm(), places=enrolment_service.places_left(db.session, [training_class]).get(class_id),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
     ), (400 if error else 200)
@@ -143,6 +147,22 @@ def _enrolled_words(stale: str | None, chosen: str | None) -> str:
 def _directed_for(usable: list[Voucher], class_id: int) -> Voucher | None:
     """The directed voucher issued to me for this class (定向券), while it waits to be verified."""
     return next((v for v in usable if v.bound_class_id == class_id), None)
+
+
+@bp.route("/classes/<int:class_id>/leave", methods=["POST"])
+@roles_required(WORKER)
+def leave(class_id):
+    """退出报名: the worker's own, before their voucher is verified and before they attend."""
+    training_class = _class_or_404(class_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        cancellation.leave(db.session, current_user._get_current_object(), training_class)
+    except DomainError as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash("已退出报名。您选用的培训券仍在“我的卡券”中，可报名其他班期使用", "success")
+    return redirect(url_for("worker.class_detail", class_id=class_id))
 
 
 @bp.route("/classes/<int:class_id>/rating", methods=["POST"])
