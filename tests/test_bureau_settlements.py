@@ -53,11 +53,7 @@ def test_review_says_how_many_check_ins_are_corrections(client, application):
 def test_a_stale_tab_paying_what_another_tab_paid_in_full_is_told_nothing_is_left(app, client, application):
     made, _lines, _clerk, cashier = application
     review(client, application)
-    one, other = app.test_client(), app.test_client()
-    staff_sign_in(one, cashier)
-    staff_sign_in(other, cashier)
-    stale = re.search(r'name="batches_seen" type="hidden" value="(\d+)"',
-                      other.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)).group(1)
+    one, other, stale = two_tabs(app, made, cashier)
     payment = {"reference": "HD-1", "paid_on": local_today().isoformat(), "batches_seen": stale}
     assert one.post(f"/bureau/settlements/{made.id}/payment", data=payment).status_code == 302
 
@@ -212,6 +208,17 @@ def test_the_settlement_list_and_page_name_the_class(client, application):
     assert f"班期：<strong>{course}</strong>" in page and "返回结算审核列表" in page
 
 
+def two_tabs(app, made, cashier):
+    """The cashier's two browsers, the second with the payment page drawn now: (one, other, the
+    batches the second has seen)."""
+    one, other = app.test_client(), app.test_client()
+    staff_sign_in(one, cashier)
+    staff_sign_in(other, cashier)
+    stale = re.search(r'name="batches_seen" type="hidden" value="(\d+)"',
+                      other.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)).group(1)
+    return one, other, stale
+
+
 def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(app, client, application):
     made, (good, weak), clerk, cashier = application
     review(client, application)
@@ -227,11 +234,7 @@ def test_a_payment_whose_every_line_failed_says_so_and_nothing_is_written_off(ap
 def test_a_payment_from_a_page_drawn_before_another_batch_is_refused_until_seen(app, client, application):
     made, (good, weak), clerk, cashier = application
     review(client, application)
-    one, other = app.test_client(), app.test_client()
-    staff_sign_in(one, cashier)
-    staff_sign_in(other, cashier)
-    stale = re.search(r'name="batches_seen" type="hidden" value="(\d+)"',
-                      other.get(f"/bureau/settlements/{made.id}").get_data(as_text=True)).group(1)
+    one, other, stale = two_tabs(app, made, cashier)
     one.post(f"/bureau/settlements/{made.id}/payment", data={  # the bank returned the line: 户名不符
         "reference": "HD-1", "paid_on": local_today().isoformat(), "batches_seen": stale,
         f"failed-{line_id(made, good)}": "1", f"failure-{line_id(made, good)}": "户名不符"})

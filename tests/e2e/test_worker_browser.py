@@ -69,15 +69,13 @@ def test_worker_claims_a_voucher_and_shows_its_live_qr(page, shots):
     shots.check_and_save(page, "my-vouchers")
 
 
-def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, shots):
-    """Offline, the stale QR is not offered to the front desk ("请向培训机构出示" goes) and a 刷新
-    button appears (pulling down does nothing in WeChat); signed out, the page says so."""
+def open_voucher_qr_on_a_fake_clock(page, nonce: str) -> None:
+    """A worker holding one voucher, signed in from the channel app on a fake clock, on its QR page
+    with live-qr.js running."""
     channel = f.channel(secret="worker-e2e-secret")
-    template = f.template(name="2026年就业技能培训券", stock=50)
     worker = f.person(name="李秀英", region_code="330602")
-    f.voucher(template, worker)
-    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone,
-                         nonce="worker-e2e-stale")
+    f.voucher(f.template(name="2026年就业技能培训券", stock=50), worker)
+    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone, nonce=nonce)
     commit()
     page.clock.install()
     page.goto(f"/sso/zhrs?ticket={ticket}")
@@ -85,8 +83,14 @@ def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, sho
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
     page.get_by_role("link", name="2026年就业技能培训券").first.click()
     expect(page.locator("#live-qr svg")).to_be_visible()  # drawn by the server: the script may not run yet
-    expect(page.get_by_role("link", name="刷新")).to_be_hidden()
     page.wait_for_load_state("load")  # live-qr.js (deferred) has run and set its timer on the fake clock
+
+
+def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, shots):
+    """Offline, the stale QR is not offered to the front desk ("请向培训机构出示" goes) and a 刷新
+    button appears (pulling down does nothing in WeChat); signed out, the page says so."""
+    open_voucher_qr_on_a_fake_clock(page, "worker-e2e-stale")
+    expect(page.get_by_role("link", name="刷新")).to_be_hidden()
 
     page.context.set_offline(True)
     page.clock.run_for(31_000)
@@ -104,19 +108,7 @@ def test_a_qr_that_could_not_be_refreshed_says_why_and_offers_a_reload(page, sho
 def test_a_qr_page_back_from_a_locked_phone_fetches_a_new_qr_at_once(page):
     """A locked phone runs no timers: back after 70 s, the QR on screen is past its 60 seconds, and
     the page fetches a fresh one from the clock, not after 30 more ticks."""
-    channel = f.channel(secret="worker-e2e-secret")
-    worker = f.person(name="李秀英", region_code="330602")
-    f.voucher(f.template(name="2026年就业技能培训券", stock=50), worker)
-    ticket = mint_ticket(channel.secret, id_number=worker.id_number, name=worker.name, phone=worker.phone,
-                         nonce="worker-e2e-locked")
-    commit()
-    page.clock.install()
-    page.goto(f"/sso/zhrs?ticket={ticket}")
-    page.wait_for_url("**/worker/")
-    page.get_by_role("navigation", name="主导航").get_by_role("link", name="我的卡券").click()
-    page.get_by_role("link", name="2026年就业技能培训券").first.click()
-    expect(page.locator("#live-qr svg")).to_be_visible()
-    page.wait_for_load_state("load")  # live-qr.js (deferred) has run and set its timer on the fake clock
+    open_voucher_qr_on_a_fake_clock(page, "worker-e2e-locked")
 
     with page.expect_response(lambda r: r.url.endswith("/qr.json") and r.ok):
         page.clock.fast_forward(70_000)  # the lid closed: due timers fire at most once
