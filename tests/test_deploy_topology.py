@@ -226,7 +226,9 @@ def test_an_instance_killed_mid_run_loses_and_doubles_no_verification(topology, 
             try:
                 response = client.post(topology.url + "/api/v1/verifications", json=body, timeout=60,
                                        headers=auth(token, **{"Idempotency-Key": key}))
-            except requests.ConnectionError:
+            # The connection lost before the answer began, or in the middle of its body (the instance
+            # died while nginx was passing the answer on): a partner sends the request again, same key.
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 transient["connection"] += 1
                 continue
             data = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
