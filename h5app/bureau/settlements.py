@@ -112,8 +112,9 @@ def _decisions(row: Settlement, form: SettlementReviewForm) -> tuple[list, list,
 
 def _page(row, form, pay_form, *, message=None, errors=(), status=200):
     pay_form.batches_seen.data = str(len(row.batches))  # the page shows them all: the next payment follows them
+    today = local_today().isoformat()
     # The date picker offers no day after today (the service refuses one).
-    pay_form.paid_on.render_kw = {**(pay_form.paid_on.render_kw or {}), "max": local_today().isoformat()}
+    pay_form.paid_on.render_kw = {**(pay_form.paid_on.render_kw or {}), "max": today}
     return render_template(
         "bureau/settlement.html", settlement=row, form=form, pay_form=pay_form, message=message, errors=errors,
         checkins=_evidence(row), account=payees.settlement_account(db.session, row), mask_name=mask_name,
@@ -121,7 +122,7 @@ def _page(row, form, pay_form, *, message=None, errors=(), status=200):
         pending_account=payees.pending_account(db.session, row.institution_id)
         if row.awaiting_payment and row.person_id is None else None,
         rejected_before=settlement_lists.earlier_rejections(db.session, row),
-        mask_id=mask_id_number, today=local_today().isoformat()), status
+        mask_id=mask_id_number, today=today), status
 
 
 @bp.route("/settlements/<int:settlement_id>", methods=["GET", "POST"])

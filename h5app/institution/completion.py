@@ -104,6 +104,8 @@ def apply_settlement(class_id):
 def _full_codes(entered: list[str], training_class) -> list[str]:
     """The codes as typed, a tail the page shows ("…THYK", "THYK") read as the one voucher of the
     class still to apply for that ends so; anything else as typed, for the service to judge."""
+    if not entered:
+        return []
     pending = [v.code for v in settlement.vouchers_to_apply_for(db.session, training_class)]
     full = []
     for code in entered:

@@ -140,7 +140,7 @@ def decide_institution_account(session, account: PayeeAccount, actor: audit.Acto
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed("请填写不予确认的原因", fields={"reason": "请填写原因"})
-    if approve and account.entered_by_id is not None and account.entered_by_id == actor.id and actor.type == "staff":
+    if approve and actor.type == "staff" and account.entered_by_id == actor.id:
         raise DutySegregation("收款账户变更须由录入人以外的另一名工作人员核对确认")
     if approve:
         _activate(session, account, actor, now)

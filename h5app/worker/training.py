@@ -112,14 +112,14 @@ def class_detail(class_id):
     rated = db.session.scalar(select(ClassRating).where(
         ClassRating.class_id == class_id, ClassRating.person_id == person.id))
     over = training_over(None if stale else voucher, training_class)  # not over for a voucher settled elsewhere
+    used = used_here(person.id, class_id) if enrolment else None
     return render_template(
         "worker/class_detail.html", training_class=training_class, form=form, error=error, usable=choice.usable,
         blocked=choice.blocked, stale=stale, enrolment=enrolment, rating=rating_summary([class_id]).get(class_id),
         rated=rated, training_over=over, directed=None if over else _directed_for(choice.usable, class_id),
         voucher_to_show=not over and not stale and voucher is not None and voucher.effective_status(now) == CLAIMED,
-        online_used=bool(enrolment and training_class.is_online and used_here(person.id, class_id)),
-        may_leave=bool(enrolment and cancellation.closed_class(training_class, "") is None
-                       and used_here(person.id, class_id) is None
+        online_used=bool(enrolment and training_class.is_online and used),
+        may_leave=bool(enrolment and cancellation.closed_class(training_class, "") is None and used is None
                        and cancellation.first_attendance(db.session, training_class, person.id) is None),
         rating_form=RatingForm(), places=enrolment_service.places_left(db.session, [training_class]).get(class_id),
         attendance=subsidy.attendance_rate(db.session, training_class, person.id) if enrolment else None,
