@@ -106,6 +106,47 @@ def test_bad_payment_details_change_nothing(session, reference, paid_on, failed)
     assert {session.get(Voucher, v.id).status for v in vouchers} == {USED}
 
 
+def test_a_bank_slip_entered_for_another_payee_is_refused_and_changes_nothing(session):
+    """One slip is one transfer to one payee: entering it twice records a payment the bank never made."""
+    first_app, _, cashier = reviewed_application(session)
+    settlement.pay(session, first_app, cashier, reference="HD777", paid_on=date(2022, 5, 10), now=NOW)
+    other_app, vouchers, other_cashier = reviewed_application(session)
+
+    with pytest.raises(ValidationFailed) as refused:
+        settlement.pay(session, other_app, other_cashier, reference="HD777", now=NOW)
+    assert refused.value.details["fields"]["reference"] == (
+        f"回单号 HD777 已登记于结算申请 {first_app.id} 2022-05-10 的拨付，请核对银行回单")
+    assert {session.get(Voucher, v.id).status for v in vouchers} == {USED}
+    assert session.get(Settlement, other_app.id).status == S_REVIEWED
+
+
+def test_a_second_batch_of_one_application_needs_its_own_slip(session):
+    app, (_, second), cashier = reviewed_application(session)
+    settlement.pay(session, app, cashier, reference="HD001", paid_on=date(2022, 5, 10),
+                   failed=[(second.code, "账号有误")], now=NOW)
+
+    with pytest.raises(ValidationFailed) as refused:
+        settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD001", now=NOW)
+    assert "已登记于本申请 2022-05-10 的拨付" in refused.value.message
+    assert session.get(Voucher, second.id).status == USED
+
+
+def test_one_slip_may_pay_two_applications_of_the_same_institution(session):
+    template = make_template(face_value_fen=150000)
+    first_class = make_class()
+    second_class = make_class(first_class.institution)
+    first, second = trainee(first_class, template), trainee(second_class, template)
+    session.commit()
+    reviewer, cashier = bureau_pair()
+    applications = [settlement.apply(session, cls, officer(cls), now=NOW) for cls in (first_class, second_class)]
+    for app, voucher in zip(applications, (first, second)):
+        settlement.review(session, app, reviewer, approve=[voucher.code], now=NOW)
+
+    for app in applications:
+        settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD900", now=NOW)
+    assert {session.get(Voucher, v.id).status for v in (first, second)} == {SETTLED}
+
+
 def test_a_failed_line_needs_a_reason(session):
     app, (first, _), cashier = reviewed_application(session)
 

@@ -288,6 +288,24 @@ def _paid_on(value, now, settlement: Settlement) -> date:
     return value
 
 
+def _check_reference_unused(session, settlement: Settlement, reference: str) -> None:
+    """One bank slip is one transfer to one payee: its reference already entered for this
+    application (a second batch is another transfer) or for another payee's is a slip entered twice
+    — a payment recorded that the bank never made. Another application of the same payee may share
+    it (one transfer paying both)."""
+    earlier = session.execute(
+        select(PaymentBatch.settlement_id, PaymentBatch.paid_on, Settlement.institution_id, Settlement.person_id)
+        .join(Settlement, Settlement.id == PaymentBatch.settlement_id)
+        .where(PaymentBatch.region_code == settlement.region_code, PaymentBatch.reference == reference)
+    ).all()
+    for row in earlier:
+        same_payee = (row.institution_id, row.person_id) == (settlement.institution_id, settlement.person_id)
+        if row.settlement_id == settlement.id or not same_payee:
+            where = "本申请" if row.settlement_id == settlement.id else f"结算申请 {row.settlement_id}"
+            message = f"回单号 {reference} 已登记于{where} {row.paid_on:%Y-%m-%d} 的拨付，请核对银行回单"
+            raise ValidationFailed(message, fields={"reference": message})
+
+
 @service
 def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str | None = None, paid_on=None,
         failed=(), now=None) -> PaymentBatch:
@@ -309,6 +327,7 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，审核完成后才能拨付")
     if any(line.decided_by == _who(actor) for line in settlement.lines):
         raise DutySegregation("审核与拨付须由不同人员办理：您审核过本申请，请由其他人员办理拨付")
+    _check_reference_unused(session, settlement, reference)
     unpaid = {line.voucher.code: line for line in settlement.unpaid_lines}
     bad, failures = [], {}
     for index, (code, reason) in enumerate(failed, start=1):
