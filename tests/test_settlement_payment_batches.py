@@ -14,7 +14,8 @@ from h5app.vouchers.errors import SettlementError, ValidationFailed
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
-from .auth_support import staff_sign_in
+from .auth_support import sign_in, staff_sign_in
+from .page_support import visible
 from .settlement_support import (
     NOW, bureau_pair, chongqing_application, make_class, make_template, officer, reviewed_application, trainee,
 )
@@ -145,6 +146,16 @@ def test_one_slip_may_pay_two_applications_of_the_same_institution(session):
     for app in applications:
         settlement.pay(session, session.get(Settlement, app.id), cashier, reference="HD900", now=NOW)
     assert {session.get(Voucher, v.id).status for v in (first, second)} == {SETTLED}
+
+
+def test_the_worker_reads_the_subsidy_paid_in_the_vouchers_history(client, session):
+    app, (first, _), cashier = reviewed_application(session)
+    settlement.pay(session, app, cashier, reference="HD001", paid_on=date(2022, 5, 10), now=NOW)
+    sign_in(client, session.get(Voucher, first.id).person)
+
+    page = visible(client.get(f"/worker/vouchers/{first.code}"))
+
+    assert "该券已结算核销" in page and "培训补贴1,500.00元已拨付，唯一码核销" in page
 
 
 def test_a_failed_line_needs_a_reason(session):

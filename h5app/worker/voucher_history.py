@@ -16,6 +16,12 @@ def _returned(event: AuditEvent) -> str:
     return text
 
 
+def _settled(details: dict) -> str:
+    amount = details.get("amount_fen")
+    paid = f"培训补贴{amount / 100:,.2f}元已拨付" if isinstance(amount, int) else "培训补贴已结算"
+    return f"{paid}，唯一码核销"
+
+
 def _line(event: AuditEvent, institutions: dict[int, str]) -> str | None:
     details = event.details or {}
     where = institutions.get(event.institution_id, "")
@@ -25,7 +31,7 @@ def _line(event: AuditEvent, institutions: dict[int, str]) -> str | None:
         "voucher.verify": lambda: f"在{where}验券使用" if where else "验券使用",
         "voucher.return": lambda: _returned(event),
         "voucher.unbind": lambda: f"“{details.get('course_name', '')}”班期取消，本券可报名其他适用班期",
-        "voucher.settle": lambda: "培训补贴已结算，唯一码核销",
+        "voucher.settle": lambda: _settled(details),
         "voucher.expire": lambda: "超过有效期，已失效",
         "voucher.revoke": lambda: "人社部门作废",
         "voucher.auto_use_refused": lambda: "结业时未能自动使用",
