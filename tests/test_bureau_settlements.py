@@ -3,6 +3,7 @@ it paid, the 资金拨付表 in CSV and XLSX; 批量作废 with per-code results
 import csv
 import io
 import re
+from datetime import timedelta
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -286,4 +287,16 @@ def test_a_reference_with_other_characters_is_refused_on_the_form(app, client, a
     refused = client.post(f"/bureau/settlements/{made.id}/payment",
                           data={"reference": "HX2026；退款", "paid_on": local_today().isoformat()})
     assert refused.status_code == 400 and "回单号只能包含字母、数字" in refused.get_data(as_text=True)
+    assert db.session.get(Voucher, good.id).status == "used"
+
+
+def test_a_payment_dated_before_the_review_is_told_at_the_date_field(app, client, application):
+    made, (good, _weak), _clerk, cashier = application
+    review(client, application)
+    staff_sign_in(client, cashier)
+    refused = client.post(f"/bureau/settlements/{made.id}/payment",
+                          data={"reference": "HX001", "paid_on": (local_today() - timedelta(days=1)).isoformat()})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert re.search(r'name="paid_on"[^>]*>\s*<p class="field-error">拨付日期不能早于审核日期', page)
     assert db.session.get(Voucher, good.id).status == "used"

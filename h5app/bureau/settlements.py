@@ -172,6 +172,9 @@ def settlement_payment(settlement_id):
         batch = settlement.pay(db.session, row, audit.Actor.for_staff(current_user),
                                reference=pay_form.reference.data, paid_on=pay_form.paid_on.parsed, failed=failed)
     except DomainError as refusal:
+        for name, problem in refusal.details.get("fields", {}).items():  # shown at the field too
+            if name in pay_form:
+                pay_form[name].errors = [problem]
         return _page(row, ConfirmForm(formdata=None), pay_form, message=refusal.message,
                      errors=refusal.details.get("rows", []), status=400 if refusal.status != 403 else 403)
     parts = []
