@@ -362,3 +362,12 @@ def test_what_counts_in_no_district_has_its_own_row_so_the_table_adds_up(shaoxin
 
     staff_sign_in(client, clerk)
     assert "绍兴市本级（未分到区县）" in client.get("/bureau/statistics?year=2026").get_data(as_text=True)
+
+
+def test_an_import_names_the_regions_it_could_not_match(client, supervisor):
+    """An import replaces the year's targets: a district's name mistyped must not pass unnoticed."""
+    response = upload(client, "province,region,issue_target,use_target\n浙江省,月城区,100,10\n浙江省,越城区,80,8\n".encode())
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "已导入2026年地区任务2行" in page
+    assert "其中1行的地区（月城区）与系统中的地区都不匹配" in page
+

@@ -97,9 +97,13 @@ def statistics_targets():
         else:
             upload = form.file.data
             try:
-                kind, count = import_targets(db.session, read_table(upload.filename, upload.read()), year,
-                                             audit.Actor.for_staff(current_user))
+                kind, count, unmatched = import_targets(db.session, read_table(upload.filename, upload.read()), year,
+                                                        audit.Actor.for_staff(current_user))
                 flash(f"已导入{year}年{'地区任务' if kind == 'region' else '调度指标目标'}{count}行", "success")
+                if unmatched:
+                    shown = "、".join(unmatched[:5]) + ("等" if len(unmatched) > 5 else "")
+                    flash(f"其中{len(unmatched)}行的地区（{shown}）与系统中的地区都不匹配，不与统计数据对比；"
+                          "如是本地区，请核对名称或填写6位地区代码后重新导入", "warning")
                 return redirect(url_for("bureau.statistics_targets", year=year))
             except DomainError as refusal:  # an unreadable file (SheetError), bad rows or a rule
                 message, errors = refusal.message, refusal.details.get("rows", [])

@@ -139,8 +139,10 @@ def _kpi_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 @service
-def import_targets(session, table: list[list[str]], year: int, actor: audit.Actor) -> tuple[str, int]:
-    """Import one annex table for `year`; returns (kind, rows imported). Commits."""
+def import_targets(session, table: list[list[str]], year: int, actor: audit.Actor) -> tuple[str, int, list[str]]:
+    """Import one annex table for `year`; returns (kind, rows imported, the region names that match
+    none of ours). Commits. A name that matches no region is kept as written (an annex lists other
+    provinces' cities too) but is compared with nothing: the clerk is told, a typo shows at once."""
     if actor.region_code is None:
         raise OutOfScope("只有人社部门可以导入目标")
     if not 2000 <= year <= 2100:
@@ -160,7 +162,7 @@ def import_targets(session, table: list[list[str]], year: int, actor: audit.Acto
     audit.record(session, actor, "targets.import", region_code=actor.region_code, at=now,
                  details={"kind": kind, "year": year, "rows": len(clean)})
     session.commit()
-    return kind, len(clean)
+    return kind, len(clean), [row["region_name"] for row in clean if kind == "region" and row["region_code"] is None]
 
 
 def region_targets(session, region_code: str, year: int) -> list[RegionTarget]:
