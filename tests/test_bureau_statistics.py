@@ -371,3 +371,10 @@ def test_an_import_names_the_regions_it_could_not_match(client, supervisor):
     assert "已导入2026年地区任务2行" in page
     assert "其中1行的地区（月城区）与系统中的地区都不匹配" in page
 
+
+def test_the_annex_table_imports_with_its_own_headers(client, supervisor):
+    """Seed 000's annex, pasted as it is: 地区 / 培训人次 (人次) / 全年发券 (张) / 全年用券 (张)."""
+    table = "地区,培训人次 (人次),全年发券 (张),全年用券（张）\n越城区,25000,13000,1300\n"
+    assert upload(client, table.encode()).status_code == 302
+    target = db.session.scalar(select(RegionTarget).where(RegionTarget.region_name == "越城区"))
+    assert (target.training_people, target.issue_target, target.use_target) == (25000, 13000, 1300)

@@ -15,10 +15,17 @@ from ..vouchers.errors import OutOfScope, ValidationFailed
 from ..vouchers.transactions import service
 from .indicators import INDICATORS
 
+def _with_unit(name: str, unit: str) -> tuple[str, ...]:
+    """A header as a table may write it: bare, or with its unit in either kind of brackets."""
+    return name, f"{name}({unit})", f"{name} ({unit})", f"{name}（{unit}）", f"{name} （{unit}）"
+
+
 REGION_COLUMNS = {
     "province": ("省份", "province"), "region": ("地区", "region"), "region_code": ("地区代码", "region_code"),
-    "training_people": ("培训人数", "training_people"), "issue_target": ("发券目标", "issue_target"),
-    "use_target": ("用券目标", "use_target"), "source": ("来源", "source"),
+    # The annexes' own headers too (seed 000: 培训人次 (人次)、全年发券 (张)、全年用券 (张)).
+    "training_people": ("培训人数", "training_people", *_with_unit("培训人次", "人次")),
+    "issue_target": ("发券目标", "issue_target", *_with_unit("全年发券", "张")),
+    "use_target": ("用券目标", "use_target", *_with_unit("全年用券", "张")), "source": ("来源", "source"),
 }
 KPI_COLUMNS = {
     "indicator": ("指标", "indicator"), "code": ("指标代码", "code"), "definition": ("定义", "definition"),
