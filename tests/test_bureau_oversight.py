@@ -15,6 +15,7 @@ from h5app.vouchers import audit, claim, enrolment, exam_results, payees
 
 from . import factories as f
 from .auth_support import signed_in_staff, staff_sign_in
+from .page_support import visible
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_audit_log_filters_by_code_and_by_person_shown_masked(client, clerk):
     other = claim.claim(db.session, f.person(), f.template(name="另一券"))
     page = client.get(f"/bureau/audit?code={voucher.code}").get_data(as_text=True)
     assert page.count("领券") >= 1 and "没有符合条件的记录" not in page
-    by_person = client.get(f"/bureau/audit?id_number={worker.id_number}").get_data(as_text=True)
+    by_person = by_id_number(client, worker.id_number)
     assert worker.id_number not in by_person and worker.id_number[-4:] in by_person
     assert f'name="person" value="{worker.id}"' in by_person
     export = client.get(f"/bureau/audit.csv?person={worker.id}").get_data().decode("utf-8-sig")
@@ -90,9 +91,26 @@ def test_audit_log_filters_by_code_and_by_person_shown_masked(client, clerk):
     assert other.code  # a second person's claim exists and is filtered out above
 
 
+def by_id_number(client, number: str) -> str:
+    """The audit log filtered by a person's full ID number, as the page's form posts it."""
+    return client.post("/bureau/audit", data={"id_number": number}, follow_redirects=True).get_data(as_text=True)
+
+
 def test_audit_log_explains_bad_filters(client, clerk):
-    page = client.get("/bureau/audit?id_number=123&from=yesterday").get_data(as_text=True)
+    page = visible(client.post("/bureau/audit", data={"id_number": "123", "from": "yesterday"}, follow_redirects=True))
     assert "身份证号码应为18位" in page and "日期格式应为" in page
+
+
+def test_the_id_number_filter_is_posted_and_never_put_in_a_url(client, clerk):
+    worker = f.person(name="王建国")
+    claim.claim(db.session, worker, f.template())
+    posted = client.post("/bureau/audit", data={"id_number": worker.id_number, "code": " "})
+    assert posted.status_code == 302 and posted.headers["Location"] == f"/bureau/audit?person={worker.id}"
+    page = client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert 'method="post"' in page and worker.id_number not in page and "领券" in page
+    old_link = client.get(f"/bureau/audit?id_number={worker.id_number}")  # a link from before: the same answer
+    assert old_link.status_code == 302 and worker.id_number not in old_link.headers["Location"]
+
 
 
 def test_the_home_counts_a_voucher_past_its_deadline_as_expired_before_any_job(client, clerk):
@@ -164,7 +182,7 @@ def test_filters_by_another_regions_institution_or_person_find_nothing_and_confi
     by_school = client.get(f"/bureau/audit?institution={keqiao['school'].code}").get_data(as_text=True)
     assert "没有符合条件的记录" in by_school and "kq_officer1" not in by_school
     worker = keqiao["worker"]
-    by_person = client.get(f"/bureau/audit?id_number={worker.id_number}").get_data(as_text=True)
+    by_person = by_id_number(client, worker.id_number)
     assert "没有符合条件的记录" in by_person and "（无此人）" in by_person
     assert worker.id_number[-4:] not in by_person  # the masked number would confirm the person exists
     by_id = client.get(f"/bureau/audit?person={worker.id}").get_data(as_text=True)
@@ -187,7 +205,7 @@ def test_the_citys_clerk_sees_its_districts_logins_results_and_enrolments(client
     by_school = client.get(f"/bureau/audit?institution={keqiao['school'].code}").get_data(as_text=True)
     assert "录入考核结果" in by_school
     worker = keqiao["worker"]
-    by_person = client.get(f"/bureau/audit?id_number={worker.id_number}").get_data(as_text=True)
+    by_person = by_id_number(client, worker.id_number)
     assert "报名" in by_person and worker.id_number[-4:] in by_person
 
 

@@ -183,6 +183,24 @@ class PopulationConfirmForm(_PopulationFields):
             raise ValidationError("请先预览再确认发放")
 
 
+class AuditFilterForm(Form):
+    """审计日志's filters, posted so that the full ID number typed in never reaches a URL; the page
+    then shows them by GET (oversight._by_id_number). Each is optional; what each means is
+    oversight._audit_query's."""
+
+    code = StringField("券码", validators=[Length(max=40)])
+    id_number = StringField("身份证号（输入完整号码）", validators=[Length(max=40)])
+    institution = StringField("机构编码", validators=[Length(max=40)])
+    actor = StringField("操作人", validators=[Length(max=80)])
+    date_from = StringField("起始日期", name="from", validators=[Length(max=20)])
+    date_to = StringField("截止日期", name="to", validators=[Length(max=20)])
+    person = StringField(validators=[Length(max=20)])
+
+    def filters(self) -> dict:
+        """The query-string names (from, to …) → what was posted."""
+        return {field.name: field.data or "" for field in self if field.name != "csrf_token"}
+
+
 class PersonSearchForm(Form):
     """人员信息: look a person up by the full ID number (a POST, so the number stays out of URLs
     and access logs)."""

@@ -2,7 +2,7 @@
 a filtered population with a live count) and read the audit log, filtered and exportable."""
 from datetime import datetime, timedelta
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,7 +17,7 @@ from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUS
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
 from ..vouchers.errors import DomainError
-from .forms import IssueForm
+from .forms import AuditFilterForm, IssueForm
 from .routes import bp
 
 
@@ -93,12 +93,6 @@ def _audit_query():
     person_id = database_id(args.get("person")) if args.get("person") else None
     if args.get("person") and person_id is None:
         person_id = 0  # a person no id names: no rows
-    if args.get("id_number"):
-        problem = id_number_error(args["id_number"])
-        if problem:
-            problems.append(problem)
-        person_id = db.session.scalar(select(Person.id).where(Person.id_number == normalize_id_number(args["id_number"])))
-        person_id = person_id or 0
     person_id = _person_in_region(person_id)
     if person_id is not None:
         # Links and the export carry the person's internal id, never the ID number typed in.
@@ -157,11 +151,37 @@ ACTION_LABELS = {
 AUDIT_PAGE = 50
 
 
-@bp.route("/audit")
+AUDIT_FILTERS = ("code", "institution", "actor", "from", "to", "person")
+
+
+def _by_id_number(values) -> Response:
+    """The filters again, the ID number typed in replaced by the person's internal id: the page's
+    filters are posted, so the full number never reaches a URL, the browser's history or an access
+    log (an older link with ?id_number= is answered the same way)."""
+    filters = {key: values[key].strip() for key in AUDIT_FILTERS if values.get(key, "").strip()}
+    number = values.get("id_number", "").strip()
+    if number:
+        problem = id_number_error(number)
+        if problem:
+            flash(problem, "error")
+        person_id = db.session.scalar(select(Person.id).where(Person.id_number == normalize_id_number(number)))
+        filters["person"] = _person_in_region(person_id) or 0
+    return redirect(url_for("bureau.audit_log", **filters))
+
+
+@bp.route("/audit", methods=["GET", "POST"])
 @roles_required(BUREAU)
 def audit_log():
     """Newest first, 50 a page; "更早的记录" continues below the last one shown (by id, so a page
     costs the same however long the log is). Each row names its voucher."""
+    if request.method == "POST":
+        form = AuditFilterForm()
+        if not form.validate_on_submit():
+            flash(form.error_text(), "error")
+            return redirect(url_for("bureau.audit_log"))
+        return _by_id_number(form.filters())
+    if request.args.get("id_number"):
+        return _by_id_number(request.args)
     query, problems, person_id = _audit_query()
     before = request.args.get("before", "")
     if ascii_digits(before) and len(before) < 19:
@@ -172,7 +192,7 @@ def audit_log():
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
     person = db.session.get(Person, person_id) if person_id else None
-    filters = {k: v for k, v in request.args.items() if k not in ("id_number", "person", "before") and v}
+    filters = {k: v for k, v in request.args.items() if k not in ("person", "before") and v}
     if person_id is not None:
         filters["person"] = person_id
     return render_template("bureau/audit.html", rows=rows, problems=problems, labels=ACTION_LABELS,
@@ -183,6 +203,8 @@ def audit_log():
 @bp.route("/audit.csv")
 @roles_required(BUREAU)
 def audit_export():
+    if request.args.get("id_number"):
+        return _by_id_number(request.args)  # then the page, with its 导出 CSV by the person's id
     query, _problems, _person = _audit_query()
     rows = [[to_local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, ACTION_LABELS.get(e.action, e.action),
              code or "", VOUCHER_STATUSES.get(e.from_status, ""), VOUCHER_STATUSES.get(e.to_status, ""),
