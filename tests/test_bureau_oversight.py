@@ -98,7 +98,7 @@ def by_id_number(client, number: str) -> str:
 
 def test_audit_log_explains_bad_filters(client, clerk):
     page = visible(client.post("/bureau/audit", data={"id_number": "123", "from": "yesterday"}, follow_redirects=True))
-    assert "身份证号码应为18位" in page and "日期格式应为" in page
+    assert "身份证号码应为18位" in page and "日期格式应为" in page and "没有符合条件的记录" in page
 
 
 def test_the_id_number_filter_is_posted_and_never_put_in_a_url(client, clerk):
@@ -111,6 +111,13 @@ def test_the_id_number_filter_is_posted_and_never_put_in_a_url(client, clerk):
     old_link = client.get(f"/bureau/audit?id_number={worker.id_number}")  # a link from before: the same answer
     assert old_link.status_code == 302 and worker.id_number not in old_link.headers["Location"]
 
+
+def test_dates_the_wrong_way_round_are_told_and_list_nothing(client, clerk):
+    claim.claim(db.session, f.person(), f.template())
+    page = visible(client.get("/bureau/audit?from=2026-12-08&to=2026-12-01"))
+    assert "起始日期不能晚于截止日期" in page and "没有符合条件的记录" in page
+    unfiltered_by_mistake = visible(client.get("/bureau/audit?from=2026-13-45"))
+    assert "日期格式应为" in unfiltered_by_mistake and "没有符合条件的记录" in unfiltered_by_mistake
 
 
 def test_the_home_counts_a_voucher_past_its_deadline_as_expired_before_any_job(client, clerk):

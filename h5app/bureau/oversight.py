@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from ..access import BUREAU, person_in_region, roles_required
 from ..codes import normalize_code
@@ -104,15 +104,22 @@ def _audit_query():
         query = query.where(AuditEvent.institution_id == (institution_id or 0))
     if args.get("actor"):
         query = query.where(AuditEvent.actor_label.contains(args["actor"].strip()))
-    for key, op in (("from", "ge"), ("to", "lt")):
+    bounds = {}
+    for key in ("from", "to"):
         if args.get(key):
             try:
                 day = datetime.strptime(args[key], "%Y-%m-%d").date() + timedelta(days=1 if key == "to" else 0)
-                bound = local_at(day, datetime.min.time())
+                bounds[key] = local_at(day, datetime.min.time())
             except (ValueError, OverflowError):  # not a date, or beyond what a date can hold
                 problems.append("日期格式应为 2026-11-22，且在 0002-01-01 至 9999-12-30 之间")
-                continue
-            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at < bound)
+    if "from" in bounds and "to" in bounds and bounds["from"] >= bounds["to"]:
+        problems.append("起始日期不能晚于截止日期")
+    if problems:  # a filter not understood: no rows, rather than rows it did not filter
+        return query.where(false()), problems, person_id
+    if "from" in bounds:
+        query = query.where(AuditEvent.at >= bounds["from"])
+    if "to" in bounds:
+        query = query.where(AuditEvent.at < bounds["to"])
     return query, problems, person_id
 
 
