@@ -4,7 +4,7 @@ its payee account (收款账户) when one is given, in force at once as the bure
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .auth.forms import generate_password
 from .identity import id_number_error, name_error, normalize_id_number, normalize_name
@@ -64,7 +64,10 @@ def _payee(row: dict) -> tuple[dict | None, dict]:
 
 def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict], list[dict]]:
     regions = set(session.scalars(select(Region.code)))
-    taken = set(session.scalars(select(Institution.code)))
+    # Codes are told apart regardless of case, as the officers' usernames made of them are.
+    taken = {code.upper() for code in session.scalars(select(Institution.code))}
+    usernames = set(session.scalars(select(func.lower(StaffUser.username)).where(
+        func.lower(StaffUser.username).startswith("officer_", autoescape=True))))
     clean, errors, seen = [], [], {}
     for index, row in zip(numbers(rows), rows, strict=True):
         def bad(field, message):
@@ -76,12 +79,14 @@ def validate(session, rows: list[dict], actor: audit.Actor) -> tuple[list[dict],
         kind = (row.get("type") or "").strip()
         if not re.fullmatch(r"[0-9A-Za-z]{4,20}", code):
             bad("code", "机构编码应为4到20位字母或数字（重庆为7位编码）")
-        elif code in taken:
-            bad("code", "该机构编码已存在")
-        elif code in seen:
-            bad("code", f"机构编码与第{seen[code]}行重复")
+        elif code.upper() in taken:
+            bad("code", "该机构编码已存在（不区分大小写）")
+        elif code.upper() in seen:
+            bad("code", f"机构编码与第{seen[code.upper()]}行重复（不区分大小写）")
+        elif f"officer_{code}".lower() in usernames:
+            bad("code", f"该机构编码对应的专员账号 officer_{code} 已被使用")
         else:
-            seen[code] = index
+            seen[code.upper()] = index
         if not name or len(name) > 120:
             bad("name", "请填写机构全称")
         if region not in regions:

@@ -52,6 +52,28 @@ def test_a_csv_batch_is_all_or_nothing_with_every_bad_row(client, clerk):
     assert db.session.scalar(select(func.count(Institution.id))) == 0
 
 
+def test_codes_differing_only_in_case_are_one_institution(client, clerk):
+    """Officers sign in by a case-blind username (officer_ZXA001): two such codes would share one."""
+    header = "机构名称,行政区划编码,机构地址,机构电话,机构编码,机构专员姓名,机构专员身份证号码,培训机构经纬度\n"
+    line = "{},330602,越城区1号,0575-88000001,{},周专员,{},30.0,120.5\n"
+    batch = header + line.format("甲学校", "ZXA001", f.valid_id_number()) + line.format("乙学校", "zxa001", f.valid_id_number())
+    response = client.post("/bureau/institutions", data={"file": (io.BytesIO(batch.encode()), "i.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and "机构编码与第2行重复（不区分大小写）" in response.get_data(as_text=True)
+    client.post("/bureau/institutions", data=row(code="ZXA001"))
+    again = client.post("/bureau/institutions", data=row(code="Zxa001", name="另一学校"))
+    assert "该机构编码已存在（不区分大小写）" in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Institution.id))) == 1
+
+
+def test_a_code_whose_officer_username_is_taken_is_refused(client, clerk):
+    f.staff("bureau", username="OFFICER_ZXB002")
+    db.session.commit()
+    response = client.post("/bureau/institutions", data=row(code="zxb002"))
+    assert "该机构编码对应的专员账号 officer_zxb002 已被使用" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Institution.id))) == 0
+
+
 def test_a_good_csv_batch_with_two_sites(client, clerk):
     header = "机构名称,行政区划编码,机构地址,机构电话,机构编码,机构专员姓名,机构专员身份证号码,培训机构经纬度\n"
     line = f"甲学校,330602,越城区1号,0575-88000001,3306301,周专员,{f.valid_id_number()},\"30.0,120.5;30.1,120.6\"\n"
