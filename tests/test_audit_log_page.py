@@ -191,3 +191,24 @@ def test_every_action_the_app_writes_to_the_audit_log_has_a_chinese_label(app):
     assert {"people.import", "people.upsert", "voucher.claim", "staff.login"} <= written  # the walk found them
     assert sorted(written - set(ACTION_LABELS)) == []
     assert all(re.search(r"[\u4e00-\u9fff]", ACTION_LABELS[a]) for a in written)
+
+
+def test_each_row_names_what_it_acted_on(client, clerk):
+    """制券, 生效, 发券 and a target import said only who and when: now which template, how many, which year."""
+    template = f.template(name="2026年电工培训券")
+    actor = f.bureau_actor()
+    audit.record(db.session, actor, "template.activate", region_code="330600", details={"template_id": template.id})
+    audit.record(db.session, actor, "issuance.general", region_code="330600",
+                 details={"template_id": template.id, "count": 53})
+    audit.record(db.session, actor, "targets.import", region_code="330600",
+                 details={"kind": "region", "year": 2027, "rows": 5})
+    audit.record(db.session, actor, "settlement.pay", region_code="330600",
+                 details={"settlement_id": 7, "reference": "HX001", "paid_total_fen": 150000})
+    db.session.commit()
+
+    page = client.get("/bureau/audit").get_data(as_text=True)
+    export = client.get("/bureau/audit.csv").get_data().decode("utf-8-sig")
+
+    for said in ("券模板“2026年电工培训券”", "券模板“2026年电工培训券”；53张", "2027年地区任务5行",
+                 "结算申请 7；1,500.00元；回单号 HX001"):
+        assert said in page and said in export, said

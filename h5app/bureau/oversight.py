@@ -17,6 +17,7 @@ from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUS
 from ..spreadsheets import csv_bytes
 from ..timeutil import local_at, to_local
 from ..vouchers.errors import DomainError
+from .audit_subjects import subjects
 from .forms import AuditFilterForm, IssueForm
 from .routes import bp
 
@@ -203,6 +204,7 @@ def audit_log():
     if person_id is not None:
         filters["person"] = person_id
     return render_template("bureau/audit.html", rows=rows, problems=problems, labels=ACTION_LABELS,
+                           subjects=subjects([event for event, _code in rows]),
                            person=person, person_id=person_id, filters=filters,
                            older=rows[-1][0].id if more else None, first_page=not before)
 
@@ -213,12 +215,14 @@ def audit_export():
     if request.args.get("id_number"):
         return _by_id_number(request.args)  # then the page, with its 导出 CSV by the person's id
     query, _problems, _person = _audit_query()
+    found = db.session.execute(
+        query.add_columns(Voucher.code).outerjoin(Voucher, Voucher.id == AuditEvent.voucher_id).limit(50_000)).all()
+    named = subjects([e for e, _code in found])
     rows = [[to_local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, ACTION_LABELS.get(e.action, e.action),
-             code or "", VOUCHER_STATUSES.get(e.from_status, ""), VOUCHER_STATUSES.get(e.to_status, ""),
+             named[e.id], code or "", VOUCHER_STATUSES.get(e.from_status, ""), VOUCHER_STATUSES.get(e.to_status, ""),
              mask_text(e.reason or "")]
-            for e, code in db.session.execute(
-                query.add_columns(Voucher.code).outerjoin(Voucher, Voucher.id == AuditEvent.voucher_id).limit(50_000))]
-    return Response(csv_bytes(["时间", "操作人", "操作", "券码", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
+            for e, code in found]
+    return Response(csv_bytes(["时间", "操作人", "操作", "对象", "券码", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename*=UTF-8''audit.csv"})
 
 
