@@ -16,3 +16,10 @@ def database_id(value) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
+
+
+def page_number(value) -> int:
+    """A list's page from the query string: 1 for anything that is not a page a list could have
+    (a word, 0, a number too long to be meant, which would overflow the OFFSET it becomes)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if ascii_digits(text) and len(text) < 7 and int(text) > 0 else 1

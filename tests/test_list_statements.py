@@ -60,6 +60,9 @@ def test_a_class_of_60_trainees_is_shown_50_a_page(client):
     assert "学员（60人）" in first and "第 1 / 2 页" in first and first.count('<tr><td data-label="姓名">') == 50
     second = client.get(f"/institution/classes/{training_class.id}?page=2").get_data(as_text=True)
     assert "第 2 / 2 页" in second and second.count('<tr><td data-label="姓名">') == 10
+    for garbage in ("99999999999999999999", "0", "-1", "二"):  # an OFFSET past the driver's integers was a 500
+        shown = client.get(f"/institution/classes/{training_class.id}?page={garbage}")
+        assert shown.status_code == 200 and "第 1 / 2 页" in shown.get_data(as_text=True), garbage
 
 
 def settlements_of(n: int):

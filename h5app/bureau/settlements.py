@@ -12,7 +12,7 @@ from ..access import BUREAU, regional, roles_required
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
-from ..ids import ascii_digits
+from ..ids import page_number
 from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
 from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from ..timeutil import local_today, utcnow
@@ -39,8 +39,7 @@ def settlements():
     status = status if status in TABS else S_SUBMITTED
     payee_kind = request.args.get("payee", "")
     payee_kind = payee_kind if payee_kind in PAYEE_TABS else ""
-    page = request.args.get("page", "1")
-    page = int(page) if ascii_digits(page) and len(page) < 7 else 1
+    page = page_number(request.args.get("page"))
     prefix = region_prefix(current_user.region_code)
     found = settlement_lists.list_settlements(
         db.session, settlement_lists.Filters(status=status, payee_kind=payee_kind or None, region_prefix=prefix),

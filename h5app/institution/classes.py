@@ -1,12 +1,13 @@
 """A class's trainees (voucher state, attendance, exam) and its roster: uploaded from CSV/XLSX,
 validated row by row, all or nothing; exported safe against spreadsheet formulas."""
-from flask import Response, flash, redirect, render_template, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..extensions import db
+from ..ids import page_number
 from ..template_filters import percent
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
@@ -86,7 +87,8 @@ def class_ratings(training_class: TrainingClass) -> list[ClassRating]:
 def class_trainees(class_id):
     training_class = owned(TrainingClass, class_id)
     page = db.paginate(_enrolled(training_class).options(selectinload(Enrolment.person)),
-                       per_page=TRAINEES_PER_PAGE, max_per_page=TRAINEES_PER_PAGE, error_out=False)
+                       page=page_number(request.args.get("page")), per_page=TRAINEES_PER_PAGE,
+                       max_per_page=TRAINEES_PER_PAGE, error_out=False)
     return render_template("institution/class.html", training_class=training_class,
                            trainees=trainee_rows(training_class, page.items), trainee_page=page,
                            review_reason=class_review.last_return_reason(db.session, training_class),

@@ -9,7 +9,7 @@ from ..codes import CODE_LENGTH
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
-from ..ids import ascii_digits
+from ..ids import page_number
 from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass
 from ..models.classes import ENROLLED
 from ..vouchers import audit, completion, exam_results, settlement, settlement_lists, subsidy
@@ -118,10 +118,9 @@ def _full_codes(entered: list[str], training_class) -> list[str]:
 @bp.route("/settlements")
 @roles_required(OFFICER, VERIFIER)
 def settlements():
-    page = request.args.get("page", "1")
     found = settlement_lists.list_settlements(
         db.session, settlement_lists.Filters(institution_id=current_user.institution_id),
-        page=int(page) if ascii_digits(page) and len(page) < 7 else 1, per_page=SETTLEMENTS_PER_PAGE)
+        page=page_number(request.args.get("page")), per_page=SETTLEMENTS_PER_PAGE)
     return render_template("institution/settlements.html", settlements=found.rows, found=found)
 
 
