@@ -6,7 +6,7 @@ import pytest
 
 from h5app.extensions import db
 from h5app.models import Voucher
-from h5app.timeutil import utcnow
+from h5app.timeutil import local_today, utcnow
 
 from . import factories as f
 from .auth_support import staff_sign_in
@@ -32,6 +32,22 @@ def test_the_verify_page_lists_my_open_classes(client, desk):
     db.session.commit()
     page = client.get("/institution/verify").get_data(as_text=True)
     assert "低压电工作业培训" in page and "别家的班" not in page
+
+
+def test_a_class_closed_to_enrolment_is_still_offered_to_the_desk_until_it_ends(client, desk):
+    """截止报名 says those enrolled may still be verified: the desk must be able to pick the class."""
+    training_class, _ = desk
+    training_class.status = "closed"
+    ended = f.training_class(training_class.institution, course_name="已结束的班", status="closed",
+                             starts_on=local_today() - timedelta(days=20), ends_on=local_today() - timedelta(days=1))
+    db.session.commit()
+
+    page = client.get("/institution/verify").get_data(as_text=True)
+    class_page = client.get(f"/institution/classes/{training_class.id}").get_data(as_text=True)
+    ended_page = client.get(f"/institution/classes/{ended.id}").get_data(as_text=True)
+
+    assert "低压电工作业培训" in page and "已结束的班" not in page
+    assert "为本班扫码验券" in class_page and "为本班扫码验券" not in ended_page
 
 
 def test_scanning_a_good_qr_verifies_and_shows_the_masked_trainee(client, desk):

@@ -3,27 +3,18 @@ scan gun typing into the box). The verdict is unmistakable: green 验券成功, 
 refusal with the engine's reason, and the trainee's masked name and ID to compare with the person."""
 from flask import abort, jsonify, render_template, request
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..desk_outcomes import done, refused, verified_message
 from ..extensions import db
 from ..ids import database_id
 from ..models import TrainingClass
-from ..models.classes import CLASS_OPEN
 from ..vouchers import app_qr_secret, audit
 from ..vouchers import verify as verify_service
+from ..vouchers.classes import desk_classes
 from ..vouchers.errors import DomainError
 from .forms import VerifyScanForm
 from .routes import bp
-
-def _open_classes():
-    return db.session.scalars(
-        select(TrainingClass).where(TrainingClass.institution_id == current_user.institution_id,
-                                    TrainingClass.status == CLASS_OPEN)
-        .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc())
-    ).all()
-
 
 def _class_from(value) -> TrainingClass | None:
     if value in (None, ""):
@@ -62,5 +53,5 @@ def verify():
             verdict, status = verdict_for(training_class, qr)
         if request.accept_mimetypes.best == "application/json":
             return jsonify(verdict), status
-    return render_template("institution/verify.html", institution=institution, classes=_open_classes(),
+    return render_template("institution/verify.html", institution=institution, classes=desk_classes(db.session, current_user.institution_id),
                            training_class=training_class, verdict=verdict), status

@@ -57,6 +57,15 @@ class ClassStatus:
         return self.status == CLASS_OPEN
 
     @property
+    def takes_verification(self) -> bool:
+        """The front desk verifies for it today: 报名中 or 已截止报名 (those enrolled are still
+        verified at their first lesson), and not past its end date. verify.judge has the whole rule;
+        this decides whether the class page offers 扫码验券 (vouchers.classes.desk_classes is its query)."""
+        from ..timeutil import local_today
+
+        return self.status in CLASS_RUNNING and (self.ends_on is None or self.ends_on >= local_today())
+
+    @property
     def is_pending_review(self) -> bool:
         return self.status == CLASS_PENDING_REVIEW
 

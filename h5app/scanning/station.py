@@ -14,8 +14,9 @@ from ..forms import ConfirmForm
 from ..ids import ascii_digits
 from ..models import ClassSession, ScanDevice, ScanRecord, TrainingClass
 from ..models.classes import CLASS_RUNNING
-from ..timeutil import local_today, to_local, utcnow
+from ..timeutil import to_local, utcnow
 from ..vouchers import audit
+from ..vouchers.classes import desk_classes
 from ..vouchers.errors import DomainError
 from . import devices, judge
 from .forms import DeviceForm, DeviceSettingsForm
@@ -25,12 +26,7 @@ FEED_SIZE = 30
 
 
 def _classes():
-    """The classes a desk may still verify for: running, not past their end date (验券 refuses those)."""
-    return db.session.scalars(
-        select(TrainingClass).where(TrainingClass.institution_id == current_user.institution_id,
-                                    TrainingClass.status.in_(CLASS_RUNNING),
-                                    TrainingClass.ends_on >= local_today())
-        .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc())).all()
+    return desk_classes(db.session, current_user.institution_id)
 
 
 def _sessions():

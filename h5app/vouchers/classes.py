@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ..models import CheckIn, ClassSession, ClassTeacher, Institution, Site, TrainingClass, Voucher
-from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
+from ..models.classes import CLASS_CLOSED, CLASS_OPEN, CLASS_RUNNING, DELIVERIES, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..models.vouchers import PROJECT_TYPES, SETTLED, USED
 from ..timeutil import local_today, to_local, utcnow
 from . import audit, class_review
@@ -16,6 +16,16 @@ from .errors import (
     ClassCancelled, ClassCompleted, ClassPendingReview, InvalidTransition, OutOfScope, ValidationFailed,
 )
 from .transactions import service
+
+
+def desk_classes(session, institution_id: int) -> list[TrainingClass]:
+    """The institution's classes its front desk may verify for today (TrainingClass.takes_verification),
+    newest first: what 扫码验券 and the scan-gun station offer."""
+    return session.scalars(
+        select(TrainingClass).where(TrainingClass.institution_id == institution_id,
+                                    TrainingClass.status.in_(CLASS_RUNNING),
+                                    or_(TrainingClass.ends_on.is_(None), TrainingClass.ends_on >= local_today()))
+        .order_by(TrainingClass.starts_on.desc(), TrainingClass.id.desc())).all()
 
 
 # The most lessons one class may have: a long course (400 hours in 2-hour lessons) fits; thousands
