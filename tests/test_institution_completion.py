@@ -2,6 +2,7 @@
 line's eligibility — offered only once the class is completed, then shown in place of the vouchers
 it claims, a rejected line offered again beside it and the rejection shown with its reasons; all
 within the institution's own classes."""
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -45,6 +46,21 @@ def test_results_and_trainee_ratings_are_saved(client, finished):
     assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(good.id, True), (weak.id, False)}
     [rating] = db.session.scalars(select(TraineeRating)).all()
     assert (rating.person_id, rating.stars) == (good.id, 5)
+
+
+def test_a_result_or_rating_given_by_mistake_is_taken_back(client, finished):
+    """尚未考核 and 不评价 said 已保存 and kept what was there: a slip could not be undone."""
+    training_class, good, weak, _ = finished
+    path = f"/institution/classes/{training_class.id}/results"
+    client.post(path, data={f"result-{good.id}": "pass", f"result-{weak.id}": "fail", f"stars-{good.id}": "5"})
+
+    response = client.post(path, data={f"result-{good.id}": "", f"result-{weak.id}": "fail", f"stars-{good.id}": ""})
+
+    assert response.status_code == 302
+    assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(weak.id, False)}
+    assert db.session.scalar(select(func.count(TraineeRating.id))) == 0
+    page = client.get(path).get_data(as_text=True)
+    assert re.search(rf'name="result-{good.id}" value="" checked', page)
 
 
 def test_tampered_results_are_refused_and_nothing_saved(client, finished):

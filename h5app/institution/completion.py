@@ -33,8 +33,10 @@ def class_results(class_id):
         actor = audit.Actor.for_staff(current_user)
         try:
             exam_results.record_results(db.session, training_class, form.outcomes(trainees), actor)
+            rated = set(db.session.scalars(select(TraineeRating.person_id).where(TraineeRating.class_id == class_id)))
             for person_id, stars in form.stars(trainees).items():
-                exam_results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
+                if stars is not None or person_id in rated:  # 不评价 takes back a rating given
+                    exam_results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
         except DomainError as refusal:
             error = refusal.message
         else:

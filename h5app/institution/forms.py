@@ -272,9 +272,9 @@ class ResultsForm(ConfirmForm):
         return {person_id: self.PASSED[self.row("result", person_id).data] for person_id in person_ids}
 
     def stars(self, person_ids) -> dict:
-        """Person id → stars given; those not rated are left out."""
-        return {person_id: int(self.row("stars", person_id).data) for person_id in person_ids
-                if self.row("stars", person_id).data}
+        """Person id → stars given, or None: 不评价."""
+        return {person_id: int(self.row("stars", person_id).data) if self.row("stars", person_id).data else None
+                for person_id in person_ids}
 
 
 class SettlementApplyForm(ConfirmForm):

@@ -18,8 +18,8 @@ def _trainees(session, training_class: TrainingClass) -> dict[int, Person]:
 @service
 def record_results(session, training_class: TrainingClass, results: dict[int, bool | None], actor: audit.Actor,
                    *, now=None) -> int:
-    """`results` maps person id → passed (None leaves a trainee without a result). Every person must
-    be a trainee of the class; one bad entry and nothing is saved."""
+    """`results` maps person id → passed (None: not examined — a result recorded by mistake is
+    taken back). Every person must be a trainee of the class; one bad entry and nothing is saved."""
     now = now or utcnow()
     if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能为本机构的班期录入考核结果")
@@ -30,9 +30,12 @@ def record_results(session, training_class: TrainingClass, results: dict[int, bo
     existing = {r.person_id: r for r in session.scalars(select(ExamResult).where(ExamResult.class_id == training_class.id))}
     changed = 0
     for person_id, passed in results.items():
-        if passed is None:
-            continue
         row = existing.get(person_id)
+        if passed is None:
+            if row is not None:
+                session.delete(row)
+                changed += 1
+            continue
         if row is None:
             session.add(ExamResult(class_id=training_class.id, person_id=person_id, passed=passed, created_at=now,
                                    recorded_by_id=actor.id if actor.type == "staff" else None))
@@ -58,16 +61,22 @@ def results_by_id_number(session, training_class: TrainingClass, rows: list[dict
 
 
 @service
-def rate_trainee(session, training_class: TrainingClass, person_id: int, stars: int, comment: str | None,
-                 actor: audit.Actor) -> TraineeRating:
+def rate_trainee(session, training_class: TrainingClass, person_id: int, stars: int | None, comment: str | None,
+                 actor: audit.Actor) -> TraineeRating | None:
+    """Rate a trainee 1–5 stars; `stars` None takes back a rating given (不评价)."""
     if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能评价本机构班期的学员")
     if person_id not in _trainees(session, training_class):
         raise ValidationFailed("不是本班期学员")
-    if not isinstance(stars, int) or not 1 <= stars <= 5:
-        raise ValidationFailed("请选择1到5星")
     rating = session.scalar(select(TraineeRating).where(
         TraineeRating.class_id == training_class.id, TraineeRating.person_id == person_id))
+    if stars is None:
+        if rating is not None:
+            session.delete(rating)
+            session.commit()
+        return None
+    if not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValidationFailed("请选择1到5星")
     if rating is None:
         rating = TraineeRating(class_id=training_class.id, person_id=person_id)
         session.add(rating)
