@@ -14,6 +14,7 @@ from h5app.timeutil import utcnow
 
 from . import factories as f
 from .auth_support import staff_sign_in
+from .page_support import visible
 from .settlement_support import rejected_application
 from .settlement_support import running  # noqa: F401  (fixture: a class still running)
 
@@ -82,8 +83,11 @@ def test_settlement_preview_shows_each_lines_eligibility_then_submits(client, fi
     settlement = db.session.scalar(select(Settlement))
     assert response.headers["Location"].endswith(f"/institution/settlements/{settlement.id}")
     assert (settlement.status, len(settlement.lines)) == ("submitted", 2)
-    detail = client.get(f"/institution/settlements/{settlement.id}").get_data(as_text=True)
-    assert "待审核" in detail
+    detail = visible(client.get(f"/institution/settlements/{settlement.id}"))
+    assert "待审核" in detail and "育婴员培训" in detail
+    amount = next(line.amount_fen for line in settlement.lines if line.eligible)
+    assert f"申请 2 张券，其中符合条件 1 张，申请金额 ¥{amount / 100:,.2f}" in detail
+    assert "审核通过金额：" not in detail  # nothing is approved yet: no ¥0.00 to alarm the officer
 
 
 def test_settlement_with_bad_codes_lists_each_and_makes_nothing(client, finished):
