@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from h5app.extensions import db
-from h5app.models import ExamResult, Settlement, TraineeRating
+from h5app.models import AttendanceCorrection, ExamResult, Settlement, TraineeRating
 from h5app.models.classes import CLASS_COMPLETED
 from h5app.timeutil import utcnow
 
@@ -88,6 +88,24 @@ def test_settlement_preview_shows_each_lines_eligibility_then_submits(client, fi
     amount = next(line.amount_fen for line in settlement.lines if line.eligible)
     assert f"申请 2 张券，其中符合条件 1 张，申请金额 ¥{amount / 100:,.2f}" in detail
     assert "审核通过金额：" not in detail  # nothing is approved yet: no ¥0.00 to alarm the officer
+
+
+def test_the_application_page_totals_what_it_will_ask_for_and_warns_of_waiting_corrections(client, finished):
+    training_class, good, weak, _ = finished
+    client.post(f"/institution/classes/{training_class.id}/results",
+                data={f"result-{good.id}": "pass", f"result-{weak.id}": "pass"})
+    client.post(f"/institution/classes/{training_class.id}/complete")
+    db.session.add(AttendanceCorrection(
+        session_id=training_class.sessions[0].id, class_id=training_class.id, person_id=weak.id,
+        institution_id=training_class.institution_id, region_code="330602", reason="纸质签到表有签名",
+        status="pending", requested_by="机构专员", created_at=utcnow()))
+    db.session.commit()
+
+    page = client.get(f"/institution/classes/{training_class.id}/settlement").get_data(as_text=True)
+
+    assert re.search(r"合计</th><td[^>]*>2张，符合条件 1 张</td><td class=\"num\">¥[\d,.]+</td>", page)
+    assert "本班期还有 1 条补签申请等待人社部门审核" in page
+    assert re.search(r'data-confirm="确定提交结算申请吗？[^"]*全部 2 张券（符合条件 1 张[^"]*还有 1 条补签未审核', page)
 
 
 def test_settlement_with_bad_codes_lists_each_and_makes_nothing(client, finished):

@@ -2,7 +2,7 @@
 verified vouchers or imported codes, each line with its eligibility and amount) with its status."""
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..access import OFFICER, VERIFIER, owned, roles_required
 from ..codes import CODE_LENGTH
@@ -10,7 +10,8 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name
 from ..ids import page_number
-from ..models import Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass
+from ..models import AttendanceCorrection, Enrolment, ExamResult, Settlement, TraineeRating, TrainingClass
+from ..models.attendance import CORRECTION_PENDING
 from ..models.classes import ENROLLED
 from ..vouchers import audit, completion, exam_results, settlement, settlement_lists, subsidy
 from ..vouchers.errors import DomainError, ValidationFailed
@@ -97,8 +98,10 @@ def apply_settlement(class_id):
             return redirect(url_for("institution.settlement_detail", settlement_id=made.id))
     pending = settlement.vouchers_to_apply_for(db.session, training_class)
     preview = [(v, subsidy.assess(db.session, v, training_class)) for v in pending]
+    corrections_waiting = db.session.scalar(select(func.count(AttendanceCorrection.id)).where(
+        AttendanceCorrection.class_id == class_id, AttendanceCorrection.status == CORRECTION_PENDING))
     return render_template("institution/settlement_apply.html", training_class=training_class, form=form,
-                           preview=preview, error=error, bad_rows=bad_rows,
+                           preview=preview, error=error, bad_rows=bad_rows, corrections_waiting=corrections_waiting,
                            applications=settlement_lists.class_applications(db.session, training_class)), (
         400 if error else 200)
 
