@@ -13,14 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from h5app.extensions import db
-from h5app.models import AttendanceCorrection, CheckIn, ClassSession, Notification
+from h5app.models import AttendanceCorrection, CheckIn, ClassSession, Notification, Settlement, SettlementLine
 from h5app.models.attendance import CORRECTION_APPROVED, CORRECTION_PENDING, CORRECTION_REFUSED
 from h5app.models.classes import DELIVERY_ONLINE
 from h5app.timeutil import utcnow
 from h5app.vouchers import corrections, subsidy
 from h5app.vouchers.errors import (
     AlreadyCheckedIn, ClassIsOnline, CorrectionPending, CorrectionReviewed, NotEnrolled, OutOfScope,
-    OutsideSessionTime, ValidationFailed,
+    OutsideSessionTime, SettlementError, ValidationFailed,
 )
 
 from . import factories as f
@@ -191,6 +191,26 @@ def test_a_second_request_while_one_waits_is_refused(world):
         ask(world)
     assert "待审核" in refused.value.message
     assert counts()[0] == 1
+
+
+def test_no_request_once_the_trainees_voucher_is_applied_for_unless_its_line_was_rejected(world):
+    """The attendance of a line is judged when it is applied for: a 补签 afterwards changes nothing paid."""
+    voucher = f.voucher(f.template(), world.trainee, "used", class_id=world.training_class.id,
+                        institution_id=world.school.id)
+    application = Settlement(institution_id=world.school.id, class_id=world.training_class.id,
+                             region_code="330600", status="submitted")
+    line = SettlementLine(voucher=voucher, eligible=False, attendance_rate=0.5, amount_fen=0, reason="打卡率不足")
+    application.lines = [line]
+    db.session.add(application)
+    db.session.commit()
+
+    with pytest.raises(SettlementError) as refused:
+        ask(world)
+    assert f"已申请结算（结算申请 {application.id}）" in refused.value.message and counts()[0] == 0
+
+    line.decision = "rejected"
+    db.session.commit()
+    assert ask(world).status == CORRECTION_PENDING
 
 
 def test_the_database_keeps_one_pending_request_per_trainee_and_lesson(world):

@@ -9,14 +9,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..identity import id_number_error, mask_name, normalize_id_number
-from ..models import AttendanceCorrection, CheckIn, ClassSession, Enrolment, Person
+from ..models import AttendanceCorrection, CheckIn, ClassSession, Enrolment, Person, SettlementLine, Voucher
 from ..models.attendance import CORRECTION_APPROVED, CORRECTION_PENDING, CORRECTION_REFUSED
 from ..models.classes import CLASS_CLOSED, CLASS_COMPLETED, CLASS_OPEN, ENROLLED
+from ..models.settlement import LINE_REJECTED
 from ..timeutil import to_local, utcnow
 from . import audit
 from .errors import (
     AlreadyCheckedIn, ClassIsOnline, ClassNotOpen, CorrectionPending, CorrectionReviewed, NotEnrolled, OutOfScope,
-    OutsideSessionTime, ValidationFailed,
+    OutsideSessionTime, SettlementError, ValidationFailed,
 )
 from .notify import notify
 from .transactions import service
@@ -85,6 +86,11 @@ def request_correction(session, class_session: ClassSession, person: Person, rea
     if session.scalar(select(CheckIn.id).where(CheckIn.session_id == class_session.id,
                                                CheckIn.person_id == person.id)) is not None:
         raise AlreadyCheckedIn(f"{mask_name(person.name)}在{lesson_label(class_session)}已有签到记录，无需补签")
+    applied = session.scalar(select(SettlementLine.settlement_id).join(Voucher, Voucher.id == SettlementLine.voucher_id).where(
+        Voucher.class_id == training_class.id, Voucher.person_id == person.id, SettlementLine.decision != LINE_REJECTED))
+    if applied is not None:  # its attendance was judged when applied for; a later 补签 would change nothing
+        raise SettlementError(f"{mask_name(person.name)}的培训券已申请结算（结算申请 {applied}），不能再申请补签；"
+                              "如该行被人社部门驳回，可补签后重新申请")
     pending = CorrectionPending(f"{mask_name(person.name)}在{lesson_label(class_session)}已有一份待审核的补签申请，"
                                 f"请等待人社部门审核")
     if session.scalar(select(AttendanceCorrection.id).where(
