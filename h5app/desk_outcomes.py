@@ -2,7 +2,7 @@
 扫码台 of a scan gun): one colour and one title per result, the same words on every page."""
 from .identity import mask_id_number, mask_name
 from .vouchers import presence
-from .vouchers.checkout import ALREADY_CHECKED_OUT, CHECKED_OUT
+from .vouchers.checkout import ALREADY_CHECKED_OUT, CHECKED_OUT, CHECKOUT_UNDONE
 from .vouchers.verify import ALREADY_VERIFIED, VERIFIED
 
 CHECKED_IN, ALREADY_CHECKED_IN = "checked_in", "already_checked_in"
@@ -15,6 +15,7 @@ LOOKS = {
     ALREADY_CHECKED_IN: ("again", "本次课已签到"),
     CHECKED_OUT: ("ok", "签退成功"),
     ALREADY_CHECKED_OUT: ("again", "本次课已签退"),
+    CHECKOUT_UNDONE: ("again", "已撤销签退"),
 }
 REFUSAL_TITLES = {"verify": "不能验券", "checkin": "不能签到", "checkout": "不能签退"}
 

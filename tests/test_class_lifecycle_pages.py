@@ -246,6 +246,23 @@ def test_the_desk_scans_a_trainee_out_and_the_sheet_shows_the_time_present(clien
     assert "扫学员二维码签退" in page and "扫码签退 · 在场" in page
 
 
+def test_the_desk_undoes_a_check_out_from_its_verdict(client, lesson_now):
+    lesson, worker, verifier = lesson_now
+    staff_sign_in(client, verifier)
+    qr = qrtoken.sign(app_qr_secret(), qrtoken.KIND_PERSON, worker.qr_code)
+    data = client.post(f"/institution/sessions/{lesson.id}/checkout", headers=JSON, data={"qr": qr}).get_json()
+    page = client.post(f"/institution/sessions/{lesson.id}/checkout", data={"qr": qr}).get_data(as_text=True)
+    assert 'class="verdict-undo" hidden' in page  # the second scan's verdict (已签退) offers nothing to take back
+
+    undone = client.post(f"/institution/sessions/{lesson.id}/checkout/undo", headers=JSON,
+                         data={"check_in_id": data["undo"]["check_in_id"]}).get_json()
+
+    assert undone["title"] == "已撤销签退" and "未签退" in undone["sheet"]["rows"][0]["checked_out"]
+    again = client.post(f"/institution/sessions/{lesson.id}/checkout/undo", headers=JSON,
+                        data={"check_in_id": "abc"})
+    assert again.status_code == 400 and again.get_json()["title"] == "不能撤销签退"
+
+
 def test_the_desk_is_told_why_a_check_out_is_refused(client, lesson_now):
     lesson, _worker, verifier = lesson_now
     stranger = f.person()

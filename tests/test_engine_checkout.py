@@ -7,6 +7,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from h5app.extensions import db
 from h5app.models import CheckIn
@@ -72,6 +73,47 @@ def test_checking_out_twice_keeps_the_first(session, lesson_world):
 
     assert again.result == checkout.ALREADY_CHECKED_OUT and again.check_in.checked_out_at == at(10)
     assert len(f.audit_events(action="checkout.scan")) == 1
+
+
+def test_the_desk_takes_back_a_check_out_scanned_by_mistake_and_the_trainee_checks_out_again(session, lesson_world):
+    _cls, lesson, worker = lesson_world
+    scan_in(lesson, worker, at(8))
+    slip = scan_out(lesson, worker, at(8, 5))
+    desk = f.institution_actor(lesson.training_class.institution)
+
+    undone = checkout.undo_scan_check_out(session, lesson, slip.check_in.id, desk, now=at(8, 9))
+
+    assert undone.result == checkout.CHECKOUT_UNDONE and session.get(CheckIn, slip.check_in.id).checked_out_at is None
+    [event] = f.audit_events(action="checkout.undo")
+    assert event.person_id == worker.id and event.details["session_id"] == lesson.id
+    assert scan_out(lesson, worker, at(11, 40)).minutes_present == 220
+
+
+@pytest.mark.parametrize("case, words", [
+    ("late", "签退已超过10分钟，不能撤销"),
+    ("own", "学员本人的签退不能由机构撤销"),
+    ("other institution", "只能为本机构的班期撤销签退"),
+    ("not checked out", "没有签退记录"),
+])
+def test_a_check_out_that_may_not_be_taken_back_says_why_and_stays(session, lesson_world, case, words):
+    _cls, lesson, worker = lesson_world
+    scan_in(lesson, worker, at(8))
+    record = session.scalar(select(CheckIn))
+    if case != "not checked out":
+        scan_out(lesson, worker, at(9))
+    if case == "own":
+        record.checkout_method = "location"
+        session.commit()
+    actor = f.institution_actor(f.institution()) if case == "other institution" else \
+        f.institution_actor(lesson.training_class.institution)
+    before = session.get(CheckIn, record.id).checked_out_at
+
+    with pytest.raises(DomainError) as refused:
+        checkout.undo_scan_check_out(session, lesson, record.id, actor, now=at(9, 30) if case == "late" else at(9, 2))
+
+    assert words in refused.value.message
+    session.expire_all()
+    assert session.get(CheckIn, record.id).checked_out_at == before and not f.audit_events(action="checkout.undo")
 
 
 def test_a_location_check_out_inside_the_site(session, lesson_world):

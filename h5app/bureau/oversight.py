@@ -143,6 +143,7 @@ ACTION_LABELS = {
     "class.return": "开班审核退回", "class.change": "审核通过后变更班期", "class.change_read": "已阅班期变更",
     "checkin.location": "定位签到", "checkin.scan": "扫码签到", "checkin.session_qr": "扫课堂码签到",
     "checkout.location": "定位签退", "checkout.scan": "扫码签退", "checkout.session_qr": "扫课堂码签退",
+    "checkout.undo": "撤销签退",
     "class.cancel": "取消班期", "class.withdraw": "退班", "class.leave": "学员退出报名",
     "voucher.return": "退回可使用", "voucher.unbind": "定向券解除班期",
     "attendance.correction.request": "申请补签", "attendance.correction.approve": "补签审核通过",

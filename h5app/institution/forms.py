@@ -20,6 +20,7 @@ from ..forms import (
     CodesField, ConfirmForm, Form, PayeeAccountForm, RuleCheckedForm, WholeNumberField, YuanField, sheet_field,
 )
 from ..identity import is_valid_phone, normalize_phone
+from ..ids import MAX_ID
 from ..models.classes import CLASS_CLOSED, CLASS_OPEN, DELIVERY_OFFLINE, DELIVERY_ONLINE
 from ..timeutil import local_at
 from ..vouchers.class_review import submission_problems
@@ -240,6 +241,12 @@ class ScanForm(Form):
     read. What it says, and whether it may be used here, is the engine's to judge."""
 
     qr = StringField("二维码内容", filters=[lambda text: (text or "").strip()])
+
+
+class UndoCheckoutForm(Form):
+    """撤销签退 of the 签退 just scanned: which check-in (of the lesson in the URL; the service checks)."""
+
+    check_in_id = WholeNumberField(validators=[DataRequired("缺少要撤销的签退"), NumberRange(1, MAX_ID)])
 
 
 class VerifyScanForm(ScanForm):

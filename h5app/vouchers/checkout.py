@@ -14,7 +14,9 @@ from ..models.classes import CLASS_CANCELLED
 from ..timeutil import to_local, utcnow
 from . import audit, presence, qrtoken
 from .checkin import _enrolment, classroom_lesson, distance_to_site, person_from_qr, refuse_checked_out
-from .errors import CheckOutTooSoon, ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime
+from .errors import (
+    CheckOutTooSoon, ClassCancelled, ClassNotOpen, NotCheckedIn, OutOfScope, OutsideSessionTime, ValidationFailed,
+)
 from .transactions import service
 
 LATE = timedelta(hours=1)  # a trainee may check out until an hour after the lesson ends
@@ -23,6 +25,10 @@ LATE = timedelta(hours=1)  # a trainee may check out until an hour after the les
 # sees the trainee leave.
 SOON = timedelta(minutes=10)
 CHECKED_OUT, ALREADY_CHECKED_OUT = "checked_out", "already_checked_out"
+CHECKOUT_UNDONE = "checkout_undone"
+# How long the desk may take back its own 签退 scan: long enough to notice a slip (the gun left in
+# 签退 mode, the wrong trainee's phone), too short to turn an early leaver's lesson into a full one.
+UNDO_WITHIN = SOON
 
 
 @dataclass
@@ -183,3 +189,37 @@ def location_check_out(session, person: Person, lesson: ClassSession, lat: float
     now = now or utcnow()
     return _close(session, lesson, person, audit.Actor.for_person(person), now, "location",
                   lambda: distance_to_site(lesson, lat, lng, "签退"), early_ok=early_ok)
+
+
+@service
+def undo_scan_check_out(session, lesson: ClassSession, check_in_id: int, actor: audit.Actor, *, now=None) -> CheckOut:
+    """撤销签退: the desk takes back a 签退 it scanned by mistake, within UNDO_WITHIN of it; the trainee
+    may then check out again. Only the desk's own scan: a worker's 签退 is theirs. Audited."""
+    now = now or utcnow()
+    training_class = lesson.training_class
+    if not actor.for_institution(training_class.institution_id):
+        raise OutOfScope("只能为本机构的班期撤销签退")
+    check_in = session.scalar(select(CheckIn).where(CheckIn.id == check_in_id, CheckIn.session_id == lesson.id)
+                              .execution_options(populate_existing=True))
+    if check_in is None or check_in.checked_out_at is None:
+        raise NotCheckedIn("该学员本次课没有签退记录，无需撤销")
+    if check_in.checkout_method != "scan":
+        raise ValidationFailed("学员本人的签退不能由机构撤销")
+    if now - check_in.checked_out_at > UNDO_WITHIN:
+        raise ValidationFailed(f"签退已超过{int(UNDO_WITHIN.total_seconds() // 60)}分钟，不能撤销；"
+                               "如学员确实仍在上课，请在签到表备注并向人社部门说明")
+    checked_out_at = check_in.checked_out_at
+    written = session.execute(
+        update(CheckIn).where(CheckIn.id == check_in.id, CheckIn.checked_out_at == checked_out_at)
+        .values(checked_out_at=None, checkout_method=None, checkout_distance_m=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if written != 1:
+        session.rollback()
+        raise NotCheckedIn("该签退刚刚已被撤销，请刷新签到表")
+    session.refresh(check_in)
+    person = session.get(Person, check_in.person_id)
+    audit.record(session, actor, "checkout.undo", person_id=person.id, institution_id=training_class.institution_id,
+                 at=now, details={"class_id": training_class.id, "session_id": lesson.id,
+                                  "checked_out_at": checked_out_at.isoformat()})
+    session.commit()
+    return CheckOut(CHECKOUT_UNDONE, check_in, person, lesson)

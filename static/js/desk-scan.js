@@ -51,6 +51,11 @@
     verdict.querySelector('.verdict-message').textContent = data.message || '';
     verdict.querySelector('.verdict-trainee').textContent = data.trainee
       ? '学员 ' + data.trainee.name + ' ' + data.trainee.id_number + '，请核对本人' : '';
+    var undo = verdict.querySelector('.verdict-undo');
+    if (undo) {  // 签退 just scanned: it may be taken back
+      undo.hidden = !data.undo;
+      undo.querySelector('[name=check_in_id]').value = data.undo ? data.undo.check_in_id : '';
+    }
     verdict.hidden = false;
     scanner.hidden = true;
     if (navigator.vibrate) { navigator.vibrate(data.tone === 'ok' ? 120 : [80, 60, 80, 60, 200]); }
@@ -64,7 +69,11 @@
     if (camera) { camera.stop(); }
     var body = new FormData(form);
     body.set('qr', text);
-    fetch(form.action || window.location.href, {
+    send(form.action || window.location.href, body);
+  }
+
+  function send(url, body) {
+    fetch(url, {
       method: 'POST', body: body, credentials: 'same-origin', headers: { Accept: 'application/json' }
     }).then(function (response) {
       var type = response.headers.get('Content-Type') || '';
@@ -94,6 +103,15 @@
     event.preventDefault();
     submit(form.querySelector('[name=qr]').value.trim());
   });
+
+  var undoForm = verdict.querySelector('.verdict-undo');
+  if (undoForm) {
+    undoForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      undoForm.hidden = true;
+      send(undoForm.action, new FormData(undoForm));
+    });
+  }
 
   verdict.querySelector('.next-scan').addEventListener('click', function (event) {
     event.preventDefault();

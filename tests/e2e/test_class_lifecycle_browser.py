@@ -131,3 +131,33 @@ def test_worker_checks_in_and_out_where_time_present_counts(make_page, shots):
     expect(sheet).to_contain_text("按在场时长计算打卡率")
     expect(sheet.get_by_role("row").filter(has_text="定位签退 · 在场")).to_have_count(1)
     shots.check_and_save(desk, "desk-checkout-sheet")
+
+
+def test_the_desk_takes_back_a_check_out_scanned_by_mistake(make_page, shots):
+    """The scan gun left in 签退 mode as a trainee arrives: the verdict offers to take it back."""
+    from h5app.models import CheckIn
+    from h5app.vouchers import app_qr_secret, qrtoken
+
+    running = f.training_class(course_name="低压电工作业培训", starts_on=local_today(), sessions=0)
+    lesson = ClassSession(class_id=running.id, title="第1次课", starts_at=utcnow() - timedelta(minutes=5),
+                          ends_at=utcnow() + timedelta(hours=3), hours=4)
+    db.session.add(lesson)
+    worker = f.person(name="王建国")
+    f.enrol(running, worker)
+    db.session.flush()
+    db.session.add(CheckIn(session_id=lesson.id, person_id=worker.id, method="scan", created_at=utcnow()))
+    verifier = f.staff("verifier", institution_id=running.institution_id)
+    lesson_id, username, qr_code = lesson.id, verifier.username, worker.qr_code
+    commit()
+
+    desk = make_page()
+    staff_sign_in(desk, username, "/institution/")
+    desk.goto(f"/institution/sessions/{lesson_id}/checkout")
+    desk.get_by_label("二维码内容").fill(qrtoken.sign(app_qr_secret(), qrtoken.KIND_PERSON, qr_code))
+    desk.get_by_role("button", name="签退", exact=True).click()
+    expect(desk.locator("#verdict")).to_contain_text("签退成功")
+    desk.get_by_role("button", name="扫错了？撤销这次签退").click()
+    expect(desk.locator("#verdict")).to_contain_text("已撤销签退")
+    expect(desk.get_by_role("button", name="扫错了？撤销这次签退")).to_be_hidden()
+    expect(desk.locator("#checkin-sheet").get_by_role("row").filter(has_text="王*国")).to_contain_text("未签退")
+    shots.check_and_save(desk, "desk-checkout-undone")
