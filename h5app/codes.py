@@ -15,3 +15,9 @@ def random_code(prefix: str = "") -> str:
 
 def normalize_code(value: str | None) -> str:
     return (value or "").strip().upper().replace(" ", "").replace("-", "")
+
+
+def is_voucher_code(value: str | None) -> bool:
+    """Whether `value` reads as a code of this alphabet (as printed, spaces and dashes allowed)."""
+    code = normalize_code(value)
+    return len(code) == CODE_LENGTH and all(symbol in ALPHABET for symbol in code)

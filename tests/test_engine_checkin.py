@@ -123,9 +123,20 @@ def test_scan_check_in_refuses_an_old_screenshot(setup):
 
 def test_scan_check_in_refuses_a_forged_qr(setup):
     training_class, worker, lesson = setup
-    with pytest.raises(QrInvalid):
+    with pytest.raises(QrInvalid) as refused:
         scan_check_in(db.session, lesson, "P" + worker.qr_code + "A" * 23,
                       factories.institution_actor(training_class.institution), app_qr_secret(), now=during(lesson))
+    assert refused.value.message == "二维码无效，请让学员打开培训券或“我的二维码”重新出示"  # what check-in scans
+
+
+def test_a_voucher_code_typed_in_is_told_it_cannot_stand_for_the_qr(setup):
+    training_class, worker, lesson = setup
+    voucher = factories.voucher(factories.template(), worker)
+    typed = " ".join(voucher.code[i:i + 4] for i in range(0, 16, 4)).lower()  # as the voucher page prints it
+    with pytest.raises(QrInvalid) as refused:
+        scan_check_in(db.session, lesson, typed, factories.institution_actor(training_class.institution),
+                      app_qr_secret(), now=during(lesson))
+    assert refused.value.message.startswith("这是培训券的券码，不能代替二维码：请让学员打开培训券或“我的二维码”")
 
 
 def test_another_institution_cannot_check_in_to_this_class(setup):

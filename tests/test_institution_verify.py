@@ -60,6 +60,16 @@ def test_scanning_a_good_qr_verifies_and_shows_the_masked_trainee(client, desk):
     assert db.session.get(Voucher, voucher.id).status == "used"
 
 
+def test_the_voucher_code_typed_in_is_told_to_scan_the_qr_instead(client, desk):
+    """The camera failed and the desk typed the code printed under the QR: say why it cannot serve."""
+    training_class, voucher = desk
+    data = client.post("/institution/verify", headers=JSON,
+                       data={"class_id": training_class.id, "qr": voucher.code}).get_json()
+    assert data["code"] == "QR_INVALID"
+    assert data["message"].startswith("这是培训券的券码，不能代替二维码：请让学员打开“我的卡券”")
+    assert db.session.get(Voucher, voucher.id).status == "claimed"
+
+
 def test_scanning_again_for_the_same_class_is_amber_and_changes_nothing(client, desk):
     training_class, voucher = desk
     client.post("/institution/verify", headers=JSON, data={"class_id": training_class.id, "qr": f.qr_for(voucher)})

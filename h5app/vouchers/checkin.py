@@ -129,7 +129,7 @@ def location_check_in(session, person: Person, class_session: ClassSession, lat:
 
 def person_from_qr(session, qr: str, secret: bytes, now_ts: float | None = None) -> Person:
     """The trainee behind a scanned QR: their voucher QR or their own person QR."""
-    kind, code = read_qr(qr, secret, now_ts)
+    kind, code = read_qr(qr, secret, now_ts, shown_in="培训券或“我的二维码”")
     if kind == qrtoken.KIND_VOUCHER:
         person = session.scalar(select(Person).join(Voucher, Voucher.person_id == Person.id).where(Voucher.code == code))
     elif kind == qrtoken.KIND_PERSON:

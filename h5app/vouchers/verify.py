@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..codes import normalize_code
+from ..codes import is_voucher_code, normalize_code
 from ..identity import normalize_id_number
 from ..models import Enrolment, TrainingClass, Voucher, VoucherTemplate
 from ..models.classes import CLASS_CANCELLED, CLASS_CLOSED, CLASS_OPEN, CLASS_PENDING_REVIEW, ENROLLED
@@ -36,14 +36,18 @@ class VerifyResult:
     voucher: Voucher
 
 
-def read_qr(qr: str, secret: bytes, now_ts: float | None = None) -> tuple[str, str]:
-    """(kind, code) of a genuine, fresh QR token, or the domain error for a forged or old one."""
+def read_qr(qr: str, secret: bytes, now_ts: float | None = None, *, shown_in: str = "“我的卡券”") -> tuple[str, str]:
+    """(kind, code) of a genuine, fresh QR token, or the domain error for a forged or old one.
+    `shown_in`: where the worker finds the QR the desk should scan, for the refusal's words."""
     try:
         return qrtoken.verify(secret, qr, now_ts)
     except qrtoken.QrExpired:
         raise QrExpired() from None
     except qrtoken.QrInvalid:
-        raise QrInvalid() from None
+        if is_voucher_code(qr):  # the code printed under the QR, typed in when the camera failed
+            raise QrInvalid(f"这是培训券的券码，不能代替二维码：请让学员打开{shown_in}，扫描实时刷新的二维码"
+                            "（券码和截图都不能使用）") from None
+        raise QrInvalid(f"二维码无效，请让学员打开{shown_in}重新出示") from None
 
 
 def voucher_code_from_qr(qr: str, secret: bytes, now_ts: float | None = None) -> str:
