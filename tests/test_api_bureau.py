@@ -77,6 +77,7 @@ def test_a_template_nobody_could_use_is_refused(client, w):
 @pytest.mark.parametrize("values, field, message", [
     ({"face_value_fen": None}, "face_value_fen", "面值券须填写面值（大于0元）"),
     ({"function_mode": "credential", "face_value_fen": None}, "standard_fen", "抵用券须填写补贴标准（结算时按此金额补贴）"),
+    ({"function_mode": "credential", "standard_fen": 90000}, "face_value_fen", "抵用券不设面值，请清空面值（结算按补贴标准补贴）"),
     ({"claim_ends_on": "2020-01-01"}, "claim_ends_on", "领取截止不能早于领取开始"),
     ({"valid_days": None}, "valid_until", "请设置使用期限：截止日期或领取后天数（至少一项）"),
 ])

@@ -50,6 +50,7 @@ def test_a_template_is_created_as_a_draft_and_previewed(client, clerk):
 @pytest.mark.parametrize("overrides,message", [
     ({"face_value": ""}, "面值券须填写面值（大于0元）"),
     ({"function_mode": "credential", "standard": ""}, "抵用券须填写补贴标准"),
+    ({"function_mode": "credential", "face_value": "1800"}, "抵用券不设面值，请清空面值"),
     ({"claim_ends_on": "2026-12-01"}, "领取截止不能早于领取开始"),
     ({"valid_days": ""}, "请设置使用期限"),
     ({"name": ""}, "请填写券名称"),

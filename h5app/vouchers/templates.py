@@ -24,6 +24,9 @@ def template_problems(values: dict, today: date | None = None) -> dict:
         problems["face_value_fen"] = "面值券须填写面值（大于0元）"
     if values["function_mode"] == CREDENTIAL and values.get("standard_fen") is None:
         problems["standard_fen"] = "抵用券须填写补贴标准（结算时按此金额补贴）"
+    if values["function_mode"] == CREDENTIAL and values.get("face_value_fen"):
+        # Workers read 不设面值 on a 抵用券; the list would show the stray amount as its 面值.
+        problems["face_value_fen"] = "抵用券不设面值，请清空面值（结算按补贴标准补贴）"
     starts, ends = values.get("claim_starts_on"), values.get("claim_ends_on")
     if starts and ends and ends < starts:
         problems["claim_ends_on"] = "领取截止不能早于领取开始"
