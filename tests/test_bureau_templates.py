@@ -213,3 +213,15 @@ def test_the_type_field_offers_the_types_the_area_already_uses(client, clerk):
     listed = page[page.index('<datalist id="voucher-types">'):page.index("</datalist>")]
     assert '<option value="就业技能培训券">' in listed and "外省类型" not in listed
     assert 'list="voucher-types"' in page
+
+
+def test_the_list_says_when_an_active_template_no_longer_gives_out_vouchers(client, clerk):
+    today = local_today()
+    f.template(name="进行中的券")
+    f.template(name="过期的券", claim_starts_on=today - timedelta(days=60), claim_ends_on=today - timedelta(days=1))
+    f.template(name="领完的券", stock=3, claimed_count=3)
+    db.session.commit()
+    page = client.get("/bureau/templates").get_data(as_text=True)
+    status = {name: re.search(rf"{name}.*?data-label=\"状态\">([^<]+)<", page, re.S).group(1)
+              for name in ("进行中的券", "过期的券", "领完的券")}
+    assert status == {"进行中的券": "发放中", "过期的券": "领取已截止", "领完的券": "已领完"}

@@ -80,6 +80,18 @@ class VoucherTemplate(db.Model):
 
     @property
     def status_label(self) -> str:
+        """As the bureau's lists say it: an active template whose claim period is over, not yet
+        begun, or whose stock is all claimed is not 发放中, though nothing has closed it."""
+        if self.status == TEMPLATE_ACTIVE:
+            from ..timeutil import local_today
+
+            today = local_today()
+            if self.claim_ends_on is not None and self.claim_ends_on < today:
+                return "领取已截止"
+            if self.claim_starts_on is not None and self.claim_starts_on > today:
+                return "未到领取时间"
+            if self.remaining_stock == 0:
+                return "已领完"
         return TEMPLATE_STATUSES.get(self.status, self.status)
 
     @property
