@@ -65,6 +65,25 @@ def test_general_issue_with_a_live_count(client, clerk):
     assert db.session.scalar(select(func.count(Voucher.id)).where(Voucher.status == "offered")) == 1
 
 
+def test_the_issue_page_offers_only_templates_that_can_still_be_issued_each_told_apart(client, clerk):
+    from datetime import timedelta
+
+    from h5app.timeutil import local_today
+
+    today = local_today()
+    first = f.directed_template(name="电工定向券", status="draft")
+    second = f.directed_template(name="电工定向券", status="draft", stock=0)
+    f.directed_template(name="过期定向券", claim_starts_on=today - timedelta(days=60),
+                        claim_ends_on=today - timedelta(days=1))
+    f.template(name="过期通用券", claim_starts_on=today - timedelta(days=60), claim_ends_on=today - timedelta(days=1))
+    db.session.commit()
+
+    page = visible(client.get("/bureau/issue"))
+
+    assert "过期定向券" not in page and "过期通用券" not in page
+    assert f"电工定向券（草稿，剩余100张，编号{first.id}）" in page and f"电工定向券（草稿，剩余0张，编号{second.id}）" in page
+
+
 def test_issue_without_a_choice_is_explained(client, clerk):
     response = client.post("/bureau/issue", data={"kind": "directed", "template_id": "", "class_id": ""})
     assert response.status_code == 400 and "请选择定向券模板和班期" in response.get_data(as_text=True)

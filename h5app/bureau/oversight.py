@@ -15,7 +15,7 @@ from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, Vo
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_UNAPPROVED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes
-from ..timeutil import local_at, to_local
+from ..timeutil import local_at, local_today, to_local
 from ..vouchers.errors import DomainError
 from .audit_subjects import subjects
 from .forms import AuditFilterForm, IssueForm
@@ -23,9 +23,11 @@ from .routes import bp
 
 
 def _templates(mode: str):
+    """The templates 发券 may issue: the region's, not closed, their claim period not over."""
     return db.session.scalars(select(VoucherTemplate).where(
         in_region(VoucherTemplate.region_code, current_user.region_code),
         VoucherTemplate.distribution_mode == mode, VoucherTemplate.status != TEMPLATE_CLOSED,
+        VoucherTemplate.claim_ends_on >= local_today(),
     ).order_by(VoucherTemplate.id)).all()
 
 

@@ -44,7 +44,7 @@ def _template(value) -> VoucherTemplate | None:
 def _form(form_class, template_id=None, **kwargs):
     form = form_class(**kwargs)
     form.template_id.choices = [SelectChoice("", "请选择"),
-                                *(SelectChoice(str(t.id), t.name) for t in _templates(GENERAL))]
+                                *(SelectChoice(str(t.id), t.choice_label) for t in _templates(GENERAL))]
     chosen = _template(template_id if template_id is not None else form.template_id.data)
     regions = population.region_choices(db.session, chosen, current_user.region_code)
     form.region_code.choices = [SelectChoice("", "不限（券模板的使用地区）"),

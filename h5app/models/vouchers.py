@@ -95,6 +95,12 @@ class VoucherTemplate(db.Model):
         return TEMPLATE_STATUSES.get(self.status, self.status)
 
     @property
+    def choice_label(self) -> str:
+        """How a list to choose a template from names it: two drafts may share a name."""
+        left = "不限量" if self.stock is None else f"剩余{self.remaining_stock}张"
+        return f"{self.name}（{self.status_label}，{left}，编号{self.id}）"
+
+    @property
     def is_draft(self) -> bool:
         """Not yet in force: the first issuance (or an activation) puts it in force."""
         return self.status == TEMPLATE_DRAFT
