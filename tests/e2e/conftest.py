@@ -206,3 +206,15 @@ def reading():
         db.session.rollback()
 
 
+
+
+def choose_template(select, name: str) -> None:
+    """Pick the template named `name` in one of 发券's lists, whose choices also give its state,
+    stock left and number (VoucherTemplate.choice_label)."""
+    from sqlalchemy import select as query
+
+    from h5app.models import VoucherTemplate
+
+    with reading() as s:
+        label = s.scalars(query(VoucherTemplate).where(VoucherTemplate.name == name)).one().choice_label
+    select.select_option(label=label)

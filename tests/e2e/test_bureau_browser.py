@@ -29,7 +29,7 @@ from h5app.timeutil import local_today, utcnow
 from h5app.vouchers import settlement as settlement_service
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect, reading, save, staff_sign_in
+from .conftest import CHROMIUM, choose_template, commit, expect, reading, save, staff_sign_in
 
 SCREENS = "screens-bureau"
 pytestmark = pytest.mark.skipif(
@@ -217,9 +217,7 @@ def issue_vouchers(page, shots):
     page.wait_for_url("**/bureau/issue")
     page.wait_for_load_state("load")  # the live count's script runs deferred; a choice before it is not counted
     general = page.locator("#general-issue")
-    with reading() as s:
-        made = s.scalar(select(VoucherTemplate.id).where(VoucherTemplate.name == "2026年退役军人技能培训券"))
-    general.get_by_label("通用券模板").select_option(label=f"2026年退役军人技能培训券（草稿，剩余100张，编号{made}）")
+    choose_template(general.get_by_label("通用券模板"), "2026年退役军人技能培训券")
     count = page.locator("#population-count")
     expect(count).to_have_text("符合条件的人数：3 人")  # the template's groups: two veterans, one disabled
     general.get_by_role("group", name="重点群体（可多选，不选则按券模板条件）").get_by_label("退役军人").check()
@@ -242,10 +240,7 @@ def issue_vouchers(page, shots):
     assert statuses("2026年退役军人技能培训券") == ["offered", "offered"]
     page.get_by_role("link", name="返回发券").click()
 
-    with reading() as s:
-        directed = s.scalar(select(VoucherTemplate).where(VoucherTemplate.name == "电工定向培训券"))
-        wanted = f"电工定向培训券（{directed.status_label}，剩余100张，编号{directed.id}）"
-    page.get_by_label("定向券模板").select_option(label=wanted)
+    choose_template(page.get_by_label("定向券模板"), "电工定向培训券")
     page.get_by_label("班期", exact=True).select_option(label=f"越城区电工培训学校 · 低压电工作业培训（{local_today()}）")
     page.get_by_role("button", name="预览发放名单").click()  # who gets one, who is skipped and why, first
     expect(page.locator("#will-issue")).to_contain_text("将发放 3 张（花名册 3 人）")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from h5app.models import AuditEvent, Voucher, VoucherTemplate
 
 from .. import factories as f
-from .conftest import CHROMIUM, commit, expect, reading, save, staff_sign_in
+from .conftest import CHROMIUM, choose_template, commit, expect, reading, save, staff_sign_in
 
 SCREENS = "screens-population"
 pytestmark = pytest.mark.skipif(
@@ -68,7 +68,7 @@ def test_bureau_issues_a_general_template_to_a_filtered_population(page, shots, 
     page.wait_for_load_state("load")  # the live count's script runs deferred
     general = page.locator("#general-issue")
     count = page.locator("#population-count")
-    general.get_by_label("通用券模板").select_option(label=TEMPLATE)
+    choose_template(general.get_by_label("通用券模板"), TEMPLATE)
     expect(count).to_have_text("符合条件的人数：9 人（另有 1 人已持有该券，不再发放）")  # 36 months and more
     general.get_by_label("地区（人员信息中的地区在此范围内）").select_option(label="越城区")
     expect(count).to_have_text("符合条件的人数：6 人（另有 1 人已持有该券，不再发放）")
@@ -142,7 +142,7 @@ def test_the_same_issuance_works_without_javascript(make_page, shots, office):
     staff_sign_in(page, office["clerk"], "/bureau/")
     page.goto("/bureau/issue")
     general = page.locator("#general-issue")
-    general.get_by_label("通用券模板").select_option(label=TEMPLATE)
+    choose_template(general.get_by_label("通用券模板"), TEMPLATE)
     general.get_by_label("地区（人员信息中的地区在此范围内）").select_option(label="柯桥区")
     general.get_by_role("button", name="预览").click()
     expect(page.locator("#preview-count")).to_have_text("3")
