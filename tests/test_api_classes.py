@@ -196,7 +196,8 @@ def test_settlement_with_foreign_codes_is_refused_whole(client, w, session):
     response = client.post("/api/v1/settlements", json={"class_id": w.training_class.id,
                                                         "codes": [w.voucher.code, "NOSUCHCODE"]},
                            headers=auth(w.institution_key))
-    assert response.status_code == 422 and response.get_json()["error"]["rows"][0]["index"] == 2
+    error = response.get_json()["error"]  # API.md: an unknown voucher code anywhere answers 404 VOUCHER_NOT_FOUND
+    assert response.status_code == 404 and error["code"] == "VOUCHER_NOT_FOUND" and error["rows"][0]["index"] == 2
     assert session.scalar(select(func.count(Settlement.id))) == 0
     foreign = client.post("/api/v1/settlements", json={"class_id": w.other_class.id},
                           headers=auth(w.institution_key))
@@ -210,8 +211,10 @@ def test_review_with_a_bad_line_changes_nothing(client, w, session):
     response = client.post(f"/api/v1/settlements/{settlement_id}/review",
                            json={"approve": [w.voucher.code], "reject": [{"code": "NOSUCH", "reason": "x"}]},
                            headers=auth(w.bureau_key))
-    assert response.status_code == 422
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "VOUCHER_NOT_FOUND"
     assert session.get(Settlement, settlement_id).status == "submitted"
+    nothing = client.post(f"/api/v1/settlements/{settlement_id}/review", json={}, headers=auth(w.bureau_key))
+    assert nothing.status_code == 422 and "至少" in nothing.get_json()["error"]["message"]
     assert session.scalar(select(func.count(Person.id))) >= 1
 
 

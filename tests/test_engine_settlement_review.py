@@ -8,7 +8,7 @@ from h5app.models import PaymentBatch, Settlement, Voucher
 from h5app.models.settlement import LINE_APPROVED, LINE_PENDING, LINE_REJECTED, S_REJECTED, S_REVIEWED, S_SUBMITTED
 from h5app.models.vouchers import USED
 from h5app.vouchers import audit, settlement
-from h5app.vouchers.errors import OutOfScope, SettlementError, ValidationFailed
+from h5app.vouchers.errors import OutOfScope, SettlementError, ValidationFailed, VoucherNotFound
 from tests import factories as f
 from tests.settlement_support import NOW, bureau_pair, line_of, lines_state, rejected_application
 from tests.settlement_support import course, submitted  # noqa: F401  (fixtures)
@@ -66,7 +66,7 @@ def test_review_refuses_codes_outside_the_application_and_lines_decided_before(s
     session.commit()
     settlement.review(session, app, reviewer, approve=[good.code], now=NOW)
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(VoucherNotFound) as caught:
         settlement.review(session, app, reviewer, approve=[good.code, submitted["elsewhere"].code], now=NOW)
 
     assert [r["message"] for r in caught.value.details["rows"]] == ["该行已审核", "该券不在本结算申请中"]

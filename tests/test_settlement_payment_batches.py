@@ -10,7 +10,7 @@ from h5app.models.settlement import LINE_APPROVED, S_PAID, S_REVIEWED, S_SUBMITT
 from h5app.models.vouchers import SETTLED, USED
 from h5app.timeutil import local_today
 from h5app.vouchers import settlement
-from h5app.vouchers.errors import SettlementError, ValidationFailed
+from h5app.vouchers.errors import SettlementError, ValidationFailed, VoucherNotFound
 
 from . import factories as f
 from .api_support import auth, error_code, key_for
@@ -94,15 +94,15 @@ def test_a_payment_dated_before_the_review_is_refused(session):
     assert refused.value.details["fields"]["paid_on"].startswith("拨付日期不能早于审核日期")
 
 
-@pytest.mark.parametrize("reference, paid_on, failed", [
-    ("", None, []),
-    ("HD001", date(2099, 1, 1), []),
-    ("HD001", None, [("NOSUCHCODE", "账号有误")]),
+@pytest.mark.parametrize("reference, paid_on, failed, error", [
+    ("", None, [], ValidationFailed),
+    ("HD001", date(2099, 1, 1), [], ValidationFailed),
+    ("HD001", None, [("NOSUCHCODE", "账号有误")], VoucherNotFound),
 ])
-def test_bad_payment_details_change_nothing(session, reference, paid_on, failed):
+def test_bad_payment_details_change_nothing(session, reference, paid_on, failed, error):
     app, vouchers, cashier = reviewed_application(session)
 
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(error):
         settlement.pay(session, app, cashier, reference=reference, paid_on=paid_on, failed=failed, now=NOW)
     assert {session.get(Voucher, v.id).status for v in vouchers} == {USED}
 

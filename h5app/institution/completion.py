@@ -14,7 +14,7 @@ from ..models import AttendanceCorrection, Enrolment, ExamResult, Settlement, Tr
 from ..models.attendance import CORRECTION_PENDING
 from ..models.classes import ENROLLED
 from ..vouchers import audit, completion, exam_results, settlement, settlement_lists, subsidy
-from ..vouchers.errors import DomainError, ValidationFailed
+from ..vouchers.errors import DomainError
 from .forms import ResultsForm, SettlementApplyForm
 from .routes import bp
 
@@ -89,10 +89,8 @@ def apply_settlement(class_id):
         try:
             made = settlement.apply(db.session, training_class, audit.Actor.for_staff(current_user),
                                     codes=_full_codes(form.codes.codes, training_class) or None)
-        except ValidationFailed as refusal:
+        except DomainError as refusal:  # bad codes are listed, whichever error they make (unknown: 404)
             error, bad_rows = refusal.message, refusal.details.get("rows", [])
-        except DomainError as refusal:
-            error = refusal.message
         else:
             flash(f"结算申请已提交（{len(made.lines)}张券）", "success")
             return redirect(url_for("institution.settlement_detail", settlement_id=made.id))

@@ -22,8 +22,8 @@ from ..models.vouchers import CLAIMED, GENERAL, SETTLED, USED
 from ..timeutil import end_of_local_day, to_local, utcnow
 from . import audit, completion, payees, reasons, rules, states, subsidy
 from .errors import (
-    AmountAboveMaximum, ClassNotFinished, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed, VoucherSettled,
-    YearlyLimitReached,
+    AmountAboveMaximum, ClassNotFinished, DutySegregation, OutOfScope, PayeeMissing, SettlementError, ValidationFailed,
+    VoucherNotFound, VoucherSettled, YearlyLimitReached,
 )
 from .notify import notify, notify_many
 from .transactions import in_chunks, service
@@ -113,8 +113,7 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
                 chosen.append(voucher)
                 seen.add(voucher.id)
         if bad:
-            error = VoucherSettled if any(row["code"] == "VOUCHER_SETTLED" for row in bad) else ValidationFailed
-            raise error(f"有{len(bad)}个券码不能申请结算", rows=bad)
+            raise _rows_refused(f"有{len(bad)}个券码不能申请结算", bad)
     if not chosen:
         raise SettlementError("本班期没有可申请结算的已使用培训券")
     regions = {v.template.region_code for v in chosen}
@@ -135,6 +134,19 @@ def _application(session, training_class, actor, *, codes, submit, now) -> Settl
                  institution_id=training_class.institution_id, region_code=settlement.region_code,
                  details={"settlement_id": settlement.id, "lines": len(settlement.lines)})
     return settlement
+
+
+# A batch's rows refused together answer as their most telling row: a settled code VOUCHER_SETTLED,
+# a code unknown here 404 VOUCHER_NOT_FOUND (API.md: "an unknown voucher code anywhere"), an amount
+# above the line's maximum AMOUNT_ABOVE_MAXIMUM, anything else VALIDATION_FAILED.
+ROW_REFUSALS = (("VOUCHER_SETTLED", VoucherSettled), ("VOUCHER_NOT_FOUND", VoucherNotFound),
+                ("AMOUNT_ABOVE_MAXIMUM", AmountAboveMaximum))
+
+
+def _rows_refused(message: str, bad: list[dict]):
+    codes = {row["code"] for row in bad}
+    error = next((error for code, error in ROW_REFUSALS if code in codes), ValidationFailed)
+    return error(message, rows=bad)
 
 
 def _check_bureau(actor: audit.Actor, settlement: Settlement) -> None:
@@ -202,8 +214,10 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
     amounts = {normalize_code(code): value for code, value in (amounts or {}).items()}
     if settlement.status != S_SUBMITTED:
         raise SettlementError(f"结算申请状态为“{settlement.status_label}”，不能审核")
+    if not approve and not reject:
+        raise ValidationFailed("请至少给出一张券的审核意见（通过或驳回）")
     lines = {line.voucher.code: line for line in settlement.lines}
-    bad, above = [], False
+    bad = []
     decisions = [(normalize_code(c), LINE_APPROVED, None) for c in approve]
     decisions += [(normalize_code(c), LINE_REJECTED, (r or "").strip()) for c, r in reject]
     seen = set()
@@ -225,7 +239,6 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
         elif adjusted and not _is_fen(amount):
             bad.append(_row(index, code, "VALIDATION_FAILED", "审核金额应为不小于0的整数（单位：分）"))
         elif adjusted and amount > line.amount_fen:
-            above = True
             bad.append(_row(index, code, "AMOUNT_ABOVE_MAXIMUM",
                             f"审核金额{_yuan(amount)}高于该行的补贴上限{_yuan(line.amount_fen)}"))
         elif (adjusted and amount != line.amount_fen
@@ -233,8 +246,7 @@ def review(session, settlement: Settlement, actor: audit.Actor, *, approve=(), r
             bad.append(_row(index, code, "VALIDATION_FAILED",
                             f"本地区按补贴标准拨付，金额为{_yuan(line.amount_fen)}，不能调整"))
     if bad:
-        error = AmountAboveMaximum if above else ValidationFailed
-        raise error("审核意见有误，未做任何更改", rows=bad)
+        raise _rows_refused("审核意见有误，未做任何更改", bad)
     moves, who = [], _who(actor)
     plain = [lines[code] for code, decision, _ in decisions if decision == LINE_APPROVED and code not in amounts]
     _set_lines(session, plain, decision=LINE_APPROVED, decision_reason=None, decided_by=who,
@@ -341,7 +353,7 @@ def pay(session, settlement: Settlement, actor: audit.Actor, *, reference: str |
         else:
             failures[code] = reason
     if bad:
-        raise ValidationFailed("拨付失败的行有误，未做任何更改", rows=bad)
+        raise _rows_refused("拨付失败的行有误，未做任何更改", bad)
     account = payees.settlement_account(session, settlement)
     if account is None:
         raise PayeeMissing("劳动者尚未填写本人收款账户，已提醒其在“我的 → 收款账户”中填写，填写后再拨付"
