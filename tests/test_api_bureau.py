@@ -229,6 +229,18 @@ def test_general_issuance_offers_and_reports_per_person(client, w, session):
     assert session.scalar(select(Person).where(Person.id_number == new_id)).name == "李新人"
 
 
+def test_general_issuance_beyond_the_stock_left_is_refused_and_creates_nobody(client, w, session):
+    template = f.template(name="限量券", stock=1)
+    session.commit()
+    people = [{"id_number": f.valid_id_number(), "name": name} for name in ("李新人", "王新人")]
+    response = client.post(f"/api/v1/templates/{template.id}/issuances", json={"people": people},
+                           headers=auth(w.bureau_key))
+    error = response.get_json()["error"]
+    assert response.status_code == 409 and error["code"] == "OUT_OF_STOCK" and "最多还能向1人发放" in error["message"]
+    assert session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == template.id)) == 0
+    assert session.scalar(select(Person).where(Person.id_number == people[0]["id_number"])) is None
+
+
 def test_directed_issuance_needs_a_class_and_yields_claimed_vouchers(client, w, session):
     directed = f.directed_template()
     session.commit()

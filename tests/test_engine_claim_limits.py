@@ -30,10 +30,11 @@ def test_claims_stop_with_out_of_stock_when_stock_runs_out(session):
 
 
 def test_offered_voucher_cannot_be_claimed_once_stock_is_gone(session):
-    template = make_template(audience="targeted", stock=1)
+    """An open template: an offer waits in 卡券中心 while anyone eligible may claim the last unit."""
+    template = make_template(audience="open", stock=1)
     early, late = f.person(), f.person()
     session.commit()
-    issuance.issue_general(session, template, f.bureau_actor(), people=[early, late], now=NOW)
+    issuance.issue_general(session, template, f.bureau_actor(), people=[late], now=NOW)
 
     claim.claim(session, early, template, now=NOW)
     assert_refused(session, OutOfStock, late, template)
@@ -41,6 +42,19 @@ def test_offered_voucher_cannot_be_claimed_once_stock_is_gone(session):
     late_voucher = session.scalar(select(Voucher).where(Voucher.person_id == late.id))
     assert late_voucher.status == OFFERED
     assert claimed_count(session, template) == 1
+
+
+def test_offers_beyond_the_stock_left_are_refused_whole(session):
+    """发券 by the API as on the population page: offering more than the stock could give is refused."""
+    template = make_template(audience="targeted", stock=1)
+    people = [f.person(), f.person()]
+    session.commit()
+
+    with pytest.raises(OutOfStock) as refused:
+        issuance.issue_general(session, template, f.bureau_actor(), people=people, now=NOW)
+
+    assert "最多还能向1人发放；本次符合条件的有2人" in refused.value.message
+    assert voucher_count(session, template) == 0
 
 
 def test_unlimited_stock_never_runs_out(session):

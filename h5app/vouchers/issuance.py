@@ -83,7 +83,7 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
                   min_insurance_months=None, people=None, now=None) -> IssueReport:
     """Offer `template` to a population (the filters) or to listed people; each gets an `offered`
     voucher in 卡券中心. Stock is taken at claim, not at offer."""
-    from .population import Filters, people_query
+    from .population import Filters, people_query, stock_problem
 
     now = now or utcnow()
     check_general_issuable(actor, template, now)
@@ -110,6 +110,9 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
         report.done.append(Voucher(code=random_code(), template=template, issuance_id=issuance.id,
                                    person_id=person.id, status=OFFERED, offered_at=now, expires_at=deadline))
         held.add(person.id)
+    beyond = stock_problem(session, template, len(report.done), now)  # the population page's rule, for the API too
+    if beyond:
+        raise OutOfStock(beyond.replace("请增加筛选条件缩小发放范围", "请缩小发放范围或分批发放"))
     session.add_all(report.done)
     session.flush()
     for voucher in report.done:
