@@ -135,6 +135,22 @@ def test_a_trainee_batch_lists_every_bad_row_and_adds_nobody(client, w, session)
     assert session.scalar(select(func.count(Person.id)).where(Person.name == "钱学员")) == 0
 
 
+def test_results_name_each_trainee_once_and_are_fixed_at_completion(client, w, session):
+    f.enrol(w.training_class, w.person)
+    session.commit()
+    path = f"/api/v1/classes/{w.training_class.id}/results"
+    twice = client.post(path, headers=auth(w.institution_key), json={"results": [
+        {"id_number": w.person.id_number, "passed": True}, {"id_number": w.person.id_number, "passed": False}]})
+    assert twice.status_code == 422 and twice.get_json()["error"]["rows"] == [
+        {"index": 2, "message": "与第1行是同一学员", "code": "INVALID"}]
+    w.training_class.status, w.training_class.completed_at = "completed", f.utcnow_plus()
+    session.commit()
+    late = client.post(path, headers=auth(w.institution_key),
+                       json={"results": [{"id_number": w.person.id_number, "passed": False}]})
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "CLASS_COMPLETED"
+    assert session.scalar(select(func.count(ExamResult.id))) == 0
+
+
 def test_results_are_all_or_nothing(client, w, session):
     f.enrol(w.training_class, w.person)
     session.commit()

@@ -64,6 +64,22 @@ def test_a_result_or_rating_given_by_mistake_is_taken_back(client, finished):
     assert re.search(rf'name="result-{good.id}" value="" checked', page)
 
 
+def test_after_completion_results_stay_as_they_were_and_ratings_may_change(client, finished):
+    """Settlements are judged, and paid, on the results 结业 fixed."""
+    training_class, good, weak, _ = finished
+    path = f"/institution/classes/{training_class.id}/results"
+    client.post(path, data={f"result-{good.id}": "pass", f"result-{weak.id}": "fail"})
+    client.post(f"/institution/classes/{training_class.id}/complete")
+
+    page = client.get(path).get_data(as_text=True)
+    response = client.post(path, data={f"result-{good.id}": "fail", f"stars-{good.id}": "4"})
+
+    assert "考核结果不能再修改" in page and f'name="result-{good.id}" value="pass" checked disabled' in page
+    assert response.status_code == 302
+    assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(good.id, True), (weak.id, False)}
+    assert [r.stars for r in db.session.scalars(select(TraineeRating))] == [4]
+
+
 def test_tampered_results_are_refused_and_nothing_saved(client, finished):
     training_class, good, _, _ = finished
     response = client.post(f"/institution/classes/{training_class.id}/results",

@@ -33,7 +33,8 @@ def class_results(class_id):
     if form.validate_on_submit():
         actor = audit.Actor.for_staff(current_user)
         try:
-            exam_results.record_results(db.session, training_class, form.outcomes(trainees), actor)
+            if not training_class.is_completed:  # 结业 fixed the results; ratings may still change
+                exam_results.record_results(db.session, training_class, form.outcomes(trainees), actor)
             rated = set(db.session.scalars(select(TraineeRating.person_id).where(TraineeRating.class_id == class_id)))
             for person_id, stars in form.stars(trainees).items():
                 if stars is not None or person_id in rated:  # 不评价 takes back a rating given

@@ -6,7 +6,7 @@ from ..models import Enrolment, ExamResult, Person, TraineeRating, TrainingClass
 from ..models.classes import ENROLLED
 from ..timeutil import utcnow
 from . import audit
-from .errors import OutOfScope, ValidationFailed
+from .errors import ClassCompleted, OutOfScope, ValidationFailed
 from .transactions import service
 
 
@@ -23,6 +23,8 @@ def record_results(session, training_class: TrainingClass, results: dict[int, bo
     now = now or utcnow()
     if not actor.for_institution(training_class.institution_id):
         raise OutOfScope("只能为本机构的班期录入考核结果")
+    if training_class.is_completed:  # 结业 fixed them: settlements were judged (and paid) on them
+        raise ClassCompleted(f"班期“{training_class.course_name}”已结业，考核结果不能再修改")
     trainees = _trainees(session, training_class)
     unknown = [pid for pid in results if pid not in trainees]
     if unknown:
@@ -52,8 +54,15 @@ def record_results(session, training_class: TrainingClass, results: dict[int, bo
 def results_by_id_number(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> int:
     """The API form: [{"id_number", "passed"}]; every row must name a trainee of the class."""
     trainees = {p.id_number: pid for pid, p in _trainees(session, training_class).items()}
-    bad = [{"index": i, "message": "不是本班期学员"} for i, row in enumerate(rows, start=1)
-           if normalize_id_number(str(row.get("id_number", ""))) not in trainees or not isinstance(row.get("passed"), bool)]
+    bad, seen = [], {}
+    for index, row in enumerate(rows, start=1):
+        number = normalize_id_number(str(row.get("id_number", "")))
+        if number not in trainees or not isinstance(row.get("passed"), bool):
+            bad.append({"index": index, "message": "不是本班期学员"})
+        elif number in seen:
+            bad.append({"index": index, "message": f"与第{seen[number]}行是同一学员"})
+        else:
+            seen[number] = index
     if bad:
         raise ValidationFailed("考核结果有误，未保存任何结果", rows=bad)
     return record_results(session, training_class,
