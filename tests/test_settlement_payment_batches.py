@@ -215,6 +215,8 @@ def test_api_review_with_an_amount_payment_with_a_failure_and_the_list(client, s
 
     listed = client.get("/api/v1/settlements?status=paid&payee_kind=institution", headers=auth(reviewer)).get_json()
     assert [s["id"] for s in listed["settlements"]] == [app.id] and listed["paid_total_fen"] == 30000
+    past = client.get("/api/v1/settlements?status=paid&page=2", headers=auth(reviewer)).get_json()
+    assert (past["settlements"], past["page"], past["pages"], past["count"]) == ([], 2, 1, 1)  # paging ends
     assert client.get("/api/v1/settlements?status=nope", headers=auth(reviewer)).status_code == 422
     assert client.get("/api/v1/settlements?region_code=330600", headers=auth(reviewer)).status_code == 422
     assert client.get("/api/v1/settlements", headers=auth(key_for("bureau", "330600"))).get_json()["count"] == 0

@@ -68,7 +68,7 @@ def _filters(caller) -> tuple[Filters, int]:
           response=schemas.SettlementListOut, tag="settlements")
 def index(caller):
     filters, page = _filters(caller)
-    found = list_settlements(db.session, filters, page=page, per_page=PER_PAGE)
+    found = list_settlements(db.session, filters, page=page, per_page=PER_PAGE, clamp=False)
     return {"settlements": [serializers.settlement_summary(s) for s in found.rows], "count": found.count,
             "approved_total_fen": found.approved_total_fen, "paid_total_fen": found.paid_total_fen,
             "page": found.page, "pages": found.pages}

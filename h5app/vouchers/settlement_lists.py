@@ -57,7 +57,10 @@ def _where(filters: Filters) -> list:
     return where
 
 
-def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int = 50) -> Page:
+def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int = 50, clamp: bool = True) -> Page:
+    """A page of settlements, newest first, with the totals of all of them. `clamp`: a page past
+    the last shows the last (a page's stale link); else it is empty (an API client paging until
+    it gets nothing must get nothing)."""
     where = _where(filters)
     # The totals come from each settlement's own sums (kept by review and payment): a province's
     # paid list sums thousands of settlements, not their hundreds of thousands of lines.
@@ -66,7 +69,7 @@ def list_settlements(session, filters: Filters, *, page: int = 1, per_page: int 
                func.coalesce(func.sum(Settlement.paid_total_fen), 0)).where(*where)
     ).one()
     pages = max(1, -(-count // per_page))
-    page = min(max(page, 1), pages)
+    page = min(max(page, 1), pages) if clamp else max(page, 1)
     rows = session.scalars(
         select(Settlement).where(*where).order_by(Settlement.id.desc()).limit(per_page).offset((page - 1) * per_page)
         .options(selectinload(Settlement.lines), selectinload(Settlement.institution),
