@@ -45,6 +45,14 @@ def test_openapi_document_is_valid_and_covers_every_route(app, client):
                 assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
 
 
+def test_the_settlement_list_documents_the_filters_it_reads(client):
+    """API.md's GET /settlements?status=&payee_kind=&region_code=&from=&to= and its paging."""
+    operation = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/settlements"]["get"]
+    query = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+    assert set(query) == {"status", "payee_kind", "region_code", "from", "to", "page"}
+    assert query["payee_kind"]["schema"]["enum"] == ["institution", "worker"]
+
+
 def test_api_md_endpoints_are_all_there(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     contract = """GET /templates|POST /templates|POST /templates/{id}/issuances|GET /people/{id_number}/vouchers|

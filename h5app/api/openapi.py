@@ -47,6 +47,7 @@ def build(prefix: str = "/api/v1") -> dict:
             schema = ({"type": "integer", "minimum": 1, "maximum": 2**31 - 1} if name in spec.int_params
                       else {"type": "string", "minLength": 1, "maxLength": 64})
             operation["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
+        operation["parameters"] += [{**parameter, "in": "query", "required": False} for parameter in spec.query]
         if spec.method == "POST":
             operation["parameters"].append({
                 "name": "Idempotency-Key", "in": "header", "required": False,

@@ -33,6 +33,7 @@ class Endpoint:
     tag: str
     view_name: str
     int_params: frozenset = field(default_factory=frozenset)
+    query: tuple = ()  # the query-string parameters, as OpenAPI parameter objects without "in"
 
     @property
     def rule(self) -> str:
@@ -205,12 +206,13 @@ def _json(result, status: int):
 
 def endpoint(bp: Blueprint, method: str, path: str, *, scopes, summary: str, response: type[BaseModel],
              body: type[BaseModel] | None = None, status: int = 200, tag: str = "vouchers",
-             int_params: tuple[str, ...] = ()):
-    """Register `view(caller, [body,] **path_params)` returning a JSON-able dict."""
+             int_params: tuple[str, ...] = (), query: tuple[dict, ...] = ()):
+    """Register `view(caller, [body,] **path_params)` returning a JSON-able dict. `query`: the
+    query-string parameters the view reads, for the OpenAPI document."""
 
     def decorator(view):
         spec = Endpoint(method, path, tuple(scopes), summary, body, response, status, tag, view.__name__,
-                        frozenset(int_params))
+                        frozenset(int_params), tuple(query))
         ENDPOINTS.append(spec)
 
         def handle(**params):

@@ -64,8 +64,21 @@ def _filters(caller) -> tuple[Filters, int]:
                    institution_id=institution_id, date_from=dates["from"], date_to=dates["to"]), int(page)
 
 
+LIST_QUERY = (
+    {"name": "status", "description": "结算申请状态", "schema": {"type": "string", "enum": list(STATUS_FILTERS)}},
+    {"name": "payee_kind", "description": "收款方：机构或劳动者本人",
+     "schema": {"type": "string", "enum": list(PAYEE_FILTERS)}},
+    {"name": "region_code", "description": "发券地区（6位编码；人社部门：本地区或下辖地区）",
+     "schema": {"type": "string", "pattern": "^[0-9]{6}$"}},
+    {"name": "from", "description": "提交日期起（含）", "schema": {"type": "string", "format": "date"}},
+    {"name": "to", "description": "提交日期止（含）", "schema": {"type": "string", "format": "date"}},
+    {"name": "page", "description": f"页码，每页{PER_PAGE}条；超过末页时列表为空",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}},
+)
+
+
 @endpoint(bp, "GET", "/settlements", scopes=(SCOPE_INSTITUTION, SCOPE_BUREAU), summary="结算申请列表（含合计）",
-          response=schemas.SettlementListOut, tag="settlements")
+          response=schemas.SettlementListOut, tag="settlements", query=LIST_QUERY)
 def index(caller):
     filters, page = _filters(caller)
     found = list_settlements(db.session, filters, page=page, per_page=PER_PAGE, clamp=False)
