@@ -276,6 +276,18 @@ def test_withdrawing_a_trainee_before_the_first_lesson_gives_the_voucher_back(se
     assert session.get(TrainingClass, cls.id).status != CLASS_CANCELLED
 
 
+def test_a_withdrawn_trainee_is_told_a_directed_voucher_still_serves_that_class_alone(session):
+    cls = course()
+    voucher = verified(cls, bound_class_id=cls.id)  # 定向券, issued for this class's roster
+    session.commit()
+
+    withdraw(cls, voucher.person)
+
+    [notice] = notices(voucher.person_id)
+    assert f"该券为定向券，只能用于“{cls.course_name}”" in notice.body and "可报名其他班期使用" not in notice.body
+    assert stored(voucher.id).bound_class_id == cls.id
+
+
 def test_a_trainee_without_a_voucher_is_withdrawn_and_told(session):
     cls = course()
     worker = f.person()

@@ -194,9 +194,12 @@ def give_back(session, voucher: Voucher, training_class: TrainingClass, actor: a
 def _returned_notice(session, voucher: Voucher, training_class: TrainingClass, why: str, days: int) -> None:
     deadline = (f"，有效期延长{days}天，至{to_local(voucher.expires_at):%Y年%m月%d日}" if voucher.expires_at is not None
                 else "")
+    # A directed voucher still bound to the class (退班: the class runs on) serves that class alone.
+    then = (f"该券为定向券，只能用于“{training_class.course_name}”，如需重新参加请联系培训机构。"
+            if voucher.bound_class_id == training_class.id else "可报名其他班期使用。")
     notify(session, voucher.person_id, "voucher_returned", "培训券已退回，可继续使用",
            f"{why}，您用于“{training_class.course_name}”（{training_class.institution.name}）的"
-           f"“{voucher.template.name}”已退回“我的卡券”{deadline}，可报名其他班期使用。",
+           f"“{voucher.template.name}”已退回“我的卡券”{deadline}，{then}",
            link=f"/worker/vouchers/{voucher.code}")
 
 
