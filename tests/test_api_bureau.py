@@ -87,6 +87,13 @@ def test_the_api_refuses_a_template_by_the_rules_and_words_of_the_page(client, w
     assert response.status_code == 422 and response.get_json()["error"]["fields"][field] == message
 
 
+def test_text_is_read_without_the_spaces_around_it(client, w, session):
+    blank = client.post("/api/v1/templates", json=template_body(name="   "), headers=auth(w.bureau_key))
+    assert blank.status_code == 422 and blank.get_json()["error"]["fields"]["name"] == "不能为空"
+    padded = client.post("/api/v1/templates", json=template_body(name="  电工培训券 "), headers=auth(w.bureau_key))
+    assert padded.status_code == 201 and padded.get_json()["name"] == "电工培训券"
+
+
 def test_a_template_may_set_both_a_fixed_deadline_and_days_after_claim_as_on_the_page(client, w):
     until = str(local_today() + timedelta(days=100))
     response = client.post("/api/v1/templates", json=template_body(valid_until=until), headers=auth(w.bureau_key))

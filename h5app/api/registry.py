@@ -73,6 +73,8 @@ def _choices(expected: str) -> str:
 def _message(problem: dict) -> str:
     if problem["type"] in ("value_error", "assertion_error"):
         return str(problem.get("ctx", {}).get("error") or problem["msg"])
+    if problem["type"] == "string_too_short" and problem.get("ctx", {}).get("min_length") == 1:
+        return "不能为空"
     template = PYDANTIC_MESSAGES.get(problem["type"])
     if template is None:
         return "取值不正确"

@@ -4,7 +4,8 @@ from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationInfo, field_validator, model_validator,
+    AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationInfo, field_validator,
+    model_validator,
 )
 
 from ..vouchers.classes import MAX_LESSONS
@@ -13,11 +14,12 @@ from ..vouchers.lifecycle import MAX_REVOKE_CODES
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Fen = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Count = Annotated[StrictInt, Field(ge=0, le=100000)]
-Text16 = Annotated[str, Field(min_length=1, max_length=16)]
-Text32 = Annotated[str, Field(min_length=1, max_length=32)]
-Text64 = Annotated[str, Field(min_length=1, max_length=64)]
-Text120 = Annotated[str, Field(min_length=1, max_length=120)]
-Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+# Text is read without the spaces around it: a name of spaces alone is no name.
+Text16 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Text32 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Text120 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="18位公民身份号码（GB 11643 校验）")]
 Phone = Annotated[str, Field(max_length=20)]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
