@@ -167,16 +167,22 @@ def test_api_onboarding_with_a_bad_payee_creates_nothing(client, w):
     assert (count(Institution), count(PayeeAccount)) == before
 
 
-def test_put_payee_is_in_force_at_once_audited_and_masked(client, w):
+def test_put_payee_changing_the_account_in_force_waits_for_a_staff_members_confirmation(client, w):
+    """Four eyes through the API too: one key holder alone cannot send the subsidy elsewhere."""
     old = payees.active_account(db.session, institution_id=w.institution.id)
     response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json=ACCOUNT, headers=auth(w.bureau_key))
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"code": w.institution.code, "status": "active", "payee": {
+    assert response.get_json() == {"code": w.institution.code, "status": "pending", "payee": {
         "account_name": "越城职业培训学校", "bank_name": "中国工商银行绍兴越城支行", "account_number": MASKED}}
     assert CARD not in response.get_data(as_text=True)
+    assert payees.active_account(db.session, institution_id=w.institution.id).id == old.id  # payments go there still
+    assert actions(w.institution.id)[-1] == "payee.request"
+
+    pending = payees.pending_account(db.session, w.institution.id)
+    payees.decide_institution_account(db.session, pending, f.bureau_actor(), approve=True)
+
     assert payees.active_account(db.session, institution_id=w.institution.id).account_number == CARD
     assert db.session.get(PayeeAccount, old.id).status == "replaced"
-    assert actions(w.institution.id)[-1] == "payee.set"
 
 
 def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
@@ -184,7 +190,19 @@ def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
     response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json={"payee": ACCOUNT},
                           headers=auth(w.bureau_key))
     assert response.status_code == 200, response.get_json()
-    assert payees.active_account(db.session, institution_id=w.institution.id).account_number == CARD
+    assert payees.pending_account(db.session, w.institution.id).account_number == CARD
+
+
+def test_put_payee_of_the_account_in_force_again_changes_nothing(client, w):
+    current = payees.active_account(db.session, institution_id=w.institution.id)
+    same = {"account_name": current.account_name, "bank_name": current.bank_name,
+            "account_number": current.account_number}
+    rows = db.session.scalar(select(func.count(PayeeAccount.id)))
+    for _ in range(3):
+        response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json=same,
+                              headers=auth(w.bureau_key))
+        assert response.status_code == 200 and response.get_json()["status"] == "active"
+    assert db.session.scalar(select(func.count(PayeeAccount.id))) == rows
 
 
 @pytest.mark.parametrize("who, code", [("foreign_bureau_key", None), ("bureau_key", "NOSUCH1")])

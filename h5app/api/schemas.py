@@ -404,7 +404,9 @@ class PayeeOut(BaseModel):
 class InstitutionPayeeOut(BaseModel):
     code: str = Field(description="机构编码")
     payee: PayeeOut
-    status: Literal["active"] = Field(description="人社部门录入的账户即时生效")
+    status: Literal["active", "pending"] = Field(
+        description="active：已生效（机构的第一个账户，或与生效账户相同）；pending：变更已生效的账户，"
+                    "待人社部门另一名工作人员在机构页面确认，确认前拨付仍付至原账户")
 
 
 class SettlementLineOut(BaseModel):

@@ -42,7 +42,7 @@ def add_institutions(caller, body):
          "officer_password": m.password, "sites": [serializers.site(s) for s in m.institution.sites]} for m in made]}
 
 
-@endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（即时生效）",
+@endpoint(bp, "PUT", "/institutions/{code}/payee", scopes=(SCOPE_BUREAU,), summary="设置培训机构收款账户（变更已生效的账户须人社部门工作人员确认）",
           body=schemas.PayeeUpdate, response=schemas.InstitutionPayeeOut, tag="institutions")
 def set_institution_payee(caller, body, code):
     institution = bureau_institution(caller, code)

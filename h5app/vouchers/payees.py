@@ -99,8 +99,13 @@ def set_institution_account(session, institution, values: dict, actor: audit.Act
     values = clean_account(values)
     if institution.id is None:
         session.flush()
-    second_look = (by_bureau and actor.type == "staff" and institution.id is not None
-                   and active_account(session, institution_id=institution.id) is not None)
+    current = active_account(session, institution_id=institution.id) if institution.id is not None else None
+    if current is not None and by_bureau and all(
+            getattr(current, name) == values[name] for name in ("account_name", "bank_name", "account_number")):
+        return current  # the account in force, entered again (a retried PUT): nothing changes
+    # A change of an account in force, by a clerk or a bureau's API key alike, waits for a staff
+    # member other than its author: no one holder can send an institution's subsidy elsewhere.
+    second_look = by_bureau and actor.type != "system" and current is not None
     in_force = by_bureau and not second_look
     account = _add(session, values, actor, now, institution_id=institution.id)
     if in_force:
@@ -140,7 +145,7 @@ def decide_institution_account(session, account: PayeeAccount, actor: audit.Acto
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValidationFailed("请填写不予确认的原因", fields={"reason": "请填写原因"})
-    if approve and actor.type == "staff" and account.entered_by_id == actor.id:
+    if approve and actor.type == "staff" and account.entered_by_id is not None and account.entered_by_id == actor.id:
         raise DutySegregation("收款账户变更须由录入人以外的另一名工作人员核对确认")
     if approve:
         _activate(session, account, actor, now)
