@@ -120,6 +120,23 @@ def test_trainees_batch_is_all_or_nothing(client, w, session):
     assert foreign.status_code == 404
 
 
+def test_a_roster_takes_no_more_trainees_than_the_class_has_places(client, w, session):
+    w.training_class.capacity = 2
+    f.enrol(w.training_class, w.person)
+    session.commit()
+    path = f"/api/v1/classes/{w.training_class.id}/trainees"
+    newcomers = [{"id_number": f.valid_id_number(), "name": name} for name in ("钱学员", "孙学员")]
+
+    full = client.post(path, json={"trainees": newcomers}, headers=auth(w.institution_key))
+    again = client.post(path, json={"trainees": [{"id_number": w.person.id_number, "name": w.person.name},
+                                                 newcomers[0]]}, headers=auth(w.institution_key))
+
+    assert full.status_code == 409 and full.get_json()["error"]["code"] == "CLASS_FULL"
+    assert "名额2人，已报名1人，本次新增2人，超出1人" in full.get_json()["error"]["message"]
+    assert again.status_code == 201 and again.get_json()["added"] == 1  # the one enrolled already takes no place
+    assert session.scalar(select(func.count(Enrolment.id))) == 2
+
+
 def test_a_trainee_batch_lists_every_bad_row_and_adds_nobody(client, w, session):
     known = f.person(name="李四")
     session.commit()

@@ -2,15 +2,15 @@
 All-or-nothing: any bad row and nothing is written; every bad row is reported."""
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..identity import id_number_error, is_valid_phone, name_error, normalize_id_number, normalize_name, normalize_phone
 from ..models import Enrolment, Person, TrainingClass
-from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED
+from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, ENROLLED
 from ..models.people import VIA_ROSTER
 from ..spreadsheets import numbers
 from . import audit
-from .errors import ClassCancelled, ClassNotOpen, OutOfScope, ValidationFailed
+from .errors import ClassCancelled, ClassFull, ClassNotOpen, OutOfScope, ValidationFailed
 from .transactions import in_chunks, service
 
 
@@ -59,6 +59,18 @@ def _known_people(session, clean: list[dict], errors: list[RowError], row_number
 
 
 @service
+def _check_room(session, training_class: TrainingClass, joining: list) -> None:
+    """A class with a capacity takes no more trainees than it has places, by roster as by 报名."""
+    if training_class.capacity is None or not joining:
+        return
+    taken = session.scalar(select(func.count(Enrolment.id)).where(
+        Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
+    if taken + len(joining) > training_class.capacity:
+        raise ClassFull(f"该班期名额{training_class.capacity}人，已报名{taken}人，本次新增{len(joining)}人，"
+                        f"超出{taken + len(joining) - training_class.capacity}人，未导入任何学员；"
+                        "请调整名额或花名册后重新上传")
+
+
 def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> list[Enrolment]:
     """Enrol every row on the class roster, creating people not yet known. Raises ValidationFailed
     with `rows` (every bad row) and writes nothing when any row is bad."""
@@ -78,6 +90,8 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
     enrolled = set(session.scalars(
         select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)
     ))
+    _check_room(session, training_class, [row for row in clean if (known := people.get(row["id_number"])) is None
+                                          or known.id not in enrolled])
     added = []
     for row in clean:
         person = people.get(row["id_number"])
