@@ -230,6 +230,20 @@ def test_with_a_voucher_used_other_edits_and_rescheduled_lessons_of_the_same_hou
     assert [s.starts_at for s in saved.sessions][1] == moved and float(saved.hours) == 8
 
 
+def test_an_open_class_keeps_at_least_one_lesson(session):
+    training_class = upcoming_class(f.institution())
+    training_class.status = "open"
+    session.commit()
+
+    with pytest.raises(ValidationFailed) as refused:
+        classes.update_class(session, training_class, values_of(training_class), [],
+                             f.institution_actor(training_class.institution))
+
+    assert refused.value.details["fields"]["sessions"].startswith("班期已开放报名，至少要保留一次课")
+    session.expire_all()
+    assert len(session.get(TrainingClass, training_class.id).sessions) == 2
+
+
 def test_a_voucher_not_used_for_the_class_leaves_its_fields_free(session):
     training_class = upcoming_class(f.institution())
     use_vouchers(training_class, CLAIMED, count=1)

@@ -279,6 +279,9 @@ def update_class(session, training_class: TrainingClass, values: dict,
         raise ValidationFailed(LESSONS_ATTENDED, fields={"sessions": LESSONS_ATTENDED})
     kept = frozenset({training_class.starts_on, *((s.starts_at, s.ends_at) for s in training_class.sessions)})
     problems.update(class_problems(values, sessions, now=utcnow(), kept=kept))
+    if not sessions and training_class.sessions and training_class.status in CLASS_RUNNING:
+        # Its trainees check in to lessons: an open class left with none could take no attendance.
+        problems["sessions"] = "班期已开放报名，至少要保留一次课；如不再开班，请取消班期"
     review_required = training_class.is_unapproved or training_class.approved_at is not None
     problems.update(class_review.submission_problems(values, teachers, review_required))
     if vouchers_used(session, training_class):
