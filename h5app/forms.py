@@ -5,7 +5,7 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import DecimalField, IntegerField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
 
 from .codes import CODE_LENGTH
 from .vouchers import reasons
@@ -64,7 +64,17 @@ class Form(FlaskForm):
         return "；".join(dict.fromkeys(message for messages in self.errors.values() for message in messages))
 
 
-class WholeNumberField(IntegerField):
+class _ReadOrSay:
+    """A value that could not be read says so once: the range and required validators, which
+    would each add a message of their own about the missing value (12.345 read as 金额应在0至…),
+    are not run."""
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise StopValidation()
+
+
+class WholeNumberField(_ReadOrSay, IntegerField):
     """An integer field that refuses a number too long to be meant, before any validator sees it:
     WTForms' NumberRange asks math.isnan of the value, which overflows for an integer past a
     float's range (found by tests/test_page_fuzz.py)."""
@@ -76,7 +86,7 @@ class WholeNumberField(IntegerField):
         super().process_formdata(valuelist)
 
 
-class YuanField(DecimalField):
+class YuanField(_ReadOrSay, DecimalField):
     """An amount in yuan, to the fen: 1500, 1500.5 or 1500.50. A third decimal is refused, not
     dropped (12.345 would otherwise be saved as 12.34 without a word); `fen` is the amount in fen."""
 

@@ -61,6 +61,18 @@ def test_bad_templates_are_explained_and_not_saved(client, clerk, overrides, mes
     assert db.session.scalar(select(func.count(VoucherTemplate.id))) == 0
 
 
+@pytest.mark.parametrize("overrides, said, not_said", [
+    ({"face_value": "12.345"}, "金额最多到分", "金额应在0至"),
+    ({"face_value": "一千"}, "请填写金额（元）", "面值券须填写面值"),
+    ({"stock": "2.5"}, "不是有效的整数", "发放数量"),
+])
+def test_a_value_that_cannot_be_read_is_told_once(client, clerk, overrides, said, not_said):
+    """Not also the range or 'missing' message the unread value would otherwise set off."""
+    page = client.post("/bureau/templates/new", data=data(**overrides)).get_data(as_text=True)
+    errors = " ".join(re.findall(r'class="field-error"[^>]*>([^<]+)<', page))
+    assert said in errors and not_said not in errors, errors
+
+
 def test_a_bad_template_form_lists_every_problem_at_the_top_with_a_link_to_the_field(client, clerk):
     page = client.post("/bureau/templates/new", data=data(name="", claim_ends_on="2026-12-01")).get_data(as_text=True)
     summary = page[page.index("error-summary"):page.index("</div>", page.index("error-summary"))]
