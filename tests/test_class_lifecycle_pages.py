@@ -193,7 +193,9 @@ def test_a_trainee_who_attended_is_not_withdrawn_and_the_page_says_why(client, o
 
     page = visible(client.get(link))
     response = client.post(link, data={"reason": "工作调动"})
+    listing = text_of(client.get(f"/institution/classes/{training_class.id}"))
 
+    assert link not in listing and "已参训" in listing  # the list offers no 退班 that would be refused
     assert "培训已开始，不能退班" in page and "确认退班" not in page
     assert response.status_code == 400 and "培训已开始，不能退班" in visible(response)
     assert state() == before

@@ -372,6 +372,13 @@ def test_enrolment_still_closes_after_the_end_date_and_opens_on_it(session):
     assert (late.status, last_day.status) == (CLASS_CLOSED, CLASS_OPEN)
 
 
+def test_the_class_page_offers_no_opening_of_an_ended_class(client, officer):
+    training_class = ended(officer.institution)
+    db.session.commit()
+    page = text_of(client.get(f"/institution/classes/{training_class.id}"))
+    assert 'name="status" value="open"' not in page
+
+
 @pytest.mark.parametrize("status, message", [(CLASS_CLOSED, "已过，不能再开放报名"), (CLASS_COMPLETED, "该班期已结业")])
 def test_the_page_says_why_an_ended_class_is_not_opened(client, officer, status, message):
     training_class = ended(officer.institution, status=status)

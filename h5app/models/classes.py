@@ -104,8 +104,10 @@ class ClassStatus:
 
     @property
     def can_open_enrolment(self) -> bool:
-        """开放报名: from a draft, or after enrolment was closed."""
-        return self.status in (CLASS_DRAFT, CLASS_CLOSED)
+        """开放报名: from a draft, or after enrolment was closed; not once the class has ended."""
+        from ..timeutil import local_today
+
+        return self.status in (CLASS_DRAFT, CLASS_CLOSED) and (self.ends_on is None or self.ends_on >= local_today())
 
     @property
     def can_close_enrolment(self) -> bool:
