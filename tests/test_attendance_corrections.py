@@ -239,6 +239,18 @@ def text(response) -> str:
     return re.sub(r"<[^>]+>", "", response.get_data(as_text=True))
 
 
+def test_the_sign_in_sheet_offers_a_correction_only_once_the_lesson_has_begun(client, world):
+    later = ClassSession(class_id=world.training_class.id, title="第3次课", starts_at=utcnow() + timedelta(days=1),
+                         ends_at=utcnow() + timedelta(days=1, hours=4), hours=4)
+    db.session.add(later)
+    db.session.commit()
+    staff_sign_in(client, world.officer)
+    past = client.get(f"/institution/sessions/{world.lessons[1].id}/checkin").get_data(as_text=True)
+    coming = client.get(f"/institution/sessions/{later.id}/checkin").get_data(as_text=True)
+    assert f"/institution/sessions/{world.lessons[1].id}/corrections/new" in past
+    assert f"/institution/sessions/{later.id}/corrections/new" not in coming and "本次课开始后才能申请补签" in coming
+
+
 def test_the_officer_asks_with_a_photo_and_the_bureau_approves_on_its_page(client, new_client, world):
     staff_sign_in(client, world.officer)
     form = client.get(f"/institution/sessions/{world.lessons[1].id}/corrections/new")

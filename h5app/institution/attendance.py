@@ -88,7 +88,7 @@ def session_checkin(session_id):
         if request.accept_mimetypes.best == "application/json":
             return jsonify({**verdict, "sheet": attendance_sheet(class_session)}), status
     return render_template("institution/session_checkin.html", class_session=class_session, verdict=verdict,
-                           sheet=attendance_sheet(class_session)), status
+                           sheet=attendance_sheet(class_session), now=utcnow()), status
 
 
 # The classroom screen's two rotating codes: 签到码 as the lesson starts, 签退码 (?for=checkout) as it ends.
