@@ -70,7 +70,8 @@ class _ReadOrSay:
     are not run."""
 
     def pre_validate(self, form):
-        if self.process_errors:
+        typed = bool(self.raw_data and str(self.raw_data[0]).strip())  # nothing typed is Optional's to judge
+        if self.process_errors and typed:
             raise StopValidation()
 
 

@@ -31,6 +31,12 @@ def officer(client):
     return signed_in_staff(client, "officer")
 
 
+def test_an_optional_number_left_blank_is_no_error(client, officer):
+    """A browser sends the empty 名额 field as "": Optional() judges it, not the number's reading."""
+    response = client.post("/institution/classes/new", data=form_data(officer, capacity=""))
+    assert response.status_code == 302 and db.session.scalar(select(TrainingClass)).capacity is None
+
+
 def test_officer_creates_a_draft_class_with_sessions(client, officer):
     response = client.post("/institution/classes/new", data=form_data(officer))
     training_class = db.session.scalar(select(TrainingClass))
