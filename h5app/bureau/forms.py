@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
-    AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError,
+    AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -277,10 +277,13 @@ class TargetsImportForm(ConfirmForm):
     year = WholeNumberField("目标年度")
     file = FileField("目标表", validators=[FileRequired("请选择要导入的目标表（CSV 或 Excel）")])
 
-    def validate_year(self, field):
-        if field.data is None or not 2000 <= field.data <= 2100:
-            field.errors[:] = []  # one message for a year that is missing, not a number or out of range
-            raise StopValidation("请填写正确的年度")
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.year.errors or self.year.data is None or not 2000 <= self.year.data <= 2100:
+            # one message for a year that is missing, not a number or out of range
+            self.year.errors = ["请填写正确的年度"]
+            return False
+        return valid
 
 
 class InstitutionForm(ConfirmForm):
