@@ -35,9 +35,11 @@
     body.textContent = '';
     sheet.rows.forEach(function (row) {
       var tr = document.createElement('tr');
-      [row.name, row.id_number, row.checked_in || '未签到', row.checked_out || '—'].forEach(function (text) {
+      var labels = ['姓名', '身份证号', '签到', '签退'];  // a card per trainee on a phone (.table-stack)
+      [row.name, row.id_number, row.checked_in || '未签到', row.checked_out || '—'].forEach(function (text, i) {
         var td = document.createElement('td');
         td.textContent = text;
+        td.setAttribute('data-label', labels[i]);
         tr.appendChild(td);
       });
       body.appendChild(tr);

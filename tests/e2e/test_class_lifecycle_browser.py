@@ -160,4 +160,6 @@ def test_the_desk_takes_back_a_check_out_scanned_by_mistake(make_page, shots):
     expect(desk.locator("#verdict")).to_contain_text("已撤销签退")
     expect(desk.get_by_role("button", name="扫错了？撤销这次签退")).to_be_hidden()
     expect(desk.locator("#checkin-sheet").get_by_role("row").filter(has_text="王*国")).to_contain_text("未签退")
+    # Redrawn as the page draws it: on a phone each trainee is a card whose cells say what they are.
+    expect(desk.locator("#checkin-sheet td[data-label='签退']")).to_have_text("未签退")
     shots.check_and_save(desk, "desk-checkout-undone")
