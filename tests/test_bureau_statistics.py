@@ -1,6 +1,7 @@
 """查询统计: the annex-3 indicators per region, district and month, the daily roll-up behind them,
 the targets they are measured against, and the export."""
 import io
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -378,3 +379,12 @@ def test_the_annex_table_imports_with_its_own_headers(client, supervisor):
     assert upload(client, table.encode()).status_code == 302
     target = db.session.scalar(select(RegionTarget).where(RegionTarget.region_name == "越城区"))
     assert (target.training_people, target.issue_target, target.use_target) == (25000, 13000, 1300)
+
+
+@pytest.mark.parametrize("peak, ticks", [(2, ["0", "1", "2"]), (9, ["0", "2", "4", "6", "8", "10"]),
+                                         (3, ["0", "1", "2", "3", "4", "5"]), (70, ["0", "25", "50", "75", "100"])])
+def test_the_trend_axis_counts_in_whole_numbers(peak, ticks):
+    from h5app.statistics.charts import trend_chart
+
+    svg = str(trend_chart([(1, {"claimed": peak})], {"claimed": "领券"}, title="领券"))
+    assert re.findall(r'text-anchor="end"[^>]*>([^<]+)<', svg) == ticks

@@ -35,11 +35,12 @@ def trend_chart(months: list[tuple[int, dict[str, int]]], series: dict[str, str]
     step = plot_w / 11
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img">'
              f'<title>{escape(title)}</title>']
-    for i in range(5):  # grid lines with their values
-        y = top + plot_h - plot_h * i / 4
+    intervals = _intervals(scale)
+    for i in range(intervals + 1):  # grid lines with their values: whole numbers, as the counts are
+        y = top + plot_h - plot_h * i / intervals
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e5e7eb"/>'
                      f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="#57606a">'
-                     f'{_short(scale * i / 4)}</text>')
+                     f'{_short(scale * i / intervals)}</text>')
     for month in range(1, 13, 1):
         x = left + step * (month - 1)
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" font-size="12" fill="#57606a">'
@@ -56,6 +57,12 @@ def trend_chart(months: list[tuple[int, dict[str, int]]], series: dict[str, str]
                          f'<title>{escape(label)}</title></polyline>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _intervals(scale: float) -> int:
+    """How many steps up the axis: 4 where they are whole numbers, else 5, 2 or 1 (a scale of 10
+    is 0, 2, 4 … rather than 2.5 and 7.5 of a count)."""
+    return next((n for n in (4, 5, 2) if scale % n == 0), 1)
 
 
 def _nice_ceiling(value: float) -> float:
