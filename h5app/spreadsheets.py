@@ -4,6 +4,7 @@ import csv
 import io
 import zipfile
 
+from flask import Response, send_file
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -135,3 +136,12 @@ def xlsx_book(sheets: list[tuple]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(body: bytes, name: str, mimetype: str) -> Response:
+    """A file to save, named as a clerk would name it (Chinese): Flask's send_file writes the
+    Content-Disposition with the ASCII fallback and the UTF-8 name (RFC 6266)."""
+    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name)

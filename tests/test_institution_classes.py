@@ -137,3 +137,13 @@ def test_the_class_page_shows_the_workers_ratings_without_their_names(client, of
     page = re.sub(r"<[^>]+>", " ", client.get(f"/institution/classes/{officer_class.id}").get_data(as_text=True))
     assert "学员评价（2条，平均3.0星）" in page and "实操设备太少" in page
     assert "评价人" not in page.split("学员评价")[1].split("已结束报名")[0]
+
+
+def test_downloads_are_named_in_chinese_for_the_clerk(client, officer_class):
+    from urllib.parse import quote
+
+    export = client.get(f"/institution/classes/{officer_class.id}/trainees.xlsx")
+    template = client.get("/institution/roster-template.csv")
+    name = f"学员名单-{officer_class.course_name}-{officer_class.id}.xlsx"
+    assert f"filename*=UTF-8''{quote(name)}" in export.headers["Content-Disposition"]
+    assert f"filename*=UTF-8''{quote('花名册模板.csv')}" in template.headers["Content-Disposition"]

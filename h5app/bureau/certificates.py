@@ -1,13 +1,13 @@
 """证书导入 in the bureau console: the certificate system's file, all or nothing, every bad row named
 with its ID number masked. A certificate that makes a worker's own subsidy due (seed 003 §三(五))
 submits that settlement in the same import, for 结算审核."""
-from flask import Response, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
 from ..access import BUREAU, roles_required
 from ..extensions import db
-from ..spreadsheets import csv_bytes
+from ..spreadsheets import csv_bytes, download
 from ..vouchers import audit
 from ..vouchers.certificates import COLUMNS, REQUIRED, import_certificates
 from ..vouchers.errors import DomainError
@@ -60,5 +60,4 @@ def certificates():
 def certificate_template():
     body = csv_bytes([COLUMNS[field][0] for field in COLUMN_HINTS],
                      [[example for _hint, example in COLUMN_HINTS.values()]])
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename*=UTF-8''certificate-template.csv"})
+    return download(body, "证书导入模板.csv", "text/csv")

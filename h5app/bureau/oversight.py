@@ -14,7 +14,7 @@ from ..ids import ascii_digits, database_id
 from ..models import AuditEvent, Institution, Person, TrainingClass, Voucher, VoucherTemplate, in_region
 from ..models.classes import CLASS_CANCELLED, CLASS_COMPLETED, CLASS_UNAPPROVED
 from ..models.vouchers import DIRECTED, GENERAL, TEMPLATE_CLOSED, VOUCHER_STATUSES
-from ..spreadsheets import csv_bytes
+from ..spreadsheets import csv_bytes, download
 from ..timeutil import local_at, local_today, to_local
 from ..vouchers.errors import DomainError
 from .audit_subjects import subjects
@@ -225,7 +225,7 @@ def audit_export():
              named[e.id], code or "", VOUCHER_STATUSES.get(e.from_status, ""), VOUCHER_STATUSES.get(e.to_status, ""),
              mask_text(e.reason or "")]
             for e, code in found]
-    return Response(csv_bytes(["时间", "操作人", "操作", "对象", "券码", "原状态", "新状态", "原因"], rows), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename*=UTF-8''audit.csv"})
+    return download(csv_bytes(["时间", "操作人", "操作", "对象", "券码", "原状态", "新状态", "原因"], rows), "审计日志.csv",
+                    "text/csv")
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
-from flask import Response, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from openpyxl import Workbook
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from ..models import BackgroundTask
 from ..models.tasks import QUEUED
 from ..people import importer
 from ..people.fields import HINTS, LABELS, REQUIRED
-from ..spreadsheets import SheetError
+from ..spreadsheets import SheetError, download
 from ..timeutil import utcnow
 from .forms import PeopleImportForm
 from .routes import bp
@@ -111,8 +111,7 @@ def people_import_result(task_id):
 @bp.route("/people/import/template.csv")
 @roles_required(BUREAU)
 def people_import_template():
-    return Response(importer.template_csv(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename*=UTF-8''people-template.csv"})
+    return download(importer.template_csv(), "人员信息导入模板.csv", "text/csv")
 
 
 @bp.route("/people/import/template.xlsx")

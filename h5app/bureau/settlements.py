@@ -15,6 +15,7 @@ from ..identity import mask_id_number, mask_name
 from ..ids import page_number
 from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
 from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
+from ..spreadsheets import download
 from ..timeutil import local_today, utcnow
 from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
 from ..vouchers.errors import DomainError
@@ -194,7 +195,7 @@ def disbursement_sheet(settlement_id, fmt):
         abort(404)
     sheet = disbursement.build(db.session, region_code=row.region_code, settlement_ids=[row.id], unpaid_only=False)
     _audit_sheet(sheet, row.region_code, settlement_id=row.id)
-    return _sheet_response(sheet, fmt, f"disbursement-{row.id}")
+    return _sheet_response(sheet, fmt, f"资金拨付表-结算申请{row.id}")
 
 
 @bp.route("/settlements/disbursement.<fmt>")
@@ -207,7 +208,7 @@ def disbursement_all(fmt):
     sheet = disbursement.build(db.session, region_code=current_user.region_code,
                                region_prefix=region_prefix(current_user.region_code), unpaid_only=True)
     _audit_sheet(sheet, current_user.region_code)
-    return _sheet_response(sheet, fmt, f"disbursement-{local_today().isoformat()}")
+    return _sheet_response(sheet, fmt, f"资金拨付表-{local_today().isoformat()}")
 
 
 def _audit_sheet(sheet, region_code: str, **details) -> None:
@@ -223,8 +224,9 @@ def _sheet_response(sheet, fmt: str, name: str) -> Response:
     else:
         body = disbursement.xlsx_bytes(sheet)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{name}.{fmt}", "Cache-Control": "no-store"})
+    response = download(body, f"{name}.{fmt}", mimetype)
+    response.headers["Cache-Control"] = "no-store"  # full account numbers: kept by no cache
+    return response
 
 
 @bp.route("/revoke", methods=["GET", "POST"])

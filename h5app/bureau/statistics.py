@@ -2,14 +2,14 @@
 districts, by month, against the year's targets; XLSX export; importing the targets."""
 from functools import partial
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import BUREAU, require_supervisor, roles_required
 from ..extensions import db
 from ..models import Region
-from ..spreadsheets import read_table, xlsx_book
+from ..spreadsheets import XLSX, download, read_table, xlsx_book
 from ..statistics import charts
 from ..statistics.indicators import COUNT_LABELS, COUNTS, INDICATORS, build, kpi_targets
 from ..statistics.targets import FIELD_LABELS, import_targets, region_targets
@@ -77,8 +77,7 @@ def statistics_export():
         ("各地区指标", header, rows + thresholds, rates),
         ("逐月统计", [f"月份（{board.chosen.name}）", "发券", "领券", "用券", "核销"], monthly),
     ])
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename=statistics-{board.region.code}-{board.year}.xlsx"})
+    return download(data, f"查询统计-{board.region.name}-{board.year}年.xlsx", XLSX)
 
 
 def _rounded(value):

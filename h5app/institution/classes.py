@@ -14,7 +14,7 @@ from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import ClassRating, Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
-from ..spreadsheets import csv_bytes, read_table, records, xlsx_bytes
+from ..spreadsheets import csv_bytes, download, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
 from ..vouchers import audit, cancellation, class_review, roster, subsidy
 from ..vouchers.errors import DomainError
@@ -125,8 +125,7 @@ def upload_roster(class_id):
 @roles_required(OFFICER)
 def roster_template():
     body = csv_bytes(["姓名", "身份证号", "手机号"], [["张三", "（18位身份证号）", "（11位手机号，选填）"]])
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename*=UTF-8''roster-template.csv"})
+    return download(body, "花名册模板.csv", "text/csv")
 
 
 EXPORT_HEADER = ["姓名", "身份证号", "手机号", "来源", "培训券", "券码", "打卡率", "考核"]
@@ -148,5 +147,4 @@ def export_trainees(class_id, fmt):
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         return Response(status=404)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''class-{class_id}-trainees.{fmt}"})
+    return download(body, f"学员名单-{training_class.course_name}-{class_id}.{fmt}", mimetype)
