@@ -193,6 +193,13 @@ def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
     assert payees.pending_account(db.session, w.institution.id).account_number == CARD
 
 
+def test_put_payee_with_a_field_beside_payee_takes_the_account(client, w):
+    """Fields the API does not know are ignored, as in every request (the account was refused as missing)."""
+    response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json={"payee": ACCOUNT, "note": "x"},
+                          headers=auth(w.bureau_key))
+    assert response.status_code == 200 and payees.pending_account(db.session, w.institution.id).account_number == CARD
+
+
 def test_put_payee_of_the_account_in_force_again_changes_nothing(client, w):
     current = payees.active_account(db.session, institution_id=w.institution.id)
     same = {"account_name": current.account_name, "bank_name": current.bank_name,

@@ -200,8 +200,10 @@ class PayeeUpdate(PayeeIn):
     @model_validator(mode="before")
     @classmethod
     def _unwrap(cls, data):
-        if isinstance(data, dict) and set(data) == {"payee"} and isinstance(data["payee"], dict):
-            return data["payee"]
+        if isinstance(data, dict) and isinstance(data.get("payee"), dict):
+            # Anything beside "payee" stays, to be refused by its own name (不允许的字段), not as
+            # the three account fields missing.
+            return {**data["payee"], **{key: value for key, value in data.items() if key != "payee"}}
         return data
 
 
