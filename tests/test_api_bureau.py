@@ -248,6 +248,17 @@ def test_general_issuance_beyond_the_stock_left_is_refused_and_creates_nobody(cl
     assert session.scalar(select(Person).where(Person.id_number == people[0]["id_number"])) is None
 
 
+def test_directed_issuance_naming_more_people_than_places_is_refused(client, w, session):
+    directed = f.directed_template(name="定向券")
+    w.training_class.capacity = 1
+    session.commit()
+    people = [{"id_number": f.valid_id_number(), "name": name} for name in ("李新人", "王新人")]
+    response = client.post(f"/api/v1/templates/{directed.id}/issuances", headers=auth(w.bureau_key),
+                           json={"people": people, "class_id": w.training_class.id})
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "CLASS_FULL"
+    assert session.scalar(select(func.count(Voucher.id)).where(Voucher.template_id == directed.id)) == 0
+
+
 def test_directed_issuance_needs_a_class_and_yields_claimed_vouchers(client, w, session):
     directed = f.directed_template()
     session.commit()

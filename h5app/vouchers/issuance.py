@@ -15,6 +15,7 @@ from .errors import (
     ClaimClosed, InvalidTransition, NotApplicable, OutOfScope, OutOfStock, PlanChanged, ValidationFailed,
 )
 from .claim import region_names
+from .roster import check_room
 from .transactions import service
 
 
@@ -235,6 +236,7 @@ def issue_to_people(session, template: VoucherTemplate, rows: list[dict], actor:
         if training_class is None:
             raise NotApplicable("定向券须指定班期（class_id）")
         enrolled = set(session.scalars(select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)))
+        check_room(session, training_class, {p.id for p in people if p.id not in enrolled})  # as a roster does
         for person in people:
             if person.id not in enrolled:
                 session.add(Enrolment(class_id=training_class.id, person_id=person.id, source="roster"))

@@ -59,16 +59,17 @@ def _known_people(session, clean: list[dict], errors: list[RowError], row_number
 
 
 @service
-def _check_room(session, training_class: TrainingClass, joining: list) -> None:
-    """A class with a capacity takes no more trainees than it has places, by roster as by 报名."""
+def check_room(session, training_class: TrainingClass, joining) -> None:
+    """A class with a capacity takes no more trainees than it has places, by roster (or a directed
+    issuance naming its people) as by 报名. `joining`: those not on its list yet."""
     if training_class.capacity is None or not joining:
         return
     taken = session.scalar(select(func.count(Enrolment.id)).where(
         Enrolment.class_id == training_class.id, Enrolment.status == ENROLLED))
     if taken + len(joining) > training_class.capacity:
         raise ClassFull(f"该班期名额{training_class.capacity}人，已报名{taken}人，本次新增{len(joining)}人，"
-                        f"超出{taken + len(joining) - training_class.capacity}人，未导入任何学员；"
-                        "请调整名额或花名册后重新上传")
+                        f"超出{taken + len(joining) - training_class.capacity}人，未做任何更改；"
+                        "请调整名额或名单后重试")
 
 
 def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> list[Enrolment]:
@@ -90,7 +91,7 @@ def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor
     enrolled = set(session.scalars(
         select(Enrolment.person_id).where(Enrolment.class_id == training_class.id)
     ))
-    _check_room(session, training_class, [row for row in clean if (known := people.get(row["id_number"])) is None
+    check_room(session, training_class, [row for row in clean if (known := people.get(row["id_number"])) is None
                                           or known.id not in enrolled])
     added = []
     for row in clean:
