@@ -137,6 +137,17 @@ def test_a_roster_takes_no_more_trainees_than_the_class_has_places(client, w, se
     assert session.scalar(select(func.count(Enrolment.id))) == 2
 
 
+def test_a_refused_roster_ends_its_transaction(w, session):
+    """A service's refusal rolls back: no transaction (on SQLite, no write lock) is left open."""
+    from h5app.vouchers import roster
+    from h5app.vouchers.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        roster.add_trainees(session, w.training_class, [{"id_number": "123", "name": "坏号码"}],
+                            f.institution_actor(w.institution))
+    assert not session().in_transaction()
+
+
 def test_a_trainee_batch_lists_every_bad_row_and_adds_nobody(client, w, session):
     known = f.person(name="李四")
     session.commit()

@@ -58,7 +58,6 @@ def _known_people(session, clean: list[dict], errors: list[RowError], row_number
     return people
 
 
-@service
 def check_room(session, training_class: TrainingClass, joining) -> None:
     """A class with a capacity takes no more trainees than it has places, by roster (or a directed
     issuance naming its people) as by 报名. `joining`: those not on its list yet."""
@@ -72,6 +71,7 @@ def check_room(session, training_class: TrainingClass, joining) -> None:
                         "请调整名额或名单后重试")
 
 
+@service
 def add_trainees(session, training_class: TrainingClass, rows: list[dict], actor: audit.Actor) -> list[Enrolment]:
     """Enrol every row on the class roster, creating people not yet known. Raises ValidationFailed
     with `rows` (every bad row) and writes nothing when any row is bad."""
