@@ -143,5 +143,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def download(body: bytes, name: str, mimetype: str) -> Response:
     """A file to save, named as a clerk would name it (Chinese): Flask's send_file writes the
-    Content-Disposition with the ASCII fallback and the UTF-8 name (RFC 6266)."""
-    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name)
+    Content-Disposition with the ASCII fallback and the UTF-8 name (RFC 6266). Kept by no cache:
+    exports carry people's (masked) data and, the 资金拨付表, full account numbers."""
+    response = send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name,
+                         conditional=False, etag=False)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -147,3 +147,4 @@ def test_downloads_are_named_in_chinese_for_the_clerk(client, officer_class):
     name = f"学员名单-{officer_class.course_name}-{officer_class.id}.xlsx"
     assert f"filename*=UTF-8''{quote(name)}" in export.headers["Content-Disposition"]
     assert f"filename*=UTF-8''{quote('花名册模板.csv')}" in template.headers["Content-Disposition"]
+    assert export.headers["Cache-Control"] == "no-store"  # trainees' data: kept by no browser or proxy

@@ -224,9 +224,7 @@ def _sheet_response(sheet, fmt: str, name: str) -> Response:
     else:
         body = disbursement.xlsx_bytes(sheet)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response = download(body, f"{name}.{fmt}", mimetype)
-    response.headers["Cache-Control"] = "no-store"  # full account numbers: kept by no cache
-    return response
+    return download(body, f"{name}.{fmt}", mimetype)
 
 
 @bp.route("/revoke", methods=["GET", "POST"])
