@@ -55,7 +55,9 @@ def test_a_result_or_rating_given_by_mistake_is_taken_back(client, finished):
     path = f"/institution/classes/{training_class.id}/results"
     client.post(path, data={f"result-{good.id}": "pass", f"result-{weak.id}": "fail", f"stars-{good.id}": "5"})
 
-    response = client.post(path, data={f"result-{good.id}": "", f"result-{weak.id}": "fail", f"stars-{good.id}": ""})
+    response = client.post(path, data={f"result-{good.id}": "", f"shown_result-{good.id}": "pass",
+                                       f"result-{weak.id}": "fail", f"shown_result-{weak.id}": "fail",
+                                       f"stars-{good.id}": "", f"shown_stars-{good.id}": "5"})
 
     assert response.status_code == 302
     assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(weak.id, False)}
@@ -78,6 +80,21 @@ def test_after_completion_results_stay_as_they_were_and_ratings_may_change(clien
     assert response.status_code == 302
     assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(good.id, True), (weak.id, False)}
     assert [r.stars for r in db.session.scalars(select(TraineeRating))] == [4]
+
+
+def test_a_page_drawn_before_a_result_came_in_clears_nothing(client, finished):
+    """The page showed no result (none yet); one came in by the API meanwhile: saving keeps it."""
+    training_class, good, weak, _ = finished
+    path = f"/institution/classes/{training_class.id}/results"
+    form = client.get(path).get_data(as_text=True)
+    assert f'name="shown_result-{good.id}" value=""' in form
+    f.exam_result(training_class, good, True)
+    db.session.commit()
+
+    client.post(path, data={f"result-{good.id}": "", f"shown_result-{good.id}": "",
+                            f"result-{weak.id}": "fail", f"shown_result-{weak.id}": ""})
+
+    assert {(r.person_id, r.passed) for r in db.session.scalars(select(ExamResult))} == {(good.id, True), (weak.id, False)}
 
 
 def test_tampered_results_are_refused_and_nothing_saved(client, finished):

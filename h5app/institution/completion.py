@@ -35,10 +35,8 @@ def class_results(class_id):
         try:
             if not training_class.is_completed:  # 结业 fixed the results; ratings may still change
                 exam_results.record_results(db.session, training_class, form.outcomes(trainees), actor)
-            rated = set(db.session.scalars(select(TraineeRating.person_id).where(TraineeRating.class_id == class_id)))
-            for person_id, stars in form.stars(trainees).items():
-                if stars is not None or person_id in rated:  # 不评价 takes back a rating given
-                    exam_results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
+            for person_id, stars in form.stars(trainees).items():  # None: 不评价 takes back the rating shown
+                exam_results.rate_trainee(db.session, training_class, person_id, stars, None, actor)
         except DomainError as refusal:
             error = refusal.message
         else:

@@ -271,17 +271,30 @@ class ResultsForm(ConfirmForm):
     ROW_FIELDS = {
         "result": StringField(default="", validators=[AnyOf(("pass", "fail", ""), message=TAMPERED)]),
         "stars": StringField(default="", validators=[AnyOf(("", "1", "2", "3", "4", "5"), message=TAMPERED)]),
+        # What the page showed (hidden): a blank is a take-back only where the page showed a value,
+        # so a page drawn before a result came in (the API, another tab) or a trainee joined clears nothing.
+        "shown_result": StringField(default=""),
+        "shown_stars": StringField(default=""),
     }
     PASSED = {"pass": True, "fail": False, "": None}
 
     def outcomes(self, person_ids) -> dict:
-        """Person id → passed (True, False, or None: not examined yet)."""
-        return {person_id: self.PASSED[self.row("result", person_id).data] for person_id in person_ids}
+        """Person id → passed (True, False, or None: taken back); a blank over a blank is left out."""
+        found = {}
+        for person_id in person_ids:
+            value = self.row("result", person_id).data
+            if value or self.row("shown_result", person_id).data:
+                found[person_id] = self.PASSED[value]
+        return found
 
     def stars(self, person_ids) -> dict:
-        """Person id → stars given, or None: 不评价."""
-        return {person_id: int(self.row("stars", person_id).data) if self.row("stars", person_id).data else None
-                for person_id in person_ids}
+        """Person id → stars given, or None: 不评价 over a rating shown; a blank over a blank is left out."""
+        found = {}
+        for person_id in person_ids:
+            value = self.row("stars", person_id).data
+            if value or self.row("shown_stars", person_id).data:
+                found[person_id] = int(value) if value else None
+        return found
 
 
 class SettlementApplyForm(ConfirmForm):
