@@ -195,7 +195,8 @@ def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
 
 def test_put_payee_with_a_field_beside_payee_takes_the_account(client, w):
     """Fields the API does not know are ignored, as in every request (the account was refused as missing)."""
-    response = client.put(f"/api/v1/institutions/{w.institution.code}/payee", json={"payee": ACCOUNT, "note": "x"},
+    response = client.put(f"/api/v1/institutions/{w.institution.code}/payee",
+                          json={"payee": ACCOUNT, "note": "x", "account_number": "6222000000000000"},
                           headers=auth(w.bureau_key))
     assert response.status_code == 200 and payees.pending_account(db.session, w.institution.id).account_number == CARD
 

@@ -201,9 +201,7 @@ class PayeeUpdate(PayeeIn):
     @classmethod
     def _unwrap(cls, data):
         if isinstance(data, dict) and isinstance(data.get("payee"), dict):
-            # Anything beside "payee" stays, to be refused by its own name (不允许的字段), not as
-            # the three account fields missing.
-            return {**data["payee"], **{key: value for key, value in data.items() if key != "payee"}}
+            return data["payee"]  # the account as API.md writes it; anything beside it is ignored
         return data
 
 
