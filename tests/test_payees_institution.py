@@ -193,6 +193,22 @@ def test_put_payee_takes_the_account_as_api_md_writes_it(client, w):
     assert payees.pending_account(db.session, w.institution.id).account_number == CARD
 
 
+def test_the_account_in_force_entered_again_withdraws_a_change_still_waiting(client, w):
+    current = payees.active_account(db.session, institution_id=w.institution.id)
+    same = {"account_name": current.account_name, "bank_name": current.bank_name,
+            "account_number": current.account_number}
+    path = f"/api/v1/institutions/{w.institution.code}/payee"
+    client.put(path, json=ACCOUNT, headers=auth(w.bureau_key))
+    waiting = payees.pending_account(db.session, w.institution.id)
+
+    kept = client.put(path, json=same, headers=auth(w.bureau_key))
+
+    assert kept.get_json()["status"] == "active"
+    assert payees.pending_account(db.session, w.institution.id) is None  # nothing left to confirm by mistake
+    assert db.session.get(PayeeAccount, waiting.id).status == "replaced"
+    assert payees.active_account(db.session, institution_id=w.institution.id).id == current.id
+
+
 def test_put_payee_with_a_field_beside_payee_takes_the_account(client, w):
     """Fields the API does not know are ignored, as in every request (the account was refused as missing)."""
     response = client.put(f"/api/v1/institutions/{w.institution.code}/payee",

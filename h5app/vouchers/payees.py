@@ -102,7 +102,15 @@ def set_institution_account(session, institution, values: dict, actor: audit.Act
     current = active_account(session, institution_id=institution.id) if institution.id is not None else None
     if current is not None and by_bureau and all(
             getattr(current, name) == values[name] for name in ("account_name", "bank_name", "account_number")):
-        return current  # the account in force, entered again (a retried PUT): nothing changes
+        # The account in force entered again (a retried PUT, a clerk keeping it): it stays, and a
+        # change still waiting is withdrawn — what was entered last is what stands.
+        waiting = pending_account(session, institution.id)
+        if waiting is not None:
+            waiting.status = ACCOUNT_REPLACED
+            audit.record(session, actor, "payee.set", institution_id=institution.id, region_code=institution.region_code,
+                         details={"account_id": current.id, "account_number": current.masked_number,
+                                  "withdrawn_account_id": waiting.id})
+        return current
     # A change of an account in force, by a clerk or a bureau's API key alike, waits for a staff
     # member other than its author: no one holder can send an institution's subsidy elsewhere.
     second_look = by_bureau and actor.type != "system" and current is not None
