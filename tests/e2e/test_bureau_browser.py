@@ -357,7 +357,7 @@ def review_and_pay(page, make_page, shots, seeded, tmp_path):
             (SHAOXING_REFERENCE, local_today(), 1)]
     assert statuses("就业技能培训券") == ["settled", "used"]
 
-    rows = download_sheet(cashier, tmp_path / "sheet.xlsx", f"disbursement-{seeded['settlement_id']}.xlsx")
+    rows = download_sheet(cashier, tmp_path / "sheet.xlsx", f"资金拨付表-结算申请{seeded['settlement_id']}.xlsx")
     assert rows[0][0] == "绍兴市人力资源和社会保障局 资金拨付表"
     assert rows[1][0].startswith(f"制表日期 {local_today().isoformat()}")
     assert rows[2] == SHEET_HEADER
@@ -520,7 +520,7 @@ def region_sheet(cashier, shots, seeded, tmp_path):
     save(shots, cashier, "cq-settlements-to-pay")
 
     path = tmp_path / "region.xlsx"
-    rows = download_sheet(cashier, path, f"disbursement-{local_today().isoformat()}.xlsx")
+    rows = download_sheet(cashier, path, f"资金拨付表-{local_today().isoformat()}.xlsx")
     assert rows[0][0] == "重庆市人力资源和社会保障局 资金拨付表（待拨付）"
     assert rows[2] == SHEET_HEADER
     assert len(rows) == 3 + 30 + 1 + 1 + 1 + 1 + 1 + 1  # 30 entries, 本页合计, the 31st, 本页合计, 总计, note, signatures
@@ -668,7 +668,7 @@ def pay_again(cashier, shots, seeded, tmp_path):
         first_code: ("settled", "approved", 86000, 86000, None, seeded["old_account_id"]),
         second_code: ("settled", "approved", 100000, 100000, None, new_id)}
 
-    rows = download_sheet(cashier, tmp_path / "ours.xlsx", f"disbursement-{seeded['settlement_id']}.xlsx")
+    rows = download_sheet(cashier, tmp_path / "ours.xlsx", f"资金拨付表-结算申请{seeded['settlement_id']}.xlsx")
     assert rows[0][0] == "重庆市人力资源和社会保障局 资金拨付表"
     assert rows[2] == SHEET_HEADER
     assert rows[3:5] == [
