@@ -92,3 +92,17 @@ def test_a_first_account_entered_by_a_clerk_is_in_force_at_once(client, session)
 
     assert payees.active_account(session, institution_id=institution.id).account_number == CARD
     assert last_action(institution.id) == "payee.set"
+
+
+def test_a_change_a_bureaus_key_sent_is_shown_as_the_bureaus_to_check_against_the_papers(client, session, page):
+    institution, _old, url = page
+    from h5app.vouchers import audit
+
+    payees.change_institution_account(session, institution, {"account_name": "越城职业培训学校",
+                                                             "bank_name": "中国工商银行绍兴越城支行",
+                                                             "account_number": CARD},
+                                      audit.Actor("api_key", 7, "API abc123", region_code="330600"))
+
+    shown = client.get(url).get_data(as_text=True)
+
+    assert "本局于" in shown and "并与机构的书面材料核对账号" in shown and "确认变更" in shown

@@ -96,7 +96,8 @@ def institution_detail(institution_id):
                            kinds=supervision.STRIKE_KINDS,
                            strikes=supervision.strikes_this_year(db.session, institution, utcnow()),
                            payee=payees.active_account(db.session, institution_id=institution.id),
-                           pending=pending, pending_by_bureau=entered_by is not None and entered_by.institution_id is None,
+                           # No staff author: a bureau's API key (the institution's own change has its staff).
+                           pending=pending, pending_by_bureau=entered_by is None or entered_by.institution_id is None,
                            pending_mine=entered_by is not None and entered_by.id == current_user.id, decision=decision,
                            account_form=account_form, classes=db.session.scalars(
                                select(TrainingClass).where(TrainingClass.institution_id == institution.id)
