@@ -91,6 +91,7 @@ def test_the_desk_takes_back_a_check_out_scanned_by_mistake_and_the_trainee_chec
 
 @pytest.mark.parametrize("case, words", [
     ("late", "签退已超过10分钟，不能撤销"),
+    ("after the lesson", "本次课的签退时间已过，不能撤销签退"),
     ("own", "学员本人的签退不能由机构撤销"),
     ("other institution", "只能为本机构的班期撤销签退"),
     ("not checked out", "没有签退记录"),
@@ -99,7 +100,9 @@ def test_a_check_out_that_may_not_be_taken_back_says_why_and_stays(session, less
     _cls, lesson, worker = lesson_world
     scan_in(lesson, worker, at(8))
     record = session.scalar(select(CheckIn))
-    if case != "not checked out":
+    if case == "after the lesson":  # checked out in the last minutes of 签退 (lesson 8:00–12:00, +1 h)
+        scan_out(lesson, worker, at(12, 55))
+    elif case != "not checked out":
         scan_out(lesson, worker, at(9))
     if case == "own":
         record.checkout_method = "location"
@@ -109,7 +112,8 @@ def test_a_check_out_that_may_not_be_taken_back_says_why_and_stays(session, less
     before = session.get(CheckIn, record.id).checked_out_at
 
     with pytest.raises(DomainError) as refused:
-        checkout.undo_scan_check_out(session, lesson, record.id, actor, now=at(9, 30) if case == "late" else at(9, 2))
+        checkout.undo_scan_check_out(session, lesson, record.id, actor,
+                                     now={"late": at(9, 30), "after the lesson": at(13, 2)}.get(case, at(9, 2)))
 
     assert words in refused.value.message
     session.expire_all()

@@ -205,6 +205,9 @@ def undo_scan_check_out(session, lesson: ClassSession, check_in_id: int, actor: 
         raise NotCheckedIn("该学员本次课没有签退记录，无需撤销")
     if check_in.checkout_method != "scan":
         raise ValidationFailed("学员本人的签退不能由机构撤销")
+    _check_lesson(lesson, now)  # a class completed or cancelled keeps its record as it is
+    if now > lesson.ends_at + LATE:  # the trainee could not check out again
+        raise OutsideSessionTime("本次课的签退时间已过，不能撤销签退")
     if now - check_in.checked_out_at > UNDO_WITHIN:
         raise ValidationFailed(f"签退已超过{int(UNDO_WITHIN.total_seconds() // 60)}分钟，不能撤销；"
                                "如学员确实仍在上课，请在签到表备注并向人社部门说明")
