@@ -155,7 +155,7 @@ def test_the_worker_reads_the_subsidy_paid_in_the_vouchers_history(client, sessi
 
     page = visible(client.get(f"/worker/vouchers/{first.code}"))
 
-    assert "该券已结算核销" in page and "培训补贴1,500.00元已拨付，唯一码核销" in page
+    assert "该券已结算核销" in page and "培训补贴1,500.00元已拨付给培训机构，唯一码核销" in page
 
 
 def test_a_failed_line_needs_a_reason(session):

@@ -39,6 +39,9 @@ def test_the_worker_is_told_when_the_subsidy_is_approved_failed_and_paid(session
     assert {"subsidy_approved", "subsidy_failed", "settled"} <= set(kinds)
     settled = session.scalar(select(Notification).where(Notification.kind == "settled"))
     assert "6222****" in settled.body and f.CARD_NUMBER not in settled.body
+    from h5app.worker.voucher_history import history
+
+    assert any(line["text"].endswith("元已拨付给您本人，唯一码核销") for line in history(voucher))  # 券的记录
 
 
 def test_the_worker_subsidy_is_reviewed_by_the_bureau_of_the_workers_own_district(session):

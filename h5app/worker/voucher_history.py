@@ -4,7 +4,7 @@ new deadline, settled, lapsed, revoked."""
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import AuditEvent, Institution
+from ..models import AuditEvent, Institution, Settlement
 
 
 def _returned(event: AuditEvent) -> str:
@@ -16,13 +16,15 @@ def _returned(event: AuditEvent) -> str:
     return text
 
 
-def _settled(details: dict) -> str:
+def _settled(details: dict, to_worker: set[int]) -> str:
     amount = details.get("amount_fen")
-    paid = f"培训补贴{amount / 100:,.2f}元已拨付" if isinstance(amount, int) else "培训补贴已结算"
-    return f"{paid}，唯一码核销"
+    if not isinstance(amount, int):
+        return "培训补贴已结算，唯一码核销"
+    whom = "拨付给您本人" if details.get("settlement_id") in to_worker else "拨付给培训机构"
+    return f"培训补贴{amount / 100:,.2f}元已{whom}，唯一码核销"
 
 
-def _line(event: AuditEvent, institutions: dict[int, str]) -> str | None:
+def _line(event: AuditEvent, institutions: dict[int, str], to_worker: set[int]) -> str | None:
     details = event.details or {}
     where = institutions.get(event.institution_id, "")
     return {
@@ -31,7 +33,7 @@ def _line(event: AuditEvent, institutions: dict[int, str]) -> str | None:
         "voucher.verify": lambda: f"在{where}验券使用" if where else "验券使用",
         "voucher.return": lambda: _returned(event),
         "voucher.unbind": lambda: f"“{details.get('course_name', '')}”班期取消，本券可报名其他适用班期",
-        "voucher.settle": lambda: _settled(details),
+        "voucher.settle": lambda: _settled(details, to_worker),
         "voucher.expire": lambda: "超过有效期，已失效",
         "voucher.revoke": lambda: "人社部门作废",
         "voucher.auto_use_refused": lambda: "结业时未能自动使用",
@@ -45,9 +47,14 @@ def history(voucher) -> list[dict]:
     ids = {e.institution_id for e in events if e.institution_id}
     names = dict(db.session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids))).all()) \
         if ids else {}
+    settled_by = {e.details.get("settlement_id") for e in events
+                  if e.action == "voucher.settle" and isinstance(e.details, dict)} - {None}
+    # The settlements that paid the worker (证书类培训补贴), not the institution: one query at most.
+    to_worker = set(db.session.scalars(select(Settlement.id).where(
+        Settlement.id.in_(settled_by), Settlement.person_id.is_not(None)))) if settled_by else set()
     lines = []
     for event in events:
-        text = _line(event, names)
+        text = _line(event, names, to_worker)
         if text:
             lines.append({"at": event.at, "text": text, "reason": event.reason})
     return lines
