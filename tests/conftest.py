@@ -104,13 +104,16 @@ def _limiter_as_built() -> None:
 
 @pytest.fixture
 def restore_limiter():
-    """The limiter as Flask-Limiter built it, so the next app's RATELIMIT_* settings apply; given
-    back so after the test. Yields that reset: a test playing a second server calls it between."""
+    """The limiter as Flask-Limiter built it, so the next app's RATELIMIT_* settings apply; after
+    the test, the limiter as it was before (the session's app keeps its store: /readyz asks it).
+    Yields that reset: a test playing a second server calls it between."""
+    before = dict(vars(limiter))
     _limiter_as_built()
     yield _limiter_as_built
     if limiter.initialized:
         limiter.reset()
-    _limiter_as_built()
+    vars(limiter).clear()
+    vars(limiter).update(before)
 
 
 @pytest.fixture
