@@ -201,6 +201,17 @@ def test_a_trainee_who_attended_is_not_withdrawn_and_the_page_says_why(client, o
     assert state() == before
 
 
+def test_a_trainee_checked_in_with_no_time_counted_yet_is_not_offered_for_withdrawal(client, officer_world):
+    """Where time present counts, a check-in without 签退 counts 0%: still, 退班 is refused."""
+    training_class, voucher, _officer = officer_world
+    f.region("330600").policy_id = f.policy("shaoxing").id  # 003 §三(六): the time present counts
+    db.session.add(CheckIn(session_id=training_class.sessions[0].id, person_id=voucher.person_id, method="scan",
+                           created_at=utcnow()))
+    db.session.commit()
+    listing = text_of(client.get(f"/institution/classes/{training_class.id}"))
+    assert f"/withdrawals/{_enrolment_of(voucher).id}" not in listing and "已参训" in listing
+
+
 def test_a_withdrawal_page_of_another_class_is_not_found(client, officer_world):
     training_class, _voucher, _officer = officer_world
     elsewhere = used_voucher(upcoming_class())

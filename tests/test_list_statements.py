@@ -46,9 +46,9 @@ def test_the_class_trainee_list_costs_the_same_for_3_and_30_trainees(client, n):
 
 # The officer, the class, a page of enrolments and their people, the count, their vouchers, exam
 # results, the class's hours, its institution, region and policy (which attendance rule applies), the
-# attendance of the page's trainees, the sessions, the trainees whose enrolment ended (退班, issue 19),
-# the workers' ratings of the class.
-TRAINEE_LIST_STATEMENTS = 15
+# attendance of the page's trainees, who of them has checked in (no 退班 offered then), the sessions,
+# the trainees whose enrolment ended (退班, issue 19), the workers' ratings of the class.
+TRAINEE_LIST_STATEMENTS = 16
 
 
 def test_a_class_of_60_trainees_is_shown_50_a_page(client):

@@ -11,7 +11,7 @@ from ..ids import page_number
 from ..template_filters import percent
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
-from ..models import ClassRating, Enrolment, ExamResult, TrainingClass, Voucher
+from ..models import CheckIn, ClassRating, ClassSession, Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import csv_bytes, download, read_table, records, xlsx_bytes
@@ -55,6 +55,12 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
     results = {r.person_id: r for r in db.session.scalars(
         select(ExamResult).where(ExamResult.class_id == training_class.id, ExamResult.person_id.in_(person_ids)))}
     rates = subsidy.attendance_rates(db.session, training_class, person_ids)
+    # Who has a check-in of any lesson: 退班 is refused for them (cancellation.attending), even where
+    # the time present counts nothing yet.
+    attended = set(db.session.scalars(
+        select(CheckIn.person_id).join(ClassSession, CheckIn.session_id == ClassSession.id)
+        .where(ClassSession.class_id == training_class.id, CheckIn.person_id.in_(person_ids)).distinct())) \
+        if person_ids else set()
     rows = []
     for enrolment in enrolments:
         person, held = enrolment.person, vouchers.get(enrolment.person_id, {})
@@ -70,6 +76,7 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
             "voucher": VOUCHER_STATUSES[voucher.effective_status(now)] if voucher else "无培训券",
             "voucher_code": voucher.code if voucher else "",
             "attendance": rates.get(person.id, 0),
+            "attended": person.id in attended,
             "exam": "—" if result is None else ("通过" if result.passed else "未通过"),
         })
     return rows
