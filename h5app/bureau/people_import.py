@@ -22,7 +22,7 @@ from ..models import BackgroundTask
 from ..models.tasks import QUEUED
 from ..people import importer
 from ..people.fields import HINTS, LABELS, REQUIRED
-from ..spreadsheets import SheetError, download
+from ..spreadsheets import XLSX, SheetError, download
 from ..timeutil import utcnow
 from .forms import PeopleImportForm
 from .routes import bp
@@ -131,6 +131,4 @@ def people_import_template_xlsx():
             sheet.cell(row=row, column=column).number_format = "@"
     out = BytesIO()
     book.save(out)
-    out.seek(0)
-    return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     as_attachment=True, download_name="people-template.xlsx")
+    return download(out.getvalue(), "人员信息导入模板.xlsx", XLSX)

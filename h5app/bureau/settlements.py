@@ -15,7 +15,7 @@ from ..identity import mask_id_number, mask_name
 from ..ids import page_number
 from ..models import CheckIn, ClassSession, PayeeAccount, Settlement, region_prefix
 from ..models.settlement import ACCOUNT_ACTIVE, S_PAID, S_REJECTED, S_REVIEWED, S_SUBMITTED
-from ..spreadsheets import download
+from ..spreadsheets import XLSX, download
 from ..timeutil import local_today, utcnow
 from ..vouchers import audit, disbursement, lifecycle, payees, settlement, settlement_lists
 from ..vouchers.errors import DomainError
@@ -223,7 +223,7 @@ def _sheet_response(sheet, fmt: str, name: str) -> Response:
         body, mimetype = disbursement.csv_bytes(sheet), "text/csv"
     else:
         body = disbursement.xlsx_bytes(sheet)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        mimetype = XLSX
     return download(body, f"{name}.{fmt}", mimetype)
 
 

@@ -14,7 +14,7 @@ from ..identity import mask_id_number, mask_name, mask_phone
 from ..models import CheckIn, ClassRating, ClassSession, Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
-from ..spreadsheets import csv_bytes, download, read_table, records, xlsx_bytes
+from ..spreadsheets import XLSX, csv_bytes, download, read_table, records, xlsx_bytes
 from ..timeutil import utcnow
 from ..vouchers import audit, cancellation, class_review, roster, subsidy
 from ..vouchers.errors import DomainError
@@ -151,7 +151,7 @@ def export_trainees(class_id, fmt):
         body, mimetype = csv_bytes(EXPORT_HEADER, _export_rows(training_class)), "text/csv"
     elif fmt == "xlsx":
         body = xlsx_bytes("学员名单", EXPORT_HEADER, _export_rows(training_class))
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        mimetype = XLSX
     else:
         return Response(status=404)
     return download(body, f"学员名单-{training_class.course_name}-{class_id}.{fmt}", mimetype)
