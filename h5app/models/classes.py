@@ -57,13 +57,18 @@ class ClassStatus:
         return self.status == CLASS_OPEN
 
     @property
+    def not_ended(self) -> bool:
+        """Its end date is today or still to come (or it has none)."""
+        from ..timeutil import local_today
+
+        return self.ends_on is None or self.ends_on >= local_today()
+
+    @property
     def takes_verification(self) -> bool:
         """The front desk verifies for it today: 报名中 or 已截止报名 (those enrolled are still
         verified at their first lesson), and not past its end date. verify.judge has the whole rule;
         this decides whether the class page offers 扫码验券 (vouchers.classes.desk_classes is its query)."""
-        from ..timeutil import local_today
-
-        return self.status in CLASS_RUNNING and (self.ends_on is None or self.ends_on >= local_today())
+        return self.status in CLASS_RUNNING and self.not_ended
 
     @property
     def is_pending_review(self) -> bool:
@@ -105,9 +110,7 @@ class ClassStatus:
     @property
     def can_open_enrolment(self) -> bool:
         """开放报名: from a draft, or after enrolment was closed; not once the class has ended."""
-        from ..timeutil import local_today
-
-        return self.status in (CLASS_DRAFT, CLASS_CLOSED) and (self.ends_on is None or self.ends_on >= local_today())
+        return self.status in (CLASS_DRAFT, CLASS_CLOSED) and self.not_ended
 
     @property
     def can_close_enrolment(self) -> bool:
