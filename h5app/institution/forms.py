@@ -278,23 +278,18 @@ class ResultsForm(ConfirmForm):
     }
     PASSED = {"pass": True, "fail": False, "": None}
 
+    def _posted(self, name: str, person_ids, read) -> dict:
+        """Person id → `read(value)` of each row's `name`; a blank over a blank shown is left out."""
+        return {person_id: read(self.row(name, person_id).data) for person_id in person_ids
+                if self.row(name, person_id).data or self.row(f"shown_{name}", person_id).data}
+
     def outcomes(self, person_ids) -> dict:
-        """Person id → passed (True, False, or None: taken back); a blank over a blank is left out."""
-        found = {}
-        for person_id in person_ids:
-            value = self.row("result", person_id).data
-            if value or self.row("shown_result", person_id).data:
-                found[person_id] = self.PASSED[value]
-        return found
+        """Person id → passed (True, False, or None: taken back)."""
+        return self._posted("result", person_ids, self.PASSED.__getitem__)
 
     def stars(self, person_ids) -> dict:
-        """Person id → stars given, or None: 不评价 over a rating shown; a blank over a blank is left out."""
-        found = {}
-        for person_id in person_ids:
-            value = self.row("stars", person_id).data
-            if value or self.row("shown_stars", person_id).data:
-                found[person_id] = int(value) if value else None
-        return found
+        """Person id → stars given, or None: 不评价 over a rating shown."""
+        return self._posted("stars", person_ids, lambda value: int(value) if value else None)
 
 
 class SettlementApplyForm(ConfirmForm):
