@@ -11,7 +11,7 @@ from ..ids import page_number
 from ..template_filters import percent
 from ..forms import ConfirmForm
 from ..identity import mask_id_number, mask_name, mask_phone
-from ..models import CheckIn, ClassRating, ClassSession, Enrolment, ExamResult, TrainingClass, Voucher
+from ..models import ClassRating, Enrolment, ExamResult, TrainingClass, Voucher
 from ..models.classes import ENROLLED
 from ..models.vouchers import VOUCHER_STATUSES
 from ..spreadsheets import XLSX, csv_bytes, download, read_table, records, xlsx_bytes
@@ -55,12 +55,8 @@ def trainee_rows(training_class: TrainingClass, enrolments=None) -> list[dict]:
     results = {r.person_id: r for r in db.session.scalars(
         select(ExamResult).where(ExamResult.class_id == training_class.id, ExamResult.person_id.in_(person_ids)))}
     rates = subsidy.attendance_rates(db.session, training_class, person_ids)
-    # Who has a check-in of any lesson: 退班 is refused for them (cancellation.attending), even where
-    # the time present counts nothing yet.
-    attended = set(db.session.scalars(
-        select(CheckIn.person_id).join(ClassSession, CheckIn.session_id == ClassSession.id)
-        .where(ClassSession.class_id == training_class.id, CheckIn.person_id.in_(person_ids)).distinct())) \
-        if person_ids else set()
+    # 退班 is refused for those who attended, even where the time present counts nothing yet.
+    attended = cancellation.attended_people(db.session, training_class, person_ids)
     rows = []
     for enrolment in enrolments:
         person, held = enrolment.person, vouchers.get(enrolment.person_id, {})

@@ -123,6 +123,16 @@ def first_attendance(session, training_class: TrainingClass, person_id: int):
         .order_by(ClassSession.starts_at).limit(1)).first()
 
 
+def attended_people(session, training_class: TrainingClass, person_ids) -> set[int]:
+    """Which of `person_ids` attended a lesson of the class (first_attendance for many, one query):
+    those 退班 refuses."""
+    if not person_ids:
+        return set()
+    return set(session.scalars(
+        select(CheckIn.person_id).join(ClassSession, CheckIn.session_id == ClassSession.id)
+        .where(ClassSession.class_id == training_class.id, CheckIn.person_id.in_(person_ids)).distinct()))
+
+
 def attending(session, training_class: TrainingClass, person_id: int):
     """AlreadyAttending once the person attended a lesson of the class (退班 is then refused), else None."""
     attended = first_attendance(session, training_class, person_id)
