@@ -111,9 +111,10 @@ def issue_general(session, template: VoucherTemplate, actor: audit.Actor, *, gro
         report.done.append(Voucher(code=random_code(), template=template, issuance_id=issuance.id,
                                    person_id=person.id, status=OFFERED, offered_at=now, expires_at=deadline))
         held.add(person.id)
-    beyond = stock_problem(session, template, len(report.done), now)  # the population page's rule, for the API too
+    # The population page's rule, for the API too.
+    beyond = stock_problem(session, template, len(report.done), now, advice="请缩小发放范围或分批发放")
     if beyond:
-        raise OutOfStock(beyond.replace("请增加筛选条件缩小发放范围", "请缩小发放范围或分批发放"))
+        raise OutOfStock(beyond)
     session.add_all(report.done)
     session.flush()
     for voucher in report.done:

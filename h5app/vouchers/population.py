@@ -144,9 +144,11 @@ def people_query(session, template, filters: Filters = Filters()):
 
 # --- preview and checks -----------------------------------------------------------------------------
 
-def stock_problem(session, template, count: int, now: datetime) -> str | None:
+def stock_problem(session, template, count: int, now: datetime, *,
+                  advice: str = "请增加筛选条件缩小发放范围") -> str | None:
     """Offers take no stock (a claim does), but offering more people than the stock left could
-    give is promising what cannot be given: offers still open count against it."""
+    give is promising what cannot be given: offers still open count against it. `advice`: what the
+    caller can do about it (the population page narrows its filters; a list of people is cut)."""
     if template.stock is None:
         return None
     remaining = max(template.stock - template.claimed_count, 0)
@@ -158,7 +160,7 @@ def stock_problem(session, template, count: int, now: datetime) -> str | None:
         return None
     waiting = f"，已发出尚未领取{open_offers}张" if open_offers else ""
     return (f"该券剩余库存{remaining}张{waiting}，最多还能向{room}人发放；本次符合条件的有{count}人，"
-            "超出库存，请增加筛选条件缩小发放范围")
+            f"超出库存，{advice}")
 
 
 def preview(session, template: VoucherTemplate, filters: Filters, actor: audit.Actor, *, now=None,
